@@ -1,0 +1,247 @@
+// Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
+//
+// Sandbox: one isolated environment with a lifecycle, in which commands run.
+//
+//   auto config = kavach::SandboxConfig::Builder()
+//                     .backend(kavach::BackendKind::kProcess)
+//                     .policy(kavach::SandboxPolicy::Strict())
+//                     .timeout(absl::Seconds(30))
+//                     .Build();                            // StatusOr
+//   auto sandbox = kavach::Sandbox::Create(*config);        // prepared, Created
+//   (*sandbox)->Start();                                    // Running
+//   auto r = (*sandbox)->Exec({"python3", "-c", "print(1)"});
+//   // r->exit_code, r->stdout_data, r->score, r->evidence, r->verdict ...
+//   (*sandbox)->Destroy();
+//
+// Lifecycle: Created -> Running; Running -> Paused | Stopped | Destroyed;
+// Paused -> Running | Stopped | Destroyed; Stopped -> Destroyed; and
+// Created -> Destroyed (destroying a never-started sandbox cleans it up).
+// Every other transition is FailedPrecondition. Destroyed is terminal.
+#ifndef KAVACH_SANDBOX_H_
+#define KAVACH_SANDBOX_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "kavach/backend_kind.h"
+#include "kavach/findings.h"
+#include "kavach/gate_config.h"
+#include "kavach/policy.h"
+#include "kavach/score.h"
+
+namespace kavach {
+
+enum class SandboxState { kCreated, kRunning, kPaused, kStopped, kDestroyed };
+std::string_view SandboxStateName(SandboxState s);  // "created", ...
+// True for exactly the nine legal (from, to) pairs listed above.
+bool IsLegalTransition(SandboxState from, SandboxState to);
+
+struct SandboxConfig {
+  BackendKind backend = BackendKind::kProcess;
+  SandboxPolicy policy = SandboxPolicy::Basic();
+  // Default per-exec timeout; an exec may shorten it. policy.limits.wall_time_ms,
+  // when set, caps it as well.
+  absl::Duration timeout = absl::Seconds(30);
+  // Host directory bound read-write at policy.working_directory. When empty a
+  // fresh private directory is made and removed at Destroy.
+  std::string host_workdir;
+  // Variables added to every exec's environment.
+  std::map<std::string, std::string> env;
+  GateConfig gate;
+  AuditConfig audit;
+  std::string agent_id;  // free-form, recorded in the audit chain
+
+  class Builder;
+};
+
+// Fluent builder; records the first error and returns it from Build().
+class SandboxConfig::Builder {
+ public:
+  Builder() = default;
+  Builder& backend(BackendKind kind);
+  Builder& backend(std::string_view name);  // parse error kept for Build()
+  Builder& policy(SandboxPolicy policy);
+  Builder& policy(std::string_view preset_or_path);
+  Builder& timeout(absl::Duration timeout);
+  Builder& workdir(std::string host_dir);
+  Builder& env(std::string key, std::string value);
+  Builder& gate(GateConfig gate);
+  Builder& audit(AuditConfig audit);
+  Builder& agent_id(std::string id);
+  // Validates the policy too.
+  absl::StatusOr<SandboxConfig> Build() const;
+
+ private:
+  void SetError(absl::Status s);
+  SandboxConfig config_;
+  absl::Status first_error_;
+};
+
+struct ExecOptions {
+  std::optional<std::string> stdin_data;       // bytes written to stdin, then EOF
+  std::map<std::string, std::string> env;      // added for this exec only
+  std::optional<std::string> cwd;              // inside the sandbox
+  std::optional<absl::Duration> timeout;       // shorter than the config's
+};
+
+// Time spent in one setup step, e.g. {"clone", 0.4ms}.
+struct SetupStep {
+  std::string name;
+  absl::Duration duration;
+};
+
+struct ExecResult {
+  int exit_code = -1;       // -1 when killed by a signal or unknown
+  int signal = 0;           // terminating signal, 0 if none
+  std::string stdout_data;  // capped at policy.limits.max_output_bytes
+  std::string stderr_data;
+  bool stdout_truncated = false;
+  bool stderr_truncated = false;
+  bool timed_out = false;
+  bool oom_killed = false;
+  absl::Duration wall_time;
+  absl::Duration cpu_time;     // user + system of the command's tree
+  uint64_t peak_memory_bytes = 0;
+  std::vector<SetupStep> setup;  // per-step latency of this exec
+
+  StrengthScore score;            // the sandbox's verified score
+  std::vector<Evidence> evidence;
+
+  // Filled by the output gate when it is enabled.
+  bool gated = false;
+  Verdict verdict = Verdict::kPass;
+  std::vector<Finding> findings;
+  std::string quarantine_id;  // set when the output was quarantined
+  double threat_intent = 0;   // threat classifier's intent score for this exec
+
+  // Exit status as a shell reports it: the exit code, 128+signal, 124 on
+  // timeout.
+  int ShellStatus() const;
+};
+
+// A command started with Spawn. Output streams to the callbacks as it
+// arrives (through the gate, when enabled); Wait() returns the final result.
+class SpawnedProcess {
+ public:
+  virtual ~SpawnedProcess() = default;
+  // Blocks until the command ends (or its timeout kills it).
+  virtual absl::StatusOr<ExecResult> Wait() = 0;
+  // SIGKILLs the command's whole tree.
+  virtual absl::Status Kill() = 0;
+  // Sandbox-namespace pid of the command.
+  virtual pid_t pid() const = 0;
+};
+
+struct SpawnOptions : ExecOptions {
+  std::function<void(std::string_view)> on_stdout;
+  std::function<void(std::string_view)> on_stderr;
+};
+
+namespace internal {
+class Backend;
+class Gate;
+}  // namespace internal
+
+class Sandbox final {
+ public:
+  // Validates the config and prepares the backend (for Process: a long-lived
+  // init inside fresh namespaces with its root and cgroup built), gathering
+  // evidence. Fails closed: a requested control that cannot be applied is an
+  // error naming it. Unavailable backend: Unavailable with the probe's reason.
+  static absl::StatusOr<std::unique_ptr<Sandbox>> Create(const SandboxConfig& config);
+
+  ~Sandbox();  // Destroys if not yet destroyed.
+  Sandbox(const Sandbox&) = delete;
+  Sandbox& operator=(const Sandbox&) = delete;
+
+  [[nodiscard]] absl::Status Start();
+  [[nodiscard]] absl::Status Pause();   // freezes every process inside
+  [[nodiscard]] absl::Status Resume();
+  [[nodiscard]] absl::Status Stop();    // kills every process inside
+  [[nodiscard]] absl::Status Destroy();  // leaves nothing behind
+
+  // Runs argv inside; requires Running. A timeout is a result with
+  // timed_out=true, not an error. The output passes the gate when enabled; a
+  // Block verdict returns PermissionDenied (findings in the audit chain).
+  absl::StatusOr<ExecResult> Exec(const std::vector<std::string>& argv,
+                                  const ExecOptions& options = {});
+  absl::StatusOr<std::unique_ptr<SpawnedProcess>> Spawn(
+      const std::vector<std::string>& argv, SpawnOptions options = {});
+
+  const std::string& id() const { return id_; }
+  SandboxState state() const;
+  const SandboxConfig& config() const { return config_; }
+  const StrengthScore& score() const { return score_; }
+  const std::vector<Evidence>& evidence() const { return evidence_; }
+  // Per-step latency of Create.
+  const std::vector<SetupStep>& create_steps() const { return create_steps_; }
+  absl::Time created_at() const { return created_at_; }
+  std::optional<absl::Time> started_at() const;
+  std::optional<absl::Time> stopped_at() const;
+
+ private:
+  Sandbox(SandboxConfig config, std::unique_ptr<internal::Backend> backend);
+  absl::Status Transition(SandboxState to);
+
+  const std::string id_;
+  const SandboxConfig config_;
+  std::unique_ptr<internal::Backend> backend_;
+  std::unique_ptr<internal::Gate> gate_;
+  StrengthScore score_;
+  std::vector<Evidence> evidence_;
+  std::vector<SetupStep> create_steps_;
+  absl::Time created_at_;
+
+  mutable absl::Mutex mu_;
+  SandboxState state_ ABSL_GUARDED_BY(mu_) = SandboxState::kCreated;
+  std::optional<absl::Time> started_at_ ABSL_GUARDED_BY(mu_);
+  std::optional<absl::Time> stopped_at_ ABSL_GUARDED_BY(mu_);
+};
+
+// Keeps `target` prepared sandboxes ready. Claim() hands one out (already
+// Running) and never gives the same sandbox to two callers.
+class SandboxPool final {
+ public:
+  static absl::StatusOr<std::unique_ptr<SandboxPool>> Create(SandboxConfig config,
+                                                             size_t target,
+                                                             bool background_refill = false);
+  ~SandboxPool();
+  SandboxPool(const SandboxPool&) = delete;
+  SandboxPool& operator=(const SandboxPool&) = delete;
+
+  // A prepared, Running sandbox; creates one on demand when the pool is empty.
+  absl::StatusOr<std::unique_ptr<Sandbox>> Claim();
+  // Creates sandboxes until `target` are ready.
+  absl::Status Replenish();
+  size_t available() const;
+  size_t target() const { return target_; }
+
+ private:
+  SandboxPool(SandboxConfig config, size_t target);
+  void RefillLoop();
+
+  const SandboxConfig config_;
+  const size_t target_;
+  mutable absl::Mutex mu_;
+  std::vector<std::unique_ptr<Sandbox>> ready_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool background_ = false;
+  struct Refiller;
+  std::unique_ptr<Refiller> refiller_;
+};
+
+}  // namespace kavach
+
+#endif  // KAVACH_SANDBOX_H_
