@@ -1,0 +1,323 @@
+// Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
+//
+// kavach exec: creates one sandbox, runs one command in it, prints the
+// command's output (or one JSON object) and exits with the command's status.
+#include <unistd.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <iostream>
+#include <iterator>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/time.h"
+#include "cli/commands.h"
+#include "cli/json_output.h"
+#include "kavach/kavach.h"
+#include "linux/file_util.h"
+
+namespace kavach::cli {
+namespace {
+
+struct ExecFlags {
+  std::string backend = "process";
+  std::string policy = "strict";
+  std::optional<uint64_t> timeout_ms;
+  std::optional<uint64_t> memory_mb;
+  std::optional<uint32_t> pids;
+  std::optional<std::string> network;
+  std::optional<std::string> workdir;
+  std::vector<std::string> ro;
+  std::vector<std::string> rw;
+  std::vector<std::string> env;
+  bool no_gate = false;
+  std::optional<std::string> audit_log;
+  std::optional<std::string> audit_key;
+  std::optional<std::string> quarantine_dir;
+  bool json = false;
+  bool verbose = false;
+  bool stdin_forward = false;
+  std::vector<std::string> argv;
+};
+
+constexpr char kExecFooter[] =
+    "The command's stdout and stderr are passed through byte for byte, and the\n"
+    "exit status mirrors it: its exit code, 128+N when killed by signal N, 124\n"
+    "on timeout. kavach's own codes: 2 bad arguments, 123 output withheld by\n"
+    "the gate, 125 kavach failed (policy, sandbox creation, a control that\n"
+    "could not be applied), 126 not executable, 127 not found.\n\n"
+    "The default policy is strict (seccomp allow-list, read-only root, Landlock\n"
+    "with scopes, memory/cpu/pids limits, no network), and the output gate is\n"
+    "on unless --no-gate is given.";
+
+// Parses into `flags`; returns an exit status when the command should stop
+// here (help printed, or a usage error).
+std::optional<int> ParseExecFlags(const std::vector<std::string>& args, ExecFlags& flags) {
+  CLI::App app{"Run one command in a sandbox.", "kavach exec"};
+  app.prefix_command();  // Everything from the first positional on is the command.
+  app.footer(kExecFooter);
+  app.add_option("-b,--backend", flags.backend, "isolation backend (default: process)");
+  app.add_option("-p,--policy", flags.policy,
+                 "minimal | basic | strict | a .json/.toml policy file (default: strict)");
+  app.add_option("-t,--timeout", flags.timeout_ms, "wall-clock limit in milliseconds")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--memory", flags.memory_mb, "memory limit in MiB")->check(CLI::PositiveNumber);
+  app.add_option("--pids", flags.pids, "maximum number of processes")->check(CLI::PositiveNumber);
+  app.add_option("--network", flags.network, "none | host (default: the policy's)");
+  app.add_option("-w,--workdir", flags.workdir,
+                 "host directory bound read-write as the working directory");
+  app.add_option("--ro", flags.ro, "host path visible read-only inside (repeatable)");
+  app.add_option("--rw", flags.rw, "host path visible read-write inside (repeatable)");
+  app.add_option("-e,--env", flags.env, "KEY=VALUE set inside (repeatable)");
+  app.add_flag("--no-gate", flags.no_gate, "do not scan the output");
+  app.add_option("--audit", flags.audit_log, "append every event to this audit chain (JSON lines)");
+  app.add_option("--audit-key", flags.audit_key, "0600 file holding the audit HMAC key");
+  app.add_option("--quarantine", flags.quarantine_dir, "where quarantined output is kept");
+  app.add_flag("-i,--stdin", flags.stdin_forward, "pass kavach's stdin to the command");
+  app.add_flag("--json", flags.json, "print one JSON object instead of the command's output");
+  app.add_flag("-v,--verbose", flags.verbose, "print a summary line (score, verdict, timing)");
+
+  // CLI11 wants argv order reversed when given a vector.
+  std::vector<std::string> reversed(args.rbegin(), args.rend());
+  try {
+    app.parse(reversed);
+  } catch (const CLI::CallForHelp&) {
+    std::cout << app.help();
+    return kExitOk;
+  } catch (const CLI::ParseError& e) {
+    return UsageError("exec", e.what());
+  }
+  std::vector<std::string> rest = app.remaining();
+  if (!rest.empty() && rest.front() == "--") {
+    rest.erase(rest.begin());  // After "--" everything is the command, dashes and all.
+  } else if (!rest.empty() && rest.front().size() > 1 && rest.front()[0] == '-') {
+    return UsageError("exec", "unknown option '" + rest.front() + "'");
+  }
+  if (rest.empty()) return UsageError("exec", "missing the command to run (kavach exec -- CMD)");
+  flags.argv = std::move(rest);
+  return std::nullopt;
+}
+
+// Host paths are bound at the same path inside, so they must name real,
+// symlink-free locations.
+std::optional<std::string> CanonicalPath(const std::string& path, std::string& error) {
+  std::error_code ec;
+  std::filesystem::path p = std::filesystem::canonical(path, ec);
+  if (ec) {
+    error = "'" + path + "': " + ec.message();
+    return std::nullopt;
+  }
+  return p.string();
+}
+
+// Builds the sandbox config from the flags. Errors are usage errors: each one
+// comes from an argument.
+std::optional<int> BuildConfig(const ExecFlags& flags, SandboxConfig& config) {
+  absl::StatusOr<BackendKind> kind = ParseBackendKind(flags.backend);
+  if (!kind.ok()) return UsageError("exec", "--backend: " + std::string(kind.status().message()));
+  absl::StatusOr<SandboxPolicy> policy = LoadPolicy(flags.policy);
+  if (!policy.ok()) {
+    std::cerr << "kavach exec: --policy: " << absl::StatusCodeToString(policy.status().code())
+              << ": " << policy.status().message() << "\n";
+    return kExitUsage;
+  }
+  std::string error;
+  if (flags.timeout_ms) policy->limits.wall_time_ms = *flags.timeout_ms;
+  if (flags.memory_mb) policy->limits.memory_bytes = *flags.memory_mb << 20;
+  if (flags.pids) policy->limits.max_pids = *flags.pids;
+  if (flags.network) {
+    absl::StatusOr<NetworkMode> mode = ParseNetworkMode(*flags.network);
+    if (!mode.ok()) return UsageError("exec", "--network: " + std::string(mode.status().message()));
+    policy->network.mode = *mode;
+  }
+  for (const std::string& path : flags.ro) {
+    std::optional<std::string> p = CanonicalPath(path, error);
+    if (!p) return UsageError("exec", "--ro " + error);
+    policy->filesystem.read_only.push_back(*p);
+  }
+  for (const std::string& path : flags.rw) {
+    std::optional<std::string> p = CanonicalPath(path, error);
+    if (!p) return UsageError("exec", "--rw " + error);
+    policy->filesystem.read_write.push_back(*p);
+  }
+
+  SandboxConfig::Builder builder;
+  builder.backend(*kind).policy(*std::move(policy));
+  if (flags.timeout_ms) builder.timeout(absl::Milliseconds(*flags.timeout_ms));
+  if (flags.workdir) {
+    std::optional<std::string> p = CanonicalPath(*flags.workdir, error);
+    if (!p) return UsageError("exec", "--workdir " + error);
+    if (!std::filesystem::is_directory(*p)) {
+      return UsageError("exec", "--workdir '" + *flags.workdir + "' is not a directory");
+    }
+    builder.workdir(*p);
+  }
+  for (const std::string& kv : flags.env) {
+    const size_t eq = kv.find('=');
+    if (eq == 0 || eq == std::string::npos) {
+      return UsageError("exec", "--env wants KEY=VALUE, got '" + kv + "'");
+    }
+    builder.env(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  GateConfig gate;
+  gate.enabled = !flags.no_gate;
+  gate.quarantine_dir = flags.quarantine_dir;
+  builder.gate(gate);
+  AuditConfig audit;
+  audit.log_path = flags.audit_log;
+  audit.key_path = flags.audit_key;
+  builder.audit(audit);
+  builder.agent_id("kavach-cli");
+
+  absl::StatusOr<SandboxConfig> built = builder.Build();
+  if (!built.ok()) {
+    std::cerr << "kavach exec: " << absl::StatusCodeToString(built.status().code()) << ": "
+              << built.status().message() << "\n";
+    return kExitUsage;
+  }
+  config = *std::move(built);
+  return std::nullopt;
+}
+
+std::string VerdictText(const ExecResult& r) {
+  return r.gated ? std::string(VerdictName(r.verdict)) : "ungated";
+}
+
+absl::Duration Total(const std::vector<SetupStep>& steps) {
+  absl::Duration d;
+  for (const SetupStep& s : steps) d += s.duration;
+  return d;
+}
+
+double Ms(absl::Duration d) { return absl::ToDoubleMilliseconds(d); }
+
+nlohmann::json ResultJson(const ExecFlags& flags, const Sandbox& sandbox, const ExecResult& r,
+                          int status) {
+  nlohmann::json j;
+  j["exit_code"] = r.exit_code;
+  j["signal"] = r.signal;
+  j["status"] = status;
+  PutBytes(j, "stdout", r.stdout_data);
+  PutBytes(j, "stderr", r.stderr_data);
+  j["stdout_truncated"] = r.stdout_truncated;
+  j["stderr_truncated"] = r.stderr_truncated;
+  j["timed_out"] = r.timed_out;
+  j["oom_killed"] = r.oom_killed;
+  j["wall_ms"] = Ms(r.wall_time);
+  j["cpu_ms"] = Ms(r.cpu_time);
+  j["peak_memory_bytes"] = r.peak_memory_bytes;
+  j["setup"] = SetupJson(r.setup);
+  j["create_ms"] = Ms(Total(sandbox.create_steps()));
+  j["create_setup"] = SetupJson(sandbox.create_steps());
+  j["score"] = ScoreJson(r.score);
+  j["evidence"] = EvidenceJson(r.evidence);
+  j["gated"] = r.gated;
+  j["verdict"] = VerdictText(r);
+  nlohmann::json findings = nlohmann::json::array();
+  for (const Finding& f : r.findings) findings.push_back(FindingJson(f));
+  j["findings"] = std::move(findings);
+  j["quarantine_id"] = r.quarantine_id;
+  j["threat_intent"] = r.threat_intent;
+  j["backend"] = std::string(BackendKindName(sandbox.config().backend));
+  j["policy"] = flags.policy;
+  j["sandbox_id"] = sandbox.id();
+  return j;
+}
+
+nlohmann::json ErrorJson(const ExecFlags& flags, std::string_view stage, const absl::Status& s,
+                         int status) {
+  nlohmann::json j;
+  j["error"] = {{"stage", std::string(stage)},
+                {"code", absl::StatusCodeToString(s.code())},
+                {"message", std::string(s.message())}};
+  j["status"] = status;
+  j["backend"] = flags.backend;
+  j["policy"] = flags.policy;
+  return j;
+}
+
+void PrintSummary(const Sandbox& sandbox, const ExecResult& r, int status) {
+  int verified = 0;
+  for (const Evidence& e : r.evidence) verified += e.verified ? 1 : 0;
+  std::cerr << absl::StrFormat(
+      "kavach: status %d | score %d/100 %s (%d/%d controls verified) | verdict %s | "
+      "wall %.2f ms, cpu %.2f ms, create %.2f ms | %s\n",
+      status, r.score.value, std::string(r.score.Label()), verified,
+      static_cast<int>(r.evidence.size()), VerdictText(r), Ms(r.wall_time), Ms(r.cpu_time),
+      Ms(Total(sandbox.create_steps())), std::string(BackendKindName(sandbox.config().backend)));
+}
+
+// A failure before or around the command: stderr always, JSON on stdout too.
+int Fail(const ExecFlags& flags, std::string_view stage, const absl::Status& s, int status) {
+  ReportError(absl::StrCat("exec: ", std::string(stage)), s);
+  if (flags.json) std::cout << DumpLine(ErrorJson(flags, stage, s, status)) << std::flush;
+  return status;
+}
+
+}  // namespace
+
+int RunExecCommand(const std::vector<std::string>& args) {
+  ExecFlags flags;
+  if (std::optional<int> stop = ParseExecFlags(args, flags)) return *stop;
+  SandboxConfig config;
+  if (std::optional<int> stop = BuildConfig(flags, config)) return *stop;
+
+  ExecOptions options;
+  if (flags.stdin_forward) {
+    options.stdin_data =
+        std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  }
+
+  absl::StatusOr<std::unique_ptr<Sandbox>> sandbox = Sandbox::Create(config);
+  if (!sandbox.ok()) return Fail(flags, "create", sandbox.status(), kExitKavachFailed);
+  if (absl::Status s = (*sandbox)->Start(); !s.ok()) {
+    return Fail(flags, "start", s, kExitKavachFailed);
+  }
+  absl::StatusOr<ExecResult> result = (*sandbox)->Exec(flags.argv, options);
+  if (!result.ok()) {
+    const absl::Status& s = result.status();
+    int status = kExitKavachFailed;
+    if (absl::IsPermissionDenied(s)) {
+      status = kExitGateWithheld;  // The gate blocked or quarantined the output.
+    } else if (absl::IsNotFound(s)) {
+      status = kExitNotFound;
+    }
+    const int code = Fail(flags, "run", s, status);
+    if (absl::Status d = (*sandbox)->Destroy(); !d.ok()) ReportError("exec: destroy", d);
+    return code;
+  }
+
+  int status = result->ShellStatus();
+  if (result->gated && result->verdict >= Verdict::kQuarantine) status = kExitGateWithheld;
+  if (status < 0 || status > 255) {
+    return Fail(
+        flags, "run",
+        absl::InternalError(absl::StrCat("command ended with no exit status (exit code ",
+                                         result->exit_code, ", signal ", result->signal, ")")),
+        kExitKavachFailed);
+  }
+  if (flags.json) {
+    std::cout << DumpLine(ResultJson(flags, **sandbox, *result, status)) << std::flush;
+  } else {
+    // Byte-exact pass-through: write(2) rather than iostreams formatting.
+    (void)sys::WriteAll(STDOUT_FILENO, result->stdout_data);
+    (void)sys::WriteAll(STDERR_FILENO, result->stderr_data);
+  }
+  if (flags.verbose) PrintSummary(**sandbox, *result, status);
+
+  // Nothing may outlive the sandbox; a failed clean-up is kavach's failure
+  // and outranks the command's status.
+  if (absl::Status d = (*sandbox)->Destroy(); !d.ok()) {
+    return ReportError("exec: destroy", d);
+  }
+  return status;
+}
+
+}  // namespace kavach::cli
