@@ -1,2 +1,26 @@
 // Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
-// (being written)
+//
+// Finds a backend implementation by kind.
+#include "absl/strings/str_cat.h"
+#include "backend/backend.h"
+#include "backend/noop/noop_backend.h"
+#include "backend/process/process_backend.h"
+#include "linux/strings.h"
+
+namespace kavach::internal {
+
+absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(BackendKind kind) {
+  switch (kind) {
+    case BackendKind::kNoop:
+      return CreateNoopBackend();
+    case BackendKind::kProcess:
+      return CreateProcessBackend();
+    default:
+      break;
+  }
+  BackendAvailability a = Probe(kind);
+  return absl::UnavailableError(
+      absl::StrCat(ToAbsl(BackendKindName(kind)), " backend unavailable: ", a.reason));
+}
+
+}  // namespace kavach::internal

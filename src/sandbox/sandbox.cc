@@ -1,2 +1,461 @@
 // Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
-// (being written)
+//
+// kavach::Sandbox: owns the lifecycle state machine, the backend and the gate.
+// The backend isolates and runs; everything a user can observe about state,
+// score, environment and output policy is decided here.
+#include "kavach/sandbox.h"
+
+#include <sys/random.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <utility>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "backend/backend.h"
+#include "linux/strings.h"
+#include "nlohmann/json.hpp"
+#include "sandbox/environment.h"
+#include "sandbox/exec_request.h"
+#include "sandbox/lifecycle.h"
+#include "scan/gate.h"
+
+namespace kavach {
+namespace {
+
+using internal::Gate;
+using internal::GateStream;
+
+// 128 random bits as 32 hex digits. getrandom(2) without flags only fails
+// before the pool is seeded (it blocks instead) or on EINTR, so anything else
+// "cannot happen" on the kernels we support.
+std::string NewSandboxId() {
+  unsigned char bytes[16];
+  size_t got = 0;
+  while (got < sizeof(bytes)) {
+    ssize_t n = ::getrandom(bytes + got, sizeof(bytes) - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      std::fputs("kavach: getrandom failed; cannot make a sandbox id\n", stderr);
+      std::abort();
+    }
+    got += static_cast<size_t>(n);
+  }
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(bytes), sizeof(bytes)));
+}
+
+absl::Status Record(Gate* gate, std::string_view type, const nlohmann::json& payload) {
+  if (gate == nullptr) return absl::OkStatus();
+  return gate->RecordEvent(type, payload.dump());
+}
+
+absl::Status RecordState(Gate* gate, SandboxState from, SandboxState to) {
+  return Record(
+      gate, "state",
+      {{"from", std::string(SandboxStateName(from))}, {"to", std::string(SandboxStateName(to))}});
+}
+
+// Checks `to` against the FSM and applies it with its timestamps; the caller
+// holds the sandbox's lock.
+absl::Status ApplyTransition(SandboxState to, SandboxState* state,
+                             std::optional<absl::Time>* started_at,
+                             std::optional<absl::Time>* stopped_at) {
+  if (absl::Status s = internal::CheckTransition(*state, to); !s.ok()) return s;
+  *state = to;
+  absl::Time now = absl::Now();
+  if (to == SandboxState::kRunning && !started_at->has_value()) *started_at = now;
+  // The first stop is when the sandbox stopped running; a later Destroy does
+  // not move it.
+  if ((to == SandboxState::kStopped || to == SandboxState::kDestroyed) &&
+      !stopped_at->has_value()) {
+    *stopped_at = now;
+  }
+  return absl::OkStatus();
+}
+
+// Acts on the threat classifier's tier after an exec: suspend pauses the
+// sandbox, revoke stops and destroys it. Uses only the public lifecycle so the
+// state machine and the audit chain see it like any other transition.
+absl::Status RespondToThreat(Sandbox* sandbox, Gate* gate) {
+  switch (gate->tier()) {
+    case internal::ThreatTier::kLog:
+    case internal::ThreatTier::kAlert:
+      return absl::OkStatus();
+    case internal::ThreatTier::kSuspend: {
+      if (sandbox->state() != SandboxState::kRunning) return absl::OkStatus();
+      absl::Status recorded = Record(gate, "threat", {{"tier", "suspend"}, {"action", "pause"}});
+      if (absl::Status s = sandbox->Pause(); !s.ok()) {
+        return absl::Status(s.code(), absl::StrCat("threat response: pause: ", s.message()));
+      }
+      return recorded;
+    }
+    case internal::ThreatTier::kRevoke: {
+      if (sandbox->state() == SandboxState::kDestroyed) return absl::OkStatus();
+      absl::Status recorded = Record(gate, "threat", {{"tier", "revoke"}, {"action", "destroy"}});
+      SandboxState st = sandbox->state();
+      if (st == SandboxState::kRunning || st == SandboxState::kPaused) {
+        if (absl::Status s = sandbox->Stop(); !s.ok()) {
+          return absl::Status(s.code(), absl::StrCat("threat response: stop: ", s.message()));
+        }
+      }
+      if (absl::Status s = sandbox->Destroy(); !s.ok()) {
+        return absl::Status(s.code(), absl::StrCat("threat response: destroy: ", s.message()));
+      }
+      return recorded;
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Kills a spawned command once its handle exists; a request that arrives
+// before (output can stream before Spawn returns) is kept and honoured on
+// Attach.
+class DeferredKiller final {
+ public:
+  DeferredKiller() = default;
+  DeferredKiller(const DeferredKiller&) = delete;
+  DeferredKiller& operator=(const DeferredKiller&) = delete;
+
+  void Attach(SpawnedProcess* process) {
+    absl::MutexLock lock(&mu_);
+    process_ = process;
+    if (process_ != nullptr && kill_requested_) (void)process_->Kill();
+  }
+  void RequestKill() {
+    absl::MutexLock lock(&mu_);
+    kill_requested_ = true;
+    if (process_ != nullptr) (void)process_->Kill();
+  }
+  bool kill_requested() const {
+    absl::MutexLock lock(&mu_);
+    return kill_requested_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  SpawnedProcess* process_ ABSL_GUARDED_BY(mu_) = nullptr;
+  bool kill_requested_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// One output stream of a spawned command passing through the gate on its way
+// to the caller's callback. After a block-level finding nothing more is
+// delivered and the command is killed.
+class StreamTap final {
+ public:
+  StreamTap(std::unique_ptr<GateStream> stream, std::function<void(std::string_view)> sink,
+            std::shared_ptr<DeferredKiller> killer)
+      : stream_(std::move(stream)), sink_(std::move(sink)), killer_(std::move(killer)) {}
+  StreamTap(const StreamTap&) = delete;
+  StreamTap& operator=(const StreamTap&) = delete;
+
+  void Feed(std::string_view chunk) {
+    absl::MutexLock lock(&mu_);
+    if (closed_) return;
+    std::string safe = stream_->Feed(chunk);
+    if (stream_->blocked()) {
+      closed_ = true;
+      blocked_ = true;
+      killer_->RequestKill();
+      return;
+    }
+    if (!safe.empty()) sink_(safe);
+  }
+
+  void Finish() {
+    absl::MutexLock lock(&mu_);
+    if (closed_) return;
+    closed_ = true;
+    std::string tail = stream_->Finish();
+    if (stream_->blocked()) {
+      blocked_ = true;
+      return;
+    }
+    if (!tail.empty()) sink_(tail);
+  }
+
+  bool blocked() const {
+    absl::MutexLock lock(&mu_);
+    return blocked_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::unique_ptr<GateStream> stream_ ABSL_GUARDED_BY(mu_);
+  std::function<void(std::string_view)> sink_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  bool blocked_ ABSL_GUARDED_BY(mu_) = false;
+  std::shared_ptr<DeferredKiller> killer_;
+};
+
+// The handle Sandbox::Spawn returns: the backend's process plus the gate.
+// Like the backend's handle, it must not outlive its Sandbox.
+class GatedProcess final : public SpawnedProcess {
+ public:
+  GatedProcess(Sandbox* sandbox, Gate* gate, std::vector<std::string> argv,
+               std::unique_ptr<SpawnedProcess> inner, std::shared_ptr<DeferredKiller> killer,
+               std::vector<std::shared_ptr<StreamTap>> taps)
+      : sandbox_(sandbox),
+        gate_(gate),
+        argv_(std::move(argv)),
+        inner_(std::move(inner)),
+        killer_(std::move(killer)),
+        taps_(std::move(taps)) {
+    killer_->Attach(inner_.get());
+  }
+  ~GatedProcess() override { killer_->Attach(nullptr); }
+  GatedProcess(const GatedProcess&) = delete;
+  GatedProcess& operator=(const GatedProcess&) = delete;
+
+  absl::StatusOr<ExecResult> Wait() override {
+    absl::MutexLock lock(&wait_mu_);
+    if (!final_.has_value()) final_ = Finish(inner_->Wait());
+    return *final_;
+  }
+
+  absl::Status Kill() override { return inner_->Kill(); }
+  pid_t pid() const override { return inner_->pid(); }
+
+ private:
+  absl::StatusOr<ExecResult> Finish(absl::StatusOr<ExecResult> result) {
+    for (const auto& tap : taps_) tap->Finish();
+    if (!result.ok()) return result;
+    result->score = sandbox_->score();
+    result->evidence = sandbox_->evidence();
+    if (gate_ == nullptr) return result;
+
+    absl::Status verdict = gate_->Apply(argv_, &*result);
+    bool stream_blocked = false;
+    for (const auto& tap : taps_) stream_blocked = stream_blocked || tap->blocked();
+    if (verdict.ok() && stream_blocked) {
+      // The streaming scan saw a block-level finding; fail closed even if the
+      // final pass disagrees.
+      result->stdout_data.clear();
+      result->stderr_data.clear();
+      result->verdict = Verdict::kBlock;
+      verdict = absl::PermissionDeniedError("gate: output blocked while streaming");
+    }
+    absl::Status threat = RespondToThreat(sandbox_, gate_);
+    if (!verdict.ok()) return verdict;
+    if (!threat.ok()) return threat;
+    return result;
+  }
+
+  Sandbox* const sandbox_;
+  Gate* const gate_;
+  const std::vector<std::string> argv_;
+  std::unique_ptr<SpawnedProcess> inner_;
+  std::shared_ptr<DeferredKiller> killer_;
+  std::vector<std::shared_ptr<StreamTap>> taps_;
+  absl::Mutex wait_mu_;
+  std::optional<absl::StatusOr<ExecResult>> final_ ABSL_GUARDED_BY(wait_mu_);
+};
+
+}  // namespace
+
+Sandbox::Sandbox(SandboxConfig config, std::unique_ptr<internal::Backend> backend)
+    : id_(NewSandboxId()),
+      config_(std::move(config)),
+      backend_(std::move(backend)),
+      created_at_(absl::Now()) {}
+
+absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Create(const SandboxConfig& config) {
+  if (absl::Status s = config.policy.Validate(); !s.ok()) return s;
+  if (config.timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("timeout must be positive");
+  }
+  for (const auto& [name, value] : config.env) {
+    if (absl::Status s = internal::ValidateEnvEntry(name, value); !s.ok()) return s;
+  }
+
+  absl::StatusOr<std::unique_ptr<internal::Backend>> backend =
+      internal::CreateBackend(config.backend);
+  if (!backend.ok()) return backend.status();
+  // From here on the destructor cleans up whatever Prepare built, even when
+  // Prepare or the gate fails part-way.
+  std::unique_ptr<Sandbox> sandbox(new Sandbox(config, *std::move(backend)));
+
+  // The gate goes first: a bad rule pack or audit key fails before the costly
+  // prepare, and a failed prepare can still be audited.
+  if (config.gate.enabled || config.audit.log_path.has_value()) {
+    absl::Time t0 = absl::Now();
+    absl::StatusOr<std::unique_ptr<Gate>> gate =
+        Gate::Create(config.gate, config.audit, sandbox->id_, config.agent_id);
+    if (!gate.ok()) return gate.status();
+    sandbox->gate_ = *std::move(gate);
+    sandbox->create_steps_.push_back(SetupStep{"gate", absl::Now() - t0});
+  }
+
+  internal::PrepareReport report;
+  if (absl::Status s = sandbox->backend_->Prepare(sandbox->config_, &report); !s.ok()) {
+    (void)Record(
+        sandbox->gate_.get(), "create_failed",
+        {{"backend", std::string(BackendKindName(config.backend))}, {"error", s.ToString()}});
+    return s;  // as is: the backend names the control that failed
+  }
+  sandbox->score_ = VerifiedScore(config.backend, report.evidence);
+  sandbox->evidence_ = std::move(report.evidence);
+  for (SetupStep& step : report.steps) sandbox->create_steps_.push_back(std::move(step));
+
+  nlohmann::json evidence = nlohmann::json::array();
+  for (const Evidence& e : sandbox->evidence_) {
+    evidence.push_back({{"control", e.control}, {"verified", e.verified}, {"points", e.points}});
+  }
+  if (absl::Status s = Record(sandbox->gate_.get(), "create",
+                              {{"backend", std::string(BackendKindName(config.backend))},
+                               {"score", sandbox->score_.value},
+                               {"label", std::string(sandbox->score_.Label())},
+                               {"evidence", evidence}});
+      !s.ok()) {
+    return s;
+  }
+  return sandbox;
+}
+
+Sandbox::~Sandbox() {
+  if (state() != SandboxState::kDestroyed) (void)Destroy();
+}
+
+SandboxState Sandbox::state() const {
+  absl::MutexLock lock(&mu_);
+  return state_;
+}
+
+std::optional<absl::Time> Sandbox::started_at() const {
+  absl::MutexLock lock(&mu_);
+  return started_at_;
+}
+
+std::optional<absl::Time> Sandbox::stopped_at() const {
+  absl::MutexLock lock(&mu_);
+  return stopped_at_;
+}
+
+absl::Status Sandbox::Transition(SandboxState to) {
+  SandboxState from;
+  {
+    absl::MutexLock lock(&mu_);
+    from = state_;
+    if (absl::Status s = ApplyTransition(to, &state_, &started_at_, &stopped_at_); !s.ok()) {
+      return s;
+    }
+  }
+  // The state has changed either way; an audit failure is still reported.
+  return RecordState(gate_.get(), from, to);
+}
+
+absl::Status Sandbox::Start() {
+  SandboxState from;
+  {
+    // Checked under the same lock as the change: Paused -> Running is legal
+    // for the FSM but must go through Resume, which thaws the backend.
+    absl::MutexLock lock(&mu_);
+    from = state_;
+    if (from == SandboxState::kPaused) {
+      return absl::FailedPreconditionError("lifecycle: start of a paused sandbox; use Resume");
+    }
+    // Prepare already built everything; starting is a state change only.
+    if (absl::Status s =
+            ApplyTransition(SandboxState::kRunning, &state_, &started_at_, &stopped_at_);
+        !s.ok()) {
+      return s;
+    }
+  }
+  return RecordState(gate_.get(), from, SandboxState::kRunning);
+}
+
+absl::Status Sandbox::Pause() {
+  if (absl::Status s = internal::CheckTransition(state(), SandboxState::kPaused); !s.ok()) return s;
+  if (absl::Status s = backend_->Pause(); !s.ok()) return s;
+  return Transition(SandboxState::kPaused);
+}
+
+absl::Status Sandbox::Resume() {
+  SandboxState from = state();
+  // Created -> Running is Start, not Resume.
+  if (from != SandboxState::kPaused) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "lifecycle: resume needs a paused sandbox, it is ", ToAbsl(SandboxStateName(from))));
+  }
+  if (absl::Status s = backend_->Resume(); !s.ok()) return s;
+  return Transition(SandboxState::kRunning);
+}
+
+absl::Status Sandbox::Stop() {
+  if (absl::Status s = internal::CheckTransition(state(), SandboxState::kStopped); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = backend_->Stop(); !s.ok()) return s;
+  return Transition(SandboxState::kStopped);
+}
+
+absl::Status Sandbox::Destroy() {
+  if (absl::Status s = internal::CheckTransition(state(), SandboxState::kDestroyed); !s.ok()) {
+    return s;
+  }
+  // The backend's Destroy kills whatever still runs, so Running -> Destroyed
+  // needs no separate Stop.
+  if (absl::Status s = backend_->Destroy(); !s.ok()) return s;
+  return Transition(SandboxState::kDestroyed);
+}
+
+absl::StatusOr<ExecResult> Sandbox::Exec(const std::vector<std::string>& argv,
+                                         const ExecOptions& options) {
+  if (SandboxState st = state(); st != SandboxState::kRunning) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("exec: sandbox is ", ToAbsl(SandboxStateName(st)), ", not running"));
+  }
+  absl::StatusOr<internal::BackendExecRequest> request =
+      internal::BuildExecRequest(config_, argv, options);
+  if (!request.ok()) return request.status();
+
+  absl::StatusOr<ExecResult> result = backend_->Exec(*request);
+  if (!result.ok()) return result.status();
+  result->score = score_;
+  result->evidence = evidence_;
+  if (gate_ == nullptr) return result;
+
+  // PermissionDenied is the block/quarantine verdict; the threat response
+  // still runs, since a blocked exec is exactly what raises the tier.
+  absl::Status verdict = gate_->Apply(argv, &*result);
+  absl::Status threat = RespondToThreat(this, gate_.get());
+  if (!verdict.ok()) return verdict;
+  if (!threat.ok()) return threat;
+  return result;
+}
+
+absl::StatusOr<std::unique_ptr<SpawnedProcess>> Sandbox::Spawn(const std::vector<std::string>& argv,
+                                                               SpawnOptions options) {
+  if (SandboxState st = state(); st != SandboxState::kRunning) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("spawn: sandbox is ", ToAbsl(SandboxStateName(st)), ", not running"));
+  }
+  absl::StatusOr<internal::BackendExecRequest> request =
+      internal::BuildExecRequest(config_, argv, options);
+  if (!request.ok()) return request.status();
+
+  auto killer = std::make_shared<DeferredKiller>();
+  std::vector<std::shared_ptr<StreamTap>> taps;
+  auto wire = [&](std::function<void(std::string_view)> sink, std::string_view name,
+                  std::function<void(std::string_view)>* out) {
+    if (!sink) return;
+    if (gate_ == nullptr || !config_.gate.enabled) {
+      *out = std::move(sink);
+      return;
+    }
+    auto tap = std::make_shared<StreamTap>(gate_->OpenStream(name), std::move(sink), killer);
+    taps.push_back(tap);
+    *out = [tap](std::string_view chunk) { tap->Feed(chunk); };
+  };
+  wire(std::move(options.on_stdout), "stdout", &request->on_stdout);
+  wire(std::move(options.on_stderr), "stderr", &request->on_stderr);
+
+  absl::StatusOr<std::unique_ptr<SpawnedProcess>> inner = backend_->Spawn(*request);
+  if (!inner.ok()) return inner.status();
+  return std::make_unique<GatedProcess>(this, gate_.get(), argv, *std::move(inner),
+                                        std::move(killer), std::move(taps));
+}
+
+}  // namespace kavach
