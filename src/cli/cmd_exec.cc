@@ -238,6 +238,12 @@ nlohmann::json ErrorJson(const ExecFlags& flags, std::string_view stage, const a
                 {"code", absl::StatusCodeToString(s.code())},
                 {"message", std::string(s.message())}};
   j["status"] = status;
+  if (status == kExitGateWithheld) {
+    // Exec returns only the status on a withheld verdict; its message says
+    // which one.
+    j["verdict"] =
+        s.message().find("quarantin") != absl::string_view::npos ? "quarantine" : "block";
+  }
   j["backend"] = flags.backend;
   j["policy"] = flags.policy;
   return j;
