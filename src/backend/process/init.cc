@@ -1,0 +1,890 @@
+// Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
+//
+// The sandbox's init: pid 1 of the sandbox's pid namespace.
+//
+// Everything in this file runs either in the child of a raw clone3 (init) or
+// in a clone(CLONE_VM | CLONE_VFORK) child of init (a command about to exec).
+// Neither may allocate, take a lock, or use stdio: only raw system calls and
+// the memory the host prepared in InitPlan. Errors are reported as an
+// (InitStep, errno) pair; the host turns them into statuses naming the
+// control that failed.
+#include "backend/process/init.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "backend/process/protocol.h"
+
+namespace kavach::internal {
+namespace {
+
+// Landlock UAPI, defined here because Debian 12's headers stop at ABI 2.
+constexpr int kLandlockRulePathBeneath = 1;
+constexpr int kLandlockRuleNetPort = 2;
+constexpr uint64_t kLandlockNetBindTcp = 1ull << 0;
+constexpr uint64_t kLandlockNetConnectTcp = 1ull << 1;
+// Rights that make sense on a non-directory: execute, write, read, truncate,
+// ioctl_dev.
+constexpr uint64_t kLandlockFileRights =
+    (1ull << 0) | (1ull << 1) | (1ull << 2) | (1ull << 14) | (1ull << 15);
+
+struct LandlockRulesetAttr {
+  uint64_t handled_access_fs;
+  uint64_t handled_access_net;
+  uint64_t scoped;
+};
+struct __attribute__((packed)) LandlockPathBeneathAttr {
+  uint64_t allowed_access;
+  int32_t parent_fd;
+};
+struct LandlockNetPortAttr {
+  uint64_t allowed_access;
+  uint64_t port;
+};
+
+// Size of landlock_ruleset_attr the kernel understands at `abi`.
+size_t LandlockAttrSize(int abi) {
+  if (abi >= 6) return sizeof(LandlockRulesetAttr);
+  if (abi >= 4) return 2 * sizeof(uint64_t);
+  return sizeof(uint64_t);
+}
+
+// State of init; static because init must not allocate.
+struct ExecSlot {
+  bool used;
+  uint64_t exec_id;
+  pid_t pid;
+  int status_fd;
+};
+
+struct ChildArgs {
+  const InitPlan* plan;
+  int stdin_fd;
+  int stdout_fd;
+  int stderr_fd;
+  const char* cwd;
+  char* const* argv;
+  char* const* envp;
+  bool probe;
+  ProbeReport* report;
+  // Written by the child on failure; read by init after the vfork returns.
+  InitStep fail_step;
+  int fail_errno;
+};
+
+ExecSlot g_slots[kMaxConcurrentExecs];
+alignas(16) char g_message[kMaxExecMessage];
+char* g_strings[kMaxExecStrings + 4];
+int g_landlock_fd = -1;
+int g_abstract_canary_fd = -1;
+char* g_child_stack = nullptr;
+constexpr size_t kChildStackSize = 256 * 1024;
+
+long RawSys(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0) {
+  return syscall(n, a, b, c, d, e);
+}
+
+size_t Strlen(const char* s) {
+  size_t n = 0;
+  while (s[n] != '\0') ++n;
+  return n;
+}
+
+void CopyString(char* dst, size_t cap, const char* src) {
+  size_t i = 0;
+  for (; src != nullptr && src[i] != '\0' && i + 1 < cap; ++i) dst[i] = src[i];
+  dst[i] = '\0';
+}
+
+void SendSetupFailure(const InitPlan& plan, InitStep step, int err, const char* detail) {
+  SetupReply reply;
+  reply.type = MessageType::kSetupFailed;
+  reply.step = step;
+  reply.error = err;
+  CopyString(reply.detail, sizeof reply.detail, detail);
+  (void)!::send(3, &reply, sizeof reply, MSG_NOSIGNAL);
+  _exit(1);
+}
+
+void WriteStatus(int fd, const StatusRecord& rec) {
+  ssize_t n;
+  do {
+    n = ::write(fd, &rec, sizeof rec);
+  } while (n < 0 && errno == EINTR);
+}
+
+// mount_setattr with a fallback to a plain remount on kernels before 5.12.
+int SetMountAttributes(const char* path, bool recursive, uint64_t attr_set) {
+  struct mount_attr attr = {};
+  attr.attr_set = attr_set;
+  if (RawSys(SYS_mount_setattr, AT_FDCWD, reinterpret_cast<long>(path),
+             recursive ? AT_RECURSIVE : 0, reinterpret_cast<long>(&attr), sizeof attr) == 0) {
+    return 0;
+  }
+  if (errno != ENOSYS) return -1;
+  unsigned long flags = MS_REMOUNT | MS_BIND;
+  if (attr_set & MOUNT_ATTR_RDONLY) flags |= MS_RDONLY;
+  if (attr_set & MOUNT_ATTR_NOSUID) flags |= MS_NOSUID;
+  if (attr_set & MOUNT_ATTR_NODEV) flags |= MS_NODEV;
+  if (attr_set & MOUNT_ATTR_NOEXEC) flags |= MS_NOEXEC;
+  return ::mount(nullptr, path, nullptr, flags, nullptr);
+}
+
+bool PathExists(const char* path) {
+  struct stat st;
+  return ::lstat(path, &st) == 0;
+}
+
+void ApplyMounts(const InitPlan& plan) {
+  for (int i = 0; i < plan.mount_count; ++i) {
+    const MountStep& m = plan.mounts[i];
+    switch (m.kind) {
+      case MountKind::kBindReadOnly:
+      case MountKind::kBindReadWrite: {
+        if (m.optional && !PathExists(m.source)) continue;
+        if (::mount(m.source, m.target, nullptr, MS_BIND | MS_REC, nullptr) != 0) {
+          SendSetupFailure(plan, InitStep::kMount, errno, m.target);
+        }
+        uint64_t attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+        if (m.kind == MountKind::kBindReadOnly) attrs |= MOUNT_ATTR_RDONLY;
+        if (SetMountAttributes(m.target, /*recursive=*/true, attrs) != 0) {
+          SendSetupFailure(plan, InitStep::kMount, errno, m.target);
+        }
+        break;
+      }
+      case MountKind::kBindDevice:
+        if (::mount(m.source, m.target, nullptr, MS_BIND, nullptr) != 0 ||
+            SetMountAttributes(m.target, false, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC) != 0) {
+          SendSetupFailure(plan, InitStep::kMount, errno, m.target);
+        }
+        break;
+      case MountKind::kTmpfs:
+        if (::mount("tmpfs", m.target, "tmpfs", MS_NOSUID | MS_NODEV, m.data) != 0) {
+          SendSetupFailure(plan, InitStep::kMount, errno, m.target);
+        }
+        break;
+      case MountKind::kProc:
+        if (::mount("proc", m.target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+          SendSetupFailure(plan, InitStep::kMount, errno, m.target);
+        }
+        break;
+      case MountKind::kMaskTmpfs:
+        if (!PathExists(m.target)) continue;
+        if (::mount("tmpfs", m.target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY,
+                    "size=4k,mode=000") != 0) {
+          SendSetupFailure(plan, InitStep::kMount, errno, m.target);
+        }
+        break;
+      case MountKind::kMaskFile:
+        if (!PathExists(m.target)) continue;
+        if (::mount("/dev/null", m.target, nullptr, MS_BIND, nullptr) != 0 ||
+            SetMountAttributes(m.target, false,
+                               MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC) != 0) {
+          SendSetupFailure(plan, InitStep::kMount, errno, m.target);
+        }
+        break;
+    }
+  }
+}
+
+void BringUpLoopback(const InitPlan& plan) {
+  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) SendSetupFailure(plan, InitStep::kLoopback, errno, "socket");
+  struct ifreq ifr = {};
+  CopyString(ifr.ifr_name, sizeof ifr.ifr_name, "lo");
+  if (::ioctl(fd, SIOCGIFFLAGS, &ifr) != 0)
+    SendSetupFailure(plan, InitStep::kLoopback, errno, "lo");
+  ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+  if (::ioctl(fd, SIOCSIFFLAGS, &ifr) != 0)
+    SendSetupFailure(plan, InitStep::kLoopback, errno, "lo");
+  ::close(fd);
+}
+
+void BuildLandlock(const InitPlan& plan) {
+  LandlockRulesetAttr attr = {plan.landlock_handled_fs, plan.landlock_handled_net,
+                              plan.landlock_scoped};
+  int fd = static_cast<int>(RawSys(SYS_landlock_create_ruleset, reinterpret_cast<long>(&attr),
+                                   static_cast<long>(LandlockAttrSize(plan.landlock_abi)), 0));
+  if (fd < 0) SendSetupFailure(plan, InitStep::kLandlock, errno, "landlock_create_ruleset");
+  for (int i = 0; i < plan.landlock_path_count; ++i) {
+    const LandlockPathStep& p = plan.landlock_paths[i];
+    int pfd = ::open(p.path, O_PATH | O_CLOEXEC);
+    if (pfd < 0) {
+      if (p.optional && errno == ENOENT) continue;
+      SendSetupFailure(plan, InitStep::kLandlock, errno, p.path);
+    }
+    struct stat st;
+    if (::fstat(pfd, &st) != 0) SendSetupFailure(plan, InitStep::kLandlock, errno, p.path);
+    LandlockPathBeneathAttr rule;
+    rule.allowed_access = p.access & plan.landlock_handled_fs;
+    if (!S_ISDIR(st.st_mode)) rule.allowed_access &= kLandlockFileRights;
+    rule.parent_fd = pfd;
+    if (rule.allowed_access != 0 && RawSys(SYS_landlock_add_rule, fd, kLandlockRulePathBeneath,
+                                           reinterpret_cast<long>(&rule), 0) != 0) {
+      SendSetupFailure(plan, InitStep::kLandlock, errno, p.path);
+    }
+    ::close(pfd);
+  }
+  for (int i = 0; i < plan.bind_port_count; ++i) {
+    LandlockNetPortAttr rule = {kLandlockNetBindTcp, plan.bind_ports[i]};
+    if (RawSys(SYS_landlock_add_rule, fd, kLandlockRuleNetPort, reinterpret_cast<long>(&rule), 0) !=
+        0) {
+      SendSetupFailure(plan, InitStep::kLandlock, errno, "bind port rule");
+    }
+  }
+  for (int i = 0; i < plan.connect_port_count; ++i) {
+    LandlockNetPortAttr rule = {kLandlockNetConnectTcp, plan.connect_ports[i]};
+    if (RawSys(SYS_landlock_add_rule, fd, kLandlockRuleNetPort, reinterpret_cast<long>(&rule), 0) !=
+        0) {
+      SendSetupFailure(plan, InitStep::kLandlock, errno, "connect port rule");
+    }
+  }
+  g_landlock_fd = fd;
+}
+
+void OpenAbstractCanary(const InitPlan& plan) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) SendSetupFailure(plan, InitStep::kCanary, errno, "socket");
+  struct sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  size_t len = Strlen(plan.abstract_canary);
+  if (len + 1 >= sizeof addr.sun_path) SendSetupFailure(plan, InitStep::kCanary, ENAMETOOLONG, "");
+  memcpy(addr.sun_path + 1, plan.abstract_canary, len);
+  socklen_t alen = static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + 1 + len);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), alen) != 0 || ::listen(fd, 1) != 0) {
+    SendSetupFailure(plan, InitStep::kCanary, errno, "abstract canary");
+  }
+  g_abstract_canary_fd = fd;
+}
+
+// ---- Probe helpers (run in the probe child after every control is applied).
+
+// Parses "Key:\t<value>" from /proc/self/status; `hex` for the Cap* lines.
+bool FindStatusField(const char* buf, const char* key, bool hex, uint64_t* out) {
+  size_t klen = Strlen(key);
+  for (const char* line = buf; *line != '\0';) {
+    if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+      const char* p = line + klen + 1;
+      while (*p == ' ' || *p == '\t') ++p;
+      uint64_t v = 0;
+      bool any = false;
+      for (;; ++p) {
+        int d;
+        if (*p >= '0' && *p <= '9') {
+          d = *p - '0';
+        } else if (hex && *p >= 'a' && *p <= 'f') {
+          d = *p - 'a' + 10;
+        } else {
+          break;
+        }
+        v = v * (hex ? 16 : 10) + static_cast<uint64_t>(d);
+        any = true;
+      }
+      if (!any) return false;
+      *out = v;
+      return true;
+    }
+    const char* nl = strchr(line, '\n');
+    if (nl == nullptr) break;
+    line = nl + 1;
+  }
+  return false;
+}
+
+void RunProbe(const InitPlan& plan, ProbeReport* r) {
+  char buf[4096];
+  int fd = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    ssize_t n = ::read(fd, buf, sizeof buf - 1);
+    ::close(fd);
+    if (n > 0) {
+      buf[n] = '\0';
+      uint64_t v;
+      if (FindStatusField(buf, "Seccomp", false, &v)) r->seccomp_mode = static_cast<int32_t>(v);
+      if (FindStatusField(buf, "Seccomp_filters", false, &v)) {
+        r->seccomp_filters = static_cast<int32_t>(v);
+      }
+      if (FindStatusField(buf, "NoNewPrivs", false, &v)) r->no_new_privs = static_cast<int32_t>(v);
+      FindStatusField(buf, "CapEff", true, &r->cap_eff);
+      FindStatusField(buf, "CapPrm", true, &r->cap_prm);
+      FindStatusField(buf, "CapBnd", true, &r->cap_bnd);
+      FindStatusField(buf, "CapAmb", true, &r->cap_amb);
+    }
+  }
+  r->uid = static_cast<int32_t>(::getuid());
+  r->gid = static_cast<int32_t>(::getgid());
+  struct statfs sfs;
+  if (::statfs("/", &sfs) == 0) r->root_is_read_only = (sfs.f_flags & ST_RDONLY) ? 1 : 0;
+  struct stat st;
+  if (::stat("/", &st) == 0) {
+    r->root_differs_from_host =
+        (st.st_dev != plan.host_root_dev || st.st_ino != plan.host_root_ino) ? 1 : 0;
+  }
+  if (plan.landlock_canary != nullptr) {
+    int cfd = ::open(plan.landlock_canary, O_RDONLY | O_CLOEXEC);
+    r->landlock_canary_errno = cfd < 0 ? errno : 0;
+    if (cfd >= 0) ::close(cfd);
+  }
+  if (plan.abstract_canary != nullptr) {
+    int sfd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (sfd >= 0) {
+      struct sockaddr_un addr = {};
+      addr.sun_family = AF_UNIX;
+      size_t len = Strlen(plan.abstract_canary);
+      memcpy(addr.sun_path + 1, plan.abstract_canary, len);
+      socklen_t alen = static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + 1 + len);
+      r->abstract_canary_errno =
+          ::connect(sfd, reinterpret_cast<sockaddr*>(&addr), alen) == 0 ? 0 : errno;
+      ::close(sfd);
+    }
+  }
+  if (plan.denied_bind_port != 0) {
+    int sfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (sfd >= 0) {
+      struct sockaddr_in addr = {};
+      addr.sin_family = AF_INET;
+      addr.sin_port = htons(plan.denied_bind_port);
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      r->bind_canary_errno =
+          ::bind(sfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 ? 0 : errno;
+      ::close(sfd);
+    }
+  }
+  if (plan.denied_connect_port != 0) {
+    int sfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (sfd >= 0) {
+      struct sockaddr_in addr = {};
+      addr.sin_family = AF_INET;
+      addr.sin_port = htons(plan.denied_connect_port);
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      r->connect_canary_errno =
+          ::connect(sfd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 ? 0 : errno;
+      ::close(sfd);
+    }
+  }
+  int dfd = ::open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    int count = 0;
+    char dents[4096];
+    for (;;) {
+      long n = RawSys(SYS_getdents64, dfd, reinterpret_cast<long>(dents), sizeof dents);
+      if (n <= 0) break;
+      for (long off = 0; off < n;) {
+        auto* d = reinterpret_cast<struct dirent64*>(dents + off);
+        const char* name = d->d_name;
+        if (name[0] != '.') {
+          int v = 0;
+          for (const char* p = name; *p; ++p) v = v * 10 + (*p - '0');
+          if (v > 2 && v != dfd) ++count;
+        }
+        off += d->d_reclen;
+      }
+    }
+    ::close(dfd);
+    r->open_fds_above_stderr = count;
+  }
+  struct rlimit lim;
+  if (RawSys(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, reinterpret_cast<long>(&lim)) == 0) {
+    r->rlimit_nofile = lim.rlim_cur;
+  }
+  if (RawSys(SYS_prlimit64, 0, RLIMIT_FSIZE, 0, reinterpret_cast<long>(&lim)) == 0) {
+    r->rlimit_fsize = lim.rlim_cur;
+  }
+}
+
+// Finds `name` on the PATH in `envp` and execs it (execvpe without malloc).
+void ExecSearchingPath(const char* name, char* const* argv, char* const* envp) {
+  if (strchr(name, '/') != nullptr) {
+    ::execve(name, argv, envp);
+    return;
+  }
+  const char* path = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin";
+  for (char* const* e = envp; *e != nullptr; ++e) {
+    if (strncmp(*e, "PATH=", 5) == 0) {
+      path = *e + 5;
+      break;
+    }
+  }
+  size_t nlen = Strlen(name);
+  char candidate[4096];
+  int saved = ENOENT;
+  for (const char* p = path;;) {
+    const char* end = strchr(p, ':');
+    size_t dlen = end ? static_cast<size_t>(end - p) : Strlen(p);
+    if (dlen > 0 && dlen + 1 + nlen + 1 <= sizeof candidate) {
+      memcpy(candidate, p, dlen);
+      candidate[dlen] = '/';
+      memcpy(candidate + dlen + 1, name, nlen + 1);
+      ::execve(candidate, argv, envp);
+      // Keep the most telling error: permission problems beat "not found".
+      if (errno != ENOENT && errno != ENOTDIR) saved = errno;
+    }
+    if (end == nullptr) break;
+    p = end + 1;
+  }
+  errno = saved;
+}
+
+#define CHILD_FAIL(step)      \
+  do {                        \
+    args->fail_step = (step); \
+    args->fail_errno = errno; \
+    _exit(127);               \
+  } while (0)
+
+// The command child: applies every command-side control, then execs (or, in
+// probe mode, reports what it sees). Shares init's memory (CLONE_VM).
+int CommandChild(void* raw) {
+  auto* args = static_cast<ChildArgs*>(raw);
+  const InitPlan& plan = *args->plan;
+
+  if (!args->probe) {
+    if (::dup2(args->stdin_fd, 0) < 0 || ::dup2(args->stdout_fd, 1) < 0 ||
+        ::dup2(args->stderr_fd, 2) < 0) {
+      CHILD_FAIL(InitStep::kStdio);
+    }
+  }
+  // Signals: init blocks SIGCHLD and ignores SIGPIPE; the command gets the
+  // defaults back.
+  sigset_t empty;
+  sigemptyset(&empty);
+  RawSys(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&empty), 0, _NSIG / 8);
+  struct kernel_sigaction {
+    void* handler;
+    unsigned long flags;
+    void* restorer;
+    uint64_t mask;
+  } dfl = {};
+  dfl.handler = reinterpret_cast<void*>(SIG_DFL);
+  RawSys(SYS_rt_sigaction, SIGPIPE, reinterpret_cast<long>(&dfl), 0, 8);
+  ::setsid();
+
+  struct rlimit core = {0, 0};
+  if (RawSys(SYS_prlimit64, 0, RLIMIT_CORE, reinterpret_cast<long>(&core), 0) != 0) {
+    CHILD_FAIL(InitStep::kRlimits);
+  }
+  if (plan.rlimit_nofile != 0) {
+    struct rlimit l = {plan.rlimit_nofile, plan.rlimit_nofile};
+    if (RawSys(SYS_prlimit64, 0, RLIMIT_NOFILE, reinterpret_cast<long>(&l), 0) != 0) {
+      CHILD_FAIL(InitStep::kRlimits);
+    }
+  }
+  if (plan.rlimit_fsize != 0) {
+    struct rlimit l = {plan.rlimit_fsize, plan.rlimit_fsize};
+    if (RawSys(SYS_prlimit64, 0, RLIMIT_FSIZE, reinterpret_cast<long>(&l), 0) != 0) {
+      CHILD_FAIL(InitStep::kRlimits);
+    }
+  }
+
+  // Capabilities: the bounding and ambient sets first (dropping the bounding
+  // set needs CAP_SETPCAP, which the uid change below does not clear: init's
+  // uid is not mapped in the namespace, so the kernel's setuid-from-root
+  // emulation does not apply and we clear the sets explicitly).
+  for (int cap = 0; cap <= plan.last_capability; ++cap) {
+    if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) {
+      CHILD_FAIL(InitStep::kCapabilities);
+    }
+  }
+  if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
+    CHILD_FAIL(InitStep::kCapabilities);
+  }
+  if (plan.can_setgroups && RawSys(SYS_setgroups, 0, 0) != 0) CHILD_FAIL(InitStep::kSetGroups);
+  if (RawSys(SYS_setresgid, plan.gid, plan.gid, plan.gid) != 0) CHILD_FAIL(InitStep::kSetGid);
+  if (RawSys(SYS_setresuid, plan.uid, plan.uid, plan.uid) != 0) CHILD_FAIL(InitStep::kSetUid);
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2] = {};
+  if (RawSys(SYS_capset, reinterpret_cast<long>(&hdr), reinterpret_cast<long>(data)) != 0) {
+    CHILD_FAIL(InitStep::kCapabilities);
+  }
+  if (::chdir(args->cwd) != 0) CHILD_FAIL(InitStep::kChdir);
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) CHILD_FAIL(InitStep::kNoNewPrivs);
+  if (plan.landlock) {
+    if (RawSys(SYS_landlock_restrict_self, g_landlock_fd, 0) != 0) {
+      CHILD_FAIL(InitStep::kLandlockRestrict);
+    }
+    if (args->probe) args->report->landlock_restricted = 1;
+  }
+  if (RawSys(SYS_close_range, 3, ~0U, 0) != 0) CHILD_FAIL(InitStep::kCloseFds);
+  if (plan.seccomp != nullptr &&
+      RawSys(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, reinterpret_cast<long>(plan.seccomp)) != 0) {
+    CHILD_FAIL(InitStep::kSeccomp);
+  }
+  if (args->probe) {
+    RunProbe(plan, args->report);
+    _exit(0);
+  }
+  ExecSearchingPath(args->argv[0], args->argv, args->envp);
+  CHILD_FAIL(InitStep::kExec);
+}
+
+#undef CHILD_FAIL
+
+// Starts a child in its own pid namespace. Returns its pid, or -1 with
+// args->fail_* set.
+pid_t StartChild(ChildArgs* args) {
+  args->fail_step = InitStep::kNone;
+  args->fail_errno = 0;
+  pid_t pid = ::clone(CommandChild, g_child_stack + kChildStackSize,
+                      CLONE_VM | CLONE_VFORK | CLONE_NEWPID | SIGCHLD, args);
+  if (pid < 0) {
+    args->fail_step = InitStep::kClone;
+    args->fail_errno = errno;
+    return -1;
+  }
+  return pid;
+}
+
+void RunProbeChild(const InitPlan& plan, ProbeReport* report) {
+  ChildArgs args = {};
+  args.plan = &plan;
+  args.cwd = "/";
+  args.probe = true;
+  args.report = report;
+  pid_t pid = StartChild(&args);
+  if (pid < 0) SendSetupFailure(plan, InitStep::kProbe, args.fail_errno, "clone");
+  int status = 0;
+  while (::waitpid(pid, &status, __WALL) < 0 && errno == EINTR) {
+  }
+  if (args.fail_step != InitStep::kNone) {
+    SendSetupFailure(plan, args.fail_step, args.fail_errno, InitStepName(args.fail_step));
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    SendSetupFailure(plan, InitStep::kProbe, ECHILD, "probe child did not exit cleanly");
+  }
+}
+
+// Parses an exec request in g_message and starts it.
+void HandleExec(const InitPlan& plan, size_t len, const int* fds) {
+  StatusRecord rec;
+  const auto* hdr = reinterpret_cast<const ExecHeader*>(g_message);
+  int status_fd = fds[3];
+  auto fail = [&](InitStep step, int err) {
+    rec.type = MessageType::kFailed;
+    rec.step = step;
+    rec.error = err;
+    WriteStatus(status_fd, rec);
+  };
+  if (len < sizeof(ExecHeader) || hdr->payload_len != len - sizeof(ExecHeader) || hdr->argc == 0 ||
+      hdr->argc + hdr->envc + 1 > kMaxExecStrings) {
+    fail(InitStep::kExec, EINVAL);
+    return;
+  }
+  char* p = g_message + sizeof(ExecHeader);
+  char* end = p + hdr->payload_len;
+  uint32_t want = 1 + hdr->argc + hdr->envc;
+  uint32_t got = 0;
+  char** strings = g_strings;
+  while (p < end && got < want) {
+    strings[got++] = p;
+    while (p < end && *p != '\0') ++p;
+    if (p == end) break;
+    ++p;
+  }
+  if (got != want || p != end || end[-1] != '\0') {
+    fail(InitStep::kExec, EINVAL);
+    return;
+  }
+  // Lay out: [cwd][argv...][NULL][envp...][NULL] in g_strings.
+  char* cwd = strings[0];
+  memmove(&strings[0], &strings[1], sizeof(char*) * (want - 1));
+  char** argv = strings;
+  // Shift env by one to make room for argv's NULL.
+  memmove(&strings[hdr->argc + 1], &strings[hdr->argc], sizeof(char*) * hdr->envc);
+  argv[hdr->argc] = nullptr;
+  char** envp = &strings[hdr->argc + 1];
+  envp[hdr->envc] = nullptr;
+
+  int slot = -1;
+  for (int i = 0; i < kMaxConcurrentExecs; ++i) {
+    if (!g_slots[i].used) {
+      slot = i;
+      break;
+    }
+  }
+  if (slot < 0) {
+    fail(InitStep::kClone, EAGAIN);
+    return;
+  }
+  ChildArgs args = {};
+  args.plan = &plan;
+  args.stdin_fd = fds[0];
+  args.stdout_fd = fds[1];
+  args.stderr_fd = fds[2];
+  args.cwd = cwd;
+  args.argv = argv;
+  args.envp = envp;
+  pid_t pid = StartChild(&args);
+  if (pid < 0) {
+    fail(args.fail_step, args.fail_errno);
+    return;
+  }
+  if (args.fail_step != InitStep::kNone) {
+    // The child failed before exec and has exited: reap it here so the
+    // SIGCHLD loop never sees it.
+    int st;
+    while (::waitpid(pid, &st, __WALL) < 0 && errno == EINTR) {
+    }
+    fail(args.fail_step, args.fail_errno);
+    return;
+  }
+  rec.type = MessageType::kStarted;
+  rec.pid = pid;
+  WriteStatus(status_fd, rec);
+  g_slots[slot] = ExecSlot{true, hdr->exec_id, pid, ::dup(status_fd)};
+}
+
+void ReapChildren() {
+  for (;;) {
+    int status = 0;
+    struct rusage ru = {};
+    pid_t pid = static_cast<pid_t>(RawSys(SYS_wait4, -1, reinterpret_cast<long>(&status),
+                                          WNOHANG | __WALL, reinterpret_cast<long>(&ru)));
+    if (pid <= 0) return;
+    for (auto& s : g_slots) {
+      if (s.used && s.pid == pid) {
+        StatusRecord rec;
+        rec.type = MessageType::kExited;
+        rec.pid = pid;
+        rec.wait_status = status;
+        rec.user_us = ru.ru_utime.tv_sec * 1000000ll + ru.ru_utime.tv_usec;
+        rec.system_us = ru.ru_stime.tv_sec * 1000000ll + ru.ru_stime.tv_usec;
+        rec.max_rss_kb = ru.ru_maxrss;
+        WriteStatus(s.status_fd, rec);
+        ::close(s.status_fd);
+        s.used = false;
+        break;
+      }
+    }
+  }
+}
+
+[[noreturn]] void Shutdown() {
+  // Everything in the pid namespace dies with init anyway; kill first so
+  // nothing runs while the namespace is being torn down.
+  ::kill(-1, SIGKILL);
+  _exit(0);
+}
+
+[[noreturn]] void ServeRequests(const InitPlan& plan, int sigchld_fd) {
+  for (;;) {
+    struct pollfd pfds[2] = {{3, POLLIN, 0}, {sigchld_fd, POLLIN, 0}};
+    if (::poll(pfds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      Shutdown();
+    }
+    if (pfds[1].revents & POLLIN) {
+      struct signalfd_siginfo si;
+      while (::read(sigchld_fd, &si, sizeof si) > 0) {
+      }
+      ReapChildren();
+    }
+    if (pfds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      struct iovec iov = {g_message, sizeof g_message};
+      alignas(struct cmsghdr) char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+      struct msghdr msg = {};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = cbuf;
+      msg.msg_controllen = sizeof cbuf;
+      ssize_t n = ::recvmsg(3, &msg, MSG_CMSG_CLOEXEC);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) Shutdown();  // the host went away
+      int fds[4] = {-1, -1, -1, -1};
+      int nfds = 0;
+      for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+          size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+          for (size_t i = 0; i < count; ++i) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+            if (nfds < 4) {
+              fds[nfds++] = fd;
+            } else {
+              ::close(fd);
+            }
+          }
+        }
+      }
+      const auto* hdr = reinterpret_cast<const ControlHeader*>(g_message);
+      bool valid = static_cast<size_t>(n) >= sizeof(ControlHeader) && hdr->magic == kProtocolMagic;
+      if (valid && hdr->type == MessageType::kExec && nfds == 4 &&
+          (msg.msg_flags & MSG_TRUNC) == 0) {
+        HandleExec(plan, static_cast<size_t>(n), fds);
+      } else if (valid && hdr->type == MessageType::kKill) {
+        for (auto& s : g_slots) {
+          if (s.used && s.exec_id == hdr->exec_id) ::kill(s.pid, SIGKILL);
+        }
+      } else if (valid && hdr->type == MessageType::kShutdown) {
+        Shutdown();
+      } else if (nfds == 4) {
+        StatusRecord rec;
+        rec.type = MessageType::kFailed;
+        rec.step = InitStep::kExec;
+        rec.error = (msg.msg_flags & MSG_TRUNC) ? E2BIG : EINVAL;
+        WriteStatus(fds[3], rec);
+      }
+      for (int i = 0; i < nfds; ++i) ::close(fds[i]);
+    }
+  }
+}
+
+}  // namespace
+
+const char* InitStepName(InitStep step) {
+  switch (step) {
+    case InitStep::kNone:
+      return "none";
+    case InitStep::kSync:
+      return "sync";
+    case InitStep::kCgroupNamespace:
+      return "cgroup namespace";
+    case InitStep::kMountPropagation:
+      return "mount propagation";
+    case InitStep::kMount:
+      return "mount";
+    case InitStep::kPivotRoot:
+      return "pivot_root";
+    case InitStep::kReadOnlyRoot:
+      return "read-only root";
+    case InitStep::kHostname:
+      return "hostname";
+    case InitStep::kLoopback:
+      return "loopback";
+    case InitStep::kLandlock:
+      return "landlock ruleset";
+    case InitStep::kCanary:
+      return "canary";
+    case InitStep::kProbe:
+      return "probe";
+    case InitStep::kStdio:
+      return "stdio";
+    case InitStep::kRlimits:
+      return "rlimits";
+    case InitStep::kCapabilities:
+      return "capabilities";
+    case InitStep::kSetGroups:
+      return "setgroups";
+    case InitStep::kSetGid:
+      return "setgid";
+    case InitStep::kSetUid:
+      return "setuid";
+    case InitStep::kChdir:
+      return "chdir";
+    case InitStep::kNoNewPrivs:
+      return "no_new_privs";
+    case InitStep::kLandlockRestrict:
+      return "landlock_restrict_self";
+    case InitStep::kCloseFds:
+      return "close fds";
+    case InitStep::kSeccomp:
+      return "seccomp";
+    case InitStep::kExec:
+      return "exec";
+    case InitStep::kClone:
+      return "clone";
+  }
+  return "unknown";
+}
+
+[[noreturn]] void RunInit(const InitPlan& plan) {
+  // fd hygiene first: keep only the control socket, as fd 3, and point
+  // stdio at /dev/null so nothing init does can reach the host's terminal.
+  if (plan.control_fd != 3) {
+    if (::dup3(plan.control_fd, 3, O_CLOEXEC) < 0) _exit(1);
+  }
+  RawSys(SYS_close_range, 4, ~0U, 0);
+  int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (devnull >= 0) {
+    ::dup2(devnull, 0);
+    ::dup2(devnull, 1);
+    ::dup2(devnull, 2);
+    if (devnull > 3) ::close(devnull);
+  }
+  // Default dispositions (the host may have installed handlers that make no
+  // sense here), SIGPIPE ignored so a vanished reader cannot kill init.
+  for (int sig = 1; sig < _NSIG; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    ::signal(sig, sig == SIGPIPE ? SIG_IGN : SIG_DFL);
+  }
+  // Init holds a copy of the host's memory: make /proc/1/* unreadable.
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+
+  // Wait until the host has written our uid/gid maps and placed us in the
+  // cgroup. EOF means the host gave up.
+  char go = 0;
+  if (::read(3, &go, 1) != 1) _exit(1);
+
+  if (::unshare(CLONE_NEWCGROUP) != 0) {
+    SendSetupFailure(plan, InitStep::kCgroupNamespace, errno, "unshare(CLONE_NEWCGROUP)");
+  }
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    SendSetupFailure(plan, InitStep::kMountPropagation, errno, "/");
+  }
+  if (::mount(plan.staging_root, plan.staging_root, nullptr, MS_BIND, nullptr) != 0) {
+    SendSetupFailure(plan, InitStep::kMount, errno, plan.staging_root);
+  }
+  ApplyMounts(plan);
+  if (plan.read_only_root &&
+      SetMountAttributes(plan.staging_root, /*recursive=*/false,
+                         MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) != 0) {
+    SendSetupFailure(plan, InitStep::kReadOnlyRoot, errno, plan.staging_root);
+  }
+  if (::chdir(plan.staging_root) != 0) SendSetupFailure(plan, InitStep::kPivotRoot, errno, "chdir");
+  if (RawSys(SYS_pivot_root, reinterpret_cast<long>("."), reinterpret_cast<long>(".")) != 0) {
+    SendSetupFailure(plan, InitStep::kPivotRoot, errno, plan.staging_root);
+  }
+  if (::umount2(".", MNT_DETACH) != 0) {
+    SendSetupFailure(plan, InitStep::kPivotRoot, errno, "umount old root");
+  }
+  if (::chdir("/") != 0) SendSetupFailure(plan, InitStep::kPivotRoot, errno, "chdir /");
+  if (plan.hostname != nullptr && ::sethostname(plan.hostname, Strlen(plan.hostname)) != 0) {
+    SendSetupFailure(plan, InitStep::kHostname, errno, plan.hostname);
+  }
+  if (plan.bring_up_loopback) BringUpLoopback(plan);
+  if (plan.landlock) BuildLandlock(plan);
+  if (plan.abstract_canary != nullptr) OpenAbstractCanary(plan);
+
+  void* stack = ::mmap(nullptr, kChildStackSize, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) SendSetupFailure(plan, InitStep::kClone, errno, "stack");
+  g_child_stack = static_cast<char*>(stack);
+
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  ::sigprocmask(SIG_BLOCK, &chld, nullptr);
+  int sigchld_fd = ::signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (sigchld_fd < 0) SendSetupFailure(plan, InitStep::kSync, errno, "signalfd");
+
+  SetupReply reply;
+  reply.type = MessageType::kReady;
+  RunProbeChild(plan, &reply.probe);
+  if (::send(3, &reply, sizeof reply, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof reply)) _exit(1);
+  ServeRequests(plan, sigchld_fd);
+}
+
+}  // namespace kavach::internal

@@ -1,0 +1,148 @@
+// Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
+//
+// InitPlan: everything the sandbox's init process needs, prepared by the host
+// before clone3 and inherited by the child as a copy of the host's memory.
+//
+// Why plain arrays of C strings: init runs in a child of a possibly
+// multi-threaded host that was created with a raw clone3 (glibc's fork
+// handlers do not run), and each command is started from init with
+// clone(CLONE_VM | CLONE_VFORK). Neither may allocate or take a lock, so all
+// the data they touch is built here, up front, and only read afterwards.
+#ifndef KAVACH_BACKEND_PROCESS_INIT_PLAN_H_
+#define KAVACH_BACKEND_PROCESS_INIT_PLAN_H_
+
+#include <linux/filter.h>
+#include <sys/types.h>
+
+#include <cstdint>
+
+namespace kavach::internal {
+
+enum class MountKind : uint8_t {
+  kBindReadOnly,   // bind + recursive read-only, nosuid, nodev
+  kBindReadWrite,  // bind, nosuid, nodev
+  kBindDevice,     // bind of a device node (rw, nosuid, noexec)
+  kTmpfs,          // fresh tmpfs (nosuid, nodev), options in `data`
+  kProc,           // fresh procfs for the sandbox's pid namespace
+  kMaskTmpfs,      // empty read-only tmpfs over a hidden directory
+  kMaskFile,       // /dev/null bound read-only over a hidden file
+};
+
+// One mount, with `target` relative to the new root ("usr", "dev/null").
+struct MountStep {
+  MountKind kind;
+  const char* source;  // host path for binds; unused otherwise
+  const char* target;  // absolute host path below the staging root
+  const char* data;    // mount data (tmpfs size/mode), may be null
+  bool optional;       // skip when the source is missing
+};
+
+// One Landlock path rule, with the path as seen inside after pivot_root.
+struct LandlockPathStep {
+  const char* path;
+  uint64_t access;
+  bool optional;  // skip when the path is missing inside
+};
+
+// Steps init reports on failure, mapped by the host to the control's name.
+enum class InitStep : uint32_t {
+  kNone = 0,
+  kSync,
+  kCgroupNamespace,
+  kMountPropagation,
+  kMount,
+  kPivotRoot,
+  kReadOnlyRoot,
+  kHostname,
+  kLoopback,
+  kLandlock,
+  kCanary,
+  kProbe,
+  // Command-side steps (in the exec child).
+  kStdio,
+  kRlimits,
+  kCapabilities,
+  kSetGroups,
+  kSetGid,
+  kSetUid,
+  kChdir,
+  kNoNewPrivs,
+  kLandlockRestrict,
+  kCloseFds,
+  kSeccomp,
+  kExec,
+  kClone,
+};
+const char* InitStepName(InitStep step);
+
+struct InitPlan {
+  // Control socket (SOCK_SEQPACKET) to the host.
+  int control_fd = -1;
+
+  // File system.
+  const char* staging_root = nullptr;  // becomes "/"
+  const MountStep* mounts = nullptr;
+  int mount_count = 0;
+  bool read_only_root = false;
+  const char* hostname = nullptr;
+  bool bring_up_loopback = false;
+
+  // Landlock (built inside, after pivot_root, since /proc and the tmpfs
+  // mounts only exist there).
+  bool landlock = false;
+  int landlock_abi = 0;
+  uint64_t landlock_handled_fs = 0;
+  uint64_t landlock_handled_net = 0;
+  uint64_t landlock_scoped = 0;
+  const LandlockPathStep* landlock_paths = nullptr;
+  int landlock_path_count = 0;
+  const uint16_t* bind_ports = nullptr;
+  int bind_port_count = 0;
+  const uint16_t* connect_ports = nullptr;
+  int connect_port_count = 0;
+  // Paths used by the probe to verify enforcement.
+  const char* landlock_canary = nullptr;  // inside path denied by the ruleset
+  const char* abstract_canary = nullptr;  // abstract socket name (no leading NUL)
+  uint16_t denied_bind_port = 0;          // a port the ruleset does not allow binding
+  uint16_t denied_connect_port = 0;       // a port the ruleset does not allow connecting to
+
+  // Command side.
+  const sock_fprog* seccomp = nullptr;  // null: no filter
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  bool can_setgroups = false;  // false when setgroups is "deny" (unprivileged host)
+  int last_capability = 40;
+  uint64_t rlimit_nofile = 0;  // 0: leave as is
+  uint64_t rlimit_fsize = 0;
+  uint64_t host_root_dev = 0;  // to prove the pivot happened
+  uint64_t host_root_ino = 0;
+};
+
+// What the probe child saw after applying every command-side control, right
+// where a command would have been exec'd. Sent to the host in the READY
+// message and turned into evidence.
+struct ProbeReport {
+  int32_t seccomp_mode = -1;     // "Seccomp:" in /proc/self/status
+  int32_t seccomp_filters = -1;  // "Seccomp_filters:"
+  int32_t no_new_privs = -1;
+  uint64_t cap_eff = ~0ull;
+  uint64_t cap_prm = ~0ull;
+  uint64_t cap_bnd = ~0ull;
+  uint64_t cap_amb = ~0ull;
+  int32_t uid = -1;  // real uid inside
+  int32_t gid = -1;
+  int32_t root_is_read_only = -1;
+  int32_t root_differs_from_host = -1;
+  int32_t landlock_restricted = -1;    // restrict_self returned 0
+  int32_t landlock_canary_errno = -1;  // errno of opening the canary (EACCES expected)
+  int32_t abstract_canary_errno = -1;  // errno of connecting (EPERM expected)
+  int32_t bind_canary_errno = -1;      // errno of binding the denied port (EACCES expected)
+  int32_t connect_canary_errno = -1;   // errno of connecting to it (EACCES expected)
+  int32_t open_fds_above_stderr = -1;  // count of fds > 2
+  uint64_t rlimit_nofile = 0;
+  uint64_t rlimit_fsize = 0;
+};
+
+}  // namespace kavach::internal
+
+#endif  // KAVACH_BACKEND_PROCESS_INIT_PLAN_H_
