@@ -165,6 +165,16 @@ class AttackTest : public ::testing::TestWithParam<std::string> {
   std::unique_ptr<Sandbox> sandbox_;
 };
 
+// Waits (up to a generous deadline) until a host process with `token` in its
+// command line exists.
+bool WaitForHostProcess(const std::string& token) {
+  for (int i = 0; i < 2000; ++i) {
+    if (!HostPidsWithCmdline(token).empty()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
+
 #define EXPECT_BLOCKED(o) EXPECT_TRUE((o).blocked()) << (o).Describe()
 
 // ------------------------------------------------------------- syscall attacks
@@ -473,20 +483,26 @@ TEST_P(AttackTest, CannotReachHostAbstractSocket) {
 
 // ------------------------------------------------------------- processes
 
-// The attack gets the test's own pid (to probe) and a victim pid (to
-// SIGKILL); the victim must survive and /proc must show only the sandbox.
+// The attack gets a host victim process (to find in /proc by a unique token
+// in its command line, and to SIGKILL) and the test's own pid (to probe with
+// kill(pid, 0)). The victim must survive and /proc must show only the
+// sandbox. (The marker is not the test binary's name: the sandbox's init is
+// a clone of this process and legitimately carries its command line.)
 TEST_P(AttackTest, CannotSeeOrSignalHostProcesses) {
+  std::string marker = UniqueToken("kavach-victim");
   pid_t victim = fork();
   ASSERT_GE(victim, 0);
   if (victim == 0) {
-    for (;;) pause();
+    execl("/bin/sleep", marker.c_str(), "1000", static_cast<char*>(nullptr));
+    _exit(127);
   }
-  std::string marker = "kavach_adversarial_test";
+  ASSERT_TRUE(WaitForHostProcess(marker)) << "victim did not start";
   std::string reversed(marker.rbegin(), marker.rend());
   Boot();
-  AttackOutcome o =
-      Attack({"hostproc", std::to_string(getpid()), reversed, std::to_string(victim)});
+  AttackOutcome o = Attack({"hostproc", std::to_string(victim), reversed, std::to_string(victim)});
   EXPECT_BLOCKED(o);
+  AttackOutcome self = Attack({"hostproc", std::to_string(getpid()), reversed});
+  EXPECT_BLOCKED(self);
   int status = 0;
   EXPECT_EQ(waitpid(victim, &status, WNOHANG), 0) << "the host victim was killed from inside";
   kill(victim, SIGKILL);
