@@ -159,55 +159,177 @@ bool PathExists(const char* path) {
   return ::lstat(path, &st) == 0;
 }
 
-void ApplyMounts(const InitPlan& plan) {
-  for (int i = 0; i < plan.mount_count; ++i) {
-    const MountStep& m = plan.mounts[i];
+constexpr int kMaxRootSteps = 1024;
+int g_source_fds[kMaxRootSteps];
+
+// "<base><inside>" into `out`; false when it does not fit.
+bool JoinPath(char* out, size_t cap, const char* base, const char* inside) {
+  size_t b = Strlen(base);
+  size_t i = Strlen(inside);
+  if (b + i + 1 > cap) return false;
+  memcpy(out, base, b);
+  memcpy(out + b, inside, i + 1);
+  return true;
+}
+
+// "/proc/self/fd/<fd>": how a bind refers to a source opened earlier.
+void FdPath(char* out, int fd) {
+  const char prefix[] = "/proc/self/fd/";
+  memcpy(out, prefix, sizeof prefix - 1);
+  char digits[12];
+  int n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + fd % 10);
+    fd /= 10;
+  } while (fd > 0);
+  char* p = out + sizeof prefix - 1;
+  while (n > 0) *p++ = digits[--n];
+  *p = '\0';
+}
+
+// mkdir -p on a writable buffer.
+int MakeDirs(char* path, mode_t mode) {
+  for (char* p = path + 1; *p != '\0'; ++p) {
+    if (*p != '/') continue;
+    *p = '\0';
+    int r = ::mkdir(path, 0755);
+    *p = '/';
+    if (r != 0 && errno != EEXIST) return -1;
+  }
+  if (::mkdir(path, mode) != 0 && errno != EEXIST) return -1;
+  return 0;
+}
+
+int MakeParentDirs(char* path) {
+  char* slash = strrchr(path, '/');
+  if (slash == nullptr || slash == path) return 0;
+  *slash = '\0';
+  int r = MakeDirs(path, 0755);
+  *slash = '/';
+  return r;
+}
+
+// Opens every bind source with init's original credentials, before the
+// root is built (the tree is then created as the sandbox user, who may not
+// be able to look the sources up itself).
+void OpenSources(const InitPlan& plan) {
+  if (plan.root_step_count > kMaxRootSteps) {
+    SendSetupFailure(plan, InitStep::kBuildRoot, E2BIG, "too many root steps");
+  }
+  for (int i = 0; i < plan.root_step_count; ++i) {
+    const RootStep& step = plan.root_steps[i];
+    g_source_fds[i] = -1;
+    const char* source = step.source;
+    if (step.kind == RootStepKind::kMaskFile) source = "/dev/null";
+    bool is_bind = step.kind == RootStepKind::kBindReadOnly ||
+                   step.kind == RootStepKind::kBindReadWrite ||
+                   step.kind == RootStepKind::kBindDevice || step.kind == RootStepKind::kMaskFile;
+    if (!is_bind) continue;
+    int fd = ::open(source, O_PATH | O_CLOEXEC);
+    if (fd < 0) {
+      if (step.optional && errno == ENOENT) continue;
+      SendSetupFailure(plan, InitStep::kOpenSource, errno, source);
+    }
+    g_source_fds[i] = fd;
+  }
+}
+
+void BuildRoot(const InitPlan& plan) {
+  char path[PATH_MAX];
+  char source[32];
+  auto fail = [&](InitStep step) { SendSetupFailure(plan, step, errno, path); };
+  for (int i = 0; i < plan.root_step_count; ++i) {
+    const RootStep& m = plan.root_steps[i];
+    if (!JoinPath(path, sizeof path, plan.mount_base, m.target)) {
+      errno = ENAMETOOLONG;
+      fail(InitStep::kBuildRoot);
+    }
+    int src = g_source_fds[i];
     switch (m.kind) {
-      case MountKind::kBindReadOnly:
-      case MountKind::kBindReadWrite: {
-        if (m.optional && !PathExists(m.source)) continue;
-        if (::mount(m.source, m.target, nullptr, MS_BIND | MS_REC, nullptr) != 0) {
-          SendSetupFailure(plan, InitStep::kMount, errno, m.target);
+      case RootStepKind::kDir:
+        if (MakeDirs(path, m.mode) != 0 || ::chmod(path, m.mode) != 0) fail(InitStep::kBuildRoot);
+        break;
+      case RootStepKind::kFile: {
+        if (MakeParentDirs(path) != 0) fail(InitStep::kBuildRoot);
+        int fd = ::open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, m.mode);
+        if (fd < 0) fail(InitStep::kBuildRoot);
+        size_t off = 0;
+        while (off < m.data_len) {
+          ssize_t n = ::write(fd, m.data + off, m.data_len - off);
+          if (n < 0 && errno == EINTR) continue;
+          if (n <= 0) fail(InitStep::kBuildRoot);
+          off += static_cast<size_t>(n);
         }
-        uint64_t attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
-        if (m.kind == MountKind::kBindReadOnly) attrs |= MOUNT_ATTR_RDONLY;
-        if (SetMountAttributes(m.target, /*recursive=*/true, attrs) != 0) {
-          SendSetupFailure(plan, InitStep::kMount, errno, m.target);
-        }
+        ::close(fd);
         break;
       }
-      case MountKind::kBindDevice:
-        if (::mount(m.source, m.target, nullptr, MS_BIND, nullptr) != 0 ||
-            SetMountAttributes(m.target, false, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC) != 0) {
-          SendSetupFailure(plan, InitStep::kMount, errno, m.target);
+      case RootStepKind::kSymlink:
+        if (MakeParentDirs(path) != 0 || ::symlink(m.data, path) != 0) fail(InitStep::kBuildRoot);
+        break;
+      case RootStepKind::kBindReadOnly:
+      case RootStepKind::kBindReadWrite:
+      case RootStepKind::kBindDevice: {
+        if (src < 0) continue;  // optional and missing
+        struct stat st;
+        if (::fstat(src, &st) != 0) fail(InitStep::kMount);
+        // The mount point: a directory or an empty file, unless it already
+        // exists (a path below another bind, seen through it).
+        if (!PathExists(path)) {
+          if (S_ISDIR(st.st_mode)) {
+            if (MakeDirs(path, 0755) != 0) fail(InitStep::kBuildRoot);
+          } else {
+            if (MakeParentDirs(path) != 0) fail(InitStep::kBuildRoot);
+            int fd = ::open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+            if (fd < 0) fail(InitStep::kBuildRoot);
+            ::close(fd);
+          }
+        }
+        FdPath(source, src);
+        if (m.kind == RootStepKind::kBindDevice) {
+          if (::mount(source, path, nullptr, MS_BIND, nullptr) != 0 ||
+              SetMountAttributes(path, false, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC) != 0) {
+            fail(InitStep::kMount);
+          }
+          break;
+        }
+        if (::mount(source, path, nullptr, MS_BIND | MS_REC, nullptr) != 0) fail(InitStep::kMount);
+        uint64_t attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+        if (m.kind == RootStepKind::kBindReadOnly) attrs |= MOUNT_ATTR_RDONLY;
+        if (SetMountAttributes(path, /*recursive=*/true, attrs) != 0) fail(InitStep::kMount);
+        break;
+      }
+      case RootStepKind::kTmpfs:
+        if (MakeDirs(path, 0755) != 0) fail(InitStep::kBuildRoot);
+        if (::mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, m.data) != 0) {
+          fail(InitStep::kMount);
         }
         break;
-      case MountKind::kTmpfs:
-        if (::mount("tmpfs", m.target, "tmpfs", MS_NOSUID | MS_NODEV, m.data) != 0) {
-          SendSetupFailure(plan, InitStep::kMount, errno, m.target);
+      case RootStepKind::kProc:
+        if (MakeDirs(path, 0555) != 0) fail(InitStep::kBuildRoot);
+        if (::mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
+          fail(InitStep::kMount);
         }
         break;
-      case MountKind::kProc:
-        if (::mount("proc", m.target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0) {
-          SendSetupFailure(plan, InitStep::kMount, errno, m.target);
-        }
-        break;
-      case MountKind::kMaskTmpfs:
-        if (!PathExists(m.target)) continue;
-        if (::mount("tmpfs", m.target, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY,
+      case RootStepKind::kMaskTmpfs:
+        if (!PathExists(path)) continue;
+        if (::mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY,
                     "size=4k,mode=000") != 0) {
-          SendSetupFailure(plan, InitStep::kMount, errno, m.target);
+          fail(InitStep::kMount);
         }
         break;
-      case MountKind::kMaskFile:
-        if (!PathExists(m.target)) continue;
-        if (::mount("/dev/null", m.target, nullptr, MS_BIND, nullptr) != 0 ||
-            SetMountAttributes(m.target, false,
+      case RootStepKind::kMaskFile:
+        if (!PathExists(path) || src < 0) continue;
+        FdPath(source, src);
+        if (::mount(source, path, nullptr, MS_BIND, nullptr) != 0 ||
+            SetMountAttributes(path, false,
                                MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC) != 0) {
-          SendSetupFailure(plan, InitStep::kMount, errno, m.target);
+          fail(InitStep::kMount);
         }
         break;
     }
+  }
+  for (int i = 0; i < plan.root_step_count; ++i) {
+    if (g_source_fds[i] >= 0) ::close(g_source_fds[i]);
   }
 }
 
@@ -482,6 +604,7 @@ int CommandChild(void* raw) {
   dfl.handler = reinterpret_cast<void*>(SIG_DFL);
   RawSys(SYS_rt_sigaction, SIGPIPE, reinterpret_cast<long>(&dfl), 0, 8);
   ::setsid();
+  ::umask(022);
 
   struct rlimit core = {0, 0};
   if (RawSys(SYS_prlimit64, 0, RLIMIT_CORE, reinterpret_cast<long>(&core), 0) != 0) {
@@ -766,6 +889,10 @@ const char* InitStepName(InitStep step) {
       return "mount propagation";
     case InitStep::kMount:
       return "mount";
+    case InitStep::kOpenSource:
+      return "open bind source";
+    case InitStep::kBuildRoot:
+      return "build root";
     case InitStep::kPivotRoot:
       return "pivot_root";
     case InitStep::kReadOnlyRoot:
@@ -830,6 +957,7 @@ const char* InitStepName(InitStep step) {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
     ::signal(sig, sig == SIGPIPE ? SIG_IGN : SIG_DFL);
   }
+  ::umask(0);
   // Init holds a copy of the host's memory: make /proc/1/* unreadable.
   ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
@@ -844,18 +972,29 @@ const char* InitStepName(InitStep step) {
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
     SendSetupFailure(plan, InitStep::kMountPropagation, errno, "/");
   }
-  if (::mount(plan.staging_root, plan.staging_root, nullptr, MS_BIND, nullptr) != 0) {
-    SendSetupFailure(plan, InitStep::kMount, errno, plan.staging_root);
+  OpenSources(plan);
+  // From here on, files are created as the sandbox user: it is mapped in the
+  // user namespace (init's own uid is not), and a tmpfs refuses files whose
+  // owner it cannot represent. Capabilities stay: init's uid was never root
+  // inside the namespace, so the kernel's setuid emulation does not apply.
+  if (RawSys(SYS_setfsgid, plan.gid) < 0 || RawSys(SYS_setfsuid, plan.uid) < 0) {
+    SendSetupFailure(plan, InitStep::kBuildRoot, errno, "setfsuid");
   }
-  ApplyMounts(plan);
+  if (::mount("tmpfs", plan.mount_base, "tmpfs", MS_NOSUID | MS_NODEV, plan.root_tmpfs_options) !=
+      0) {
+    SendSetupFailure(plan, InitStep::kMount, errno, plan.mount_base);
+  }
+  BuildRoot(plan);
   if (plan.read_only_root &&
-      SetMountAttributes(plan.staging_root, /*recursive=*/false,
+      SetMountAttributes(plan.mount_base, /*recursive=*/false,
                          MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) != 0) {
-    SendSetupFailure(plan, InitStep::kReadOnlyRoot, errno, plan.staging_root);
+    SendSetupFailure(plan, InitStep::kReadOnlyRoot, errno, plan.mount_base);
   }
-  if (::chdir(plan.staging_root) != 0) SendSetupFailure(plan, InitStep::kPivotRoot, errno, "chdir");
+  if (::chdir(plan.mount_base) != 0) {
+    SendSetupFailure(plan, InitStep::kPivotRoot, errno, "chdir");
+  }
   if (RawSys(SYS_pivot_root, reinterpret_cast<long>("."), reinterpret_cast<long>(".")) != 0) {
-    SendSetupFailure(plan, InitStep::kPivotRoot, errno, plan.staging_root);
+    SendSetupFailure(plan, InitStep::kPivotRoot, errno, plan.mount_base);
   }
   if (::umount2(".", MNT_DETACH) != 0) {
     SendSetupFailure(plan, InitStep::kPivotRoot, errno, "umount old root");

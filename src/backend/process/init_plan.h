@@ -18,23 +18,32 @@
 
 namespace kavach::internal {
 
-enum class MountKind : uint8_t {
-  kBindReadOnly,   // bind + recursive read-only, nosuid, nodev
-  kBindReadWrite,  // bind, nosuid, nodev
-  kBindDevice,     // bind of a device node (rw, nosuid, noexec)
+// How init builds the sandbox's root: a fresh tmpfs, filled by these steps
+// in order. Targets are absolute paths inside the sandbox ("/usr"). Building
+// the tree inside a tmpfs (rather than on a host directory) matters: a host
+// dentry that was a mount point in a dead namespace costs an RCU grace
+// period to remove, several milliseconds per directory at Destroy.
+enum class RootStepKind : uint8_t {
+  kDir,            // mkdir -p target, `mode`
+  kFile,           // create target with `data` (data_len bytes), `mode`
+  kSymlink,        // symlink target -> data
+  kBindReadOnly,   // bind source (recursive), read-only, nosuid, nodev
+  kBindReadWrite,  // bind source (recursive), nosuid, nodev
+  kBindDevice,     // bind of a device node (nosuid, noexec)
   kTmpfs,          // fresh tmpfs (nosuid, nodev), options in `data`
   kProc,           // fresh procfs for the sandbox's pid namespace
   kMaskTmpfs,      // empty read-only tmpfs over a hidden directory
   kMaskFile,       // /dev/null bound read-only over a hidden file
 };
 
-// One mount, with `target` relative to the new root ("usr", "dev/null").
-struct MountStep {
-  MountKind kind;
-  const char* source;  // host path for binds; unused otherwise
-  const char* target;  // absolute host path below the staging root
-  const char* data;    // mount data (tmpfs size/mode), may be null
-  bool optional;       // skip when the source is missing
+struct RootStep {
+  RootStepKind kind;
+  const char* source;  // host path (binds); opened before the root is built
+  const char* target;  // inside path
+  const char* data;    // file content, symlink target or mount options
+  size_t data_len;
+  uint32_t mode;
+  bool optional;  // binds: skip when the source is missing
 };
 
 // One Landlock path rule, with the path as seen inside after pivot_root.
@@ -51,6 +60,8 @@ enum class InitStep : uint32_t {
   kCgroupNamespace,
   kMountPropagation,
   kMount,
+  kOpenSource,
+  kBuildRoot,
   kPivotRoot,
   kReadOnlyRoot,
   kHostname,
@@ -80,9 +91,12 @@ struct InitPlan {
   int control_fd = -1;
 
   // File system.
-  const char* staging_root = nullptr;  // becomes "/"
-  const MountStep* mounts = nullptr;
-  int mount_count = 0;
+  // An existing host directory the root tmpfs is mounted over (in init's
+  // private mount namespace only), then pivoted into.
+  const char* mount_base = nullptr;
+  const char* root_tmpfs_options = nullptr;
+  const RootStep* root_steps = nullptr;
+  int root_step_count = 0;
   bool read_only_root = false;
   const char* hostname = nullptr;
   bool bring_up_loopback = false;

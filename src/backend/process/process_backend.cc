@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <linux/sched.h>
 #include <poll.h>
 #include <sched.h>
@@ -105,6 +104,8 @@ Control ControlForStep(InitStep step) {
       return Control::kCgroupNamespace;
     case InitStep::kMountPropagation:
     case InitStep::kMount:
+    case InitStep::kOpenSource:
+    case InitStep::kBuildRoot:
       return Control::kMountNamespace;
     case InitStep::kPivotRoot:
       return Control::kPivotRoot;
@@ -141,32 +142,6 @@ absl::StatusOr<uint64_t> NamespaceInode(const std::string& pid_dir, std::string_
   std::string path = absl::StrCat(pid_dir, "/ns/", ToAbsl(ns));
   if (::stat(path.c_str(), &st) != 0) return sys::ErrnoStatus(errno, path);
   return static_cast<uint64_t>(st.st_ino);
-}
-
-int RemoveEntry(const char* path, const struct stat*, int type, struct FTW*) {
-  if (type == FTW_DP) return ::rmdir(path) == 0 || errno == ENOENT ? 0 : -1;
-  return ::unlink(path) == 0 || errno == ENOENT ? 0 : -1;
-}
-
-// Removes a tree without following symlinks or crossing into other mounts.
-absl::Status RemoveTree(const std::string& path) {
-  if (path.empty()) return absl::OkStatus();
-  if (::nftw(path.c_str(), RemoveEntry, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) != 0 &&
-      errno != ENOENT) {
-    return sys::ErrnoStatus(errno, absl::StrCat("remove ", path));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status MakeDirs(const std::string& path, mode_t mode) {
-  std::string partial;
-  for (absl::string_view part : absl::StrSplit(path, '/', absl::SkipEmpty())) {
-    absl::StrAppend(&partial, "/", part);
-    if (::mkdir(partial.c_str(), mode) != 0 && errno != EEXIST) {
-      return sys::ErrnoStatus(errno, absl::StrCat("mkdir ", partial));
-    }
-  }
-  return absl::OkStatus();
 }
 
 std::string RandomHex(size_t bytes) {
@@ -283,7 +258,7 @@ class ProcessBackend final : public Backend {
     strings_.push_back(std::move(s));
     return strings_.back().c_str();
   }
-  absl::Status BuildStaging(const SandboxConfig& config);
+  absl::Status BuildRootPlan(const SandboxConfig& config);
   absl::Status BuildCgroup(const SandboxPolicy& policy, PrepareReport* report);
   absl::Status BuildLandlockPlan(const SandboxPolicy& policy);
   absl::Status StartInit(const SandboxPolicy& policy, StepTimer& timer);
@@ -294,10 +269,9 @@ class ProcessBackend final : public Backend {
 
   SandboxPolicy policy_;
   std::string id_;
-  std::string staging_dir_;  // removed at Destroy
-  std::string staging_root_;
+  std::string mount_base_;
   std::deque<std::string> strings_;  // storage for the C strings in plan_
-  std::vector<MountStep> mounts_;
+  std::vector<RootStep> root_steps_;
   std::vector<LandlockPathStep> landlock_paths_;
   std::vector<uint16_t> bind_ports_;
   std::vector<uint16_t> connect_ports_;
@@ -317,25 +291,25 @@ class ProcessBackend final : public Backend {
   bool destroyed_ = false;
 };
 
-absl::Status ProcessBackend::BuildStaging(const SandboxConfig& config) {
+absl::Status ProcessBackend::BuildRootPlan(const SandboxConfig& config) {
   const SandboxPolicy& policy = config.policy;
   absl::StatusOr<std::string> base = StagingBase();
   if (!base.ok()) return base.status();
-  staging_dir_ = absl::StrCat(*base, "/", id_);
-  if (::mkdir(staging_dir_.c_str(), 0700) != 0) {
-    return sys::ErrnoStatus(errno, absl::StrCat("mkdir ", staging_dir_));
+  mount_base_ = *base;
+  for (const auto* list : {&policy.filesystem.read_only, &policy.filesystem.read_write}) {
+    for (const std::string& p : *list) {
+      if (IsUnder(p, mount_base_)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("filesystem: ", p, " is inside kavach's own staging directory"));
+      }
+    }
   }
-  staging_root_ = staging_dir_ + "/root";
-  if (::mkdir(staging_root_.c_str(), 0755) != 0) {
-    return sys::ErrnoStatus(errno, absl::StrCat("mkdir ", staging_root_));
-  }
-  plan_.staging_root = Keep(staging_root_);
-  auto in_root = [&](std::string_view inside) {
-    return absl::StrCat(staging_root_, ToAbsl(inside));
-  };
-  auto add_mount = [&](MountKind kind, const std::string& source, const std::string& target,
-                       const char* data, bool optional) {
-    mounts_.push_back(MountStep{kind, Keep(source), Keep(in_root(target)), data, optional});
+  auto step = [&](RootStepKind kind, std::string source, std::string target, std::string data,
+                  uint32_t mode, bool optional) {
+    const char* data_ptr = Keep(std::move(data));
+    size_t data_len = strings_.back().size();
+    root_steps_.push_back(RootStep{kind, source.empty() ? nullptr : Keep(std::move(source)),
+                                   Keep(std::move(target)), data_ptr, data_len, mode, optional});
   };
   // Which host user the sandbox's user is: ourselves when unprivileged; as
   // root, the owner of the bound working directory when that is not root,
@@ -359,26 +333,23 @@ absl::Status ProcessBackend::BuildStaging(const SandboxConfig& config) {
   for (const char* dir : kSystemDirs) {
     struct stat st;
     if (::lstat(dir, &st) != 0) continue;
-    std::string target = in_root(dir);
     if (S_ISLNK(st.st_mode)) {
       char link[PATH_MAX];
       ssize_t n = ::readlink(dir, link, sizeof link - 1);
       if (n < 0) return sys::ErrnoStatus(errno, absl::StrCat("readlink ", dir));
       link[n] = '\0';
-      if (::symlink(link, target.c_str()) != 0) return sys::ErrnoStatus(errno, target);
+      step(RootStepKind::kSymlink, "", dir, link, 0, false);
       continue;
     }
     if (!S_ISDIR(st.st_mode)) continue;
-    if (::mkdir(target.c_str(), 0755) != 0) return sys::ErrnoStatus(errno, target);
-    add_mount(MountKind::kBindReadOnly, dir, dir, nullptr, false);
+    step(RootStepKind::kBindReadOnly, dir, dir, "", 0, false);
     bound.push_back(dir);
   }
 
   // /etc: generated identity files, plus read-only binds of what the dynamic
   // loader and common runtimes read.
-  std::string etc = in_root("/etc");
-  if (::mkdir(etc.c_str(), 0755) != 0) return sys::ErrnoStatus(errno, etc);
   const std::string& wd = policy.working_directory;
+  step(RootStepKind::kDir, "", "/etc", "", 0755, false);
   std::vector<std::pair<std::string, std::string>> etc_files = {
       {"passwd", absl::StrFormat("root:x:0:0:root:/root:/bin/sh\n"
                                  "sandbox:x:%d:%d:sandbox:%s:/bin/sh\n"
@@ -389,108 +360,67 @@ absl::Status ProcessBackend::BuildStaging(const SandboxConfig& config) {
        absl::StrFormat("127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.1.1\t%s\n", policy.hostname)},
       {"hostname", policy.hostname + "\n"},
       {"nsswitch.conf", "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n"},
-      {"resolv.conf", ""},
   };
-  for (const auto& [name, content] : etc_files) {
-    absl::Status s = sys::WriteFile(absl::StrCat(etc, "/", name), content, 0644);
-    if (!s.ok()) return s;
+  if (policy.network.mode == NetworkMode::kNone) etc_files.push_back({"resolv.conf", ""});
+  for (auto& [name, content] : etc_files) {
+    step(RootStepKind::kFile, "", absl::StrCat("/etc/", name), std::move(content), 0644, false);
   }
   std::vector<const char*> etc_binds(std::begin(kEtcBinds), std::end(kEtcBinds));
   if (policy.network.mode == NetworkMode::kHost) etc_binds.push_back("/etc/resolv.conf");
   for (const char* src : etc_binds) {
-    struct stat st;
-    if (::stat(src, &st) != 0) continue;
-    std::string target = in_root(src);
-    if (S_ISDIR(st.st_mode)) {
-      if (::mkdir(target.c_str(), 0755) != 0) return sys::ErrnoStatus(errno, target);
-    } else {
-      absl::Status s = sys::WriteFile(target, "", 0644);
-      if (!s.ok()) return s;
-    }
-    add_mount(MountKind::kBindReadOnly, src, src, nullptr, true);
+    step(RootStepKind::kBindReadOnly, src, src, "", 0, /*optional=*/true);
   }
 
   // /dev: a handful of host nodes, the usual symlinks and a tmpfs /dev/shm.
-  std::string dev = in_root("/dev");
-  if (::mkdir(dev.c_str(), 0755) != 0) return sys::ErrnoStatus(errno, dev);
+  step(RootStepKind::kDir, "", "/dev", "", 0755, false);
   for (const char* node : kDevNodes) {
     std::string host = absl::StrCat("/dev/", node);
-    if (::access(host.c_str(), F_OK) != 0) continue;
-    absl::Status s = sys::WriteFile(in_root(host), "", 0666);
-    if (!s.ok()) return s;
-    add_mount(MountKind::kBindDevice, host, host, nullptr, false);
+    step(RootStepKind::kBindDevice, host, host, "", 0, /*optional=*/true);
   }
-  const std::pair<const char*, const char*> dev_links[] = {{"fd", "/proc/self/fd"},
-                                                           {"stdin", "/proc/self/fd/0"},
-                                                           {"stdout", "/proc/self/fd/1"},
-                                                           {"stderr", "/proc/self/fd/2"}};
-  for (const auto& [name, to] : dev_links) {
-    std::string link = absl::StrCat(dev, "/", name);
-    if (::symlink(to, link.c_str()) != 0) return sys::ErrnoStatus(errno, link);
+  for (const auto& [name, to] : {std::pair<const char*, const char*>{"fd", "/proc/self/fd"},
+                                 {"stdin", "/proc/self/fd/0"},
+                                 {"stdout", "/proc/self/fd/1"},
+                                 {"stderr", "/proc/self/fd/2"}}) {
+    step(RootStepKind::kSymlink, "", absl::StrCat("/dev/", name), to, 0, false);
   }
-  if (::mkdir(in_root("/dev/shm").c_str(), 01777) != 0) return sys::ErrnoStatus(errno, "dev/shm");
   uint64_t tmp_size = policy.limits.memory_bytes.value_or(1ull << 30);
-  const char* tmpfs_data = Keep(absl::StrCat("mode=1777,size=", tmp_size));
-  add_mount(MountKind::kTmpfs, "", "/dev/shm", tmpfs_data, false);
+  std::string tmpfs_data = absl::StrCat("mode=1777,size=", tmp_size);
+  step(RootStepKind::kTmpfs, "", "/dev/shm", tmpfs_data, 0, false);
+  step(RootStepKind::kProc, "", "/proc", "", 0, false);
+  step(RootStepKind::kTmpfs, "", "/tmp", tmpfs_data, 0, false);
 
-  if (::mkdir(in_root("/proc").c_str(), 0555) != 0) return sys::ErrnoStatus(errno, "proc");
-  add_mount(MountKind::kProc, "", "/proc", nullptr, false);
-  if (::mkdir(in_root("/tmp").c_str(), 01777) != 0) return sys::ErrnoStatus(errno, "tmp");
-  add_mount(MountKind::kTmpfs, "", "/tmp", tmpfs_data, false);
-
-  // The working directory: the caller's directory, or a private one.
-  std::string work_source = config.host_workdir;
-  if (work_source.empty()) {
-    work_source = staging_dir_ + "/work";
-    if (::mkdir(work_source.c_str(), 0755) != 0) return sys::ErrnoStatus(errno, work_source);
-    if (::geteuid() == 0 && ::chown(work_source.c_str(), host_uid_, host_gid_) != 0) {
-      return sys::ErrnoStatus(errno, absl::StrCat("chown ", work_source));
-    }
+  // The working directory: the caller's directory, or a private tmpfs that
+  // lives as long as the sandbox (charged to its memory limit).
+  if (config.host_workdir.empty()) {
+    step(RootStepKind::kTmpfs, "", wd, absl::StrCat("mode=0755,size=", tmp_size), 0, false);
   } else {
     struct stat st;
-    if (::stat(work_source.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    if (::stat(config.host_workdir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
       return absl::InvalidArgumentError(
-          absl::StrCat("workdir: ", work_source, " is not a directory"));
+          absl::StrCat("workdir: ", config.host_workdir, " is not a directory"));
     }
+    step(RootStepKind::kBindReadWrite, config.host_workdir, wd, "", 0, false);
   }
-  absl::Status s = MakeDirs(in_root(wd), 0755);
-  if (!s.ok()) return s;
-  add_mount(MountKind::kBindReadWrite, work_source, wd, nullptr, false);
   bound.push_back(wd);
 
   // The policy's own paths, at the same path inside.
-  auto add_policy_path = [&](const std::string& path, MountKind kind,
+  auto add_policy_path = [&](const std::string& path, RootStepKind kind,
                              std::string_view field) -> absl::Status {
     struct stat st;
     if (::stat(path.c_str(), &st) != 0) {
       return absl::NotFoundError(absl::StrCat(ToAbsl(field), ": ", path, ": ", Errno(errno)));
     }
-    bool covered = false;
-    for (const std::string& b : bound) covered |= IsUnder(path, b);
-    if (!covered) {
-      std::string target = in_root(path);
-      if (S_ISDIR(st.st_mode)) {
-        absl::Status ms = MakeDirs(target, 0755);
-        if (!ms.ok()) return ms;
-      } else {
-        absl::Status ms = MakeDirs(target.substr(0, target.rfind('/')), 0755);
-        if (!ms.ok()) return ms;
-        ms = sys::WriteFile(target, "", 0644);
-        if (!ms.ok()) return ms;
-      }
-    }
-    add_mount(kind, path, path, nullptr, false);
-    bound.push_back(path);
+    step(kind, path, path, "", 0, false);
     return absl::OkStatus();
   };
   for (const std::string& p : policy.filesystem.read_only) {
-    if (absl::Status ps = add_policy_path(p, MountKind::kBindReadOnly, "filesystem.read_only");
+    if (absl::Status ps = add_policy_path(p, RootStepKind::kBindReadOnly, "filesystem.read_only");
         !ps.ok()) {
       return ps;
     }
   }
   for (const std::string& p : policy.filesystem.read_write) {
-    if (absl::Status ps = add_policy_path(p, MountKind::kBindReadWrite, "filesystem.read_write");
+    if (absl::Status ps = add_policy_path(p, RootStepKind::kBindReadWrite, "filesystem.read_write");
         !ps.ok()) {
       return ps;
     }
@@ -500,15 +430,15 @@ absl::Status ProcessBackend::BuildStaging(const SandboxConfig& config) {
   for (const std::string& p : policy.filesystem.hidden) {
     struct stat st;
     bool is_dir = ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-    add_mount(is_dir ? MountKind::kMaskTmpfs : MountKind::kMaskFile, "", p, nullptr, true);
+    step(is_dir ? RootStepKind::kMaskTmpfs : RootStepKind::kMaskFile, "", p, "", 0, true);
   }
-
   // A file no Landlock rule covers: the probe must fail to read it.
-  s = sys::WriteFile(in_root("/.kavach-canary"), "canary\n", 0644);
-  if (!s.ok()) return s;
+  step(RootStepKind::kFile, "", "/.kavach-canary", "canary\n", 0644, false);
 
-  plan_.mounts = mounts_.data();
-  plan_.mount_count = static_cast<int>(mounts_.size());
+  plan_.mount_base = mount_base_.c_str();
+  plan_.root_tmpfs_options = Keep(absl::StrCat("mode=0755,size=", 16 << 20));
+  plan_.root_steps = root_steps_.data();
+  plan_.root_step_count = static_cast<int>(root_steps_.size());
   plan_.read_only_root = policy.filesystem.read_only_root;
   plan_.hostname = Keep(policy.hostname);
   return absl::OkStatus();
@@ -970,8 +900,8 @@ absl::Status ProcessBackend::Prepare(const SandboxConfig& config, PrepareReport*
     timer.Mark("seccomp");
   }
   if (absl::Status s = BuildLandlockPlan(policy_); !s.ok()) return fail(s);
-  if (absl::Status s = BuildStaging(config); !s.ok()) return fail(s);
-  timer.Mark("staging");
+  if (absl::Status s = BuildRootPlan(config); !s.ok()) return fail(s);
+  timer.Mark("plan");
   if (absl::Status s = BuildCgroup(policy_, report); !s.ok()) return fail(s);
   timer.Mark("cgroup");
   if (absl::Status s = StartInit(policy_, timer); !s.ok()) return fail(s);
@@ -994,11 +924,9 @@ absl::Status ProcessBackend::Prepare(const SandboxConfig& config, PrepareReport*
   }
   if (reply.type != MessageType::kReady) {
     reply.detail[sizeof reply.detail - 1] = '\0';
+    // Optional controls are decided before init starts; a failure here is
+    // fatal whatever the policy says, because init cannot continue half-built.
     Control control = ControlForStep(reply.step);
-    if (policy_.IsOptional(control)) {
-      // Optional controls are decided before init starts; a failure here is
-      // still fatal, because init cannot continue half-built.
-    }
     return fail(ControlError(control, absl::StrCat(InitStepName(reply.step), " failed on ",
                                                    reply.detail, ": ", Errno(reply.error))));
   }
@@ -1375,8 +1303,6 @@ absl::Status ProcessBackend::Destroy() {
     if (status.ok()) status = s;
     cgroup_.reset();
   }
-  absl::Status s = RemoveTree(staging_dir_);
-  if (status.ok()) status = s;
   destroyed_ = true;
   return status;
 }
