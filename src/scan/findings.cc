@@ -2,6 +2,7 @@
 //
 // Helpers for building findings. SeverityName/VerdictName live in
 // src/policy/names.cc with the other enum tables.
+#include <algorithm>
 #include <string>
 #include <string_view>
 

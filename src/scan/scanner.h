@@ -71,8 +71,7 @@ class Scanner final {
   // InvalidArgument on a duplicate rule id or a rule that does not compile in
   // a strict pack (the message names pack and rule); lenient packs (gitleaks)
   // skip such rules and list them in skipped().
-  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Scanner>> Create(
-      std::vector<RulePack> packs);
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Scanner>> Create(std::vector<RulePack> packs);
   // The built-in packs (LoadDefaultRulePacks()) plus the given TOML packs.
   // A path whose pack declares gitleaks' format ("title = ... gitleaks")
   // is imported with ImportGitleaks.
@@ -95,6 +94,10 @@ class Scanner final {
   size_t rule_count() const;
   // "pack/rule-id: reason" for every rule of a lenient pack that was dropped.
   const std::vector<std::string>& skipped() const;
+  // Ids of the rules Hyperscan runs as a prefilter (a superset it can
+  // compile; RE2 then decides), because their exact pattern uses syntax
+  // Hyperscan lacks.
+  const std::vector<std::string>& prefiltered() const;
   // The compiled rule with this id, or nullptr.
   const Rule* FindRule(std::string_view id) const;
   // Every compiled rule, in database order.
