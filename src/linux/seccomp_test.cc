@@ -43,7 +43,8 @@ std::string RunInChild(const std::function<std::string()>& fn) {
   int status = 0;
   ::waitpid(pid, &status, 0);
   if (WIFSIGNALED(status)) return "child killed by signal " + std::to_string(WTERMSIG(status));
-  if (WEXITSTATUS(status) != 0 && msg.empty()) return "child exit " + std::to_string(WEXITSTATUS(status));
+  if (WEXITSTATUS(status) != 0 && msg.empty())
+    return "child exit " + std::to_string(WEXITSTATUS(status));
   return msg;
 }
 
@@ -65,7 +66,8 @@ TEST(SeccompResolve, KnownAbsentAndNewer) {
 
 TEST(SeccompFilterBuilder, UnknownNameIsAnError) {
   SeccompFilterBuilder b(SeccompAction::Allow());
-  b.AddRule("mount", SeccompAction::Errno(EPERM)).AddRule("frobnicate", SeccompAction::Errno(EPERM));
+  b.AddRule("mount", SeccompAction::Errno(EPERM))
+      .AddRule("frobnicate", SeccompAction::Errno(EPERM));
   absl::StatusOr<SeccompProgram> p = b.Build();
   ASSERT_FALSE(p.ok());
   EXPECT_EQ(p.status().code(), absl::StatusCode::kInvalidArgument);
@@ -153,8 +155,8 @@ TEST(SeccompProgram, InstallWithoutNoNewPrivsFailsUnprivileged) {
   absl::StatusOr<SeccompProgram> p = b.Build();
   ASSERT_TRUE(p.ok()) << p.status();
   std::string err = RunInChild([&]() -> std::string {
-    if (::getuid() == 0 && (::setresgid(65534, 65534, 65534) != 0 ||
-                            ::setresuid(65534, 65534, 65534) != 0)) {
+    if (::getuid() == 0 &&
+        (::setresgid(65534, 65534, 65534) != 0 || ::setresuid(65534, 65534, 65534) != 0)) {
       return "drop to 65534 failed";
     }
     int rc = p->InstallRaw();
