@@ -196,20 +196,35 @@ class ScannerImpl final {
     LineCounter lines;
   };
 
+  // The byte a hit's window is built around: the match's last byte, or the
+  // one before it when the match ends by consuming a line's newline.
+  static uint64_t Anchor(std::string_view seg, uint64_t rel_end) {
+    uint64_t anchor = rel_end == 0 ? 0 : rel_end - 1;
+    if (anchor > 0 && anchor < seg.size() && seg[anchor] == '\n' && seg[anchor - 1] != '\n') {
+      --anchor;
+    }
+    return anchor;
+  }
+
+  // Start of the window around `anchor`: its line start, at most kWindowBack
+  // bytes back. Depends only on the bytes before the anchor.
+  static uint64_t WindowStart(std::string_view seg, uint64_t anchor) {
+    uint64_t lo = anchor > kWindowBack ? anchor - kWindowBack : 0;
+    if (anchor > lo) {
+      const void* nl = memrchr(seg.data() + lo, '\n', anchor - lo);
+      if (nl != nullptr) return static_cast<const char*>(nl) - seg.data() + 1;
+    }
+    return lo;
+  }
+
   // Window [ws, we) (absolute) for a hit, over text `seg` starting at absolute
   // offset `base`. Returns false when the window's end is not yet known
   // (stream mode, more text may extend the line) unless `final`.
   static bool Window(std::string_view seg, uint64_t base, uint64_t hit_end, bool final,
                      uint64_t* ws, uint64_t* we) {
     uint64_t rel_end = hit_end - base;
-    uint64_t anchor = rel_end == 0 ? 0 : rel_end - 1;
-    if (anchor > 0 && anchor < seg.size() && seg[anchor] == '\n') --anchor;
-    uint64_t lo = anchor > kWindowBack ? anchor - kWindowBack : 0;
-    uint64_t start = lo;
-    if (anchor > lo) {
-      const void* nl = memrchr(seg.data() + lo, '\n', anchor - lo);
-      if (nl != nullptr) start = static_cast<const char*>(nl) - seg.data() + 1;
-    }
+    uint64_t anchor = Anchor(seg, rel_end);
+    uint64_t start = WindowStart(seg, anchor);
     uint64_t hi = std::min<uint64_t>(seg.size(), anchor + kWindowFwd);
     uint64_t stop = hi;
     const void* nl = anchor < hi ? memchr(seg.data() + anchor, '\n', hi - anchor) : nullptr;
@@ -223,17 +238,16 @@ class ScannerImpl final {
     return true;
   }
 
-  // Lower bound of the window start of any hit with end > min_end.
-  static uint64_t WindowStartBound(std::string_view seg, uint64_t base, uint64_t min_end) {
-    uint64_t rel = min_end - base;
-    uint64_t anchor = rel >= 2 ? rel - 2 : 0;
-    uint64_t lo = anchor > kWindowBack ? anchor - kWindowBack : 0;
-    uint64_t start = lo;
-    if (anchor > lo) {
-      const void* nl = memrchr(seg.data() + lo, '\n', anchor - lo);
-      if (nl != nullptr) start = static_cast<const char*>(nl) - seg.data() + 1;
-    }
-    return base + start;
+  // Lowest window start of any hit still to come: its end is past all of
+  // `seg`, so its anchor is at seg.size(), or one before after a back-step.
+  static uint64_t FutureWindowStart(std::string_view seg, uint64_t base) {
+    uint64_t anchor = seg.size();
+    if (anchor > 0 && seg[anchor - 1] != '\n') --anchor;
+    return base + WindowStart(seg, anchor);
+  }
+
+  static uint64_t PendingWindowStart(std::string_view seg, uint64_t base, const Hit& h) {
+    return base + WindowStart(seg, Anchor(seg, h.end - base));
   }
 
   // Confirms one hit; `seg` is the text available, from absolute `base`.
@@ -464,10 +478,30 @@ absl::Status CompileAll(std::vector<RulePack> packs, ScannerImpl* impl) {
         if (hs_expression_info(hs_pattern.c_str(), flags, &info, &err) != HS_SUCCESS) {
           std::string why = err != nullptr ? err->message : "unknown";
           hs_free_compile_error(err);
-          absl::Status s =
-              fail(absl::StrCat("Hyperscan: ", exact_error, " (prefilter: ", why, ")"));
-          if (!s.ok()) return s;
-          continue;
+          err = nullptr;
+          // Last resort, as gitleaks does it: the rule's keywords become the
+          // prefilter (the line must hold one anyway), RE2 does the rest.
+          if (rule.keywords.empty()) {
+            absl::Status s = fail(absl::StrCat("Hyperscan: ", exact_error, " (prefilter: ", why,
+                                               "; no keywords to fall back on)"));
+            if (!s.ok()) return s;
+            continue;
+          }
+          hs_pattern.clear();
+          for (const std::string& k : rule.keywords) {
+            if (!hs_pattern.empty()) hs_pattern += '|';
+            for (char c : k) {
+              if (!absl::ascii_isalnum(static_cast<unsigned char>(c))) hs_pattern += '\\';
+              hs_pattern += c;
+            }
+          }
+          flags = HS_FLAG_CASELESS | HS_FLAG_PREFILTER;
+          if (hs_expression_info(hs_pattern.c_str(), flags, &info, &err) != HS_SUCCESS) {
+            hs_free_compile_error(err);
+            absl::Status s = fail(absl::StrCat("Hyperscan: ", exact_error));
+            if (!s.ok()) return s;
+            continue;
+          }
         }
       }
       bool empty = info != nullptr && info->min_width == 0;
@@ -588,9 +622,9 @@ struct ScanStream::State {
     }
     ctx.hits = std::move(keep);
     // What the pending hits and any future hit may still need.
-    uint64_t need = fed == 0 ? 0 : ScannerImpl::WindowStartBound(seg, base, fed + 1);
+    uint64_t need = ScannerImpl::FutureWindowStart(seg, base);
     for (const Hit& h : ctx.hits) {
-      need = std::min(need, ScannerImpl::WindowStartBound(seg, base, h.end));
+      need = std::min(need, ScannerImpl::PendingWindowStart(seg, base, h));
     }
     settled = final ? fed : need;
     // One byte before a window gives RE2 its \b context.

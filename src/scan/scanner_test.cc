@@ -1,0 +1,404 @@
+// Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
+#include "scan/scanner.h"
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace kavach::internal {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::Not;
+
+const Scanner& Default() {
+  static const Scanner* scanner = [] {
+    auto s = Scanner::CreateDefault();
+    if (!s.ok()) {
+      ADD_FAILURE() << s.status();
+      std::abort();
+    }
+    return s->release();
+  }();
+  return *scanner;
+}
+
+std::vector<std::string> RuleIds(const std::vector<Finding>& findings) {
+  std::vector<std::string> ids;
+  for (const Finding& f : findings) ids.push_back(f.rule_id);
+  return ids;
+}
+
+std::vector<Finding> OfScanner(const std::vector<Finding>& all, const std::string& scanner) {
+  std::vector<Finding> out;
+  for (const Finding& f : all) {
+    if (f.scanner == scanner) out.push_back(f);
+  }
+  return out;
+}
+
+RulePack OnePack(const std::string& toml, bool lenient = false) {
+  auto p = ParseRulePack(toml, "test.toml");
+  EXPECT_TRUE(p.ok()) << p.status();
+  p->lenient = lenient;
+  return *p;
+}
+
+const char kAwsKey[] = "AKIAUJZDE8GXD6NCF10E";
+const char kGhToken[] = "ghp_sMehGAkWvj7FAc9QeWJKY40uvSwMFLZDe1f8";
+
+TEST(ScannerTest, FindingCarriesRangeLineAndMaskedPreview) {
+  std::string text = "line one\nline two\nexport AWS_ACCESS_KEY_ID=" + std::string(kAwsKey) + "\n";
+  auto f = Default().Scan(text, "stdout");
+  ASSERT_EQ(f.size(), 1u) << ::testing::PrintToString(RuleIds(f));
+  EXPECT_EQ(f[0].rule_id, "aws-access-key");
+  EXPECT_EQ(f[0].scanner, "secrets");
+  EXPECT_EQ(f[0].category, "cloud_credential");
+  EXPECT_EQ(f[0].severity, Severity::kCritical);
+  EXPECT_EQ(f[0].stream, "stdout");
+  EXPECT_EQ(f[0].line, 3u);
+  EXPECT_EQ(text.substr(f[0].begin, f[0].end - f[0].begin), kAwsKey);
+  EXPECT_EQ(f[0].preview, "AKIA\u2026(20)");
+  EXPECT_THAT(f[0].preview, Not(HasSubstr(kAwsKey)));
+}
+
+TEST(ScannerTest, CleanTextHasNoFindings) {
+  std::string text =
+      "2026-03-01T10:00:00Z INFO server started on :8080 (pid 4242)\n"
+      "commit 3f786850e387550fdab836ed7e6dc881de23001b\n"
+      "sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\n"
+      "request_id=550e8400-e29b-41d4-a716-446655440000 status=200 took=12ms\n"
+      "version 1.2.3 (build 20240115)\n"
+      "total amount due: 42.00 USD; rsync finished; sync done; func main() {}\n"
+      "results = retrieval(query)\n";
+  EXPECT_THAT(RuleIds(Default().Scan(text)), IsEmpty());
+}
+
+TEST(ScannerTest, CaseCorrectAndWordBoundedCodeRules) {
+  EXPECT_THAT(RuleIds(Default().Scan("MOUNT /dev/sda1 /mnt")), ::testing::Contains("code-mount"));
+  EXPECT_THAT(RuleIds(Default().Scan("mount -t tmpfs none /tmp")),
+              ::testing::Contains("code-mount"));
+  for (const char* clean : {"total amount due", "the amount (USD)", "sync ", "rsync -a x y",
+                            "func main()", "retrieval(q)", "async function f()", "fsync(fd)"}) {
+    EXPECT_THAT(OfScanner(Default().Scan(clean), "code"), IsEmpty()) << clean;
+  }
+  // Upper-case patterns that were dead in the original now work.
+  EXPECT_THAT(RuleIds(Default().Scan("x = MD5(data)")), ::testing::Contains("code-weak-hash"));
+  EXPECT_THAT(RuleIds(Default().Scan("AES_KEY = 'abcdefgh12345678'")),
+              ::testing::Contains("code-hardcoded-key"));
+  EXPECT_THAT(RuleIds(Default().Scan("execSync('id')")), ::testing::Contains("code-shell-exec"));
+}
+
+TEST(ScannerTest, WordBoundariesOnTokens) {
+  EXPECT_THAT(RuleIds(Default().Scan(std::string("X") + kAwsKey)), IsEmpty());
+  EXPECT_THAT(RuleIds(Default().Scan(std::string(kAwsKey) + "X")), IsEmpty());
+  EXPECT_THAT(RuleIds(Default().Scan(std::string("(") + kAwsKey + ")")),
+              ::testing::ElementsAre("aws-access-key"));
+}
+
+TEST(ScannerTest, EveryGithubPrefix) {
+  for (const char* prefix : {"ghp_", "gho_", "ghu_", "ghs_", "ghr_"}) {
+    std::string t = std::string(prefix) + "sMehGAkWvj7FAc9QeWJKY40uvSwMFLZDe1f8";
+    EXPECT_THAT(RuleIds(Default().Scan("token: " + t)), ::testing::Contains("github-token"))
+        << prefix;
+  }
+}
+
+TEST(ScannerTest, SeveralFindingsOnOneLine) {
+  std::string text = std::string(kAwsKey) + " and " + kAwsKey + " and " + kGhToken;
+  auto f = Default().Scan(text);
+  EXPECT_EQ(RuleIds(f),
+            (std::vector<std::string>{"aws-access-key", "aws-access-key", "github-token"}));
+  EXPECT_EQ(f[1].begin, 25u);
+}
+
+TEST(ScannerTest, ValidatorsGateDataFindings) {
+  EXPECT_THAT(RuleIds(Default().Scan("card 4111111111111111")), ::testing::Contains("card-visa"));
+  EXPECT_THAT(RuleIds(Default().Scan("card 4111111111111112")), IsEmpty());
+  EXPECT_THAT(RuleIds(Default().Scan("iban DE89370400440532013000")), ::testing::Contains("iban"));
+  EXPECT_THAT(RuleIds(Default().Scan("iban DE89370400440532013001")), IsEmpty());
+  EXPECT_THAT(RuleIds(Default().Scan("ssn 123-45-6789")), ::testing::Contains("us-ssn"));
+  EXPECT_THAT(RuleIds(Default().Scan("ssn 666-45-6789")), IsEmpty());
+}
+
+TEST(ValidatorTest, Luhn) {
+  EXPECT_TRUE(LuhnValid("4111111111111111"));
+  EXPECT_TRUE(LuhnValid("4111 1111 1111 1111"));
+  EXPECT_TRUE(LuhnValid("378282246310005"));
+  EXPECT_TRUE(LuhnValid("6011-1111-1111-1117"));
+  EXPECT_FALSE(LuhnValid("4111111111111112"));
+  EXPECT_FALSE(LuhnValid("0000"));  // too short to be a card
+  EXPECT_FALSE(LuhnValid("4111x11111111111"));
+}
+
+TEST(ValidatorTest, Iban) {
+  EXPECT_TRUE(IbanValid("DE89370400440532013000"));
+  EXPECT_TRUE(IbanValid("GB82 WEST 1234 5698 7654 32"));
+  EXPECT_TRUE(IbanValid("gb82west12345698765432"));
+  EXPECT_FALSE(IbanValid("GB82WEST12345698765433"));
+  EXPECT_FALSE(IbanValid("DE8937040044"));
+  EXPECT_FALSE(IbanValid("1289370400440532013000"));
+}
+
+TEST(ValidatorTest, Ssn) {
+  EXPECT_TRUE(SsnValid("123-45-6789"));
+  EXPECT_TRUE(SsnValid("899-01-0001"));
+  EXPECT_FALSE(SsnValid("000-45-6789"));
+  EXPECT_FALSE(SsnValid("666-45-6789"));
+  EXPECT_FALSE(SsnValid("900-45-6789"));
+  EXPECT_FALSE(SsnValid("999-45-6789"));
+  EXPECT_FALSE(SsnValid("123-00-6789"));
+  EXPECT_FALSE(SsnValid("123-45-0000"));
+  EXPECT_FALSE(SsnValid("123-45-678"));
+}
+
+TEST(ValidatorTest, Entropy) {
+  EXPECT_DOUBLE_EQ(ShannonEntropy(""), 0);
+  EXPECT_DOUBLE_EQ(ShannonEntropy("aaaa"), 0);
+  EXPECT_DOUBLE_EQ(ShannonEntropy("ab"), 1);
+  EXPECT_DOUBLE_EQ(ShannonEntropy("abcdefgh"), 3);
+  EXPECT_LT(ShannonEntropy("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"),
+            4.0);
+}
+
+TEST(ScannerTest, MaskedPreviewNeverHoldsTheSecret) {
+  EXPECT_EQ(MaskedPreview("AKIAUJZDE8GXD6NCF10E"), "AKIA\u2026(20)");
+  EXPECT_EQ(MaskedPreview("123-45-6789"), "12\u2026(11)");
+  EXPECT_EQ(MaskedPreview("abc"), "\u2026(3)");
+  EXPECT_EQ(MaskedPreview(""), "\u2026(0)");
+}
+
+TEST(ScannerTest, SecretGroupLimitsTheRange) {
+  std::string text = "DATABASE_URL=postgres://app:Zt9pQ2xLw8@db:5432/app";
+  auto f = Default().Scan(text);
+  ASSERT_THAT(RuleIds(f), ::testing::Contains("connection-string"));
+  for (const Finding& x : f) {
+    if (x.rule_id == "connection-string") {
+      EXPECT_EQ(text.substr(x.begin, x.end - x.begin), "Zt9pQ2xLw8");
+    }
+  }
+}
+
+TEST(ScannerTest, AnchorsMatchAtLineStarts) {
+  auto s = Scanner::Create({OnePack(R"(
+[[rules]]
+id = "anchored"
+category = "c"
+severity = "low"
+pattern = '''^secret=(\w+)$'''
+secret_group = 1
+)")});
+  ASSERT_TRUE(s.ok()) << s.status();
+  auto f = (*s)->Scan("a\nsecret=one\nx secret=two\nsecret=three\n");
+  ASSERT_EQ(f.size(), 2u);
+  EXPECT_EQ(f[0].line, 2u);
+  EXPECT_EQ(f[1].line, 4u);
+  EXPECT_EQ(f[1].preview, "t\u2026(5)");
+}
+
+TEST(ScannerTest, KeywordsEntropyAndAllowListsFilter) {
+  auto s = Scanner::Create({OnePack(R"(
+[allowlist]
+stopwords = ["dummy"]
+[[rules]]
+id = "kw"
+category = "c"
+severity = "low"
+pattern = '''tok_([a-z0-9]{8})'''
+secret_group = 1
+keywords = ["auth"]
+entropy = 2.5
+allowlist = { regexes = ['''^0+$'''] }
+)")});
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ((*s)->Scan("AUTH tok_a8f3k2m9").size(), 1u);
+  EXPECT_EQ((*s)->Scan("tok_a8f3k2m9").size(), 0u);       // no keyword on the line
+  EXPECT_EQ((*s)->Scan("auth tok_aaaaaaaa").size(), 0u);  // low entropy
+  EXPECT_EQ((*s)->Scan("auth tok_dummy123").size(), 0u);  // stopword
+  EXPECT_EQ((*s)->Scan("auth tok_00000000").size(), 0u);  // allow-list (and entropy)
+}
+
+TEST(ScannerTest, CreateFailsClosedOnBadRulesAndSkipsInLenientPacks) {
+  const char* bad = R"(
+[[rules]]
+id = "bad"
+category = "c"
+severity = "low"
+pattern = '''(unclosed'''
+[[rules]]
+id = "good"
+category = "c"
+severity = "low"
+pattern = '''goodtoken'''
+)";
+  auto strict = Scanner::Create({OnePack(bad)});
+  ASSERT_FALSE(strict.ok());
+  EXPECT_EQ(strict.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(strict.status().message()), HasSubstr("bad"));
+  auto lenient = Scanner::Create({OnePack(bad, true)});
+  ASSERT_TRUE(lenient.ok()) << lenient.status();
+  EXPECT_EQ((*lenient)->rule_count(), 1u);
+  ASSERT_EQ((*lenient)->skipped().size(), 1u);
+  EXPECT_THAT((*lenient)->skipped()[0], HasSubstr("bad"));
+  EXPECT_EQ((*lenient)->Scan("a goodtoken").size(), 1u);
+  // An empty-matching pattern would fire everywhere: rejected.
+  EXPECT_FALSE(Scanner::Create({OnePack("[[rules]]\nid='e'\ncategory='c'\nseverity='low'\n"
+                                        "pattern='''x*'''\n")})
+                   .ok());
+  EXPECT_FALSE(Scanner::Create({}).ok());
+}
+
+TEST(ScannerTest, KeywordsPrefilterPatternsHyperscanCannotCompile) {
+  // (?U) (ungreedy) is RE2 syntax that Hyperscan rejects even as a
+  // prefilter: with keywords the rule still runs, without it fails closed.
+  const char* rule = R"(
+[[rules]]
+id = "lazy"
+category = "c"
+severity = "low"
+pattern = '''(?U)tok_(\w+)\b'''
+secret_group = 1
+)";
+  auto without = Scanner::Create({OnePack(rule)});
+  ASSERT_FALSE(without.ok());
+  EXPECT_THAT(std::string(without.status().message()), HasSubstr("Hyperscan"));
+  auto s = Scanner::Create({OnePack(std::string(rule) + "keywords = [\"TOK_\"]\n")});
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ((*s)->prefiltered(), std::vector<std::string>{"lazy"});
+  auto f = (*s)->Scan("x\nsome Tok_ then tok_abc12 end\n");
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].begin, 21u);  // the secret group, "abc12"
+  EXPECT_EQ((*s)->Scan("tok_ nothing\n").size(), 0u);
+}
+
+TEST(ScannerTest, LongLinesAreScannedInBoundedWindows) {
+  std::string line(200000, 'a');
+  line.replace(150000, 1, " ");
+  line.replace(150001, 20, kAwsKey);
+  line.replace(150021, 1, " ");
+  auto f = Default().Scan(line + "\n" + kGhToken + "\n");
+  ASSERT_EQ(RuleIds(f), (std::vector<std::string>{"aws-access-key", "github-token"}));
+  EXPECT_EQ(f[0].begin, 150001u);
+  EXPECT_EQ(f[1].line, 2u);
+}
+
+TEST(ScannerTest, FindingsAreCapped) {
+  std::string text;
+  for (size_t i = 0; i < Scanner::kMaxFindings + 50; ++i) text += "x 123-45-6789\n";
+  EXPECT_EQ(Default().Scan(text).size(), Scanner::kMaxFindings);
+}
+
+TEST(ScannerTest, ConcurrentScansAgree) {
+  std::string text;
+  for (int i = 0; i < 200; ++i) {
+    text += "log line " + std::to_string(i) + " token=" + kGhToken + " ip 203.0.113." +
+            std::to_string(i % 250) + "\n";
+  }
+  auto expected = Default().Scan(text);
+  ASSERT_GE(expected.size(), 400u);
+  std::vector<std::thread> threads;
+  std::vector<size_t> counts(4);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int k = 0; k < 20; ++k) counts[t] += Default().Scan(text).size() == expected.size();
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (size_t c : counts) EXPECT_EQ(c, 20u);
+}
+
+// ---- streaming ----
+
+std::string StreamText() {
+  return "boot ok\nuser=alice connected from 203.0.113.9\nGITHUB_TOKEN=" + std::string(kGhToken) +
+         "\nexport AWS_ACCESS_KEY_ID=" + kAwsKey + "\nrm -rf /tmp/x; card 4111111111111111\n" +
+         "tail without newline " + kAwsKey;
+}
+
+std::vector<std::tuple<std::string, uint64_t, uint64_t, uint64_t>> Key(
+    const std::vector<Finding>& f) {
+  std::vector<std::tuple<std::string, uint64_t, uint64_t, uint64_t>> k;
+  for (const Finding& x : f) k.emplace_back(x.rule_id, x.begin, x.end, x.line);
+  std::sort(k.begin(), k.end());
+  return k;
+}
+
+std::vector<Finding> ScanInChunks(const std::string& text, const std::vector<size_t>& cuts,
+                                  uint64_t* max_settled_violation = nullptr) {
+  auto stream = Default().OpenStream("stdout");
+  std::vector<Finding> all;
+  size_t pos = 0;
+  uint64_t settled = 0;
+  auto take = [&](std::vector<Finding> got) {
+    for (Finding& f : got) {
+      // Nothing may be reported before an offset already declared settled.
+      if (f.begin < settled && max_settled_violation != nullptr) ++*max_settled_violation;
+      all.push_back(std::move(f));
+    }
+    EXPECT_GE(stream->settled_offset(), settled);
+    EXPECT_LE(stream->settled_offset(), stream->bytes_fed());
+    settled = stream->settled_offset();
+  };
+  for (size_t cut : cuts) {
+    take(stream->Feed(std::string_view(text).substr(pos, cut - pos)));
+    pos = cut;
+  }
+  take(stream->Feed(std::string_view(text).substr(pos)));
+  take(stream->Finish());
+  EXPECT_EQ(stream->settled_offset(), text.size());
+  return all;
+}
+
+TEST(ScanStreamTest, SplitAtEveryOffsetFindsEachSecretExactlyOnce) {
+  const std::string text = StreamText();
+  auto expected = Key(Default().Scan(text, "stdout"));
+  ASSERT_EQ(expected.size(), 7u) << text;
+  uint64_t violations = 0;
+  for (size_t cut = 0; cut <= text.size(); ++cut) {
+    EXPECT_EQ(Key(ScanInChunks(text, {cut}, &violations)), expected) << "cut at " << cut;
+  }
+  EXPECT_EQ(violations, 0u);
+}
+
+TEST(ScanStreamTest, ByteByByte) {
+  const std::string text = StreamText();
+  std::vector<size_t> cuts;
+  for (size_t i = 1; i < text.size(); ++i) cuts.push_back(i);
+  uint64_t violations = 0;
+  EXPECT_EQ(Key(ScanInChunks(text, cuts, &violations)), Key(Default().Scan(text, "stdout")));
+  EXPECT_EQ(violations, 0u);
+}
+
+TEST(ScanStreamTest, SettledOffsetTrailsOnlyTheOpenLine) {
+  auto stream = Default().OpenStream();
+  stream->Feed("clean line one\nclean line two\npartial");
+  // Complete clean lines are settled; the open line is held back.
+  EXPECT_EQ(stream->settled_offset(), 30u);
+  stream->Feed(" more\n");
+  EXPECT_EQ(stream->settled_offset(), 43u);
+  stream->Finish();
+  EXPECT_EQ(stream->settled_offset(), 43u);
+  EXPECT_THAT(stream->Feed(kAwsKey), IsEmpty());  // after Finish: ignored
+}
+
+TEST(ScanStreamTest, LongStreamAcrossManyChunks) {
+  std::string text;
+  for (int i = 0; i < 3000; ++i) {
+    text += "row " + std::to_string(i) + (i % 100 == 7 ? std::string(" ") + kGhToken : "") + "\n";
+  }
+  std::vector<size_t> cuts;
+  for (size_t c = 4093; c < text.size(); c += 4093) cuts.push_back(c);
+  auto got = ScanInChunks(text, cuts);
+  EXPECT_EQ(got.size(), 30u);
+  EXPECT_EQ(Key(got), Key(Default().Scan(text, "stdout")));
+}
+
+}  // namespace
+}  // namespace kavach::internal
