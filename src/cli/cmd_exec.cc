@@ -2,6 +2,8 @@
 //
 // kavach exec: creates one sandbox, runs one command in it, prints the
 // command's output (or one JSON object) and exits with the command's status.
+#include <signal.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -20,6 +22,7 @@
 #include "absl/time/time.h"
 #include "cli/commands.h"
 #include "cli/json_output.h"
+#include "cli/termination_watcher.h"
 #include "kavach/kavach.h"
 #include "linux/file_util.h"
 
@@ -281,21 +284,41 @@ int RunExecCommand(const std::vector<std::string>& args) {
         std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
   }
 
+  // A closed stdout must not kill kavach before it has destroyed the sandbox.
+  ::signal(SIGPIPE, SIG_IGN);
+  TerminationWatcher watcher;
+
   absl::StatusOr<std::unique_ptr<Sandbox>> sandbox = Sandbox::Create(config);
   if (!sandbox.ok()) return Fail(flags, "create", sandbox.status(), kExitKavachFailed);
+  watcher.Watch(sandbox->get());
+  absl::StatusOr<ExecResult> result = absl::CancelledError("not run");
   if (absl::Status s = (*sandbox)->Start(); !s.ok()) {
-    return Fail(flags, "start", s, kExitKavachFailed);
+    result = s;
+  } else if (watcher.signal() == 0) {
+    result = (*sandbox)->Exec(flags.argv, options);
   }
-  absl::StatusOr<ExecResult> result = (*sandbox)->Exec(flags.argv, options);
+  watcher.Watch(nullptr);
+
+  if (const int sig = watcher.signal(); sig != 0) {
+    // Interrupted: whatever Exec returned, the sandbox was stopped.
+    const int code =
+        Fail(flags, "run",
+             absl::CancelledError(absl::StrCat("interrupted by signal ", sig, " (",
+                                               ::strsignal(sig), "); the sandbox was stopped")),
+             128 + sig);
+    if (absl::Status d = (*sandbox)->Destroy(); !d.ok()) return ReportError("exec: destroy", d);
+    return code;
+  }
   if (!result.ok()) {
     const absl::Status& s = result.status();
+    const bool started = (*sandbox)->state() != SandboxState::kCreated;
     int status = kExitKavachFailed;
-    if (absl::IsPermissionDenied(s)) {
+    if (started && absl::IsPermissionDenied(s)) {
       status = kExitGateWithheld;  // The gate blocked or quarantined the output.
-    } else if (absl::IsNotFound(s)) {
+    } else if (started && absl::IsNotFound(s)) {
       status = kExitNotFound;
     }
-    const int code = Fail(flags, "run", s, status);
+    const int code = Fail(flags, started ? "run" : "start", s, status);
     if (absl::Status d = (*sandbox)->Destroy(); !d.ok()) ReportError("exec: destroy", d);
     return code;
   }
