@@ -15,9 +15,11 @@ KAVACH_CLI_TEST_ALLOW_NO_PROCESS=1 to turn that into a skip).
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 KAVACH = None
@@ -317,6 +319,39 @@ class ExecTest(unittest.TestCase):
         if rc != 0:
             self.assertEqual(rc, 123, err)
             self.assertIn(b"PERMISSION_DENIED", err)
+
+    def test_termination_signal_stops_the_sandbox(self):
+        marker = "61.%d" % os.getpid()  # a unique sleep argument to look for
+        with tempfile.TemporaryDirectory() as d:
+            os.chmod(d, 0o777)
+            p = subprocess.Popen([KAVACH, "exec", "--no-gate", "--workdir", d, "--", "/bin/sh",
+                                  "-c", f"touch started; exec sleep {marker}"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            started = os.path.join(d, "started")
+            for _ in range(1200):
+                if os.path.exists(started) or p.poll() is not None:
+                    break
+                time.sleep(0.05)
+            self.assertTrue(os.path.exists(started), p.stderr.read() if p.poll() else "")
+            self.assertTrue(self.sleepers(marker), "the command is not running")
+            p.send_signal(signal.SIGTERM)
+            _, err = p.communicate(timeout=60)
+            self.assertEqual(p.returncode, 128 + signal.SIGTERM, err)
+            self.assertIn(b"CANCELLED", err)
+            self.assertEqual(self.sleepers(marker), [], "the command outlived kavach")
+
+    @staticmethod
+    def sleepers(marker):
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            if argv[:1] == [b"sleep"] and marker.encode() in argv:
+                found.append(pid)
+        return found
 
     def test_unavailable_backend_is_125(self):
         _, out, _ = run(["backends", "--json"])
