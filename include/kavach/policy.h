@@ -86,6 +86,8 @@ struct FilesystemPolicy {
   bool read_only_root = false;
   // Enforce the file-system view with Landlock as well as with mounts.
   bool landlock = false;
+
+  bool operator==(const FilesystemPolicy&) const = default;
 };
 
 struct NetworkPolicy {
@@ -94,12 +96,16 @@ struct NetworkPolicy {
   // nullopt: not restricted. An empty list: nothing allowed.
   std::optional<std::vector<uint16_t>> tcp_bind_ports;
   std::optional<std::vector<uint16_t>> tcp_connect_ports;
+
+  bool operator==(const NetworkPolicy&) const = default;
 };
 
 // Landlock ABI 6 scoping.
 struct LandlockScopes {
   bool abstract_unix_socket = false;  // No connecting to abstract sockets outside.
   bool signal = false;                // No signals to processes outside.
+
+  bool operator==(const LandlockScopes&) const = default;
 };
 
 struct ResourceLimits {
@@ -111,6 +117,8 @@ struct ResourceLimits {
   uint64_t max_output_bytes = 1 << 20;        // per stream; the rest is dropped
   std::optional<uint64_t> max_open_files;     // RLIMIT_NOFILE
   std::optional<uint64_t> max_file_size_bytes;  // RLIMIT_FSIZE
+
+  bool operator==(const ResourceLimits&) const = default;
 };
 
 struct EnvironmentPolicy {
@@ -118,6 +126,8 @@ struct EnvironmentPolicy {
   std::vector<std::string> allow;
   // Variables set inside (after `allow`).
   std::map<std::string, std::string> set;
+
+  bool operator==(const EnvironmentPolicy&) const = default;
 };
 
 struct SandboxPolicy {
