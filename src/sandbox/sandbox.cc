@@ -49,7 +49,9 @@ std::string NewSandboxId() {
 
 absl::Status Record(Gate* gate, std::string_view type, const nlohmann::json& payload) {
   if (gate == nullptr) return absl::OkStatus();
-  return gate->RecordEvent(type, payload.dump());
+  // Replace, not throw, on invalid UTF-8 (an error message may quote a path).
+  return gate->RecordEvent(type,
+                           payload.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 absl::Status RecordState(Gate* gate, SandboxState from, SandboxState to) {
