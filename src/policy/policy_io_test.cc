@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -353,6 +354,9 @@ const BadInput kBadToml[] = {
      "limits.wall_time_ms: dates and times are not policy values (line 2"},
     {"Syntax", "seccomp = \"basic\"\n[limits\n", "invalid TOML at line 2"},
     {"DuplicateKey", "uid = 1\nuid = 2\n", "invalid TOML at line 2"},
+    {"CpuNaN", "[limits]\ncpu_cores = nan\n", "limits.cpu_cores: expected"},
+    {"CpuInfinite", "[limits]\ncpu_cores = inf\n", "limits.cpu_cores: expected"},
+    {"IntegerOverflow", "uid = 99999999999999999999\n", "invalid TOML at line 1"},
 };
 
 INSTANTIATE_TEST_SUITE_P(EachError, TomlErrorTest, ::testing::ValuesIn(kBadToml),
@@ -503,6 +507,36 @@ TEST_F(PolicyFileTest, LoadErrorsNameTheFileAndKey) {
   absl::StatusOr<SandboxPolicy> odd = LoadPolicy(Path("odd.toml"));
   ASSERT_FALSE(odd.ok());
   EXPECT_THAT(std::string(odd.status().message()), HasSubstr("invalid TOML at line 1"));
+}
+
+// As an unprivileged user, a file it may not read and a directory it may not
+// write are PermissionDenied naming the path, and no temporary file is left.
+TEST_F(PolicyFileTest, UnprivilegedUserGetsPermissionDenied) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to create files the child cannot access";
+  ASSERT_TRUE(SavePolicy(SandboxPolicy::Strict(), Path("private.json")).ok());
+  ASSERT_EQ(::chmod(Path("private.json").c_str(), 0600), 0);
+  ASSERT_EQ(::chmod(dir_.c_str(), 0755), 0);
+  // mkdtemp's parent (TempDir) must be traversable by the child.
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (::setresgid(65534, 65534, 65534) != 0 || ::setresuid(65534, 65534, 65534) != 0) _exit(10);
+    absl::StatusOr<SandboxPolicy> p = LoadPolicy(Path("private.json"));
+    if (p.ok()) _exit(11);
+    if (p.status().code() != absl::StatusCode::kPermissionDenied) _exit(12);
+    if (std::string(p.status().message()).find(Path("private.json")) == std::string::npos) {
+      _exit(13);
+    }
+    absl::Status s = SavePolicy(SandboxPolicy::Strict(), Path("new.toml"));
+    if (s.code() != absl::StatusCode::kPermissionDenied) _exit(14);
+    if (std::string(s.message()).find(Path("new.toml")) == std::string::npos) _exit(15);
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << status;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "child failed at step " << WEXITSTATUS(status);
+  EXPECT_THAT(Entries(), ::testing::ElementsAre("private.json"));
 }
 
 }  // namespace
