@@ -35,6 +35,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -149,7 +150,11 @@ class AttackTest : public ::testing::TestWithParam<std::string> {
       o.detail = r.status().ToString();
       return o;
     }
-    return ParseAttack(*r);
+    o = ParseAttack(*r);
+    // Logged for the record (ctest keeps it): which path failed and how.
+    std::printf("    [%s] %s: %s %s%s\n", GetParam().c_str(), args[1].c_str(), o.verdict.c_str(),
+                o.detail.c_str(), o.result.signal != 0 ? " (signal)" : "");
+    return o;
   }
 
   bool IsStrict() const { return GetParam() != kBasic; }
@@ -626,6 +631,34 @@ INSTANTIATE_TEST_SUITE_P(Root, AttackTest, ::testing::Values(kStrict, kBasic),
                          [](const auto& info) { return info.param; });
 INSTANTIATE_TEST_SUITE_P(Unprivileged, AttackTest, ::testing::Values(kStrictOptionalCgroups),
                          [](const auto& info) { return info.param; });
+
+// ------------------------------------------------------------- controls off
+// The same attacks in a sandbox WITHOUT the seccomp filter and Landlock
+// (minimal: namespaces only). They must escape here: this proves that the
+// attacks work inside a real sandbox, so their being blocked under strict and
+// basic is the filter's doing and not an accident of the environment.
+TEST(ControlMissing, FilterDependentAttacksEscapeUnderMinimal) {
+  TempDir workdir(0777);
+  ASSERT_TRUE(workdir.ok());
+  absl::StatusOr<SandboxConfig> config = SandboxConfig::Builder()
+                                             .backend(BackendKind::kProcess)
+                                             .policy(WithAttackBinary(SandboxPolicy::Minimal()))
+                                             .workdir(workdir.path())
+                                             .Build();
+  ASSERT_TRUE(config.ok()) << config.status();
+  absl::StatusOr<std::unique_ptr<Sandbox>> sandbox = Sandbox::Create(*config);
+  ASSERT_TRUE(sandbox.ok()) << sandbox.status();
+  ASSERT_TRUE((*sandbox)->Start().ok());
+  for (const char* attack : {"ptrace", "mount", "fsopen", "unshare", "keyctl", "perf", "iouring",
+                             "userfaultfd", "vmread", "chroot", "rawsock"}) {
+    absl::StatusOr<ExecResult> r = (*sandbox)->Exec({AttackPath(), attack});
+    ASSERT_TRUE(r.ok()) << r.status();
+    AttackOutcome o = ParseAttack(*r);
+    std::printf("    [minimal] %s: %s %s\n", attack, o.verdict.c_str(), o.detail.c_str());
+    EXPECT_TRUE(o.escaped()) << attack << " is stopped even without the filter:\n" << o.Describe();
+  }
+  EXPECT_TRUE((*sandbox)->Destroy().ok());
+}
 
 // ------------------------------------------------------------- unprivileged
 // These run as uid 65534 (ctest: kavach_adversarial_unprivileged). On this

@@ -209,11 +209,18 @@ TEST_F(ProcessBackendTest, ExitCodesAndSignals) {
   ExecResult r = Sh("exit 42");
   EXPECT_EQ(r.exit_code, 42);
   EXPECT_EQ(r.ShellStatus(), 42);
+  // A command signalling itself, as shells and test harnesses do. (If the
+  // command were the init of its pid namespace the kernel would drop these
+  // default-action signals and the command would carry on.)
   r = Sh("kill -TERM $$");
   EXPECT_EQ(r.signal, SIGTERM) << DescribeResult(r);
   EXPECT_EQ(r.exit_code, -1);
   EXPECT_EQ(r.ShellStatus(), 128 + SIGTERM);
   r = Sh("kill -SEGV $$");
+  EXPECT_EQ(r.signal, SIGSEGV) << DescribeResult(r);
+  EXPECT_EQ(r.ShellStatus(), 128 + SIGSEGV);
+  // A real fault (not a kill(2) the command sends itself).
+  r = Run({"python3", "-c", "import ctypes; ctypes.string_at(0)"});
   EXPECT_EQ(r.signal, SIGSEGV) << DescribeResult(r);
   EXPECT_EQ(r.ShellStatus(), 128 + SIGSEGV);
   r = Run({"/bin/false"});
