@@ -12,10 +12,15 @@
 //   absl::StatusOr<ProcStatusSecurity> s = ReadProcStatusSecurity(pid);
 //   // s->cap_eff == 0, s->no_new_privs, s->seccomp_mode == 2 ...
 //
-// When the child must change uid as well, split the drop around setresuid():
-// DropBoundingSetRaw() while still privileged (needs CAP_SETPCAP), then
-// setresgid/setresuid (needs CAP_SETUID/CAP_SETGID), then
-// ClearCapabilitySetsRaw(). DropAllCapabilitiesRaw() is the two in a row.
+// When the child must change uid as well, split the drop around the uid
+// change: DropBoundingSetRaw() while still privileged (needs CAP_SETPCAP),
+// then raw setresgid/setresuid syscalls (need CAP_SETUID/CAP_SETGID, still
+// effective), then ClearCapabilitySetsRaw(). DropAllCapabilitiesRaw() is the
+// two in a row.
+//
+// The *Raw functions use syscall(3) only (never glibc's set*id or libcap
+// wrappers; glibc's setresuid signals every thread to keep them in step), so
+// they are safe in a vfork/CLONE_VM child.
 #ifndef KAVACH_LINUX_CAPABILITIES_H_
 #define KAVACH_LINUX_CAPABILITIES_H_
 

@@ -131,8 +131,10 @@ SeccompProgram& SeccompProgram::operator=(SeccompProgram&& other) noexcept {
 
 int SeccompProgram::InstallRaw() const noexcept {
   if (fprog_.len == 0) return -EINVAL;
-  // glibc has no seccomp() wrapper; syscall(2) only sets errno (thread-local,
-  // fine after vfork since the parent is suspended and we read it at once).
+  // syscall(3) is a bare trap: no locks, no allocation, no signalling of other
+  // threads. On failure it writes errno, which in a clone(CLONE_VM) child is
+  // the suspended parent thread's errno; we read it at once, and the parent
+  // must not rely on errno across the clone anyway.
   long rc = ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog_);
   return rc == 0 ? 0 : -errno;
 }
