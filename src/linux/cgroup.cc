@@ -279,7 +279,8 @@ absl::StatusOr<std::string> PrepareV2Parent(const CgroupHierarchy& h, const std:
         return absl::FailedPreconditionError(absl::StrCat(
             "cgroup.", missing[0], ": ", base,
             " holds processes, so cgroup v2 does not allow enabling controllers for its "
-            "children (no internal processes rule)"));
+            "children (no internal processes rule); run kavach in a delegated cgroup whose "
+            "own processes live in a leaf below it"));
       }
     }
   }
@@ -889,8 +890,10 @@ absl::Status Cgroup::Destroy() {
   v2_fd_.Reset();
   peak_fd_.Reset();
   bool all_gone = true;
+  // If the kill failed the directories stay busy: do not wait for each.
+  const absl::Duration rmdir_wait = first.ok() ? settle_timeout_ : absl::ZeroDuration();
   for (const std::string& dir : dirs_) {
-    absl::Status s = RemoveTree(dir, settle_timeout_);
+    absl::Status s = RemoveTree(dir, rmdir_wait);
     if (!s.ok()) {
       all_gone = false;
       if (first.ok()) first = Named("cgroup", s);

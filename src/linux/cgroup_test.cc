@@ -612,6 +612,70 @@ TEST(CgroupTest, FreezeFailsClosedWithoutFreezer) {
   EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 }
 
+// On a hybrid host whose cgroup2 mount lacks the controllers, the default
+// is v1, where the limits and stats are; with every controller on v2, v2.
+TEST(CgroupTest, AutoPicksTheVersionWithTheControllers) {
+  absl::StatusOr<CgroupLayout> layout = DetectCgroupLayout();
+  ASSERT_TRUE(layout.ok());
+  if (layout->mode == CgroupMode::kNone) GTEST_SKIP() << "no cgroups";
+  absl::StatusOr<std::unique_ptr<Cgroup>> cg = Cgroup::Create(MakeCgroupName(), {});
+  ASSERT_TRUE(cg.ok()) << cg.status();
+  const bool v2_complete = layout->V2Has("memory") && layout->V2Has("pids") && layout->V2Has("cpu");
+  const CgroupVersion expected =
+      layout->mode == CgroupMode::kV2 || (layout->mode == CgroupMode::kHybrid && v2_complete)
+          ? CgroupVersion::kV2
+          : CgroupVersion::kV1;
+  EXPECT_EQ((*cg)->version(), expected) << layout->DebugString();
+}
+
+// v2 placement below our own cgroup when that cgroup is not the root and
+// holds processes. Simulated on the host's cgroup2 mount: a cgroup with a
+// process in it stands for "our own cgroup".
+TEST(CgroupTest, V2PlacementBelowABusyOwnCgroup) {
+  absl::StatusOr<CgroupLayout> layout = DetectCgroupLayout();
+  ASSERT_TRUE(layout.ok());
+  if (!layout->v2) GTEST_SKIP() << "no cgroup2 mount";
+  const std::string own_name = absl::StrCat("kavach-test-own-", ::getpid());
+  const std::string own = layout->v2->mount_point + "/" + own_name;
+  ASSERT_EQ(::mkdir(own.c_str(), 0755), 0) << strerror(errno);
+  Child busy(PauseForever);
+  ASSERT_TRUE(WriteKernelFile(own + "/cgroup.procs", absl::StrCat(busy.pid())).ok());
+  CgroupLayout fake = *layout;
+  fake.v2->own_path = "/" + own_name;
+  fake.v2->own_dir = own;
+  CgroupOptions opts;
+  opts.layout = fake;
+  opts.version = CgroupOptions::Version::kV2;
+  {
+    // No controllers needed: the group goes below our own cgroup.
+    absl::StatusOr<std::unique_ptr<Cgroup>> cg = Cgroup::Create(MakeCgroupName(), {}, opts);
+    ASSERT_TRUE(cg.ok()) << cg.status();
+    ASSERT_EQ((*cg)->paths().size(), 1u);
+    EXPECT_EQ((*cg)->paths()[0], own + "/kavach/" + (*cg)->name());
+    ASSERT_TRUE((*cg)->Destroy().ok());
+    EXPECT_FALSE(Exists(own + "/kavach")) << "empty parent left behind";
+  }
+  if (!layout->V2Has("memory")) {
+    // The layout claims memory, the kernel does not have it below our busy
+    // cgroup nor at the top: refused, naming the control.
+    fake.v2->controllers.push_back("memory");
+    opts.layout = fake;
+    CgroupLimits mem;
+    mem.memory_bytes = 64 << 20;
+    absl::Status s = Cgroup::Create(MakeCgroupName(), mem, opts).status();
+    EXPECT_TRUE(absl::IsFailedPrecondition(s)) << s;
+    EXPECT_THAT(s.message(), HasSubstr("cgroup.memory"));
+    EXPECT_THAT(s.message(), HasSubstr("not delegated"));
+    EXPECT_FALSE(Exists(own + "/kavach"));
+  }
+  ::kill(busy.pid(), SIGKILL);
+  busy.Wait();
+  for (int i = 0; i < 1000 && ::rmdir(own.c_str()) != 0 && errno == EBUSY; ++i) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_FALSE(Exists(own));
+}
+
 // clone3(CLONE_INTO_CGROUP) with v2_fd(): the child is born inside.
 TEST(CgroupTest, CloneIntoV2Cgroup) {
   absl::StatusOr<CgroupLayout> layout = DetectCgroupLayout();
