@@ -16,7 +16,9 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -81,6 +83,47 @@ std::string StartTime(pid_t pid) {
 pid_t ParentPid(pid_t pid) {
   std::string ppid = ProcStatusField(pid, "PPid");
   return ppid.empty() ? 0 : std::stoi(ppid);
+}
+
+// The cgroup directories of host pid `pid` that are not also this test
+// process's own (v1: one line per hierarchy, "id:controllers:/path").
+std::vector<std::string> SandboxCgroupDirs(pid_t pid) {
+  std::set<std::string> own;
+  {
+    std::istringstream in(ReadHostFile("/proc/self/cgroup"));
+    std::string line;
+    while (std::getline(in, line)) own.insert(line);
+  }
+  std::set<std::string> dirs;
+  std::istringstream in(ReadHostFile("/proc/" + std::to_string(pid) + "/cgroup"));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (own.count(line) > 0) continue;
+    size_t a = line.find(':'), b = line.find(':', a + 1);
+    if (a == std::string::npos || b == std::string::npos) continue;
+    std::string controllers = line.substr(a + 1, b - a - 1);
+    std::string path = line.substr(b + 1);
+    if (controllers.empty()) controllers = "unified";
+    if (controllers.rfind("name=", 0) == 0) controllers = controllers.substr(5);
+    // Mounted as e.g. /sys/fs/cgroup/cpu,cpuacct or as /sys/fs/cgroup/cpu.
+    for (std::string c : {controllers, controllers.substr(0, controllers.find(','))}) {
+      std::string dir = "/sys/fs/cgroup/" + c + path;
+      if (path != "/" && HostPathExists(dir)) dirs.insert(dir);
+    }
+  }
+  return {dirs.begin(), dirs.end()};
+}
+
+// Host pids whose parent is this test process.
+std::vector<pid_t> OwnChildren() {
+  std::vector<pid_t> children;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    std::string name = entry.path().filename().string();
+    if (name.empty() || name[0] < '0' || name[0] > '9') continue;
+    pid_t pid = std::stoi(name);
+    if (ParentPid(pid) == getpid()) children.push_back(pid);
+  }
+  return children;
 }
 
 class ProcessBackendTest : public ::testing::Test {
@@ -479,21 +522,8 @@ TEST_F(ProcessBackendTest, DestroyLeavesNothingBehind) {
   }
   ASSERT_GE(processes.size(), 2u) << "expected the command under a sandbox init";
 
-  // Its cgroups (v1: one line per hierarchy, "id:controllers:/path").
-  std::vector<std::string> cgroup_dirs;
-  std::istringstream cgroups(ReadHostFile("/proc/" + std::to_string(command) + "/cgroup"));
-  std::string line;
-  while (std::getline(cgroups, line)) {
-    size_t a = line.find(':'), b = line.find(':', a + 1);
-    std::string controllers = line.substr(a + 1, b - a - 1);
-    std::string path = line.substr(b + 1);
-    if (controllers.empty()) controllers = "unified";
-    if (controllers.rfind("name=", 0) == 0) controllers = controllers.substr(5);
-    for (std::string c : {controllers, controllers.substr(0, controllers.find(','))}) {
-      std::string dir = "/sys/fs/cgroup/" + c + path;
-      if (path != "/" && HostPathExists(dir)) cgroup_dirs.push_back(dir);
-    }
-  }
+  // Its cgroups.
+  std::vector<std::string> cgroup_dirs = SandboxCgroupDirs(command);
   EXPECT_FALSE(cgroup_dirs.empty()) << "strict sets memory/pids/cpu limits; no cgroup found";
 
   // The private workdir's host path, from the sandbox's mountinfo: the
@@ -501,6 +531,7 @@ TEST_F(ProcessBackendTest, DestroyLeavesNothingBehind) {
   // bound directory (when it lives on the host's root file system).
   std::string workdir_host_path;
   std::string host_root_dev;
+  std::string line;
   {
     std::istringstream mi(ReadHostFile("/proc/self/mountinfo"));
     while (std::getline(mi, line)) {
@@ -520,6 +551,11 @@ TEST_F(ProcessBackendTest, DestroyLeavesNothingBehind) {
   if (!workdir_host_path.empty()) {
     ASSERT_TRUE(HostPathExists(workdir_host_path + "/" + token)) << workdir_host_path;
   }
+
+  std::printf("    sandbox %s: %zu processes, %zu cgroup dirs, workdir %s\n", id.c_str(),
+              processes.size(), cgroup_dirs.size(),
+              workdir_host_path.empty() ? "(not on the root fs)" : workdir_host_path.c_str());
+  for (const std::string& dir : cgroup_dirs) std::printf("      cgroup %s\n", dir.c_str());
 
   absl::Status s = sandbox_->Destroy();
   ASSERT_TRUE(s.ok()) << s;
@@ -554,24 +590,31 @@ TEST_F(ProcessBackendTest, DestroyLeavesNothingBehind) {
   EXPECT_EQ(sandbox_->Start().code(), absl::StatusCode::kFailedPrecondition);
 }
 
+// A prepared (Created, never started) sandbox already has its init and
+// cgroups; Destroy from Created must remove them.
 TEST_F(ProcessBackendTest, DestroyFromCreatedCleansUp) {
+  std::vector<pid_t> before = OwnChildren();
   absl::StatusOr<SandboxConfig> config =
       SandboxConfig::Builder().backend(BackendKind::kProcess).policy(policy_).Build();
   ASSERT_TRUE(config.ok()) << config.status();
   absl::StatusOr<std::unique_ptr<Sandbox>> sandbox = Sandbox::Create(*config);
   ASSERT_TRUE(sandbox.ok()) << sandbox.status();
-  std::string id = (*sandbox)->id();
+  std::vector<std::pair<pid_t, std::string>> inits;
+  std::vector<std::string> cgroup_dirs;
+  for (pid_t pid : OwnChildren()) {
+    if (std::find(before.begin(), before.end(), pid) != before.end()) continue;
+    inits.emplace_back(pid, StartTime(pid));
+    for (const std::string& dir : SandboxCgroupDirs(pid)) cgroup_dirs.push_back(dir);
+  }
+  ASSERT_FALSE(inits.empty()) << "no sandbox init found under the test process";
+  EXPECT_FALSE(cgroup_dirs.empty()) << "strict limits need cgroups; none found";
   absl::Status s = (*sandbox)->Destroy();
   ASSERT_TRUE(s.ok()) << s;
-  for (const char* root : {"/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "/tmp"}) {
-    std::error_code ec;
-    for (auto it = std::filesystem::recursive_directory_iterator(
-             root, std::filesystem::directory_options::skip_permission_denied, ec);
-         it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-      if (ec) break;
-      if (it.depth() > 3) it.disable_recursion_pending();
-      EXPECT_EQ(it->path().filename().string().find(id), std::string::npos) << it->path();
-    }
+  for (const auto& [pid, start] : inits) {
+    EXPECT_NE(StartTime(pid), start) << "init " << pid << " survived Destroy";
+  }
+  for (const std::string& dir : cgroup_dirs) {
+    EXPECT_FALSE(HostPathExists(dir)) << "cgroup left behind: " << dir;
   }
 }
 
