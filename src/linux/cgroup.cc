@@ -463,7 +463,15 @@ absl::StatusOr<std::unique_ptr<Cgroup>> Cgroup::Create(std::string_view name,
         why.emplace_back(f.message());
         all_permission = all_permission && absl::IsPermissionDenied(f);
       }
-      std::string control = required.empty() ? "cgroup" : absl::StrCat("cgroup.", required[0]);
+      // Name a controller only when a reason is about one ("cgroup.pids: not
+      // delegated"); not being allowed to write is about the whole cgroup.
+      std::string control = "cgroup";
+      for (const std::string& w : why) {
+        if (absl::StartsWith(w, "cgroup.") && !all_permission) {
+          control = w.substr(0, w.find(':'));
+          break;
+        }
+      }
       std::string msg =
           absl::StrCat(control, ": cannot create a cgroup v2 group: ",
                        why.empty() ? "our cgroup is unknown" : absl::StrJoin(why, "; "));
@@ -529,7 +537,12 @@ absl::StatusOr<std::unique_ptr<Cgroup>> Cgroup::Create(std::string_view name,
                           : ErrnoStatus(err, absl::StrCat("mkdir ", dir));
         if (err != ENOENT) break;
       }
-      if (!s.ok()) return Named(needed ? absl::StrCat("cgroup.", c) : std::string("cgroup"), s);
+      // Permission problems are about the cgroup as a whole, not one limit.
+      if (!s.ok()) {
+        return Named(needed && !absl::IsPermissionDenied(s) ? absl::StrCat("cgroup.", c)
+                                                            : std::string("cgroup"),
+                     s);
+      }
       cg->dirs_.push_back(dir);
       it->second = dir;
     }
