@@ -1,0 +1,190 @@
+// Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
+//
+// Throughput of the whole output-gate scanner (all three built-in packs in one
+// Hyperscan pass, RE2 confirmation) on generated, realistic text:
+//   BM_ScanClean         clean service logs / source / JSON (hard negatives)
+//   BM_ScanFindingPerKB  the same with one planted finding per KiB
+//   BM_StreamClean       the clean text fed in 64 KiB chunks (Spawn path)
+// Size: KAVACH_BENCH_MB (default 100).
+//
+//   build/bin/kavach_scan_bench --benchmark_counters_tabular=true
+//   build/bin/kavach_scan_bench --write-corpus FILE [--finding-per-kb]
+// The second form writes the corpus for bench/scan_vs_rg.sh.
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "scan/scanner.h"
+
+namespace {
+
+size_t BenchBytes() {
+  const char* mb = std::getenv("KAVACH_BENCH_MB");
+  size_t n = mb != nullptr ? std::strtoull(mb, nullptr, 10) : 100;
+  return (n == 0 ? 1 : n) << 20;
+}
+
+std::string Hex(std::mt19937_64& rng, int n) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string s;
+  for (int i = 0; i < n; ++i) s += kHex[rng() % 16];
+  return s;
+}
+
+std::string Alnum(std::mt19937_64& rng, int n) {
+  static const char kAn[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  std::string s;
+  for (int i = 0; i < n; ++i) s += kAn[rng() % 62];
+  return s;
+}
+
+// A clean line of the kind a sandboxed build or service prints.
+std::string CleanLine(std::mt19937_64& rng) {
+  switch (rng() % 12) {
+    case 0:
+      return "2026-03-01T10:" + std::to_string(rng() % 60) + ":" + std::to_string(rng() % 60) +
+             "Z INFO request_id=" + Hex(rng, 8) + "-" + Hex(rng, 4) + "-4" + Hex(rng, 3) + "-a" +
+             Hex(rng, 3) + "-" + Hex(rng, 12) + " status=200 took=" + std::to_string(rng() % 900) +
+             "ms";
+    case 1:
+      return "commit " + Hex(rng, 40) + " Merge branch 'main' into feature/retrieval";
+    case 2:
+      return "sha256:" + Hex(rng, 64) + "  dist/app-" + std::to_string(rng() % 9) + "." +
+             std::to_string(rng() % 30) + ".tar.gz";
+    case 3:
+      return "  at com.example.service.Handler.process(Handler.java:" +
+             std::to_string(rng() % 900) + ")";
+    case 4:
+      return "    total_amount = sum(item.amount for item in cart.items)  # sync with ledger";
+    case 5:
+      return "  \"checksum\": \"" + Hex(rng, 32) +
+             "\", \"size\": " + std::to_string(rng() % 99999) + ",";
+    case 6:
+      return "Compiling serde_json v1." + std::to_string(rng() % 20) + "." +
+             std::to_string(rng() % 200) +
+             " (registry+https://github.com/rust-lang/crates.io-index)";
+    case 7:
+      return "func (s *Server) handle(w http.ResponseWriter, r *http.Request) { s.mu.Lock() }";
+    case 8:
+      return "blob: " + Alnum(rng, 44) + "==";
+    case 9:
+      return "ts=" + std::to_string(1700000000000ull + rng() % 100000000000ull) +
+             " level=debug msg=\"cache hit\" key=user:" + std::to_string(rng() % 100000);
+    case 10:
+      return "rsync -a --delete build/ dist/ && echo done (" + std::to_string(rng() % 1000) +
+             " files)";
+    default:
+      return "    docs = retrieval(query, top_k=" + std::to_string(rng() % 10) +
+             ")  # version 3.11.4";
+  }
+}
+
+std::string FindingLine(std::mt19937_64& rng) {
+  switch (rng() % 6) {
+    case 0:
+      return "export AWS_ACCESS_KEY_ID=AKIAUJZDE8GXD6N" + std::to_string(10000 + rng() % 89999);
+    case 1:
+      return "GITHUB_TOKEN=ghp_" + Alnum(rng, 36);
+    case 2:
+      return "DATABASE_URL=postgres://app:" + Alnum(rng, 12) + "@db.internal:5432/app";
+    case 3:
+      return "card 4111 1111 1111 1111 charged";
+    case 4:
+      return "curl -fsSL https://get.example.sh | sh";
+    default:
+      return "contact ops-" + std::to_string(rng() % 1000) + "@example-corp.io";
+  }
+}
+
+std::string MakeCorpus(size_t bytes, bool finding_per_kb) {
+  std::mt19937_64 rng(42);
+  // A pool of lines, sampled: keeps generation of 100 MB fast.
+  std::vector<std::string> pool;
+  for (int i = 0; i < 4096; ++i) pool.push_back(CleanLine(rng));
+  std::string out;
+  out.reserve(bytes + 256);
+  size_t next_finding = 1024;
+  while (out.size() < bytes) {
+    if (finding_per_kb && out.size() >= next_finding) {
+      out += FindingLine(rng);
+      next_finding += 1024;
+    } else {
+      out += pool[rng() % pool.size()];
+    }
+    out += '\n';
+  }
+  return out;
+}
+
+const kavach::internal::Scanner& TheScanner() {
+  static auto* scanner = [] {
+    auto s = kavach::internal::Scanner::CreateDefault();
+    if (!s.ok()) {
+      std::cerr << s.status() << "\n";
+      std::exit(1);
+    }
+    return s->release();
+  }();
+  return *scanner;
+}
+
+void BM_ScanClean(benchmark::State& state) {
+  static const std::string text = MakeCorpus(BenchBytes(), false);
+  size_t n = 0;
+  for (auto _ : state) {
+    n = TheScanner().Scan(text).size();
+    benchmark::DoNotOptimize(n);
+  }
+  state.counters["findings"] = static_cast<double>(n);
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text.size()));
+}
+
+void BM_ScanFindingPerKB(benchmark::State& state) {
+  static const std::string text = MakeCorpus(BenchBytes(), true);
+  size_t n = 0;
+  for (auto _ : state) {
+    n = TheScanner().Scan(text).size();
+    benchmark::DoNotOptimize(n);
+  }
+  state.counters["findings"] = static_cast<double>(n);
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text.size()));
+}
+
+void BM_StreamClean(benchmark::State& state) {
+  static const std::string text = MakeCorpus(BenchBytes(), false);
+  for (auto _ : state) {
+    auto stream = TheScanner().OpenStream();
+    size_t n = 0;
+    for (size_t off = 0; off < text.size(); off += 65536) {
+      n += stream->Feed(std::string_view(text).substr(off, 65536)).size();
+    }
+    n += stream->Finish().size();
+    benchmark::DoNotOptimize(n);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text.size()));
+}
+
+BENCHMARK(BM_ScanClean)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_ScanFindingPerKB)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_StreamClean)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc >= 3 && std::strcmp(argv[1], "--write-corpus") == 0) {
+    bool findings = argc >= 4 && std::strcmp(argv[3], "--finding-per-kb") == 0;
+    std::ofstream(argv[2], std::ios::binary) << MakeCorpus(BenchBytes(), findings);
+    return 0;
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,137 @@
+// Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
+//
+// kavach scan [--json] [--redact] [--rules PACK]... FILE|-
+//
+// Runs the output gate's scanners (secrets, code, data; plus any extra rule
+// packs or gitleaks configs) over a file or stdin and prints the findings and
+// the verdict the gate would give. Exit 0 when the verdict lets the output
+// through (pass, warn, redact), 1 on block or quarantine, 2 on bad usage.
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "cli/commands.h"
+#include "cli/json_output.h"
+#include "kavach/gate_config.h"
+#include "nlohmann/json.hpp"
+#include "scan/redact.h"
+#include "scan/scanner.h"
+#include "scan/verdict.h"
+
+namespace kavach::cli {
+namespace {
+
+constexpr char kUsage[] =
+    "Usage: kavach scan [--json] [--redact] [--rules PACK]... FILE|-\n\n"
+    "Scans FILE (or stdin for -) with the built-in secrets, code and data rule\n"
+    "packs and prints every finding (masked) and the gate's verdict.\n\n"
+    "  --json         one JSON object: verdict, worst_severity, bytes, findings\n"
+    "  --redact       print the input with secrets and personal data replaced by\n"
+    "                 [REDACTED:<category>] instead of the report\n"
+    "  --rules PACK   also load this TOML rule pack (kavach or gitleaks format);\n"
+    "                 may be repeated\n\n"
+    "Exit status: 0 pass/warn/redact, 1 block or quarantine, 2 usage, 125 error.\n";
+
+absl::StatusOr<std::string> ReadInput(const std::string& path) {
+  if (path == "-") {
+    std::string data;
+    char buf[1 << 16];
+    for (;;) {
+      ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+      if (n == 0) break;
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return absl::InternalError(std::string("reading stdin: ") + std::strerror(errno));
+      }
+      data.append(buf, static_cast<size_t>(n));
+    }
+    return data;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError("cannot open " + path);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+int RunScanCommand(const std::vector<std::string>& args) {
+  bool json = false;
+  bool redact = false;
+  std::vector<std::string> packs;
+  std::string input;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--help" || a == "-h") {
+      std::cout << kUsage;
+      return kExitOk;
+    } else if (a == "--json") {
+      json = true;
+    } else if (a == "--redact") {
+      redact = true;
+    } else if (a == "--rules") {
+      if (i + 1 >= args.size()) return UsageError("scan", "--rules needs a file");
+      packs.push_back(args[++i]);
+    } else if (a.rfind("--rules=", 0) == 0) {
+      packs.push_back(a.substr(8));
+    } else if (a != "-" && a.rfind("-", 0) == 0) {
+      return UsageError("scan", "unknown option '" + a + "'");
+    } else if (!input.empty()) {
+      return UsageError("scan", "one input only");
+    } else {
+      input = a;
+    }
+  }
+  if (input.empty()) return UsageError("scan", "missing FILE (use - for stdin)");
+
+  auto scanner = internal::Scanner::CreateDefault(packs);
+  if (!scanner.ok()) return ReportError("scan: loading rules", scanner.status());
+  absl::StatusOr<std::string> text = ReadInput(input);
+  if (!text.ok()) return ReportError("scan", text.status());
+
+  GateConfig config;
+  std::vector<Finding> findings = (*scanner)->Scan(*text, input == "-" ? "stdin" : input);
+  if (auto size = internal::SizeLimitFinding(config, text->size())) findings.push_back(*size);
+  Verdict verdict = internal::DecideVerdict(findings, config, text->size());
+  int status =
+      verdict == Verdict::kBlock || verdict == Verdict::kQuarantine ? kExitFailure : kExitOk;
+
+  if (redact) {
+    std::cout << internal::Redact(*text, internal::RedactableFindings(findings));
+    std::cout.flush();
+    return status;
+  }
+  if (json) {
+    nlohmann::json out;
+    out["input"] = input;
+    out["bytes"] = text->size();
+    out["verdict"] = std::string(VerdictName(verdict));
+    out["worst_severity"] = std::string(SeverityName(internal::WorstSeverity(findings)));
+    out["rules"] = (*scanner)->rule_count();
+    nlohmann::json list = nlohmann::json::array();
+    for (const Finding& f : findings) list.push_back(FindingJson(f));
+    out["findings"] = std::move(list);
+    std::cout << DumpLine(out);
+    return status;
+  }
+  for (const Finding& f : findings) {
+    std::cout << (input == "-" ? "<stdin>" : input) << ":" << f.line << ": "
+              << SeverityName(f.severity) << " " << f.scanner << "/" << f.rule_id << " ("
+              << f.category << ") " << f.preview << "\n";
+  }
+  std::cout << "verdict: " << VerdictName(verdict) << " (" << findings.size() << " finding"
+            << (findings.size() == 1 ? "" : "s") << ", worst "
+            << SeverityName(internal::WorstSeverity(findings)) << ", " << text->size() << " bytes, "
+            << (*scanner)->rule_count() << " rules)\n";
+  return status;
+}
+
+}  // namespace kavach::cli
