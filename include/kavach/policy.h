@@ -151,12 +151,16 @@ struct SandboxPolicy {
   // Basic seccomp deny-list, Landlock file-system rules, network none.
   static SandboxPolicy Basic();
   // Strict seccomp allow-list, read-only root, Landlock with scopes, memory
-  // 512 MiB, 1 CPU, 64 pids, network none.
+  // 512 MiB, 1 CPU, 64 pids, network none; also 1024 open files and 1 GiB
+  // file size (rlimits). No wall time: the sandbox config's timeout applies.
   static SandboxPolicy Strict();
   // "minimal" | "basic" | "strict", case-insensitive.
   static absl::StatusOr<SandboxPolicy> FromPreset(std::string_view name);
 
-  // InvalidArgument naming the first bad field.
+  // InvalidArgument naming the first bad field ("limits.max_pids: ..."):
+  // paths absolute and normalised, working_directory not "/" or a system
+  // directory, limits in range, valid env names and RFC 1123 hostname.
+  // uid/gid 0 are allowed (root inside a user namespace only).
   absl::Status Validate() const;
 
   bool IsOptional(Control c) const { return optional_controls.count(c) > 0; }
@@ -176,6 +180,8 @@ absl::StatusOr<SandboxPolicy> LoadPolicy(std::string_view preset_or_path);
 absl::Status SavePolicy(const SandboxPolicy& policy, std::string_view path);
 
 // Merges two policies to the stricter value of every field (composite layers).
+// Port lists intersect (disjoint lists give an empty list = deny all; nullopt
+// is unrestricted). The full rules are documented in policy/merge.cc.
 SandboxPolicy MergeStricter(const SandboxPolicy& a, const SandboxPolicy& b);
 
 }  // namespace kavach

@@ -54,10 +54,15 @@ int BaseScore(BackendKind kind);
 
 // The original's table: base + policy modifiers (seccomp +5, Landlock rules
 // +3, network off +5, read-only root +3, memory or cpu limit +2, TCP port
-// rules +3, each Landlock scope +2), clamped to 0..100.
+// rules +3, each Landlock scope +2), clamped to 0..100. "Landlock rules" means
+// filesystem.landlock with at least one explicit read_only/read_write/
+// executable path; "TCP port rules" means a port list is present (even empty).
+// The breakdown always sums to the value (a clamp is its own item).
 StrengthScore DeclaredScore(BackendKind kind, const SandboxPolicy& policy);
 
-// Sum of the verified evidence points, clamped to 0..100.
+// Sum of the verified evidence points, clamped to 0..100; one breakdown item
+// per verified item (named by its control). The evidence carries the whole
+// score, the backend base included; `kind` adds nothing by itself.
 StrengthScore VerifiedScore(BackendKind kind, const std::vector<Evidence>& evidence);
 
 // Layered score: the best layer plus 5 for two distinct layers, 8 for three,
