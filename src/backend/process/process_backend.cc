@@ -779,13 +779,19 @@ absl::Status ProcessBackend::GatherEvidence(const SandboxPolicy& policy, const P
     if (!s.ok()) return s;
   }
   if (policy.filesystem.landlock) {
+    bool has_explicit_paths = !policy.filesystem.read_only.empty() ||
+                              !policy.filesystem.read_write.empty() ||
+                              !policy.filesystem.executable.empty();
     bool verified = plan_.landlock_canary != nullptr && probe.landlock_restricted == 1 &&
                     probe.landlock_canary_errno == EACCES;
     s = check(Control::kLandlockFilesystem, true, verified,
               absl::StrFormat("ABI %d; reading an uncovered file: %s", plan_.landlock_abi,
                               probe.landlock_canary_errno < 0 ? "not tried"
                                                               : Errno(probe.landlock_canary_errno)),
-              kPointsLandlockFs);
+              // The original's "+3 Landlock rules" is for explicit paths: the
+              // default view alone earns nothing (as in DeclaredScore), so a
+              // fully verified sandbox scores exactly its declared score.
+              has_explicit_paths ? kPointsLandlockFs : 0);
     if (!s.ok()) return s;
   }
   if (policy.network.tcp_bind_ports || policy.network.tcp_connect_ports) {
