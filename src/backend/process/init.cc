@@ -94,12 +94,14 @@ struct ChildArgs {
   // Written by the child on failure; read by init after the vfork returns.
   InitStep fail_step;
   int fail_errno;
+  int sandbox_pid;  // the command's pid in the sandbox's pid namespace
 };
 
 ExecSlot g_slots[kMaxConcurrentExecs];
 alignas(16) char g_message[kMaxExecMessage];
 char* g_strings[kMaxExecStrings + 4];
 int g_landlock_fd = -1;
+int g_sigchld_fd = -1;
 int g_abstract_canary_fd = -1;
 char* g_child_stack = nullptr;
 constexpr size_t kChildStackSize = 256 * 1024;
@@ -585,6 +587,13 @@ int CommandChild(void* raw) {
   const InitPlan& plan = *args->plan;
 
   if (!args->probe) {
+    // /proc is the sandbox's: "self" names us as the sandbox sees us.
+    char self[16];
+    ssize_t n = ::readlink("/proc/self", self, sizeof self - 1);
+    int pid = 0;
+    for (ssize_t i = 0; i < n && self[i] >= '0' && self[i] <= '9'; ++i)
+      pid = pid * 10 + (self[i] - '0');
+    args->sandbox_pid = pid;
     if (::dup2(args->stdin_fd, 0) < 0 || ::dup2(args->stdout_fd, 1) < 0 ||
         ::dup2(args->stderr_fd, 2) < 0) {
       CHILD_FAIL(InitStep::kStdio);
@@ -700,6 +709,55 @@ void RunProbeChild(const InitPlan& plan, ProbeReport* report) {
   }
 }
 
+// The reaper: pid 1 of a fresh pid namespace, in its own copy of init's
+// memory. It starts the command as pid 2 and reports on the status pipe.
+// The command must not be pid 1: the kernel drops the default-action signals
+// a namespace's init sends itself (`kill $$`, raise(SIGTERM)). When the
+// command exits, the reaper exits, and the kernel kills whatever the command
+// left behind in the namespace: nothing outlives an exec.
+[[noreturn]] void RunReaper(ChildArgs* args, int status_fd) {
+  ::close(3);  // only init talks to the host
+  if (g_sigchld_fd >= 0) ::close(g_sigchld_fd);
+  StatusRecord rec;
+  args->fail_step = InitStep::kNone;
+  args->fail_errno = 0;
+  pid_t pid = ::clone(CommandChild, g_child_stack + kChildStackSize,
+                      CLONE_VM | CLONE_VFORK | SIGCHLD, args);
+  if (pid < 0) {
+    rec.type = MessageType::kFailed;
+    rec.step = InitStep::kClone;
+    rec.error = errno;
+    WriteStatus(status_fd, rec);
+    _exit(0);
+  }
+  if (args->fail_step != InitStep::kNone) {
+    int st;
+    while (::waitpid(pid, &st, __WALL) < 0 && errno == EINTR) {
+    }
+    rec.type = MessageType::kFailed;
+    rec.step = args->fail_step;
+    rec.error = args->fail_errno;
+    WriteStatus(status_fd, rec);
+    _exit(0);
+  }
+  rec.type = MessageType::kStarted;
+  rec.pid = args->sandbox_pid;
+  WriteStatus(status_fd, rec);
+  int status = 0;
+  struct rusage ru = {};
+  while (RawSys(SYS_wait4, pid, reinterpret_cast<long>(&status), __WALL,
+                reinterpret_cast<long>(&ru)) < 0 &&
+         errno == EINTR) {
+  }
+  rec.type = MessageType::kExited;
+  rec.wait_status = status;
+  rec.user_us = ru.ru_utime.tv_sec * 1000000ll + ru.ru_utime.tv_usec;
+  rec.system_us = ru.ru_stime.tv_sec * 1000000ll + ru.ru_stime.tv_usec;
+  rec.max_rss_kb = ru.ru_maxrss;
+  WriteStatus(status_fd, rec);
+  _exit(0);
+}
+
 // Parses an exec request in g_message and starts it.
 void HandleExec(const InitPlan& plan, size_t len, const int* fds) {
   StatusRecord rec;
@@ -760,23 +818,14 @@ void HandleExec(const InitPlan& plan, size_t len, const int* fds) {
   args.cwd = cwd;
   args.argv = argv;
   args.envp = envp;
-  pid_t pid = StartChild(&args);
-  if (pid < 0) {
-    fail(args.fail_step, args.fail_errno);
+  // A real fork (no CLONE_VM): the reaper must run alongside init.
+  pid_t reaper = static_cast<pid_t>(RawSys(SYS_clone, CLONE_NEWPID | SIGCHLD, 0, 0, 0, 0));
+  if (reaper < 0) {
+    fail(InitStep::kClone, errno);
     return;
   }
-  if (args.fail_step != InitStep::kNone) {
-    // The child failed before exec and has exited: reap it here so the
-    // SIGCHLD loop never sees it.
-    int st;
-    while (::waitpid(pid, &st, __WALL) < 0 && errno == EINTR) {
-    }
-    fail(args.fail_step, args.fail_errno);
-    return;
-  }
-  rec.type = MessageType::kStarted;
-  rec.pid = pid;
-  WriteStatus(status_fd, rec);
+  if (reaper == 0) RunReaper(&args, status_fd);
+  pid_t pid = reaper;
   g_slots[slot] = ExecSlot{true, hdr->exec_id, pid, ::dup(status_fd)};
 }
 
@@ -789,14 +838,17 @@ void ReapChildren() {
     if (pid <= 0) return;
     for (auto& s : g_slots) {
       if (s.used && s.pid == pid) {
-        StatusRecord rec;
-        rec.type = MessageType::kExited;
-        rec.pid = pid;
-        rec.wait_status = status;
-        rec.user_us = ru.ru_utime.tv_sec * 1000000ll + ru.ru_utime.tv_usec;
-        rec.system_us = ru.ru_stime.tv_sec * 1000000ll + ru.ru_stime.tv_usec;
-        rec.max_rss_kb = ru.ru_maxrss;
-        WriteStatus(s.status_fd, rec);
+        // A reaper that exited 0 has reported the command's fate itself;
+        // one that was killed (a timeout, Kill) or failed has not.
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+          StatusRecord rec;
+          rec.type = MessageType::kExited;
+          rec.wait_status = WIFSIGNALED(status) ? status : (127 << 8);
+          rec.user_us = ru.ru_utime.tv_sec * 1000000ll + ru.ru_utime.tv_usec;
+          rec.system_us = ru.ru_stime.tv_sec * 1000000ll + ru.ru_stime.tv_usec;
+          rec.max_rss_kb = ru.ru_maxrss;
+          WriteStatus(s.status_fd, rec);
+        }
         ::close(s.status_fd);
         s.used = false;
         break;
@@ -1017,6 +1069,7 @@ const char* InitStepName(InitStep step) {
   sigaddset(&chld, SIGCHLD);
   ::sigprocmask(SIG_BLOCK, &chld, nullptr);
   int sigchld_fd = ::signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+  g_sigchld_fd = sigchld_fd;
   if (sigchld_fd < 0) SendSetupFailure(plan, InitStep::kSync, errno, "signalfd");
 
   SetupReply reply;

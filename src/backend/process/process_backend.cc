@@ -39,6 +39,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "backend/process/init.h"
 #include "backend/process/protocol.h"
@@ -226,6 +227,7 @@ class ProcessSpawned final : public SpawnedProcess {
   ProcessBackend* backend_;
   uint64_t id_;
   std::atomic<pid_t> pid_{0};
+  absl::Notification started_;
   std::thread pump_;
   absl::Mutex mu_;
   std::optional<absl::StatusOr<ExecResult>> result_ ABSL_GUARDED_BY(mu_);
@@ -249,8 +251,9 @@ class ProcessBackend final : public Backend {
   // Sends the request; the channel's host ends are returned.
   absl::StatusOr<ExecChannel> Send(const BackendExecRequest& request);
   // Pumps a sent exec to completion (stdin, capped output, timeout, status).
+  // `on_start` runs once the command has been exec'd, with its pid.
   absl::StatusOr<ExecResult> Pump(ExecChannel& ch, const BackendExecRequest& request,
-                                  std::atomic<pid_t>* pid_out);
+                                  const std::function<void(pid_t)>& on_start);
   absl::Status SendKill(uint64_t exec_id);
 
  private:
@@ -1039,7 +1042,7 @@ absl::Status ProcessBackend::SendKill(uint64_t exec_id) {
 }
 
 absl::StatusOr<ExecResult> ProcessBackend::Pump(ExecChannel& ch, const BackendExecRequest& request,
-                                                std::atomic<pid_t>* pid_out) {
+                                                const std::function<void(pid_t)>& on_start) {
   ExecResult result;
   absl::Time start = ch.sent_at;
   absl::Time deadline = start + request.timeout;
@@ -1183,7 +1186,7 @@ absl::StatusOr<ExecResult> ProcessBackend::Pump(ExecChannel& ch, const BackendEx
             return absl::DataLossError("unexpected status record from sandbox init");
           }
           started = true;
-          if (pid_out) pid_out->store(target.pid);
+          if (on_start) on_start(target.pid);
           result.setup.push_back({"start", absl::Now() - start});
         } else {
           if (target.type != MessageType::kExited) {
@@ -1220,7 +1223,7 @@ absl::StatusOr<ExecResult> ProcessBackend::Exec(const BackendExecRequest& reques
   absl::StatusOr<ExecChannel> ch = Send(request);
   if (!ch.ok()) return ch.status();
   absl::Duration send_time = absl::Now() - t0;
-  absl::StatusOr<ExecResult> r = Pump(*ch, request, nullptr);
+  absl::StatusOr<ExecResult> r = Pump(*ch, request, {});
   if (r.ok()) r->setup.insert(r->setup.begin(), SetupStep{"send", send_time});
   return r;
 }
@@ -1229,10 +1232,17 @@ ProcessSpawned::ProcessSpawned(ProcessBackend* backend, ExecChannel channel,
                                BackendExecRequest request)
     : backend_(backend), id_(channel.id) {
   pump_ = std::thread([this, ch = std::move(channel), req = std::move(request)]() mutable {
-    absl::StatusOr<ExecResult> r = backend_->Pump(ch, req, &pid_);
+    absl::StatusOr<ExecResult> r = backend_->Pump(ch, req, [this](pid_t pid) {
+      pid_.store(pid);
+      started_.Notify();
+    });
     absl::MutexLock lock(&mu_);
     result_ = std::move(r);
+    if (!started_.HasBeenNotified()) started_.Notify();
   });
+  // Spawn returns once the command runs (or has failed to start), so pid()
+  // is meaningful and an exec failure is visible at once.
+  started_.WaitForNotification();
 }
 
 ProcessSpawned::~ProcessSpawned() {
