@@ -126,6 +126,14 @@ std::vector<pid_t> OwnChildren() {
   return children;
 }
 
+// Boot() reports failures with ASSERT, which leaves only Boot itself; BOOT()
+// also ends the test.
+#define BOOT(...)                  \
+  do {                             \
+    Boot(__VA_ARGS__);             \
+    if (HasFatalFailure()) return; \
+  } while (0)
+
 class ProcessBackendTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -179,7 +187,7 @@ class ProcessBackendTest : public ::testing::Test {
 // ------------------------------------------------------------- real programs
 
 TEST_F(ProcessBackendTest, StrictRunsShell) {
-  Boot();
+  BOOT();
   ExecResult r = Sh("echo hello; echo oops >&2; exit 3");
   EXPECT_EQ(r.exit_code, 3) << DescribeResult(r);
   EXPECT_EQ(r.signal, 0);
@@ -191,7 +199,7 @@ TEST_F(ProcessBackendTest, StrictRunsShell) {
 }
 
 TEST_F(ProcessBackendTest, StrictRunsCoreutils) {
-  Boot();
+  BOOT();
   ExecResult r = Sh("printf 'b\\na\\nc\\n' | sort | tr a-z A-Z | head -n 2");
   EXPECT_EQ(r.exit_code, 0) << DescribeResult(r);
   EXPECT_EQ(r.stdout_data, "A\nB\n");
@@ -208,7 +216,7 @@ TEST_F(ProcessBackendTest, StrictRunsCoreutils) {
 }
 
 TEST_F(ProcessBackendTest, StrictRunsPython) {
-  Boot();
+  BOOT();
   ExecResult r = Run({"python3", "-c", "print(1)"});
   EXPECT_EQ(r.exit_code, 0) << DescribeResult(r);
   EXPECT_EQ(r.stdout_data, "1\n");
@@ -229,7 +237,7 @@ TEST_F(ProcessBackendTest, StrictRunsDynamicBinary) {
   for (const std::string& bin : {AttackPath(), std::string("/usr/bin/ls")}) {
     ASSERT_NE(ReadHostFile(bin).find("ld-linux-x86-64.so.2"), std::string::npos) << bin;
   }
-  Boot();
+  BOOT();
   ExecResult r = Run({AttackPath(), "uname"});
   EXPECT_EQ(r.exit_code, 0) << DescribeResult(r);
   EXPECT_NE(r.stdout_data.find("RESULT info nodename=" + policy_.hostname), std::string::npos)
@@ -240,7 +248,7 @@ TEST_F(ProcessBackendTest, StrictRunsDynamicBinary) {
 
 TEST_F(ProcessBackendTest, BasicRunsTheSamePrograms) {
   policy_ = WithAttackBinary(SandboxPolicy::Basic());
-  Boot();
+  BOOT();
   EXPECT_EQ(Run({"python3", "-c", "print(1)"}).stdout_data, "1\n");
   EXPECT_EQ(Sh("echo a | tr a b").stdout_data, "b\n");
 }
@@ -248,7 +256,7 @@ TEST_F(ProcessBackendTest, BasicRunsTheSamePrograms) {
 // ------------------------------------------------------------- exec semantics
 
 TEST_F(ProcessBackendTest, ExitCodesAndSignals) {
-  Boot();
+  BOOT();
   ExecResult r = Sh("exit 42");
   EXPECT_EQ(r.exit_code, 42);
   EXPECT_EQ(r.ShellStatus(), 42);
@@ -277,7 +285,7 @@ TEST_F(ProcessBackendTest, ExitCodesAndSignals) {
 }
 
 TEST_F(ProcessBackendTest, StdinIsDelivered) {
-  Boot();
+  BOOT();
   ExecOptions options;
   options.stdin_data = std::string("hello\0world\n", 12);
   ExecResult r = Run({"cat"}, options);
@@ -300,7 +308,7 @@ TEST_F(ProcessBackendTest, EnvironmentIsCleanByDefault) {
   policy_.environment.allow.push_back("KAVACH_ALLOWED_VAR");
   policy_.environment.set["KAVACH_POLICY_VAR"] = "policy-value";
   config_env_["KAVACH_CONFIG_VAR"] = "config-value";
-  Boot();
+  BOOT();
   ExecOptions options;
   options.env["KAVACH_EXEC_VAR"] = "exec-value";
   ExecResult r = Run({"env"}, options);
@@ -322,7 +330,7 @@ TEST_F(ProcessBackendTest, EnvironmentIsCleanByDefault) {
 }
 
 TEST_F(ProcessBackendTest, WorkingDirectory) {
-  Boot();
+  BOOT();
   ExecResult r = Run({"pwd"});
   EXPECT_EQ(r.stdout_data, policy_.working_directory + "\n") << DescribeResult(r);
   ExecOptions options;
@@ -339,7 +347,7 @@ TEST_F(ProcessBackendTest, WorkingDirectory) {
 
 TEST_F(ProcessBackendTest, OutputCapsAndTruncationFlags) {
   policy_.limits.max_output_bytes = 1000;
-  Boot();
+  BOOT();
   ExecResult r = Sh("head -c 5000 /dev/zero; head -c 10 /dev/zero >&2");
   EXPECT_EQ(r.stdout_data.size(), 1000u);
   EXPECT_TRUE(r.stdout_truncated);
@@ -359,7 +367,7 @@ TEST_F(ProcessBackendTest, OutputCapsAndTruncationFlags) {
 }
 
 TEST_F(ProcessBackendTest, TimeoutKillsTheWholeTree) {
-  Boot();
+  BOOT();
   std::string token = UniqueToken("tree");
   std::string a = policy_.working_directory + "/" + token + "-a";
   std::string b = policy_.working_directory + "/" + token + "-b";
@@ -381,7 +389,7 @@ TEST_F(ProcessBackendTest, TimeoutKillsTheWholeTree) {
 }
 
 TEST_F(ProcessBackendTest, RepeatedExecsInOnePreparedSandbox) {
-  Boot();
+  BOOT();
   for (int i = 0; i < 25; ++i) {
     ExecResult r = Run({"/bin/sh", "-c", "echo $0", std::to_string(i)});
     ASSERT_EQ(r.stdout_data, std::to_string(i) + "\n") << "exec " << i << DescribeResult(r);
@@ -394,7 +402,7 @@ TEST_F(ProcessBackendTest, RepeatedExecsInOnePreparedSandbox) {
 // ------------------------------------------------------------- Spawn
 
 TEST_F(ProcessBackendTest, SpawnStreamsOutputBeforeExit) {
-  Boot();
+  BOOT();
   absl::Mutex mu;
   std::string streamed;
   SpawnOptions options;
@@ -424,7 +432,7 @@ TEST_F(ProcessBackendTest, SpawnStreamsOutputBeforeExit) {
 }
 
 TEST_F(ProcessBackendTest, SpawnKillEndsTheTree) {
-  Boot();
+  BOOT();
   std::string token = UniqueToken("spawnkill");
   absl::StatusOr<std::unique_ptr<SpawnedProcess>> p =
       sandbox_->Spawn({"/bin/sh", "-c", AttackPath() + " counter " + token + " & wait"});
@@ -441,7 +449,7 @@ TEST_F(ProcessBackendTest, SpawnKillEndsTheTree) {
 // ------------------------------------------------------------- lifecycle
 
 TEST_F(ProcessBackendTest, PauseFreezesAndResumeThaws) {
-  Boot();
+  BOOT();
   std::string token = UniqueToken("counter");
   std::string file = workdir_.Join(token);
   absl::StatusOr<std::unique_ptr<SpawnedProcess>> p =
@@ -478,7 +486,7 @@ TEST_F(ProcessBackendTest, PauseFreezesAndResumeThaws) {
 }
 
 TEST_F(ProcessBackendTest, StopKillsEverything) {
-  Boot();
+  BOOT();
   std::string token = UniqueToken("stop");
   absl::StatusOr<std::unique_ptr<SpawnedProcess>> p =
       sandbox_->Spawn({"/bin/sh", "-c",
@@ -501,7 +509,7 @@ TEST_F(ProcessBackendTest, StopKillsEverything) {
 // Everything the sandbox made on the host, found from the host's /proc while
 // it runs; all of it must be gone after Destroy.
 TEST_F(ProcessBackendTest, DestroyLeavesNothingBehind) {
-  Boot(/*private_workdir=*/true);
+  BOOT(/*private_workdir=*/true);
   const std::string id = sandbox_->id();
   std::string token = UniqueToken("destroy");
   absl::StatusOr<std::unique_ptr<SpawnedProcess>> p =
@@ -621,7 +629,7 @@ TEST_F(ProcessBackendTest, DestroyFromCreatedCleansUp) {
 // ------------------------------------------------------------- evidence
 
 TEST_F(ProcessBackendTest, EvidenceAndScoreAgree) {
-  Boot();
+  BOOT();
   const std::vector<Evidence>& evidence = sandbox_->evidence();
   ASSERT_FALSE(evidence.empty());
   int verified = 0;
@@ -652,7 +660,7 @@ TEST_F(ProcessBackendTest, EvidenceAndScoreAgree) {
 // The host's own view of a running command agrees with the evidence: fresh
 // namespaces, seccomp filter mode, no_new_privs, no capabilities.
 TEST_F(ProcessBackendTest, HostViewOfTheCommandMatchesEvidence) {
-  Boot();
+  BOOT();
   std::string token = UniqueToken("view");
   absl::StatusOr<std::unique_ptr<SpawnedProcess>> p =
       sandbox_->Spawn({AttackPath(), "counter", token});
