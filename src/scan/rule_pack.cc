@@ -126,6 +126,7 @@ absl::StatusOr<RulePack> ParseRulePack(std::string_view toml_text, std::string_v
     }
     rule.category = r["category"].value_or(std::string());
     rule.pattern = r["pattern"].value_or(std::string());
+    rule.prefilter = r["prefilter"].value_or(std::string());
     if (rule.category.empty() || rule.pattern.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(where, ": needs category and pattern"));
     }

@@ -19,6 +19,7 @@
 //   category = "cloud_credential"
 //   severity = "critical"       # info | low | medium | high | critical
 //   pattern = '''\b(AKIA[0-9A-Z]{16})\b'''   # RE2 syntax
+//   prefilter = '''...'''       # optional: cheaper Hyperscan-only superset
 //   secret_group = 1            # capture group holding the secret (0: whole)
 //   keywords = ["akia"]         # optional: the line must contain one (caseless)
 //   entropy = 3.0               # optional: min Shannon entropy of the secret
@@ -53,6 +54,10 @@ struct Rule {
   std::string category;
   Severity severity = Severity::kMedium;
   std::string pattern;  // RE2 syntax (Go RE2 is accepted for gitleaks imports)
+  // Optional Hyperscan-only pattern used instead of `pattern` to nominate
+  // lines: it must match on every line `pattern` does (a superset). Rules
+  // with the same prefilter share one Hyperscan expression.
+  std::string prefilter;
   int secret_group = 0;
   std::vector<std::string> keywords;  // lowercase
   double entropy = 0.0;

@@ -21,6 +21,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -94,9 +95,9 @@ struct CompiledRule {
   bool lenient = false;  // from a lenient pack: may be dropped, never fail
 };
 
-// One hit from Hyperscan: rule index and absolute end offset.
+// One hit from Hyperscan: expression index and absolute end offset.
 struct Hit {
-  unsigned rule;
+  unsigned expr;
   uint64_t end;
 };
 
@@ -182,6 +183,9 @@ class ScannerImpl final {
   absl::flat_hash_map<std::string, size_t> by_id;
   std::vector<std::string> skipped;
   std::vector<std::string> prefiltered;
+  // Rules sharing a Hyperscan expression (the same prefilter) are confirmed
+  // together on one hit: expr_rules[expression id] = rule indexes.
+  std::vector<std::vector<unsigned>> expr_rules;
   HsDatabase block_db;
   HsDatabase stream_db;
   ScratchPool scratch;
@@ -256,9 +260,11 @@ class ScannerImpl final {
                   bool final) const {
     uint64_t ws, we;
     if (!Window(seg, base, hit.end, final, &ws, &we)) return false;
-    if (ctx->last_window_end[hit.rule] == we + 1) return true;  // same window
-    ctx->last_window_end[hit.rule] = we + 1;
-    ConfirmWindow(ctx, seg, base, hit.rule, ws, we);
+    for (unsigned rule : expr_rules[hit.expr]) {
+      if (ctx->last_window_end[rule] == we + 1) continue;  // same window
+      ctx->last_window_end[rule] = we + 1;
+      ConfirmWindow(ctx, seg, base, rule, ws, we);
+    }
     return true;
   }
 
@@ -467,7 +473,11 @@ absl::Status CompileAll(std::vector<RulePack> packs, ScannerImpl* impl) {
       // Hyperscan: exact when it can; else a prefilter (a superset that RE2
       // then narrows); else the rule cannot be part of the one-pass database.
       unsigned flags = HS_FLAG_MULTILINE;
-      std::string hs_pattern = HyperscanPattern(rule.pattern);
+      // A rule may name its own prefilter: a cheaper pattern matching on
+      // every line the real one does (e.g. "@domain.tld" for e-mail).
+      std::string hs_pattern =
+          HyperscanPattern(rule.prefilter.empty() ? rule.pattern : rule.prefilter);
+      if (!rule.prefilter.empty()) flags |= HS_FLAG_PREFILTER;
       hs_expr_info_t* info = nullptr;
       hs_compile_error_t* err = nullptr;
       if (hs_expression_info(hs_pattern.c_str(), flags, &info, &err) != HS_SUCCESS) {
@@ -526,22 +536,39 @@ absl::Status CompileAll(std::vector<RulePack> packs, ScannerImpl* impl) {
   }
   if (impl->compiled.empty()) return absl::InvalidArgumentError("no rules to compile");
 
-  // Compile both databases; if one pattern still fails in the full build
-  // (resource limits), retry it as a prefilter, and drop it as a last resort.
+  // Compile both databases. Identical expressions (shared prefilters) go in
+  // once. If one still fails in the full build (resource limits), retry it
+  // as a prefilter, and drop it as a last resort (lenient packs only).
+  std::vector<std::string> exprs;
+  std::vector<unsigned> expr_flags;
+  std::vector<std::vector<unsigned>> expr_rules;
   for (int attempt = 0; attempt < 64; ++attempt) {
-    std::vector<const char*> exprs;
-    std::vector<unsigned> ids;
+    exprs.clear();
+    expr_flags.clear();
+    expr_rules.clear();
+    std::map<std::pair<std::string, unsigned>, unsigned> index;
     for (size_t i = 0; i < hs_patterns.size(); ++i) {
-      exprs.push_back(hs_patterns[i].c_str());
+      auto [it, fresh] = index.try_emplace({hs_patterns[i], hs_flags[i]}, exprs.size());
+      if (fresh) {
+        exprs.push_back(hs_patterns[i]);
+        expr_flags.push_back(hs_flags[i]);
+        expr_rules.emplace_back();
+      }
+      expr_rules[it->second].push_back(static_cast<unsigned>(i));
+    }
+    std::vector<const char*> cexprs;
+    std::vector<unsigned> ids;
+    for (size_t i = 0; i < exprs.size(); ++i) {
+      cexprs.push_back(exprs[i].c_str());
       ids.push_back(static_cast<unsigned>(i));
     }
     hs_compile_error_t* err = nullptr;
     hs_database_t* block = nullptr;
-    if (hs_compile_multi(exprs.data(), hs_flags.data(), ids.data(), exprs.size(), HS_MODE_BLOCK,
+    if (hs_compile_multi(cexprs.data(), expr_flags.data(), ids.data(), cexprs.size(), HS_MODE_BLOCK,
                          nullptr, &block, &err) == HS_SUCCESS) {
       hs_database_t* stream = nullptr;
-      if (hs_compile_multi(exprs.data(), hs_flags.data(), ids.data(), exprs.size(), HS_MODE_STREAM,
-                           nullptr, &stream, &err) == HS_SUCCESS) {
+      if (hs_compile_multi(cexprs.data(), expr_flags.data(), ids.data(), cexprs.size(),
+                           HS_MODE_STREAM, nullptr, &stream, &err) == HS_SUCCESS) {
         impl->block_db.db = block;
         impl->stream_db.db = stream;
         break;
@@ -551,25 +578,30 @@ absl::Status CompileAll(std::vector<RulePack> packs, ScannerImpl* impl) {
     int bad = err != nullptr ? err->expression : -1;
     std::string why = err != nullptr ? err->message : "unknown";
     hs_free_compile_error(err);
-    if (bad < 0 || static_cast<size_t>(bad) >= hs_patterns.size()) {
+    if (bad < 0 || static_cast<size_t>(bad) >= exprs.size()) {
       return absl::InternalError(absl::StrCat("Hyperscan database: ", why));
     }
-    CompiledRule& cr = impl->compiled[bad];
-    if ((hs_flags[bad] & HS_FLAG_PREFILTER) == 0) {
-      hs_flags[bad] |= HS_FLAG_PREFILTER;
+    const std::vector<unsigned>& culprits = expr_rules[bad];
+    if ((expr_flags[bad] & HS_FLAG_PREFILTER) == 0) {
+      for (unsigned r : culprits) hs_flags[r] |= HS_FLAG_PREFILTER;
       continue;
     }
-    std::string msg = absl::StrCat(cr.rule.id, ": Hyperscan: ", why);
-    if (!cr.lenient) return absl::InvalidArgumentError(msg);
-    impl->skipped.push_back(msg);
-    impl->compiled.erase(impl->compiled.begin() + bad);
-    hs_patterns.erase(hs_patterns.begin() + bad);
-    hs_flags.erase(hs_flags.begin() + bad);
+    for (auto r = culprits.rbegin(); r != culprits.rend(); ++r) {
+      CompiledRule& cr = impl->compiled[*r];
+      std::string msg = absl::StrCat(cr.rule.id, ": Hyperscan: ", why);
+      if (!cr.lenient) return absl::InvalidArgumentError(msg);
+      impl->skipped.push_back(msg);
+      impl->compiled.erase(impl->compiled.begin() + *r);
+      hs_patterns.erase(hs_patterns.begin() + *r);
+      hs_flags.erase(hs_flags.begin() + *r);
+    }
     impl->by_id.clear();
     for (size_t i = 0; i < impl->compiled.size(); ++i) impl->by_id[impl->compiled[i].rule.id] = i;
   }
-  if (impl->block_db.db == nullptr)
+  if (impl->block_db.db == nullptr) {
     return absl::InternalError("Hyperscan database did not compile");
+  }
+  impl->expr_rules = std::move(expr_rules);
   for (size_t i = 0; i < impl->compiled.size(); ++i) {
     impl->rules.push_back(impl->compiled[i].rule);
     if (hs_flags[i] & HS_FLAG_PREFILTER) impl->prefiltered.push_back(impl->compiled[i].rule.id);
@@ -605,7 +637,7 @@ struct ScanStream::State {
     std::vector<Hit>& hits = s->ctx.hits;
     // A pattern like [a-z]{20,} reports at every byte it extends by; keep
     // one hit per run (its window covers the whole run's line).
-    if (!hits.empty() && hits.back().rule == id && hits.back().end + 1 == to) {
+    if (!hits.empty() && hits.back().expr == id && hits.back().end + 1 == to) {
       hits.back().end = to;
     } else {
       hits.push_back(Hit{id, to});

@@ -278,6 +278,19 @@ secret_group = 1
   EXPECT_EQ((*s)->Scan("tok_ nothing\n").size(), 0u);
 }
 
+TEST(ScannerTest, ShapeOnlyDataRulesRunBehindPrefilters) {
+  const auto& pf = Default().prefiltered();
+  for (const char* id :
+       {"card-visa", "card-amex", "email-address", "ipv4-address", "phone-number"}) {
+    EXPECT_NE(std::find(pf.begin(), pf.end(), id), pf.end()) << id;
+  }
+  // Four card rules behind one shared prefilter still each report.
+  EXPECT_EQ(
+      RuleIds(Default().Scan("4111111111111111 378282246310005 6011111111111117 "
+                             "5555555555554444")),
+      (std::vector<std::string>{"card-visa", "card-amex", "card-discover", "card-mastercard"}));
+}
+
 TEST(ScannerTest, LongLinesAreScannedInBoundedWindows) {
   std::string line(200000, 'a');
   line.replace(150000, 1, " ");
