@@ -58,9 +58,8 @@ int RunBackendsCommand(const std::vector<std::string>& args);
 // kavach score [--backend B] [--policy P] [--json]: the declared score.
 int RunScoreCommand(const std::vector<std::string>& args);
 
-// Implemented by the scan/audit/quarantine owners in cmd_scan.cc,
-// cmd_audit.cc and cmd_quarantine.cc, with this exact signature (main.cc
-// dispatches to them once those files exist).
+// Implemented by the output-gate owners in cmd_scan.cc, cmd_audit.cc and
+// cmd_quarantine.cc.
 // kavach scan FILE|-: runs the output scanners over a file or stdin.
 int RunScanCommand(const std::vector<std::string>& args);
 // kavach audit verify LOG: checks an audit chain.

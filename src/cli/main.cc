@@ -17,13 +17,6 @@
 
 namespace kavach::cli {
 
-// The scan, audit and quarantine commands are written by other owners; until
-// their cmd_*.cc files are in the tree these weak references stay null and the
-// command reports that it is not built. (Drop the weak markers once they land.)
-[[gnu::weak]] int RunScanCommand(const std::vector<std::string>& args);
-[[gnu::weak]] int RunAuditCommand(const std::vector<std::string>& args);
-[[gnu::weak]] int RunQuarantineCommand(const std::vector<std::string>& args);
-
 namespace {
 
 struct Command {
@@ -111,11 +104,7 @@ int Main(int argc, char** argv) {
     args = {"--help"};
   }
   for (const Command& c : Commands()) {
-    if (c.name != name) continue;
-    if (c.run == nullptr) {
-      return ReportError(name, absl::UnimplementedError("not built in this version"));
-    }
-    return c.run(args);
+    if (c.name == name) return c.run(args);
   }
   return UsageError("", "unknown command '" + name + "'");
 }
