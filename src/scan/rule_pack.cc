@@ -247,6 +247,10 @@ absl::StatusOr<std::vector<RulePack>> LoadDefaultRulePacks() {
     }
     return packs;
   }
+  return LoadEmbeddedRulePacks();
+}
+
+absl::StatusOr<std::vector<RulePack>> LoadEmbeddedRulePacks() {
   std::vector<RulePack> packs;
   for (size_t i = 0; i < kEmbeddedRulePackCount; ++i) {
     absl::StatusOr<RulePack> pack = ParseRulePack(

@@ -102,6 +102,9 @@ struct RulePack {
 // KAVACH_SOURCE_DIR/rules; else the copies embedded in the binary at build
 // time, so an installed kavach works without the source tree.
 [[nodiscard]] absl::StatusOr<std::vector<RulePack>> LoadDefaultRulePacks();
+// Only the copies embedded at build time (what an installed binary falls
+// back on).
+[[nodiscard]] absl::StatusOr<std::vector<RulePack>> LoadEmbeddedRulePacks();
 
 // Parses "info".."critical" (case-insensitive).
 [[nodiscard]] absl::StatusOr<Severity> ParseSeverity(std::string_view name);

@@ -74,18 +74,21 @@ TEST(RulePackTest, EveryRuleFindsItsExamplesAndNotItsNegatives) {
 }
 
 TEST(RulePackTest, EmbeddedPacksMatchTheSourceTree) {
-  // Point the run-time search at an empty directory: the embedded copies
-  // must then be used, and carry the same rules.
   auto from_disk = LoadDefaultRulePacks();
-  ASSERT_TRUE(from_disk.ok());
-  std::string empty = ::testing::TempDir() + "/no-rules";
-  std::filesystem::create_directories(empty);
-  setenv("KAVACH_RULES_DIR", empty.c_str(), 1);
-  // The installed dir and the source dir would still be found, so this only
-  // tests the embedded path when neither exists; check via ParseRulePack.
-  unsetenv("KAVACH_RULES_DIR");
-  for (const RulePack& p : *from_disk) {
-    EXPECT_THAT(p.source, HasSubstr(p.name + ".toml"));
+  auto embedded = LoadEmbeddedRulePacks();
+  ASSERT_TRUE(from_disk.ok()) << from_disk.status();
+  ASSERT_TRUE(embedded.ok()) << embedded.status();
+  ASSERT_EQ(embedded->size(), from_disk->size());
+  for (size_t i = 0; i < embedded->size(); ++i) {
+    const RulePack& e = (*embedded)[i];
+    const RulePack& d = (*from_disk)[i];
+    EXPECT_THAT(d.source, HasSubstr(d.name + ".toml"));
+    EXPECT_EQ(e.source, "<embedded:" + d.name + ">");
+    ASSERT_EQ(e.rules.size(), d.rules.size()) << d.name;
+    for (size_t r = 0; r < e.rules.size(); ++r) {
+      EXPECT_EQ(e.rules[r].id, d.rules[r].id);
+      EXPECT_EQ(e.rules[r].pattern, d.rules[r].pattern) << e.rules[r].id;
+    }
   }
 }
 
