@@ -404,6 +404,8 @@ TEST_P(AttackTest, SetuidBinaryGainsNothing) {
   absl::StatusOr<ExecResult> r = sandbox_->Exec({copy, "euid"});
   ASSERT_TRUE(r.ok()) << r.status();
   AttackOutcome o = ParseAttack(*r);
+  std::printf("    [%s] setuid-root euid: %s %s\n", GetParam().c_str(), o.verdict.c_str(),
+              o.detail.c_str());
   EXPECT_BLOCKED(o);
   // It really ran (a failure to exec would also show no escape).
   EXPECT_NE(o.detail.find("euid="), std::string::npos) << o.Describe();
