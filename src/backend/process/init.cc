@@ -540,6 +540,52 @@ void RunProbe(const InitPlan& plan, ProbeReport* r) {
   }
 }
 
+// Init's own namespaces (inode of each /proc/self/ns link) and the network
+// interfaces it sees, for the host to compare with its own.
+void ReportNamespaces(ProbeReport* r) {
+  const char* const names[kNamespaceCount] = {"user", "pid", "mnt", "ipc", "uts", "cgroup", "net"};
+  char path[64];
+  for (int i = 0; i < kNamespaceCount; ++i) {
+    JoinPath(path, sizeof path, "/proc/self/ns/", names[i]);
+    struct stat st;
+    r->ns_inode[i] = ::stat(path, &st) == 0 ? st.st_ino : 0;
+  }
+  char buf[4096];
+  int fd = ::open("/proc/net/dev", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return;
+  buf[n] = '\0';
+  int line = 0;
+  int count = 0;
+  bool only_lo = true;
+  for (char* p = buf; *p != '\0';) {
+    char* nl = strchr(p, '\n');
+    if (nl != nullptr) *nl = '\0';
+    if (++line > 2 && *p != '\0') {
+      while (*p == ' ') ++p;
+      char* colon = strchr(p, ':');
+      if (colon != nullptr) {
+        *colon = '\0';
+        ++count;
+        if (strcmp(p, "lo") != 0) only_lo = false;
+        // Keep the first few names for the evidence text.
+        size_t used = Strlen(r->interfaces);
+        size_t len = Strlen(p);
+        if (used + len + 2 < sizeof r->interfaces) {
+          if (used > 0) r->interfaces[used++] = ',';
+          memcpy(r->interfaces + used, p, len + 1);
+        }
+      }
+    }
+    if (nl == nullptr) break;
+    p = nl + 1;
+  }
+  r->interface_count = count;
+  r->only_loopback = only_lo ? 1 : 0;
+}
+
 // Finds `name` on the PATH in `envp` and execs it (execvpe without malloc).
 void ExecSearchingPath(const char* name, char* const* argv, char* const* envp) {
   if (strchr(name, '/') != nullptr) {
@@ -1010,13 +1056,15 @@ const char* InitStepName(InitStep step) {
     ::signal(sig, sig == SIGPIPE ? SIG_IGN : SIG_DFL);
   }
   ::umask(0);
-  // Init holds a copy of the host's memory: make /proc/1/* unreadable.
-  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
   // Wait until the host has written our uid/gid maps and placed us in the
   // cgroup. EOF means the host gave up.
   char go = 0;
   if (::read(3, &go, 1) != 1) _exit(1);
+  // Init holds a copy of the host's memory: from now on /proc/<init>/* is
+  // unreadable (the host needed it only for the id maps). Namespace evidence
+  // is therefore gathered by init itself, below.
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 
   if (::unshare(CLONE_NEWCGROUP) != 0) {
     SendSetupFailure(plan, InitStep::kCgroupNamespace, errno, "unshare(CLONE_NEWCGROUP)");
@@ -1075,6 +1123,7 @@ const char* InitStepName(InitStep step) {
   SetupReply reply;
   reply.type = MessageType::kReady;
   RunProbeChild(plan, &reply.probe);
+  ReportNamespaces(&reply.probe);
   if (::send(3, &reply, sizeof reply, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof reply)) _exit(1);
   ServeRequests(plan, sigchld_fd);
 }

@@ -135,7 +135,18 @@ struct InitPlan {
 // What the probe child saw after applying every command-side control, right
 // where a command would have been exec'd. Sent to the host in the READY
 // message and turned into evidence.
+// Namespaces reported in ProbeReport::ns_inode, in this order.
+inline constexpr int kNamespaceCount = 7;
+inline constexpr const char* kNamespaceNames[kNamespaceCount] = {"user", "pid",    "mnt", "ipc",
+                                                                 "uts",  "cgroup", "net"};
+
 struct ProbeReport {
+  // Init's namespaces and network interfaces (read by init: once init is
+  // non-dumpable, an unprivileged host cannot read /proc/<init>/ns).
+  uint64_t ns_inode[kNamespaceCount] = {};
+  int32_t interface_count = -1;
+  int32_t only_loopback = -1;
+  char interfaces[64] = {};
   int32_t seccomp_mode = -1;     // "Seccomp:" in /proc/self/status
   int32_t seccomp_filters = -1;  // "Seccomp_filters:"
   int32_t no_new_privs = -1;

@@ -686,18 +686,23 @@ absl::Status ProcessBackend::StartInit(const SandboxPolicy& policy, StepTimer& t
 absl::Status ProcessBackend::GatherEvidence(const SandboxPolicy& policy, const ProbeReport& probe,
                                             PrepareReport* report) {
   std::vector<Evidence>& ev = report->evidence;
-  std::string init_dir = absl::StrCat("/proc/", init_pid_);
+  // Init reports the inode of each of its namespaces; they must all differ
+  // from ours.
+  auto inside_inode = [&](std::string_view ns) -> uint64_t {
+    for (int i = 0; i < kNamespaceCount; ++i) {
+      if (ns == kNamespaceNames[i]) return probe.ns_inode[i];
+    }
+    return 0;
+  };
   auto ns_item = [&](std::string_view ns, Control control, int points) -> absl::Status {
-    absl::StatusOr<uint64_t> inside = NamespaceInode(init_dir, ns);
+    uint64_t inside = inside_inode(ns);
     absl::StatusOr<uint64_t> host = NamespaceInode("/proc/self", ns);
-    bool verified = inside.ok() && host.ok() && *inside != *host;
-    std::string detail =
-        inside.ok() && host.ok()
-            ? absl::StrFormat("%s:[%d] differs from host %s:[%d]", ToAbsl(ns), *inside, ToAbsl(ns),
-                              *host)
-            : std::string(inside.ok() ? host.status().message() : inside.status().message());
+    bool verified = inside != 0 && host.ok() && inside != *host;
+    std::string detail = host.ok() ? absl::StrFormat("%s:[%d] differs from host %s:[%d]",
+                                                     ToAbsl(ns), inside, ToAbsl(ns), *host)
+                                   : std::string(host.status().message());
     if (!verified) {
-      detail = absl::StrCat("same namespace as the host: ", detail);
+      detail = absl::StrCat("not a namespace of its own: ", detail);
       if (!policy.IsOptional(control)) return ControlError(control, detail);
     }
     ev.push_back({std::string(ControlName(control)), verified, detail, points});
@@ -713,24 +718,13 @@ absl::Status ProcessBackend::GatherEvidence(const SandboxPolicy& policy, const P
     if (absl::Status s = ns_item(ns, control, points); !s.ok()) return s;
   }
   if (policy.network.mode == NetworkMode::kNone) {
-    absl::StatusOr<uint64_t> inside = NamespaceInode(init_dir, "net");
+    uint64_t inside = inside_inode("net");
     absl::StatusOr<uint64_t> host = NamespaceInode("/proc/self", "net");
-    absl::StatusOr<std::string> dev = sys::ReadFile(init_dir + "/net/dev");
-    std::vector<std::string> ifaces;
-    if (dev.ok()) {
-      int line_no = 0;
-      for (absl::string_view line : absl::StrSplit(*dev, '\n', absl::SkipEmpty())) {
-        if (++line_no <= 2) continue;  // two header lines
-        size_t colon = line.find(':');
-        if (colon == absl::string_view::npos) continue;
-        ifaces.emplace_back(absl::StripAsciiWhitespace(line.substr(0, colon)));
-      }
-    }
-    bool verified =
-        inside.ok() && host.ok() && *inside != *host && ifaces.size() == 1 && ifaces[0] == "lo";
+    bool own = inside != 0 && host.ok() && inside != *host;
+    bool verified = own && probe.interface_count == 1 && probe.only_loopback == 1;
+    std::string names(probe.interfaces, strnlen(probe.interfaces, sizeof probe.interfaces));
     std::string detail =
-        absl::StrCat("interfaces: [", absl::StrJoin(ifaces, ","), "]",
-                     inside.ok() && host.ok() && *inside != *host ? ", own netns" : ", host netns");
+        absl::StrCat("interfaces: [", names, "]", own ? ", own netns" : ", host netns");
     if (!verified && !policy.IsOptional(Control::kNetworkNamespace)) {
       return ControlError(Control::kNetworkNamespace, detail);
     }
