@@ -31,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/base/call_once.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -905,6 +906,10 @@ absl::Status ProcessBackend::Prepare(const SandboxConfig& config, PrepareReport*
   if (absl::Status s = BuildLandlockPlan(policy_); !s.ok()) return fail(s);
   if (absl::Status s = BuildRootPlan(config); !s.ok()) return fail(s);
   timer.Mark("plan");
+  // Once per process: remove cgroups left behind by kavach processes that
+  // died without cleaning up (kill -9); their owner pid is in the name.
+  static absl::once_flag stale_once;
+  absl::call_once(stale_once, [] { (void)sys::RemoveStaleCgroups(); });
   if (absl::Status s = BuildCgroup(policy_, report); !s.ok()) return fail(s);
   timer.Mark("cgroup");
   if (absl::Status s = StartInit(policy_, timer); !s.ok()) return fail(s);

@@ -10,12 +10,14 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <string>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kavach/policy.h"
+#include "linux/cgroup.h"
 
 namespace kavach::internal {
 namespace {
@@ -155,6 +157,58 @@ TEST(ProcessBackendTest, DestroyLeavesNoProcessAndNoCgroup) {
   EXPECT_EQ(waitpid(-1, nullptr, WNOHANG), -1);
   EXPECT_EQ(errno, ECHILD);
   EXPECT_EQ(OurCgroupDirs(), 0);
+}
+
+// Processes in the pids-hierarchy cgroups named after `owner`.
+int ProcessesInCgroupsOf(pid_t owner) {
+  std::string prefix = std::to_string(owner) + "-";
+  int n = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/sys/fs/cgroup/pids/kavach", ec)) {
+    if (e.path().filename().string().rfind(prefix, 0) != 0) continue;
+    std::ifstream procs(e.path() / "cgroup.procs");
+    std::string line;
+    while (std::getline(procs, line)) ++n;
+  }
+  return n;
+}
+
+TEST(ProcessBackendTest, KillingTheHostProcessLeavesNothingRunning) {
+  if (geteuid() != 0 || !std::filesystem::exists("/sys/fs/cgroup/pids")) {
+    GTEST_SKIP() << "needs the v1 pids hierarchy and root to observe the sandbox's cgroup";
+  }
+  int ready[2];
+  ASSERT_EQ(pipe(ready), 0);
+  pid_t host = fork();
+  ASSERT_GE(host, 0);
+  if (host == 0) {
+    SandboxConfig config;
+    config.policy = SandboxPolicy::Strict();
+    auto backend = CreateProcessBackend();
+    PrepareReport report;
+    if (!backend.ok() || !(*backend)->Prepare(config, &report).ok()) _exit(1);
+    auto spawned = (*backend)->Spawn(Request({"/bin/sh", "-c", "sleep 1000 & sleep 1000"}));
+    if (!spawned.ok()) _exit(2);
+    (void)!write(ready[1], "r", 1);
+    for (;;) pause();
+  }
+  close(ready[1]);
+  char c;
+  ASSERT_EQ(read(ready[0], &c, 1), 1) << "the host child could not start a sandbox";
+  EXPECT_GE(ProcessesInCgroupsOf(host), 3);  // init, reaper, sh, sleeps
+  ASSERT_EQ(kill(host, SIGKILL), 0);
+  ASSERT_EQ(waitpid(host, nullptr, 0), host);
+  // init sees its control socket close and takes the whole sandbox down.
+  int left = -1;
+  for (int i = 0; i < 200 && left != 0; ++i) {
+    left = ProcessesInCgroupsOf(host);
+    if (left != 0) usleep(50 * 1000);
+  }
+  EXPECT_EQ(left, 0) << "sandbox processes outlived their host";
+  // Its cgroups are stale now (owner dead) and are removed.
+  absl::StatusOr<int> removed = sys::RemoveStaleCgroups();
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_GT(*removed, 0);
 }
 
 }  // namespace
