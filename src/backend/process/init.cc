@@ -102,6 +102,12 @@ alignas(16) char g_message[kMaxExecMessage];
 char* g_strings[kMaxExecStrings + 4];
 int g_landlock_fd = -1;
 int g_sigchld_fd = -1;
+// One exit record per exec slot, shared (MAP_SHARED) between init and the
+// reapers it forks: a reaper leaves the command's status here and exits, and
+// init reports it only after reaping the reaper, that is once the kernel has
+// emptied the exec's pid namespace. Reporting from the reaper itself would let
+// the host see "exited" while the command's leftovers were still alive.
+StatusRecord* g_exit_records = nullptr;
 int g_abstract_canary_fd = -1;
 char* g_child_stack = nullptr;
 constexpr size_t kChildStackSize = 256 * 1024;
@@ -761,7 +767,7 @@ void RunProbeChild(const InitPlan& plan, ProbeReport* report) {
 // a namespace's init sends itself (`kill $$`, raise(SIGTERM)). When the
 // command exits, the reaper exits, and the kernel kills whatever the command
 // left behind in the namespace: nothing outlives an exec.
-[[noreturn]] void RunReaper(ChildArgs* args, int status_fd) {
+[[noreturn]] void RunReaper(ChildArgs* args, int status_fd, int slot) {
   ::close(3);  // only init talks to the host
   if (g_sigchld_fd >= 0) ::close(g_sigchld_fd);
   StatusRecord rec;
@@ -800,8 +806,9 @@ void RunProbeChild(const InitPlan& plan, ProbeReport* report) {
   rec.user_us = ru.ru_utime.tv_sec * 1000000ll + ru.ru_utime.tv_usec;
   rec.system_us = ru.ru_stime.tv_sec * 1000000ll + ru.ru_stime.tv_usec;
   rec.max_rss_kb = ru.ru_maxrss;
-  WriteStatus(status_fd, rec);
-  _exit(0);
+  g_exit_records[slot] = rec;
+  // Exit code 3: "the record is in the shared slot".
+  _exit(3);
 }
 
 // Parses an exec request in g_message and starts it.
@@ -870,7 +877,10 @@ void HandleExec(const InitPlan& plan, size_t len, const int* fds) {
     fail(InitStep::kClone, errno);
     return;
   }
-  if (reaper == 0) RunReaper(&args, status_fd);
+  if (reaper == 0) {
+    g_exit_records[slot].magic = 0;
+    RunReaper(&args, status_fd, slot);
+  }
   pid_t pid = reaper;
   g_slots[slot] = ExecSlot{true, hdr->exec_id, pid, ::dup(status_fd)};
 }
@@ -884,9 +894,14 @@ void ReapChildren() {
     if (pid <= 0) return;
     for (auto& s : g_slots) {
       if (s.used && s.pid == pid) {
-        // A reaper that exited 0 has reported the command's fate itself;
-        // one that was killed (a timeout, Kill) or failed has not.
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        // Exit code 3: the reaper left the command's record in the shared
+        // slot. Exit code 0: it reported a start failure itself. Anything
+        // else (killed by a timeout or Kill): report how the reaper ended.
+        int slot_index = static_cast<int>(&s - g_slots);
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 3 &&
+            g_exit_records[slot_index].magic == kProtocolMagic) {
+          WriteStatus(s.status_fd, g_exit_records[slot_index]);
+        } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
           StatusRecord rec;
           rec.type = MessageType::kExited;
           rec.wait_status = WIFSIGNALED(status) ? status : (127 << 8);
@@ -1111,6 +1126,10 @@ const char* InitStepName(InitStep step) {
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (stack == MAP_FAILED) SendSetupFailure(plan, InitStep::kClone, errno, "stack");
   g_child_stack = static_cast<char*>(stack);
+  void* records = ::mmap(nullptr, sizeof(StatusRecord) * kMaxConcurrentExecs,
+                         PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (records == MAP_FAILED) SendSetupFailure(plan, InitStep::kClone, errno, "exit records");
+  g_exit_records = static_cast<StatusRecord*>(records);
 
   sigset_t chld;
   sigemptyset(&chld);

@@ -471,9 +471,16 @@ absl::Status ProcessBackend::BuildCgroup(const SandboxPolicy& policy, PrepareRep
          limits.cpu_weight.reset();
        }},
   };
+  // A skipped item carries the points it would have earned, so the evidence
+  // shows what the host's missing cgroup cost the score.
   auto skip = [&](Field& f, std::string_view why) {
+    int points = 0;
+    if (f.control == Control::kCgroupMemory) points = kPointsCgroupLimits;
+    if (f.control == Control::kCgroupCpu && !policy.limits.memory_bytes) {
+      points = kPointsCgroupLimits;
+    }
     report->evidence.push_back({std::string(ControlName(f.control)), false,
-                                absl::StrCat("skipped (optional): ", ToAbsl(why)), 0});
+                                absl::StrCat("skipped (optional): ", ToAbsl(why)), points});
     f.drop();
   };
   std::string name = sys::MakeCgroupName();
