@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "backend/oci/oci_backend.h"
 #include "linux/file_util.h"
 #include "linux/strings.h"
 
@@ -136,7 +137,7 @@ BackendAvailability Probe(BackendKind kind) {
     case BackendKind::kGVisor:
       return NotBuilt(kind, {ToolState("runsc")});
     case BackendKind::kOci:
-      return NotBuilt(kind, {ToolState("crun"), ToolState("runc")});
+      return internal::ProbeOci();
     case BackendKind::kFirecracker:
       return NotBuilt(kind, {ToolState("firecracker"), ToolState("qemu-system-x86_64")});
     case BackendKind::kWasm:

@@ -52,8 +52,6 @@ TEST(ProbeTest, KindsNotBuiltSaySoAndNameWhatTheHostHas) {
     const char* mentions;
   } cases[] = {
       {BackendKind::kGVisor, "runsc"},
-      {BackendKind::kOci, "crun"},
-      {BackendKind::kOci, "runc"},
       {BackendKind::kFirecracker, "firecracker"},
       {BackendKind::kFirecracker, "qemu-system-x86_64"},
       {BackendKind::kWasm, "node"},

@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "backend/backend.h"
 #include "backend/noop/noop_backend.h"
+#include "backend/oci/oci_backend.h"
 #include "backend/process/process_backend.h"
 #include "linux/strings.h"
 
@@ -15,6 +16,10 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(BackendKind kind) {
       return CreateNoopBackend();
     case BackendKind::kProcess:
       return CreateProcessBackend();
+    case BackendKind::kOci:
+      // Runtime from $KAVACH_OCI_RUNTIME (crun by default).
+      if (Probe(kind).available) return CreateOciBackend();
+      break;
     default:
       break;
   }

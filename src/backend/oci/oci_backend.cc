@@ -1,0 +1,831 @@
+// Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
+#include "backend/oci/oci_backend.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <map>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "backend/oci/bundle.h"
+#include "backend/oci/runtime.h"
+#include "kavach/policy.h"
+#include "linux/file_util.h"
+#include "linux/strings.h"
+#include "nlohmann/json.hpp"
+
+namespace kavach::internal {
+namespace {
+
+// Points of the OCI backend's base score (55), one per verified control:
+// the Process backend's eleven (50) plus the runtime's masked and read-only
+// kernel paths (5).
+constexpr int kPointsUserNs = 6;
+constexpr int kPointsPidNs = 6;
+constexpr int kPointsMountNs = 4;
+constexpr int kPointsIpcNs = 3;
+constexpr int kPointsUtsNs = 2;
+constexpr int kPointsCgroupNs = 2;
+constexpr int kPointsOwnRoot = 6;
+constexpr int kPointsNoNewPrivs = 5;
+constexpr int kPointsCapabilities = 6;
+constexpr int kPointsCloseFds = 5;
+constexpr int kPointsUnprivilegedUid = 5;
+constexpr int kPointsMaskedPaths = 5;
+// The original's policy modifiers, earned only when verified.
+constexpr int kPointsSeccomp = 5;
+constexpr int kPointsNetworkNone = 5;
+constexpr int kPointsReadOnlyRoot = 3;
+constexpr int kPointsCgroupLimits = 2;
+
+constexpr char kIdPrefix[] = "kavach-";
+constexpr absl::Duration kRuntimeCallTimeout = absl::Seconds(30);
+constexpr absl::Duration kStopWait = absl::Seconds(5);
+
+// The container's first process: it only waits (and reaps the orphans of
+// commands, being pid 1), and leaves on SIGTERM.
+const std::vector<std::string> kPauseArgs = {
+    "/bin/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 3600 & wait; done"};
+
+// What the probe command prints, one section per line of "@@".
+constexpr char kProbeScript[] =
+    "cat /proc/self/status; echo @@;"
+    "readlink /proc/self/ns/user /proc/self/ns/pid /proc/self/ns/mnt /proc/self/ns/ipc "
+    "/proc/self/ns/uts /proc/self/ns/cgroup /proc/self/ns/net; echo @@;"
+    "cat /proc/self/mountinfo; echo @@;"
+    "stat -L -c %d:%i /; echo @@;"
+    "ls /proc/$$/fd; echo @@;"
+    "cat /proc/net/dev; echo @@;"
+    "stat -c '%n %t:%T' /proc/kcore /proc/keys /proc/timer_list 2>/dev/null; echo @@;"
+    "id -u";
+const char* const kProbeNamespaces[] = {"user", "pid", "mnt", "ipc", "uts", "cgroup", "net"};
+
+absl::Status ControlError(Control control, absl::string_view what) {
+  return absl::FailedPreconditionError(absl::StrCat(ToAbsl(ControlName(control)), ": ", what));
+}
+
+std::string RandomHex(size_t bytes) {
+  std::random_device rd;
+  std::string out;
+  for (size_t i = 0; i < bytes; ++i) absl::StrAppendFormat(&out, "%02x", rd() & 0xff);
+  return out;
+}
+
+int RemoveEntry(const char* path, const struct stat*, int type, struct FTW*) {
+  if (type == FTW_DP) return ::rmdir(path) == 0 || errno == ENOENT ? 0 : -1;
+  return ::unlink(path) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+absl::Status RemoveTree(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return absl::OkStatus();
+  if (::nftw(path.c_str(), RemoveEntry, 16, FTW_DEPTH | FTW_PHYS) != 0) {
+    return sys::ErrnoStatus(errno, absl::StrCat("remove ", path));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MakeDirs(const std::string& path, mode_t mode) {
+  std::string cur;
+  for (absl::string_view part : absl::StrSplit(path, '/', absl::SkipEmpty())) {
+    absl::StrAppend(&cur, "/", part);
+    if (::mkdir(cur.c_str(), mode) != 0 && errno != EEXIST) {
+      return sys::ErrnoStatus(errno, absl::StrCat("mkdir ", cur));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string HostNamespace(std::string_view ns) {
+  char buf[128];
+  std::string path = absl::StrCat("/proc/self/ns/", ToAbsl(ns));
+  ssize_t n = ::readlink(path.c_str(), buf, sizeof buf - 1);
+  if (n <= 0) return "";
+  return std::string(buf, n);
+}
+
+// Host pids whose parent chain leads to `root` (root included).
+std::vector<pid_t> ProcessTree(pid_t root) {
+  std::map<pid_t, std::vector<pid_t>> children;
+  DIR* d = ::opendir("/proc");
+  if (d == nullptr) return {root};
+  while (dirent* e = ::readdir(d)) {
+    pid_t pid = 0;
+    if (!absl::SimpleAtoi(e->d_name, &pid)) continue;
+    absl::StatusOr<std::string> stat = sys::ReadFile(absl::StrCat("/proc/", pid, "/stat"));
+    if (!stat.ok()) continue;
+    size_t close = stat->rfind(')');
+    if (close == std::string::npos) continue;
+    std::vector<absl::string_view> f =
+        absl::StrSplit(absl::string_view(*stat).substr(close + 2), ' ');
+    pid_t ppid = 0;
+    if (f.size() > 1 && absl::SimpleAtoi(f[1], &ppid)) children[ppid].push_back(pid);
+  }
+  ::closedir(d);
+  std::vector<pid_t> out = {root};
+  for (size_t i = 0; i < out.size(); ++i) {
+    for (pid_t c : children[out[i]]) out.push_back(c);
+  }
+  return out;
+}
+
+std::optional<pid_t> ReadPidFile(const std::string& path) {
+  absl::StatusOr<std::string> s = sys::ReadFile(path);
+  pid_t pid = 0;
+  if (!s.ok() || !absl::SimpleAtoi(absl::StripAsciiWhitespace(*s), &pid) || pid <= 0) {
+    return std::nullopt;
+  }
+  return pid;
+}
+
+// SIGKILLs the exec'd command named by the runtime's pid file and all its
+// descendants (a few rounds, for children forked meanwhile).
+void KillExecTree(const std::string& pid_file) {
+  std::optional<pid_t> pid = ReadPidFile(pid_file);
+  if (!pid) return;
+  for (int round = 0; round < 3; ++round) {
+    std::vector<pid_t> tree = ProcessTree(*pid);
+    for (pid_t p : tree) ::kill(p, SIGKILL);
+    if (tree.size() == 1 && ::kill(*pid, 0) != 0) break;
+  }
+}
+
+// Reads a cgroup file as an integer; nullopt when missing or "max".
+std::optional<int64_t> ReadCgroupInt(const std::string& path) {
+  absl::StatusOr<std::string> s = sys::ReadFile(path);
+  int64_t v = 0;
+  if (!s.ok() || !absl::SimpleAtoi(absl::StripAsciiWhitespace(*s), &v)) return std::nullopt;
+  return v;
+}
+
+struct CgroupReadBack {
+  std::optional<int64_t> memory;
+  std::optional<int64_t> pids;
+  std::optional<double> cpu_cores;
+  std::string where;
+};
+
+// The limits in force for `path` (linux.cgroupsPath), from the host's
+// cgroup file systems: v1 hierarchies first, then the v2 mount.
+CgroupReadBack ReadBackCgroup(const std::string& path) {
+  CgroupReadBack r;
+  const std::string v1 = "/sys/fs/cgroup";
+  r.memory = ReadCgroupInt(absl::StrCat(v1, "/memory", path, "/memory.limit_in_bytes"));
+  if (r.memory) {
+    r.where = "cgroup v1";
+    r.pids = ReadCgroupInt(absl::StrCat(v1, "/pids", path, "/pids.max"));
+    std::optional<int64_t> quota =
+        ReadCgroupInt(absl::StrCat(v1, "/cpu", path, "/cpu.cfs_quota_us"));
+    std::optional<int64_t> period =
+        ReadCgroupInt(absl::StrCat(v1, "/cpu", path, "/cpu.cfs_period_us"));
+    if (quota && period && *quota > 0 && *period > 0) {
+      r.cpu_cores = static_cast<double>(*quota) / static_cast<double>(*period);
+    }
+    return r;
+  }
+  r.where = "cgroup v2";
+  r.memory = ReadCgroupInt(absl::StrCat(v1, path, "/memory.max"));
+  r.pids = ReadCgroupInt(absl::StrCat(v1, path, "/pids.max"));
+  absl::StatusOr<std::string> cpu = sys::ReadFile(absl::StrCat(v1, path, "/cpu.max"));
+  if (cpu.ok()) {
+    std::vector<absl::string_view> f =
+        absl::StrSplit(absl::StripAsciiWhitespace(*cpu), ' ', absl::SkipEmpty());
+    int64_t q = 0, p = 0;
+    if (f.size() == 2 && absl::SimpleAtoi(f[0], &q) && absl::SimpleAtoi(f[1], &p) && p > 0) {
+      r.cpu_cores = static_cast<double>(q) / static_cast<double>(p);
+    }
+  }
+  return r;
+}
+
+class OciBackend;
+
+class OciSpawned final : public SpawnedProcess {
+ public:
+  OciSpawned(OciBackend* backend, std::unique_ptr<RuntimeChild> child, BackendExecRequest request,
+             std::string process_file, std::string pid_file);
+  ~OciSpawned() override;
+  OciSpawned(const OciSpawned&) = delete;
+  OciSpawned& operator=(const OciSpawned&) = delete;
+
+  absl::StatusOr<ExecResult> Wait() override;
+  absl::Status Kill() override;
+  pid_t pid() const override;
+
+ private:
+  std::string pid_file_;
+  std::thread pump_;
+  absl::Mutex mu_;
+  std::optional<absl::StatusOr<ExecResult>> result_ ABSL_GUARDED_BY(mu_);
+  bool waited_ = false;
+};
+
+class OciBackend final : public Backend {
+ public:
+  explicit OciBackend(OciBackendOptions options) : options_(std::move(options)) {}
+  ~OciBackend() override { (void)Destroy(); }
+  OciBackend(const OciBackend&) = delete;
+  OciBackend& operator=(const OciBackend&) = delete;
+
+  BackendKind kind() const override { return BackendKind::kOci; }
+  absl::Status Prepare(const SandboxConfig& config, PrepareReport* report) override;
+  absl::StatusOr<ExecResult> Exec(const BackendExecRequest& request) override;
+  absl::StatusOr<std::unique_ptr<SpawnedProcess>> Spawn(const BackendExecRequest& request) override;
+  absl::Status Pause() override;
+  absl::Status Resume() override;
+  absl::Status Stop() override;
+  absl::Status Destroy() override;
+
+  // Runs the started child to its end and builds the result.
+  absl::StatusOr<ExecResult> Finish(RuntimeChild& child, const BackendExecRequest& request,
+                                    const std::string& process_file, const std::string& pid_file);
+
+ private:
+  struct Started {
+    std::unique_ptr<RuntimeChild> child;
+    std::string process_file;
+    std::string pid_file;
+  };
+  absl::StatusOr<Started> StartExec(const BackendExecRequest& request);
+  void RemoveStaleContainers();
+  absl::Status GatherEvidence(PrepareReport* report);
+
+  const OciBackendOptions options_;
+  OciRuntime runtime_;
+  SandboxPolicy policy_;
+  std::string id_;
+  std::string dir_;      // private temp dir: bundle/, work/, exec files
+  std::string bundle_;   // dir_/bundle
+  std::string workdir_;  // host side of the working directory
+  std::string cgroups_path_;
+  uint32_t host_uid_ = 65534;
+  uint32_t host_gid_ = 65534;
+  bool created_ = false;
+  bool stopped_ = false;
+  bool destroyed_ = false;
+  std::atomic<uint64_t> next_exec_{0};
+};
+
+OciSpawned::OciSpawned(OciBackend* backend, std::unique_ptr<RuntimeChild> child,
+                       BackendExecRequest request, std::string process_file, std::string pid_file)
+    : pid_file_(pid_file) {
+  pump_ = std::thread([this, backend, c = std::move(child), req = std::move(request),
+                       pf = std::move(process_file), pid = std::move(pid_file)]() mutable {
+    absl::StatusOr<ExecResult> r = backend->Finish(*c, req, pf, pid);
+    c.reset();
+    absl::MutexLock lock(&mu_);
+    result_ = std::move(r);
+  });
+}
+
+OciSpawned::~OciSpawned() {
+  if (pump_.joinable()) {
+    if (!waited_) (void)Kill();
+    pump_.join();
+  }
+}
+
+absl::StatusOr<ExecResult> OciSpawned::Wait() {
+  if (pump_.joinable()) pump_.join();
+  waited_ = true;
+  absl::MutexLock lock(&mu_);
+  if (!result_) return absl::InternalError("spawned command has no result");
+  return *result_;
+}
+
+absl::Status OciSpawned::Kill() {
+  KillExecTree(pid_file_);
+  return absl::OkStatus();
+}
+
+pid_t OciSpawned::pid() const {
+  // The runtime writes the host pid; the last NSpid field is the pid inside.
+  std::optional<pid_t> host = ReadPidFile(pid_file_);
+  if (!host) return -1;
+  absl::StatusOr<std::string> status = sys::ReadFile(absl::StrCat("/proc/", *host, "/status"));
+  if (!status.ok()) return -1;
+  for (absl::string_view line : absl::StrSplit(*status, '\n')) {
+    if (!absl::StartsWith(line, "NSpid:")) continue;
+    std::vector<absl::string_view> f =
+        absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    pid_t p = -1;
+    if (f.size() >= 2 && absl::SimpleAtoi(f.back(), &p)) return p;
+  }
+  return -1;
+}
+
+void OciBackend::RemoveStaleContainers() {
+  absl::StatusOr<RuntimeOutput> list = RunRuntime(runtime_, {"list", "-q"}, kRuntimeCallTimeout);
+  if (!list.ok() || list->exit_code != 0) return;
+  for (absl::string_view line : absl::StrSplit(list->out, '\n', absl::SkipEmpty())) {
+    std::string id(absl::StripAsciiWhitespace(line));
+    if (!absl::StartsWith(id, kIdPrefix)) continue;
+    std::vector<absl::string_view> parts = absl::StrSplit(id, '-');
+    pid_t owner = 0;
+    if (parts.size() != 3 || !absl::SimpleAtoi(parts[1], &owner) || owner <= 0) continue;
+    if (owner == ::getpid() || ::kill(owner, 0) == 0 || errno != ESRCH) continue;
+    // Its bundle is <dir>/bundle under our temp prefix: remove the dir too.
+    std::string bundle;
+    absl::StatusOr<RuntimeOutput> state = RunRuntime(runtime_, {"state", id}, kRuntimeCallTimeout);
+    if (state.ok() && state->exit_code == 0) {
+      nlohmann::json j = nlohmann::json::parse(state->out, nullptr, false);
+      if (j.is_object() && j.contains("bundle") && j["bundle"].is_string()) {
+        bundle = j["bundle"].get<std::string>();
+      }
+    }
+    (void)RunRuntime(runtime_, {"delete", "-f", id}, kRuntimeCallTimeout);
+    if (absl::EndsWith(bundle, "/bundle") && absl::StrContains(bundle, "/kavach-oci-")) {
+      (void)RemoveTree(bundle.substr(0, bundle.size() - 7));
+    }
+  }
+}
+
+absl::Status OciBackend::Prepare(const SandboxConfig& config, PrepareReport* report) {
+  absl::Time t0 = absl::Now();
+  auto step = [&](const char* name) {
+    absl::Time now = absl::Now();
+    report->steps.push_back({name, now - t0});
+    t0 = now;
+  };
+  policy_ = config.policy;
+  if (absl::Status s = policy_.Validate(); !s.ok()) return s;
+  // Landlock: neither crun nor runc applies it. Fail closed unless optional.
+  struct Missing {
+    Control control;
+    bool asked;
+  };
+  for (Missing m :
+       {Missing{Control::kLandlockFilesystem, policy_.filesystem.landlock},
+        Missing{Control::kLandlockNetwork, policy_.network.tcp_bind_ports.has_value() ||
+                                               policy_.network.tcp_connect_ports.has_value()},
+        Missing{Control::kLandlockScopes,
+                policy_.landlock_scopes.abstract_unix_socket || policy_.landlock_scopes.signal}}) {
+    if (!m.asked) continue;
+    std::string why =
+        "the OCI backend does not apply Landlock (crun and runc have no Landlock "
+        "support); list it in optional_controls to run without it";
+    if (!policy_.IsOptional(m.control)) return ControlError(m.control, why);
+    report->evidence.push_back({std::string(ControlName(m.control)), false, "skipped: " + why, 0});
+  }
+
+  std::string name = options_.runtime.empty() ? OciRuntimeNameFromEnv() : options_.runtime;
+  std::string state_root =
+      options_.state_root.empty() ? OciDefaultStateRoot(name) : options_.state_root;
+  absl::StatusOr<OciRuntime> rt = ResolveOciRuntime(name, state_root);
+  if (!rt.ok()) {
+    return absl::UnavailableError(absl::StrCat("oci backend: ", rt.status().message()));
+  }
+  runtime_ = *std::move(rt);
+  if (absl::Status s = MakeDirs(state_root, 0700); !s.ok()) return s;
+  RemoveStaleContainers();
+  step("runtime");
+
+  const bool root = ::geteuid() == 0;
+  // Which host user the sandbox's user is: as the Process backend, ourselves
+  // when unprivileged; as root, the owner of the bound working directory
+  // when that is not root, else nobody. Never host root.
+  if (!root) {
+    host_uid_ = ::geteuid();
+    host_gid_ = ::getegid();
+  } else {
+    struct stat st;
+    if (!config.host_workdir.empty() && ::stat(config.host_workdir.c_str(), &st) == 0 &&
+        st.st_uid != 0) {
+      host_uid_ = st.st_uid;
+      host_gid_ = st.st_gid;
+    }
+  }
+  if (!root && (policy_.limits.memory_bytes || policy_.limits.cpu_cores ||
+                policy_.limits.cpu_weight || policy_.limits.max_pids)) {
+    Control c = policy_.limits.memory_bytes ? Control::kCgroupMemory
+                : policy_.limits.max_pids   ? Control::kCgroupPids
+                                            : Control::kCgroupCpu;
+    if (!policy_.IsOptional(c)) {
+      return ControlError(c, "rootless OCI containers get no cgroup on this host (no delegation)");
+    }
+  }
+
+  id_ = absl::StrCat(kIdPrefix, ::getpid(), "-", RandomHex(6));
+  const char* tmp = ::getenv("TMPDIR");
+  std::string templ = absl::StrCat(tmp && *tmp ? tmp : "/tmp", "/kavach-oci-XXXXXX");
+  if (::mkdtemp(templ.data()) == nullptr) return sys::ErrnoStatus(errno, "mkdtemp");
+  dir_ = templ;
+  // Traversable (not listable) by the container's ids, which set the root up.
+  if (::chmod(dir_.c_str(), 0711) != 0) return sys::ErrnoStatus(errno, "chmod");
+  bundle_ = dir_ + "/bundle";
+  auto fail = [&](absl::Status s) {
+    (void)Destroy();
+    return s;
+  };
+  if (config.host_workdir.empty()) {
+    workdir_ = dir_ + "/work";
+    if (::mkdir(workdir_.c_str(), 0700) != 0) return fail(sys::ErrnoStatus(errno, "mkdir work"));
+    if (root && ::chown(workdir_.c_str(), host_uid_, host_gid_) != 0) {
+      return fail(sys::ErrnoStatus(errno, "chown work"));
+    }
+  } else {
+    workdir_ = config.host_workdir;
+  }
+  BundleLayout layout;
+  layout.host_workdir = workdir_;
+  layout.args = kPauseArgs;
+  layout.env = {"PATH=/usr/local/bin:/usr/bin:/bin"};
+  layout.host_uid = host_uid_;
+  layout.host_gid = host_gid_;
+  if (root) {
+    layout.host_root_id = kOciContainerRootHostId;
+    cgroups_path_ = absl::StrCat("/kavach-oci/", id_);
+    layout.cgroups_path = cgroups_path_;
+  }
+  if (absl::Status s = WriteOciBundle(bundle_, policy_, layout); !s.ok()) {
+    if (absl::IsInvalidArgument(s) && absl::StartsWith(s.message(), "seccomp")) {
+      return fail(ControlError(Control::kSeccomp, s.message()));
+    }
+    return fail(s);
+  }
+  if (::chmod(bundle_.c_str(), 0711) != 0) return fail(sys::ErrnoStatus(errno, "chmod bundle"));
+  step("bundle");
+
+  // `create` leaves the container's first process holding the runtime's
+  // stdio: give it /dev/null and read errors from the log file.
+  const std::string log = dir_ + "/runtime.log";
+  {
+    absl::StatusOr<std::unique_ptr<RuntimeChild>> c = RuntimeChild::Start(
+        runtime_, {"--log", log, "create", "--bundle", bundle_, id_}, false, /*null_stdio=*/true);
+    if (!c.ok()) return fail(c.status());
+    CollectOptions opts;
+    opts.timeout = kRuntimeCallTimeout;
+    absl::StatusOr<RuntimeOutput> r = (*c)->Collect(opts);
+    if (!r.ok()) return fail(r.status());
+    created_ = true;
+    if (r->exit_code != 0) {
+      absl::StatusOr<std::string> why = sys::ReadFile(log);
+      return fail(absl::FailedPreconditionError(absl::StrCat(
+          runtime_.name, " create failed (exit ", r->exit_code,
+          "): ", absl::StripAsciiWhitespace(why.ok() ? *why : std::string("no log")))));
+    }
+  }
+  step("create");
+  if (absl::Status s = RunRuntimeOk(runtime_, {"start", id_}, kRuntimeCallTimeout); !s.ok()) {
+    return fail(s);
+  }
+  step("start");
+  if (absl::Status s = GatherEvidence(report); !s.ok()) return fail(s);
+  step("verify");
+  return absl::OkStatus();
+}
+
+absl::Status OciBackend::GatherEvidence(PrepareReport* report) {
+  BackendExecRequest probe;
+  probe.argv = {"/bin/sh", "-c", kProbeScript};
+  probe.env = {"PATH=/usr/bin:/bin"};
+  probe.cwd = policy_.working_directory;
+  probe.timeout = kRuntimeCallTimeout;
+  absl::StatusOr<ExecResult> r = Exec(probe);
+  if (!r.ok()) return r.status();
+  if (r->exit_code != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("oci: the verification command failed inside the container (exit ",
+                     r->exit_code, "): ", r->stderr_data));
+  }
+  std::vector<std::string> sec = absl::StrSplit(r->stdout_data, "@@\n");
+  if (sec.size() != 8) {
+    return absl::InternalError(
+        absl::StrCat("oci: unexpected verification output: ", r->stdout_data));
+  }
+  const SandboxPolicy& policy = policy_;
+  std::vector<Evidence>& ev = report->evidence;
+  auto check = [&](Control control, bool verified, std::string detail, int points) -> absl::Status {
+    if (!verified && !policy.IsOptional(control)) return ControlError(control, detail);
+    ev.push_back({std::string(ControlName(control)), verified, std::move(detail), points});
+    return absl::OkStatus();
+  };
+  // /proc/self/status of a command.
+  std::map<std::string, std::string> status;
+  for (absl::string_view line : absl::StrSplit(sec[0], '\n', absl::SkipEmpty())) {
+    std::pair<absl::string_view, absl::string_view> kv =
+        absl::StrSplit(line, absl::MaxSplits(':', 1));
+    status[std::string(kv.first)] = std::string(absl::StripAsciiWhitespace(kv.second));
+  }
+  // Namespaces: each must differ from ours.
+  std::vector<std::string> inside = absl::StrSplit(sec[1], '\n', absl::SkipEmpty());
+  if (inside.size() != 7) return absl::InternalError(absl::StrCat("oci: namespaces: ", sec[1]));
+  struct Ns {
+    int index;
+    Control control;
+    int points;
+  };
+  for (Ns n :
+       {Ns{0, Control::kUserNamespace, kPointsUserNs}, Ns{1, Control::kPidNamespace, kPointsPidNs},
+        Ns{2, Control::kMountNamespace, kPointsMountNs},
+        Ns{3, Control::kIpcNamespace, kPointsIpcNs}, Ns{4, Control::kUtsNamespace, kPointsUtsNs},
+        Ns{5, Control::kCgroupNamespace, kPointsCgroupNs}}) {
+    std::string host = HostNamespace(kProbeNamespaces[n.index]);
+    bool own = !host.empty() && inside[n.index] != host;
+    absl::Status s =
+        check(n.control, own,
+              absl::StrCat(inside[n.index], own ? " differs from host " : " is the host's ", host),
+              n.points);
+    if (!s.ok()) return s;
+  }
+  std::vector<std::string> ifaces;
+  for (absl::string_view line : absl::StrSplit(sec[5], '\n', absl::SkipEmpty())) {
+    size_t colon = line.find(':');
+    if (colon == absl::string_view::npos) continue;  // the two header lines
+    ifaces.emplace_back(absl::StripAsciiWhitespace(line.substr(0, colon)));
+  }
+  if (policy.network.mode == NetworkMode::kNone) {
+    std::string host = HostNamespace("net");
+    bool own = !host.empty() && inside[6] != host;
+    bool verified = own && ifaces == std::vector<std::string>{"lo"};
+    std::string detail = absl::StrCat("interfaces: [", absl::StrJoin(ifaces, ","), "]",
+                                      own ? ", own netns" : ", host netns");
+    if (!verified && !policy.IsOptional(Control::kNetworkNamespace)) {
+      return ControlError(Control::kNetworkNamespace, detail);
+    }
+    ev.push_back({"namespace.net", verified, detail, kPointsNetworkNone});
+  }
+  // Own root: "/" inside is not the host's "/".
+  struct stat host_root;
+  std::string host_root_id =
+      ::stat("/", &host_root) == 0 ? absl::StrCat(host_root.st_dev, ":", host_root.st_ino) : "";
+  std::string inside_root(absl::StripAsciiWhitespace(sec[3]));
+  absl::Status s =
+      check(Control::kPivotRoot, !host_root_id.empty() && inside_root != host_root_id,
+            absl::StrCat("/ is ", inside_root, " inside, ", host_root_id, " on the host"),
+            kPointsOwnRoot);
+  if (!s.ok()) return s;
+  s = check(Control::kNoNewPrivs, status["NoNewPrivs"] == "1",
+            absl::StrCat("NoNewPrivs: ", status["NoNewPrivs"]), kPointsNoNewPrivs);
+  if (!s.ok()) return s;
+  bool caps_empty =
+      status["CapEff"] == "0000000000000000" && status["CapPrm"] == "0000000000000000" &&
+      status["CapBnd"] == "0000000000000000" && status["CapAmb"] == "0000000000000000";
+  s = check(Control::kCapabilities, caps_empty,
+            absl::StrCat("CapEff: ", status["CapEff"], " CapPrm: ", status["CapPrm"],
+                         " CapBnd: ", status["CapBnd"], " CapAmb: ", status["CapAmb"]),
+            kPointsCapabilities);
+  if (!s.ok()) return s;
+  std::vector<std::string> fds;
+  for (absl::string_view fd : absl::StrSplit(sec[4], '\n', absl::SkipEmpty())) {
+    if (fd != "0" && fd != "1" && fd != "2") fds.emplace_back(fd);
+  }
+  s = check(Control::kCloseFds, fds.empty(),
+            absl::StrCat(fds.size(), " inherited fds above stderr", fds.empty() ? "" : ": ",
+                         absl::StrJoin(fds, ",")),
+            kPointsCloseFds);
+  if (!s.ok()) return s;
+  int uid_inside = -1;
+  (void)absl::SimpleAtoi(absl::StripAsciiWhitespace(sec[7]), &uid_inside);
+  ev.push_back({"uid", uid_inside == static_cast<int>(policy.uid) && host_uid_ != 0,
+                absl::StrFormat("runs as uid %d inside, host uid %d", uid_inside, host_uid_),
+                kPointsUnprivilegedUid});
+  // Masked paths: the masked /proc files this kernel has are /dev/null
+  // (char 1:3), and /proc/sys is read-only.
+  bool proc_sys_ro = false;
+  bool root_ro = false;
+  for (absl::string_view line : absl::StrSplit(sec[2], '\n', absl::SkipEmpty())) {
+    std::vector<absl::string_view> f = absl::StrSplit(line, ' ');
+    if (f.size() < 6) continue;
+    bool ro = absl::StartsWith(f[5], "ro,") || f[5] == "ro";
+    if (f[4] == "/proc/sys") proc_sys_ro = ro;
+    if (f[4] == "/") root_ro = ro;
+  }
+  std::vector<std::string> masked = absl::StrSplit(sec[6], '\n', absl::SkipEmpty());
+  bool all_null = !masked.empty();
+  for (const std::string& m : masked) all_null = all_null && absl::EndsWith(m, " 1:3");
+  ev.push_back({"oci.masked_paths", all_null && proc_sys_ro,
+                absl::StrCat("[", absl::StrJoin(masked, ", "), "] (1:3 is /dev/null), /proc/sys ",
+                             proc_sys_ro ? "read-only" : "writable"),
+                kPointsMaskedPaths});
+  if (policy.seccomp != SeccompProfile::kNone) {
+    s = check(Control::kSeccomp, status["Seccomp"] == "2",
+              absl::StrCat("Seccomp: ", status["Seccomp"],
+                           ", Seccomp_filters: ", status["Seccomp_filters"], ", profile ",
+                           ToAbsl(SeccompProfileName(policy.seccomp))),
+              kPointsSeccomp);
+    if (!s.ok()) return s;
+  }
+  if (policy.filesystem.read_only_root) {
+    s = check(Control::kReadOnlyRoot, root_ro, root_ro ? "/ is mounted read-only" : "/ is writable",
+              kPointsReadOnlyRoot);
+    if (!s.ok()) return s;
+  }
+  const ResourceLimits& lim = policy.limits;
+  if ((lim.memory_bytes || lim.cpu_cores || lim.cpu_weight || lim.max_pids) &&
+      !cgroups_path_.empty()) {
+    CgroupReadBack back = ReadBackCgroup(cgroups_path_);
+    bool mem_ok = !lim.memory_bytes ||
+                  (back.memory && static_cast<uint64_t>(*back.memory) == *lim.memory_bytes);
+    bool cpu_ok =
+        !lim.cpu_cores || (back.cpu_cores && std::abs(*back.cpu_cores - *lim.cpu_cores) < 0.01);
+    bool pids_ok =
+        !lim.max_pids || (back.pids && static_cast<uint64_t>(*back.pids) == *lim.max_pids);
+    if (lim.memory_bytes) {
+      s = check(
+          Control::kCgroupMemory, mem_ok,
+          absl::StrCat("memory limit ", back.memory.value_or(-1), " bytes (", back.where, ")"),
+          kPointsCgroupLimits);
+      if (!s.ok()) return s;
+    }
+    if (lim.cpu_cores) {
+      s = check(Control::kCgroupCpu, cpu_ok,
+                absl::StrCat("cpu quota ", back.cpu_cores.value_or(0), " cores (", back.where, ")"),
+                lim.memory_bytes ? 0 : kPointsCgroupLimits);
+      if (!s.ok()) return s;
+    }
+    if (lim.max_pids) {
+      s = check(Control::kCgroupPids, pids_ok,
+                absl::StrCat("pids limit ", back.pids.value_or(-1), " (", back.where, ")"), 0);
+      if (!s.ok()) return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<OciBackend::Started> OciBackend::StartExec(const BackendExecRequest& request) {
+  if (!created_ || destroyed_) return absl::FailedPreconditionError("oci: sandbox not prepared");
+  if (request.argv.empty()) return absl::InvalidArgumentError("exec: empty argv");
+  uint64_t n = next_exec_.fetch_add(1);
+  Started st;
+  st.process_file = absl::StrCat(dir_, "/exec-", n, ".json");
+  st.pid_file = absl::StrCat(dir_, "/exec-", n, ".pid");
+  nlohmann::json process =
+      OciProcess(policy_, request.argv, request.env,
+                 request.cwd.empty() ? policy_.working_directory : request.cwd);
+  if (absl::Status s = sys::WriteFile(st.process_file, process.dump(), 0600); !s.ok()) return s;
+  absl::StatusOr<std::unique_ptr<RuntimeChild>> c = RuntimeChild::Start(
+      runtime_, {"exec", "--process", st.process_file, "--pid-file", st.pid_file, id_},
+      request.stdin_data.has_value());
+  if (!c.ok()) {
+    ::unlink(st.process_file.c_str());
+    return c.status();
+  }
+  st.child = *std::move(c);
+  return st;
+}
+
+absl::StatusOr<ExecResult> OciBackend::Finish(RuntimeChild& child,
+                                              const BackendExecRequest& request,
+                                              const std::string& process_file,
+                                              const std::string& pid_file) {
+  CollectOptions opts;
+  opts.stdin_data = request.stdin_data;
+  opts.timeout = request.timeout;
+  opts.max_output_bytes = request.max_output_bytes;
+  opts.on_stdout = request.on_stdout;
+  opts.on_stderr = request.on_stderr;
+  opts.on_timeout = [&pid_file] { KillExecTree(pid_file); };
+  absl::StatusOr<RuntimeOutput> out = child.Collect(opts);
+  // The command may have left children behind (in the container's pid
+  // namespace) when killed; none may outlive a timed-out exec.
+  if (out.ok() && out->timed_out) KillExecTree(pid_file);
+  ::unlink(process_file.c_str());
+  ::unlink(pid_file.c_str());
+  if (!out.ok()) return out.status();
+  ExecResult r;
+  r.stdout_data = std::move(out->out);
+  r.stderr_data = std::move(out->err);
+  r.stdout_truncated = out->out_truncated;
+  r.stderr_truncated = out->err_truncated;
+  r.timed_out = out->timed_out;
+  r.wall_time = out->wall;
+  r.cpu_time = out->cpu;
+  r.peak_memory_bytes = out->max_rss_bytes;
+  if (out->timed_out) {
+    r.exit_code = -1;
+    r.signal = SIGKILL;
+  } else if (out->signal != 0) {
+    r.signal = out->signal;
+  } else {
+    r.exit_code = out->exit_code;
+  }
+  return r;
+}
+
+absl::StatusOr<ExecResult> OciBackend::Exec(const BackendExecRequest& request) {
+  absl::Time t0 = absl::Now();
+  absl::StatusOr<Started> st = StartExec(request);
+  if (!st.ok()) return st.status();
+  absl::Duration start_time = absl::Now() - t0;
+  absl::StatusOr<ExecResult> r = Finish(*st->child, request, st->process_file, st->pid_file);
+  if (r.ok()) r->setup.insert(r->setup.begin(), SetupStep{"runtime exec", start_time});
+  return r;
+}
+
+absl::StatusOr<std::unique_ptr<SpawnedProcess>> OciBackend::Spawn(
+    const BackendExecRequest& request) {
+  absl::StatusOr<Started> st = StartExec(request);
+  if (!st.ok()) return st.status();
+  return std::unique_ptr<SpawnedProcess>(new OciSpawned(
+      this, std::move(st->child), request, std::move(st->process_file), std::move(st->pid_file)));
+}
+
+absl::Status OciBackend::Pause() {
+  if (!created_ || stopped_) return absl::FailedPreconditionError("oci: no running container");
+  return RunRuntimeOk(runtime_, {"pause", id_}, kRuntimeCallTimeout);
+}
+
+absl::Status OciBackend::Resume() {
+  if (!created_ || stopped_) return absl::FailedPreconditionError("oci: no running container");
+  return RunRuntimeOk(runtime_, {"resume", id_}, kRuntimeCallTimeout);
+}
+
+absl::Status OciBackend::Stop() {
+  if (!created_ || stopped_) return absl::OkStatus();
+  stopped_ = true;
+  // A paused container cannot die; resuming a running one is an error we
+  // ignore.
+  (void)RunRuntime(runtime_, {"resume", id_}, kRuntimeCallTimeout);
+  absl::Status s = RunRuntimeOk(runtime_, {"kill", "--all", id_, "KILL"}, kRuntimeCallTimeout);
+  if (!s.ok()) s = RunRuntimeOk(runtime_, {"kill", id_, "KILL"}, kRuntimeCallTimeout);
+  absl::Time deadline = absl::Now() + kStopWait;
+  while (absl::Now() < deadline) {
+    absl::StatusOr<RuntimeOutput> st = RunRuntime(runtime_, {"state", id_}, kRuntimeCallTimeout);
+    if (!st.ok() || st->exit_code != 0) break;
+    nlohmann::json j = nlohmann::json::parse(st->out, nullptr, false);
+    if (j.is_object() && j.value("status", "") == "stopped") return absl::OkStatus();
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return s;
+}
+
+absl::Status OciBackend::Destroy() {
+  if (destroyed_) return absl::OkStatus();
+  destroyed_ = true;
+  absl::Status status;
+  if (created_) {
+    stopped_ = true;
+    status = RunRuntimeOk(runtime_, {"delete", "-f", id_}, kRuntimeCallTimeout);
+    created_ = false;
+  }
+  if (!dir_.empty()) {
+    absl::Status s = RemoveTree(dir_);
+    if (status.ok()) status = s;
+    dir_.clear();
+  }
+  return status;
+}
+
+}  // namespace
+
+std::string OciDefaultStateRoot(const std::string& runtime) {
+  if (::geteuid() == 0) return absl::StrCat("/run/kavach/oci-", runtime);
+  const char* xdg = ::getenv("XDG_RUNTIME_DIR");
+  if (xdg != nullptr && *xdg != '\0') return absl::StrCat(xdg, "/kavach/oci-", runtime);
+  return absl::StrCat("/tmp/kavach-", ::geteuid(), "/oci-", runtime);
+}
+
+absl::StatusOr<std::unique_ptr<Backend>> CreateOciBackend(OciBackendOptions options) {
+  if (!options.runtime.empty() && options.runtime != "crun" && options.runtime != "runc") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("OCI runtime must be crun or runc, not \"", options.runtime, "\""));
+  }
+  return std::unique_ptr<Backend>(new OciBackend(std::move(options)));
+}
+
+BackendAvailability ProbeOci() {
+  BackendAvailability a;
+  a.kind = BackendKind::kOci;
+  std::string def = OciRuntimeNameFromEnv();
+  std::vector<std::string> parts;
+  for (const char* name : {"crun", "runc"}) {
+    absl::StatusOr<OciRuntime> rt = ResolveOciRuntime(name, "");
+    if (rt.ok()) {
+      a.available = true;
+      parts.push_back(absl::StrCat(name, " at ", rt->path,
+                                   rt->detach_unified_cgroup
+                                       ? " (run with the controller-less cgroup2 mount detached)"
+                                       : ""));
+    } else {
+      parts.push_back(absl::StrCat(name, ": ", rt.status().message()));
+    }
+  }
+  a.reason = absl::StrCat(a.available ? "" : "no usable OCI runtime: ", absl::StrJoin(parts, "; "),
+                          "; default runtime ", def, " (KAVACH_OCI_RUNTIME)");
+  return a;
+}
+
+}  // namespace kavach::internal

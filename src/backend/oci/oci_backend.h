@@ -1,0 +1,44 @@
+// Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
+//
+// The OCI backend: a prepared sandbox is a running crun or runc container
+// built from the policy's bundle (bundle.h); each command runs in it with
+// `<runtime> exec`, so repeated commands share the container's state.
+//
+//   absl::StatusOr<std::unique_ptr<Backend>> b = CreateOciBackend();  // $KAVACH_OCI_RUNTIME
+//   absl::StatusOr<std::unique_ptr<Backend>> r = CreateOciBackend({.runtime = "runc"});
+//
+// The runtime is chosen by OciBackendOptions::runtime, else by the
+// environment variable KAVACH_OCI_RUNTIME ("crun" or "runc"), else crun.
+// Container ids are kavach-<owner pid>-<random>; containers whose owner is
+// gone are deleted (with their bundles) by the next Prepare.
+#ifndef KAVACH_BACKEND_OCI_OCI_BACKEND_H_
+#define KAVACH_BACKEND_OCI_OCI_BACKEND_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "backend/backend.h"
+#include "kavach/backend_kind.h"
+
+namespace kavach::internal {
+
+struct OciBackendOptions {
+  std::string runtime;     // "crun" | "runc"; empty: $KAVACH_OCI_RUNTIME, else crun
+  std::string state_root;  // the runtime's --root; empty: OciDefaultStateRoot(runtime)
+};
+
+// /run/kavach/oci-<runtime> as root, else $XDG_RUNTIME_DIR/kavach/oci-<runtime>
+// (or /tmp/kavach-<uid>/oci-<runtime>).
+std::string OciDefaultStateRoot(const std::string& runtime);
+
+// Makes an unprepared OCI backend.
+absl::StatusOr<std::unique_ptr<Backend>> CreateOciBackend(OciBackendOptions options = {});
+
+// Available when crun or runc is installed and `<runtime> --version` runs;
+// the reason names each runtime's state and the default.
+BackendAvailability ProbeOci();
+
+}  // namespace kavach::internal
+
+#endif  // KAVACH_BACKEND_OCI_OCI_BACKEND_H_

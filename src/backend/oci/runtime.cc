@@ -1,0 +1,296 @@
+// Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
+#include "backend/oci/runtime.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "linux/file_util.h"
+#include "linux/strings.h"
+
+extern char** environ;
+
+namespace kavach::internal {
+namespace {
+
+constexpr char kUnifiedMount[] = "/sys/fs/cgroup/unified";
+// After a kill, how long the pipes may stay open (held by a process that
+// escaped the kill) before we stop reading.
+constexpr absl::Duration kDrainAfterKill = absl::Seconds(2);
+
+// Writes a fixed message to stderr and exits; async-signal-safe (the child
+// of a fork in a threaded process).
+[[noreturn]] void ChildFail(const char* what) {
+  int err = errno;
+  const char* prefix = "kavach oci: ";
+  (void)!::write(2, prefix, strlen(prefix));
+  (void)!::write(2, what, strlen(what));
+  (void)!::write(2, ": ", 2);
+  const char* msg = strerror(err);
+  (void)!::write(2, msg, strlen(msg));
+  (void)!::write(2, "\n", 1);
+  _exit(127);
+}
+
+void Append(std::string& buf, bool& truncated, uint64_t cap, const char* data, size_t n) {
+  if (buf.size() < cap) {
+    size_t take = std::min<uint64_t>(n, cap - buf.size());
+    buf.append(data, take);
+    if (take < n) truncated = true;
+  } else if (n > 0) {
+    truncated = true;
+  }
+}
+
+}  // namespace
+
+std::string OciRuntimeNameFromEnv() {
+  const char* v = ::getenv("KAVACH_OCI_RUNTIME");
+  if (v == nullptr || *v == '\0') return "crun";
+  return v;
+}
+
+bool HostHasControllerlessUnifiedCgroup() {
+  absl::StatusOr<std::string> controllers =
+      sys::ReadFile(absl::StrCat(kUnifiedMount, "/cgroup.controllers"));
+  if (!controllers.ok()) return false;
+  for (absl::string_view c : absl::StrSplit(*controllers, absl::ByAnyChar(" \n"))) {
+    if (c == "memory" || c == "pids" || c == "cpu") return false;
+  }
+  return true;
+}
+
+absl::StatusOr<OciRuntime> ResolveOciRuntime(std::string_view name, std::string state_root) {
+  if (name != "crun" && name != "runc") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("OCI runtime must be crun or runc, not \"", ToAbsl(name), "\""));
+  }
+  absl::StatusOr<std::string> path =
+      sys::FindInPath(name, "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  if (!path.ok()) return path.status();
+  OciRuntime rt;
+  rt.name = std::string(name);
+  rt.path = *path;
+  rt.state_root = std::move(state_root);
+  rt.detach_unified_cgroup =
+      name == "crun" && ::geteuid() == 0 && HostHasControllerlessUnifiedCgroup();
+  // `--version` takes no --root; run it bare.
+  OciRuntime bare = rt;
+  bare.state_root.clear();
+  absl::StatusOr<RuntimeOutput> v = RunRuntime(bare, {"--version"}, absl::Seconds(10));
+  if (!v.ok()) return v.status();
+  if (v->exit_code != 0) {
+    return absl::UnavailableError(absl::StrCat(rt.path, " --version failed (exit ", v->exit_code,
+                                               "): ", absl::StripAsciiWhitespace(v->err)));
+  }
+  return rt;
+}
+
+absl::StatusOr<std::unique_ptr<RuntimeChild>> RuntimeChild::Start(
+    const OciRuntime& runtime, const std::vector<std::string>& args, bool with_stdin,
+    bool null_stdio) {
+  if (null_stdio) with_stdin = false;
+  std::vector<std::string> full = {runtime.path};
+  if (!runtime.state_root.empty()) {
+    full.push_back("--root");
+    full.push_back(runtime.state_root);
+  }
+  full.insert(full.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& a : full) argv.push_back(a.data());
+  argv.push_back(nullptr);
+
+  absl::StatusOr<sys::Pipe> in;
+  if (with_stdin) {
+    in = sys::MakePipe();
+    if (!in.ok()) return in.status();
+  }
+  absl::StatusOr<sys::Pipe> out = sys::MakePipe();
+  if (!out.ok()) return out.status();
+  absl::StatusOr<sys::Pipe> err = sys::MakePipe();
+  if (!err.ok()) return err.status();
+  int devnull = with_stdin && !null_stdio ? -1 : ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (devnull < 0 && !(with_stdin && !null_stdio)) return sys::ErrnoStatus(errno, "open /dev/null");
+  sys::UniqueFd devnull_fd(devnull);
+  const bool detach = runtime.detach_unified_cgroup;
+  const int in_fd = with_stdin ? in->read.get() : devnull;
+  const int out_fd = null_stdio ? devnull : out->write.get();
+  const int err_fd = null_stdio ? devnull : err->write.get();
+
+  auto child = std::unique_ptr<RuntimeChild>(new RuntimeChild());
+  child->started_ = absl::Now();
+  pid_t pid = ::fork();
+  if (pid < 0) return sys::ErrnoStatus(errno, "fork");
+  if (pid == 0) {
+    // Only async-signal-safe calls from here on.
+    ::setpgid(0, 0);
+    if (::dup2(in_fd, 0) < 0 || ::dup2(out_fd, 1) < 0 || ::dup2(err_fd, 2) < 0) ChildFail("dup2");
+    if (::syscall(SYS_close_range, 3U, ~0U, 0U) != 0) {
+      for (int fd = 3; fd < 1024; ++fd) ::close(fd);
+    }
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::signal(SIGPIPE, SIG_DFL);
+    if (detach) {
+      if (::unshare(CLONE_NEWNS) != 0) ChildFail("unshare(CLONE_NEWNS) for crun");
+      if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+        ChildFail("make mounts private for crun");
+      }
+      if (::umount2(kUnifiedMount, MNT_DETACH) != 0 && errno != EINVAL && errno != ENOENT) {
+        ChildFail("detach /sys/fs/cgroup/unified for crun");
+      }
+    }
+    ::execve(argv[0], argv.data(), environ);
+    ChildFail("execve of the OCI runtime");
+  }
+  child->pid_ = pid;
+  if (with_stdin) child->stdin_ = std::move(in->write);
+  if (!null_stdio) {
+    child->stdout_ = std::move(out->read);
+    child->stderr_ = std::move(err->read);
+  }
+  return child;
+}
+
+RuntimeChild::~RuntimeChild() {
+  if (pid_ > 0 && !reaped_) {
+    KillGroup();
+    int status;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+}
+
+void RuntimeChild::KillGroup() {
+  if (pid_ > 0 && !reaped_) ::kill(-pid_, SIGKILL);
+}
+
+absl::StatusOr<RuntimeOutput> RuntimeChild::Collect(const CollectOptions& options) {
+  RuntimeOutput r;
+  std::string_view pending;
+  if (options.stdin_data) pending = *options.stdin_data;
+  if (stdin_.valid()) {
+    ::fcntl(stdin_.get(), F_SETFL, ::fcntl(stdin_.get(), F_GETFL) | O_NONBLOCK);
+    if (pending.empty()) stdin_.Reset();
+  }
+  absl::Time deadline = started_ + options.timeout;
+  std::optional<absl::Time> drain_until;
+  char buf[65536];
+  while (stdout_.valid() || stderr_.valid()) {
+    absl::Time now = absl::Now();
+    if (!r.timed_out && now >= deadline) {
+      r.timed_out = true;
+      if (options.on_timeout) options.on_timeout();
+      KillGroup();
+      drain_until = now + kDrainAfterKill;
+    }
+    if (drain_until && now >= *drain_until) break;
+    pollfd fds[3];
+    int n = 0;
+    int out_i = -1, err_i = -1, in_i = -1;
+    if (stdout_.valid()) {
+      fds[n] = {stdout_.get(), POLLIN, 0};
+      out_i = n++;
+    }
+    if (stderr_.valid()) {
+      fds[n] = {stderr_.get(), POLLIN, 0};
+      err_i = n++;
+    }
+    if (stdin_.valid()) {
+      fds[n] = {stdin_.get(), POLLOUT, 0};
+      in_i = n++;
+    }
+    absl::Time until = drain_until ? *drain_until : deadline;
+    int ms = static_cast<int>(absl::ToInt64Milliseconds(until - now)) + 1;
+    int ready = ::poll(fds, n, ms < 0 ? 0 : ms);
+    if (ready < 0) {
+      if (errno == EINTR) continue;
+      return sys::ErrnoStatus(errno, "poll");
+    }
+    auto pump = [&](int i, sys::UniqueFd& fd, std::string& dst, bool& trunc,
+                    const std::function<void(std::string_view)>& sink) {
+      if (i < 0 || fds[i].revents == 0) return;
+      ssize_t got = ::read(fd.get(), buf, sizeof buf);
+      if (got < 0 && errno == EINTR) return;
+      if (got <= 0) {
+        fd.Reset();
+        return;
+      }
+      if (sink) sink(std::string_view(buf, got));
+      Append(dst, trunc, options.max_output_bytes, buf, got);
+    };
+    pump(out_i, stdout_, r.out, r.out_truncated, options.on_stdout);
+    pump(err_i, stderr_, r.err, r.err_truncated, options.on_stderr);
+    if (in_i >= 0 && fds[in_i].revents != 0) {
+      ssize_t w = ::write(stdin_.get(), pending.data(), std::min<size_t>(pending.size(), 65536));
+      if (w > 0) pending.remove_prefix(w);
+      if ((w < 0 && errno != EAGAIN && errno != EINTR) || pending.empty()) stdin_.Reset();
+    }
+  }
+  stdin_.Reset();
+  if (drain_until) KillGroup();
+  int status = 0;
+  rusage ru{};
+  while (true) {
+    pid_t w = ::wait4(pid_, &status, 0, &ru);
+    if (w == pid_) break;
+    if (w < 0 && errno != EINTR) return sys::ErrnoStatus(errno, "wait4 on the OCI runtime");
+  }
+  reaped_ = true;
+  r.wall = absl::Now() - started_;
+  r.cpu = absl::DurationFromTimeval(ru.ru_utime) + absl::DurationFromTimeval(ru.ru_stime);
+  r.max_rss_bytes = static_cast<uint64_t>(ru.ru_maxrss) * 1024;
+  if (WIFEXITED(status)) {
+    r.exit_code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    r.signal = WTERMSIG(status);
+  }
+  return r;
+}
+
+absl::StatusOr<RuntimeOutput> RunRuntime(const OciRuntime& runtime,
+                                         const std::vector<std::string>& args,
+                                         absl::Duration timeout) {
+  absl::StatusOr<std::unique_ptr<RuntimeChild>> child =
+      RuntimeChild::Start(runtime, args, /*with_stdin=*/false);
+  if (!child.ok()) return child.status();
+  CollectOptions opts;
+  opts.timeout = timeout;
+  return (*child)->Collect(opts);
+}
+
+absl::Status RunRuntimeOk(const OciRuntime& runtime, const std::vector<std::string>& args,
+                          absl::Duration timeout) {
+  absl::StatusOr<RuntimeOutput> r = RunRuntime(runtime, args, timeout);
+  if (!r.ok()) return r.status();
+  if (r->timed_out) {
+    return absl::DeadlineExceededError(
+        absl::StrCat(runtime.name, " ", args.empty() ? "" : args[0], " timed out"));
+  }
+  if (r->exit_code != 0) {
+    return absl::InternalError(absl::StrCat(runtime.name, " ", args.empty() ? "" : args[0],
+                                            " failed (exit ", r->exit_code, ", signal ", r->signal,
+                                            "): ", absl::StripAsciiWhitespace(r->err)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace kavach::internal
