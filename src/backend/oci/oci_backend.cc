@@ -503,7 +503,13 @@ absl::Status OciBackend::GatherEvidence(PrepareReport* report) {
   probe.env = {"PATH=/usr/bin:/bin"};
   probe.cwd = policy_.working_directory;
   probe.timeout = kRuntimeCallTimeout;
+  // crun 1.8 now and then fails the first exec right after `start` ("fail
+  // startup"); a runtime failure (not the command's) is retried.
   absl::StatusOr<ExecResult> r = Exec(probe);
+  for (int attempt = 1; attempt < 3 && absl::IsUnavailable(r.status()); ++attempt) {
+    absl::SleepFor(absl::Milliseconds(10 * attempt));
+    r = Exec(probe);
+  }
   if (!r.ok()) return r.status();
   if (r->exit_code != 0) {
     return absl::FailedPreconditionError(
@@ -702,9 +708,18 @@ absl::StatusOr<ExecResult> OciBackend::Finish(RuntimeChild& child,
   // The command may have left children behind (in the container's pid
   // namespace) when killed; none may outlive a timed-out exec.
   if (out.ok() && out->timed_out) KillExecTree(pid_file);
+  // The runtime writes the pid file once the command exists: without it the
+  // runtime failed before the command ran, and its exit code is not the
+  // command's.
+  const bool started = ReadPidFile(pid_file).has_value();
   ::unlink(process_file.c_str());
   ::unlink(pid_file.c_str());
   if (!out.ok()) return out.status();
+  if (!out->timed_out && !started) {
+    return absl::UnavailableError(
+        absl::StrCat(runtime_.name, " exec failed before the command started (exit ",
+                     out->exit_code, "): ", absl::StripAsciiWhitespace(out->err)));
+  }
   ExecResult r;
   r.stdout_data = std::move(out->out);
   r.stderr_data = std::move(out->err);
