@@ -5,6 +5,9 @@
 //   BM_ScanClean         clean service logs / source / JSON (hard negatives)
 //   BM_ScanFindingPerKB  the same with one planted finding per KiB
 //   BM_StreamClean       the clean text fed in 64 KiB chunks (Spawn path)
+//   BM_ScanCleanWithoutShapes  baseline: number rules via Hyperscan prefilters
+//   BM_CreateDefaultCold/Warm  Scanner construction without / with the cache
+//   BM_Re2CompileAllRules      RE2's share of a cold construction
 // Size: KAVACH_BENCH_MB (default 100). bytes_per_second is per CPU second of
 // the scanning thread, i.e. per core (the machine may be shared).
 //
@@ -12,7 +15,11 @@
 //   build/bin/kavach_scan_bench --write-corpus FILE [--finding-per-kb]
 // The second form writes the corpus for bench/scan_vs_rg.sh.
 #include <benchmark/benchmark.h>
+#include <re2/re2.h>
+#include <stdlib.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -123,6 +130,11 @@ std::string MakeCorpus(size_t bytes, bool finding_per_kb) {
   return out;
 }
 
+const std::string& CleanCorpus() {
+  static const std::string text = MakeCorpus(BenchBytes(), false);
+  return text;
+}
+
 const kavach::internal::Scanner& TheScanner() {
   static auto* scanner = [] {
     auto s = kavach::internal::Scanner::CreateDefault();
@@ -136,7 +148,7 @@ const kavach::internal::Scanner& TheScanner() {
 }
 
 void BM_ScanClean(benchmark::State& state) {
-  static const std::string text = MakeCorpus(BenchBytes(), false);
+  const std::string& text = CleanCorpus();
   size_t n = 0;
   for (auto _ : state) {
     n = TheScanner().Scan(text).size();
@@ -148,6 +160,31 @@ void BM_ScanClean(benchmark::State& state) {
 
 // Scanned in 1 MiB outputs (as the gate sees one exec's output at a time):
 // a single 100 MB scan would stop at Scanner::kMaxFindings.
+// Baseline for the shape finders: the same packs with `shape` removed, so
+// the number-shaped data rules run as Hyperscan prefilters again.
+void BM_ScanCleanWithoutShapes(benchmark::State& state) {
+  static const kavach::internal::Scanner* scanner = [] {
+    auto packs = kavach::internal::LoadDefaultRulePacks();
+    if (!packs.ok()) std::exit(1);
+    for (auto& pack : *packs) {
+      for (auto& rule : pack.rules) rule.shape.clear();
+    }
+    kavach::internal::ScannerOptions opts;
+    opts.cache_dir = "";
+    auto s = kavach::internal::Scanner::Create(*std::move(packs), opts);
+    if (!s.ok()) std::exit(1);
+    return s->release();
+  }();
+  const std::string& text = CleanCorpus();
+  size_t n = 0;
+  for (auto _ : state) {
+    n = scanner->Scan(text).size();
+    benchmark::DoNotOptimize(n);
+  }
+  state.counters["findings"] = static_cast<double>(n);
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text.size()));
+}
+
 void BM_ScanFindingPerKB(benchmark::State& state) {
   static const std::string text = MakeCorpus(BenchBytes(), true);
   size_t n = 0;
@@ -163,7 +200,7 @@ void BM_ScanFindingPerKB(benchmark::State& state) {
 }
 
 void BM_StreamClean(benchmark::State& state) {
-  static const std::string text = MakeCorpus(BenchBytes(), false);
+  const std::string& text = CleanCorpus();
   for (auto _ : state) {
     auto stream = TheScanner().OpenStream();
     size_t n = 0;
@@ -176,7 +213,61 @@ void BM_StreamClean(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text.size()));
 }
 
+// Scanner construction, as every gated `kavach exec` pays it: cold compiles
+// both Hyperscan databases (and every RE2); warm loads them from the
+// compiled-database cache. The ratio is the startup the cache saves.
+void BM_CreateDefaultCold(benchmark::State& state) {
+  kavach::internal::ScannerOptions opts;
+  opts.cache_dir = "";
+  for (auto _ : state) {
+    auto s = kavach::internal::Scanner::CreateDefault({}, opts);
+    if (!s.ok()) state.SkipWithError("CreateDefault failed");
+    benchmark::DoNotOptimize(s);
+  }
+}
+
+void BM_CreateDefaultWarm(benchmark::State& state) {
+  char tmpl[] = "/tmp/kavach_scan_bench.XXXXXX";
+  const char* dir = mkdtemp(tmpl);
+  kavach::internal::ScannerOptions opts;
+  opts.cache_dir = dir != nullptr ? dir : "";
+  auto first = kavach::internal::Scanner::CreateDefault({}, opts);  // fills the cache
+  if (!first.ok() || !(*first)->build_info().cache_stored) {
+    state.SkipWithError("could not fill the cache");
+    return;
+  }
+  for (auto _ : state) {
+    auto s = kavach::internal::Scanner::CreateDefault({}, opts);
+    if (!s.ok() || !(*s)->build_info().cache_hit) state.SkipWithError("no cache hit");
+    benchmark::DoNotOptimize(s);
+  }
+  std::remove((*first)->build_info().cache_path.c_str());
+  rmdir(opts.cache_dir->c_str());
+}
+
+// RE2's share of a cold start: compiling every rule's pattern once.
+void BM_Re2CompileAllRules(benchmark::State& state) {
+  auto packs = kavach::internal::LoadDefaultRulePacks();
+  if (!packs.ok()) {
+    state.SkipWithError("no packs");
+    return;
+  }
+  RE2::Options o;
+  o.set_encoding(RE2::Options::EncodingLatin1);
+  for (auto _ : state) {
+    size_t ok = 0;
+    for (const auto& pack : *packs) {
+      for (const auto& rule : pack.rules) ok += RE2("(?m)" + rule.pattern, o).ok();
+    }
+    benchmark::DoNotOptimize(ok);
+  }
+}
+
+BENCHMARK(BM_CreateDefaultCold)->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(BM_CreateDefaultWarm)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Re2CompileAllRules)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ScanClean)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ScanCleanWithoutShapes)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ScanFindingPerKB)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_StreamClean)->Unit(benchmark::kMillisecond);
 

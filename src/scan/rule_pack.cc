@@ -14,6 +14,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "linux/strings.h"
+#include "scan/shape_finder.h"
 #include "toml++/toml.h"
 
 #ifndef KAVACH_INSTALL_RULES_DIR
@@ -127,6 +128,11 @@ absl::StatusOr<RulePack> ParseRulePack(std::string_view toml_text, std::string_v
     rule.category = r["category"].value_or(std::string());
     rule.pattern = r["pattern"].value_or(std::string());
     rule.prefilter = r["prefilter"].value_or(std::string());
+    rule.shape = r["shape"].value_or(std::string());
+    if (!rule.shape.empty() && !ShapeFromName(rule.shape).has_value()) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": unknown shape \"", rule.shape,
+                                                     "\" (use card, iban, ssn, phone or ipv4)"));
+    }
     if (rule.category.empty() || rule.pattern.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(where, ": needs category and pattern"));
     }

@@ -20,6 +20,9 @@
 //   severity = "critical"       # info | low | medium | high | critical
 //   pattern = '''\b(AKIA[0-9A-Z]{16})\b'''   # RE2 syntax
 //   prefilter = '''...'''       # optional: cheaper Hyperscan-only superset
+//   shape = "card"              # optional: built-in SIMD candidate finder used
+//                               # instead of Hyperscan (card | iban | ssn |
+//                               # phone | ipv4; see scan/shape_finder.h)
 //   secret_group = 1            # capture group holding the secret (0: whole)
 //   keywords = ["akia"]         # optional: the line must contain one (caseless)
 //   entropy = 3.0               # optional: min Shannon entropy of the secret
@@ -58,6 +61,11 @@ struct Rule {
   // lines: it must match on every line `pattern` does (a superset). Rules
   // with the same prefilter share one Hyperscan expression.
   std::string prefilter;
+  // Optional built-in candidate finder (scan/shape_finder.h) that nominates
+  // lines instead of a Hyperscan expression; like `prefilter`, it must
+  // nominate every line `pattern` matches on. `prefilter` is then only used
+  // where shapes are not (a pack of nothing but shape rules).
+  std::string shape;
   int secret_group = 0;
   std::vector<std::string> keywords;  // lowercase
   double entropy = 0.0;

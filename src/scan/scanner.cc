@@ -20,15 +20,18 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <tuple>
 #include <utility>
 #include <vector>
 
+#include "absl/base/call_once.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
@@ -36,6 +39,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "linux/strings.h"
+#include "scan/db_cache.h"
+#include "scan/shape_finder.h"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -86,14 +91,48 @@ RE2::Options Re2Options() {
   return o;
 }
 
+// A rule's RE2 objects. A scanner restored from the cache builds them on a
+// rule's first candidate window instead of up front: most rules see no
+// candidate in a typical command's output, and Create stays a file read.
+struct RuleRegexes {
+  absl::once_flag once;
+  std::unique_ptr<RE2> re;
+  std::vector<std::unique_ptr<RE2>> allow;
+};
+
 struct CompiledRule {
   Rule rule;
-  std::unique_ptr<RE2> re;
   int groups = 0;
-  std::vector<std::unique_ptr<RE2>> allow;  // the rule's and its pack's
+  std::vector<std::string> allow_patterns;  // the rule's and its pack's
   std::vector<std::string> stopwords;
-  bool lenient = false;  // from a lenient pack: may be dropped, never fail
+  bool lenient = false;     // from a lenient pack: may be dropped, never fail
+  uint32_t pack_index = 0;  // where the rule came from (cache payload)
+  uint32_t rule_index = 0;
+  std::unique_ptr<RuleRegexes> rx = std::make_unique<RuleRegexes>();
+
+  // Thread-safe; compiles on first use unless already compiled by Create.
+  const RuleRegexes& Regexes() const {
+    absl::call_once(rx->once, [this] {
+      RE2::Options opts = Re2Options();
+      // (?m): ^ and $ match at line boundaries, as HS_FLAG_MULTILINE does;
+      // RE2 sees the whole buffer, not only the window.
+      rx->re = std::make_unique<RE2>("(?m)" + rule.pattern, opts);
+      for (const std::string& a : allow_patterns) {
+        auto re = std::make_unique<RE2>(a, opts);
+        if (re->ok()) rx->allow.push_back(std::move(re));
+      }
+    });
+    return *rx;
+  }
 };
+
+// hs_flags of a rule nominated by a shape finder instead of Hyperscan
+// (never passed to Hyperscan): the marker, HS_FLAG_PREFILTER (it is a
+// superset, like a prefilter) and the Shape in the low bits.
+constexpr unsigned kShapeFlag = 1u << 31;
+constexpr unsigned ShapeFlags(Shape s) {
+  return kShapeFlag | HS_FLAG_PREFILTER | static_cast<unsigned>(s);
+}
 
 // One hit from Hyperscan: expression index and absolute end offset.
 struct Hit {
@@ -186,6 +225,13 @@ class ScannerImpl final {
   // Rules sharing a Hyperscan expression (the same prefilter) are confirmed
   // together on one hit: expr_rules[expression id] = rule indexes.
   std::vector<std::vector<unsigned>> expr_rules;
+  // Per compiled rule: the expression and flags Hyperscan got (cache payload).
+  std::vector<std::string> hs_patterns;
+  std::vector<unsigned> hs_flags;
+  ScannerBuildInfo info;
+  // Expression id of each shape finder in use (-1: none), and their mask.
+  std::array<int, kNumShapes> shape_expr{-1, -1, -1, -1, -1};
+  unsigned shape_mask = 0;
   HsDatabase block_db;
   HsDatabase stream_db;
   ScratchPool scratch;
@@ -272,6 +318,7 @@ class ScannerImpl final {
                      uint64_t ws, uint64_t we) const {
     const CompiledRule& cr = compiled[rule_index];
     const Rule& rule = cr.rule;
+    const RE2& re = *cr.Regexes().re;
     std::string_view window = seg.substr(ws - base, we - ws);
     if (!rule.keywords.empty()) {
       bool any = false;
@@ -288,8 +335,7 @@ class ScannerImpl final {
     int ngroups = std::min<int>(cr.groups + 1, static_cast<int>(groups.size()));
     size_t pos = ws - base;
     const size_t endpos = we - base;
-    while (pos <= endpos &&
-           cr.re->Match(text, pos, endpos, RE2::UNANCHORED, groups.data(), ngroups)) {
+    while (pos <= endpos && re.Match(text, pos, endpos, RE2::UNANCHORED, groups.data(), ngroups)) {
       const re2::StringPiece& whole = groups[0];
       size_t mbegin = whole.data() - seg.data();
       size_t mend = mbegin + whole.size();
@@ -345,7 +391,7 @@ class ScannerImpl final {
     for (const std::string& w : cr.stopwords) {
       if (ContainsIgnoreCase(secret, w)) return false;
     }
-    for (const auto& re : cr.allow) {
+    for (const auto& re : cr.Regexes().allow) {
       if (RE2::PartialMatch(re2::StringPiece(secret.data(), secret.size()), *re)) return false;
     }
     return true;
@@ -410,11 +456,52 @@ std::string HyperscanPattern(const std::string& p) {
   return out;
 }
 
+// Identical (pattern, flags) pairs become one Hyperscan expression whose
+// hit confirms all their rules. Deterministic, so a cached database's
+// expression ids map back the same way.
+void GroupExpressions(const std::vector<std::string>& hs_patterns,
+                      const std::vector<unsigned>& hs_flags, std::vector<std::string>* exprs,
+                      std::vector<unsigned>* expr_flags,
+                      std::vector<std::vector<unsigned>>* expr_rules) {
+  exprs->clear();
+  expr_flags->clear();
+  expr_rules->clear();
+  std::map<std::pair<std::string, unsigned>, unsigned> index;
+  for (size_t i = 0; i < hs_patterns.size(); ++i) {
+    auto [it, fresh] = index.try_emplace({hs_patterns[i], hs_flags[i]}, exprs->size());
+    if (fresh) {
+      exprs->push_back(hs_patterns[i]);
+      expr_flags->push_back(hs_flags[i]);
+      expr_rules->emplace_back();
+    }
+    (*expr_rules)[it->second].push_back(static_cast<unsigned>(i));
+  }
+}
+
+void FinishRules(const std::vector<unsigned>& expr_flags, ScannerImpl* impl) {
+  for (size_t e = 0; e < expr_flags.size(); ++e) {
+    if ((expr_flags[e] & kShapeFlag) == 0) continue;
+    const unsigned shape = expr_flags[e] & 0x3f;
+    if (shape < static_cast<unsigned>(kNumShapes)) {
+      impl->shape_expr[shape] = static_cast<int>(e);
+      impl->shape_mask |= 1u << shape;
+    }
+  }
+  for (size_t i = 0; i < impl->compiled.size(); ++i) {
+    impl->rules.push_back(impl->compiled[i].rule);
+    if (impl->hs_flags[i] & HS_FLAG_PREFILTER) {
+      impl->prefiltered.push_back(impl->compiled[i].rule.id);
+    }
+  }
+}
+
 absl::Status CompileAll(std::vector<RulePack> packs, ScannerImpl* impl) {
   RE2::Options opts = Re2Options();
   std::vector<std::string> hs_patterns;
   std::vector<unsigned> hs_flags;
-  for (RulePack& pack : packs) {
+  std::vector<int> shapes;  // per rule: its Shape, or -1
+  for (size_t pack_index = 0; pack_index < packs.size(); ++pack_index) {
+    RulePack& pack = packs[pack_index];
     std::vector<std::unique_ptr<RE2>> pack_allow;
     for (const std::string& a : pack.allowlist.regexes) {
       auto re = std::make_unique<RE2>(a, opts);
@@ -428,7 +515,8 @@ absl::Status CompileAll(std::vector<RulePack> packs, ScannerImpl* impl) {
       }
       pack_allow.push_back(std::move(re));
     }
-    for (Rule& rule : pack.rules) {
+    for (size_t rule_index = 0; rule_index < pack.rules.size(); ++rule_index) {
+      Rule& rule = pack.rules[rule_index];
       auto fail = [&](std::string_view why) -> absl::Status {
         std::string msg = absl::StrCat(pack.name, "/", rule.id, ": ", ToAbsl(why));
         if (pack.lenient) {
@@ -443,15 +531,16 @@ absl::Status CompileAll(std::vector<RulePack> packs, ScannerImpl* impl) {
         continue;
       }
       CompiledRule cr;
-      // (?m): ^ and $ match at line boundaries, as HS_FLAG_MULTILINE does;
-      // RE2 sees the whole buffer, not only the window.
-      cr.re = std::make_unique<RE2>("(?m)" + rule.pattern, opts);
-      if (!cr.re->ok()) {
-        absl::Status s = fail(absl::StrCat("RE2: ", cr.re->error()));
+      cr.pack_index = static_cast<uint32_t>(pack_index);
+      cr.rule_index = static_cast<uint32_t>(rule_index);
+      // (?m): see CompiledRule::Regexes().
+      cr.rx->re = std::make_unique<RE2>("(?m)" + rule.pattern, opts);
+      if (!cr.rx->re->ok()) {
+        absl::Status s = fail(absl::StrCat("RE2: ", cr.rx->re->error()));
         if (!s.ok()) return s;
         continue;
       }
-      cr.groups = cr.re->NumberOfCapturingGroups();
+      cr.groups = cr.rx->re->NumberOfCapturingGroups();
       if (rule.secret_group > cr.groups || rule.secret_group > 9) {
         absl::Status s = fail(absl::StrCat("secret_group ", rule.secret_group,
                                            " but the pattern has ", cr.groups, " groups"));
@@ -467,7 +556,8 @@ absl::Status CompileAll(std::vector<RulePack> packs, ScannerImpl* impl) {
           allow_ok = false;
           break;
         }
-        cr.allow.push_back(std::move(re));
+        cr.allow_patterns.push_back(a);
+        cr.rx->allow.push_back(std::move(re));
       }
       if (!allow_ok) continue;
       // Hyperscan: exact when it can; else a prefilter (a superset that RE2
@@ -521,8 +611,11 @@ absl::Status CompileAll(std::vector<RulePack> packs, ScannerImpl* impl) {
         if (!s.ok()) return s;
         continue;
       }
-      for (const auto& a : pack_allow)
-        cr.allow.push_back(std::make_unique<RE2>(a->pattern(), opts));
+      for (const auto& a : pack_allow) {
+        cr.allow_patterns.push_back(a->pattern());
+        cr.rx->allow.push_back(std::make_unique<RE2>(a->pattern(), opts));
+      }
+      absl::call_once(cr.rx->once, [] {});  // compiled above
       cr.lenient = pack.lenient;
       cr.stopwords = rule.allowlist.stopwords;
       cr.stopwords.insert(cr.stopwords.end(), pack.allowlist.stopwords.begin(),
@@ -530,11 +623,22 @@ absl::Status CompileAll(std::vector<RulePack> packs, ScannerImpl* impl) {
       impl->by_id[rule.id] = impl->compiled.size();
       hs_patterns.push_back(std::move(hs_pattern));
       hs_flags.push_back(flags);
+      std::optional<Shape> shape = ShapeFromName(rule.shape);
+      shapes.push_back(shape.has_value() ? static_cast<int>(*shape) : -1);
       cr.rule = std::move(rule);
       impl->compiled.push_back(std::move(cr));
     }
   }
   if (impl->compiled.empty()) return absl::InvalidArgumentError("no rules to compile");
+  // Shape rules leave the Hyperscan database, unless nothing would be left
+  // in it (then their Hyperscan expressions, computed above, stay).
+  if (std::any_of(shapes.begin(), shapes.end(), [](int s) { return s < 0; })) {
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      if (shapes[i] < 0) continue;
+      hs_patterns[i].clear();
+      hs_flags[i] = ShapeFlags(static_cast<Shape>(shapes[i]));
+    }
+  }
 
   // Compile both databases. Identical expressions (shared prefilters) go in
   // once. If one still fails in the full build (resource limits), retry it
@@ -543,31 +647,22 @@ absl::Status CompileAll(std::vector<RulePack> packs, ScannerImpl* impl) {
   std::vector<unsigned> expr_flags;
   std::vector<std::vector<unsigned>> expr_rules;
   for (int attempt = 0; attempt < 64; ++attempt) {
-    exprs.clear();
-    expr_flags.clear();
-    expr_rules.clear();
-    std::map<std::pair<std::string, unsigned>, unsigned> index;
-    for (size_t i = 0; i < hs_patterns.size(); ++i) {
-      auto [it, fresh] = index.try_emplace({hs_patterns[i], hs_flags[i]}, exprs.size());
-      if (fresh) {
-        exprs.push_back(hs_patterns[i]);
-        expr_flags.push_back(hs_flags[i]);
-        expr_rules.emplace_back();
-      }
-      expr_rules[it->second].push_back(static_cast<unsigned>(i));
-    }
+    GroupExpressions(hs_patterns, hs_flags, &exprs, &expr_flags, &expr_rules);
     std::vector<const char*> cexprs;
     std::vector<unsigned> ids;
     for (size_t i = 0; i < exprs.size(); ++i) {
+      if (expr_flags[i] & kShapeFlag) continue;
       cexprs.push_back(exprs[i].c_str());
       ids.push_back(static_cast<unsigned>(i));
     }
+    std::vector<unsigned> hs_only_flags;
+    for (unsigned id : ids) hs_only_flags.push_back(expr_flags[id]);
     hs_compile_error_t* err = nullptr;
     hs_database_t* block = nullptr;
-    if (hs_compile_multi(cexprs.data(), expr_flags.data(), ids.data(), cexprs.size(), HS_MODE_BLOCK,
-                         nullptr, &block, &err) == HS_SUCCESS) {
+    if (hs_compile_multi(cexprs.data(), hs_only_flags.data(), ids.data(), cexprs.size(),
+                         HS_MODE_BLOCK, nullptr, &block, &err) == HS_SUCCESS) {
       hs_database_t* stream = nullptr;
-      if (hs_compile_multi(cexprs.data(), expr_flags.data(), ids.data(), cexprs.size(),
+      if (hs_compile_multi(cexprs.data(), hs_only_flags.data(), ids.data(), cexprs.size(),
                            HS_MODE_STREAM, nullptr, &stream, &err) == HS_SUCCESS) {
         impl->block_db.db = block;
         impl->stream_db.db = stream;
@@ -575,12 +670,13 @@ absl::Status CompileAll(std::vector<RulePack> packs, ScannerImpl* impl) {
       }
       hs_free_database(block);
     }
-    int bad = err != nullptr ? err->expression : -1;
+    int bad_index = err != nullptr ? err->expression : -1;  // into cexprs
     std::string why = err != nullptr ? err->message : "unknown";
     hs_free_compile_error(err);
-    if (bad < 0 || static_cast<size_t>(bad) >= exprs.size()) {
+    if (bad_index < 0 || static_cast<size_t>(bad_index) >= ids.size()) {
       return absl::InternalError(absl::StrCat("Hyperscan database: ", why));
     }
+    const unsigned bad = ids[bad_index];
     const std::vector<unsigned>& culprits = expr_rules[bad];
     if ((expr_flags[bad] & HS_FLAG_PREFILTER) == 0) {
       for (unsigned r : culprits) hs_flags[r] |= HS_FLAG_PREFILTER;
@@ -594,6 +690,7 @@ absl::Status CompileAll(std::vector<RulePack> packs, ScannerImpl* impl) {
       impl->compiled.erase(impl->compiled.begin() + *r);
       hs_patterns.erase(hs_patterns.begin() + *r);
       hs_flags.erase(hs_flags.begin() + *r);
+      shapes.erase(shapes.begin() + *r);
     }
     impl->by_id.clear();
     for (size_t i = 0; i < impl->compiled.size(); ++i) impl->by_id[impl->compiled[i].rule.id] = i;
@@ -602,11 +699,181 @@ absl::Status CompileAll(std::vector<RulePack> packs, ScannerImpl* impl) {
     return absl::InternalError("Hyperscan database did not compile");
   }
   impl->expr_rules = std::move(expr_rules);
-  for (size_t i = 0; i < impl->compiled.size(); ++i) {
-    impl->rules.push_back(impl->compiled[i].rule);
-    if (hs_flags[i] & HS_FLAG_PREFILTER) impl->prefiltered.push_back(impl->compiled[i].rule.id);
-  }
+  impl->hs_patterns = std::move(hs_patterns);
+  impl->hs_flags = std::move(hs_flags);
+  FinishRules(expr_flags, impl);
   return impl->scratch.Init(impl->block_db.db, impl->stream_db.db);
+}
+
+// ---- compiled-database cache ----
+
+void PutU64(std::string* out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+void PutStr(std::string* out, std::string_view s) {
+  PutU64(out, s.size());
+  out->append(s.data(), s.size());
+}
+void PutStrs(std::string* out, const std::vector<std::string>& v) {
+  PutU64(out, v.size());
+  for (const std::string& s : v) PutStr(out, s);
+}
+
+class PayloadReader {
+ public:
+  explicit PayloadReader(std::string_view data) : data_(data) {}
+  bool U64(uint64_t* v) {
+    if (data_.size() - pos_ < 8) return false;
+    *v = 0;
+    for (int i = 0; i < 8; ++i) {
+      *v |= uint64_t{static_cast<unsigned char>(data_[pos_ + i])} << (8 * i);
+    }
+    pos_ += 8;
+    return true;
+  }
+  bool Str(std::string* s) {
+    uint64_t n;
+    if (!U64(&n) || n > data_.size() - pos_) return false;
+    s->assign(data_.data() + pos_, n);
+    pos_ += n;
+    return true;
+  }
+  bool done() const { return pos_ == data_.size(); }
+
+ private:
+  std::string_view data_;
+  size_t pos_ = 0;
+};
+
+void PutAllowList(std::string* out, const AllowList& a) {
+  PutStrs(out, a.regexes);
+  PutStrs(out, a.stopwords);
+}
+
+// Everything a compiled scanner depends on, unambiguously encoded: our
+// format version, the Hyperscan version and the CPU features its databases
+// are built for, and every field of every pack (in order).
+std::string CacheKeyInput(const std::vector<RulePack>& packs) {
+  std::string k;
+  PutStr(&k, "kavach-scanner");
+  PutU64(&k, kScanCacheFormat);
+  PutStr(&k, hs_version());
+  hs_platform_info_t plat{};
+  if (hs_populate_platform(&plat) == HS_SUCCESS) {
+    PutU64(&k, plat.tune);
+    PutU64(&k, plat.cpu_features);
+  }
+  PutU64(&k, packs.size());
+  for (const RulePack& pack : packs) {
+    PutStr(&k, pack.name);
+    PutU64(&k, pack.lenient ? 1 : 0);
+    PutAllowList(&k, pack.allowlist);
+    PutU64(&k, pack.rules.size());
+    for (const Rule& r : pack.rules) {
+      PutStr(&k, r.id);
+      PutStr(&k, r.scanner);
+      PutStr(&k, r.category);
+      PutU64(&k, static_cast<uint64_t>(r.severity));
+      PutStr(&k, r.pattern);
+      PutStr(&k, r.prefilter);
+      PutStr(&k, r.shape);
+      PutU64(&k, static_cast<uint64_t>(static_cast<int64_t>(r.secret_group)));
+      PutStrs(&k, r.keywords);
+      uint64_t bits;
+      static_assert(sizeof bits == sizeof r.entropy);
+      std::memcpy(&bits, &r.entropy, sizeof bits);
+      PutU64(&k, bits);
+      PutU64(&k, static_cast<uint64_t>(r.validator));
+      PutU64(&k, r.redact ? 1 : 0);
+      PutStr(&k, r.description);
+      PutAllowList(&k, r.allowlist);
+      PutStrs(&k, r.examples);
+      PutStrs(&k, r.negatives);
+    }
+  }
+  return k;
+}
+
+bool SerializeDb(const hs_database_t* db, std::string* out) {
+  char* bytes = nullptr;
+  size_t len = 0;
+  if (hs_serialize_database(db, &bytes, &len) != HS_SUCCESS) return false;
+  PutStr(out, std::string_view(bytes, len));
+  free(bytes);  // Hyperscan's misc allocator is malloc unless set otherwise
+  return true;
+}
+
+// What a fresh compile produced, for RestoreFromCache.
+bool CachePayload(const ScannerImpl& impl, std::string* out) {
+  PutU64(out, impl.compiled.size());
+  for (size_t i = 0; i < impl.compiled.size(); ++i) {
+    const CompiledRule& cr = impl.compiled[i];
+    PutU64(out, cr.pack_index);
+    PutU64(out, cr.rule_index);
+    PutU64(out, impl.hs_flags[i]);
+    PutU64(out, static_cast<uint64_t>(cr.groups));
+    PutStr(out, impl.hs_patterns[i]);
+  }
+  PutStrs(out, impl.skipped);
+  return SerializeDb(impl.block_db.db, out) && SerializeDb(impl.stream_db.db, out);
+}
+
+bool DeserializeDb(PayloadReader* r, HsDatabase* db) {
+  std::string bytes;
+  if (!r->Str(&bytes)) return false;
+  // Validates the bytes (magic, version, platform, CRC) before use.
+  return hs_deserialize_database(bytes.data(), bytes.size(), &db->db) == HS_SUCCESS;
+}
+
+// Rebuilds `impl` from a cache payload and the packs it was compiled from.
+// False on any inconsistency (the caller then compiles from scratch).
+bool RestoreFromCache(std::string_view payload, const std::vector<RulePack>& packs,
+                      ScannerImpl* impl) {
+  PayloadReader r(payload);
+  uint64_t n;
+  if (!r.U64(&n) || n == 0 || n > (uint64_t{1} << 20)) return false;
+  for (uint64_t i = 0; i < n; ++i) {
+    uint64_t pi, ri, flags, groups;
+    std::string hs_pattern;
+    if (!r.U64(&pi) || !r.U64(&ri) || !r.U64(&flags) || !r.U64(&groups) || !r.Str(&hs_pattern)) {
+      return false;
+    }
+    if (pi >= packs.size() || ri >= packs[pi].rules.size() || groups > 1000) return false;
+    const RulePack& pack = packs[pi];
+    const Rule& rule = pack.rules[ri];
+    if (rule.secret_group > static_cast<int>(groups)) return false;
+    CompiledRule cr;
+    cr.rule = rule;
+    cr.groups = static_cast<int>(groups);
+    cr.pack_index = static_cast<uint32_t>(pi);
+    cr.rule_index = static_cast<uint32_t>(ri);
+    cr.allow_patterns = rule.allowlist.regexes;
+    cr.allow_patterns.insert(cr.allow_patterns.end(), pack.allowlist.regexes.begin(),
+                             pack.allowlist.regexes.end());
+    cr.stopwords = rule.allowlist.stopwords;
+    cr.stopwords.insert(cr.stopwords.end(), pack.allowlist.stopwords.begin(),
+                        pack.allowlist.stopwords.end());
+    cr.lenient = pack.lenient;
+    if (!impl->by_id.try_emplace(rule.id, impl->compiled.size()).second) return false;
+    impl->compiled.push_back(std::move(cr));
+    impl->hs_patterns.push_back(std::move(hs_pattern));
+    impl->hs_flags.push_back(static_cast<unsigned>(flags));
+  }
+  uint64_t nskipped;
+  if (!r.U64(&nskipped) || nskipped > (uint64_t{1} << 20)) return false;
+  for (uint64_t i = 0; i < nskipped; ++i) {
+    std::string msg;
+    if (!r.Str(&msg)) return false;
+    impl->skipped.push_back(std::move(msg));
+  }
+  if (!DeserializeDb(&r, &impl->block_db) || !DeserializeDb(&r, &impl->stream_db) || !r.done()) {
+    return false;
+  }
+  std::vector<std::string> exprs;
+  std::vector<unsigned> expr_flags;
+  GroupExpressions(impl->hs_patterns, impl->hs_flags, &exprs, &expr_flags, &impl->expr_rules);
+  FinishRules(expr_flags, impl);
+  return impl->scratch.Init(impl->block_db.db, impl->stream_db.db).ok();
 }
 
 }  // namespace
@@ -624,6 +891,7 @@ struct ScanStream::State {
   uint64_t lines_before_base = 0;
   uint64_t fed = 0;
   uint64_t settled = 0;
+  uint64_t shape_next = 0;  // shape anchors before this are evaluated
   bool finished = false;
 
   ~State() {
@@ -645,7 +913,32 @@ struct ScanStream::State {
     return 0;
   }
 
+  // Runs the shape finders over anchors [shape_next, limit) of the retained
+  // text; `limit` leaves them their lookahead unless the stream has ended.
+  void FindShapeHits(bool final) {
+    if (impl->shape_mask == 0) return;
+    uint64_t limit = final ? fed : (fed > kShapeLookahead ? fed - kShapeLookahead : 0);
+    uint64_t from = std::max(shape_next, base);
+    // No shape spans a newline, and each check reads its bytes in order up
+    // to the first one that fails it, so anchors up to the last newline are
+    // decided by the text already here: complete lines settle at once.
+    if (!final && from < fed) {
+      const void* nl = memrchr(buf.data() + (from - base), '\n', fed - from);
+      if (nl != nullptr) {
+        limit = std::max<uint64_t>(limit, base + (static_cast<const char*>(nl) - buf.data()) + 1);
+      }
+    }
+    if (limit <= shape_next) return;
+    FindShapes(buf, from - base, limit - base, impl->shape_mask, [&](Shape sh, size_t end) {
+      ctx.hits.push_back(
+          Hit{static_cast<unsigned>(impl->shape_expr[static_cast<int>(sh)]), base + end});
+      return true;
+    });
+    shape_next = limit;
+  }
+
   std::vector<Finding> Process(bool final) {
+    FindShapeHits(final);
     std::string_view seg(buf);
     ctx.lines.Reset(buf.data(), base, lines_before_base);
     std::vector<Hit> keep;
@@ -658,9 +951,19 @@ struct ScanStream::State {
     for (const Hit& h : ctx.hits) {
       need = std::min(need, ScannerImpl::PendingWindowStart(seg, base, h));
     }
+    // Shape anchors not yet evaluated may still nominate their line.
+    if (impl->shape_mask != 0 && shape_next >= base && shape_next < fed) {
+      need = std::min(need, base + ScannerImpl::WindowStart(seg, shape_next - base));
+    }
     settled = final ? fed : need;
     // One byte before a window gives RE2 its \b context.
     uint64_t keep_from = need > base ? need - 1 : base;
+    // And the shape finders read a few bytes before their next anchor.
+    if (impl->shape_mask != 0 && shape_next > base + kShapeLookback) {
+      keep_from = std::min(keep_from, shape_next - kShapeLookback);
+    } else if (impl->shape_mask != 0) {
+      keep_from = base;
+    }
     if (final) keep_from = fed;
     if (keep_from > base) {
       size_t drop = keep_from - base;
@@ -709,14 +1012,45 @@ Scanner::Scanner(std::unique_ptr<ScannerImpl> impl) : impl_(std::move(impl)) {}
 Scanner::~Scanner() = default;
 
 absl::StatusOr<std::unique_ptr<Scanner>> Scanner::Create(std::vector<RulePack> packs) {
+  return Create(std::move(packs), ScannerOptions{});
+}
+
+absl::StatusOr<std::unique_ptr<Scanner>> Scanner::Create(std::vector<RulePack> packs,
+                                                         const ScannerOptions& options) {
+  const std::string dir = options.cache_dir.has_value() ? *options.cache_dir : ScanCacheDir();
+  std::string key;
+  if (!dir.empty()) {
+    key = CacheKeyHex(CacheKeyInput(packs));
+    if (std::optional<std::string> payload = LoadCacheEntry(dir, key)) {
+      auto impl = std::make_unique<ScannerImpl>();
+      if (RestoreFromCache(*payload, packs, impl.get())) {
+        impl->info.cache_hit = true;
+        impl->info.cache_path = CacheEntryPath(dir, key);
+        return std::unique_ptr<Scanner>(new Scanner(std::move(impl)));
+      }
+    }
+  }
   auto impl = std::make_unique<ScannerImpl>();
   absl::Status s = CompileAll(std::move(packs), impl.get());
   if (!s.ok()) return s;
+  if (!dir.empty()) {
+    impl->info.cache_path = CacheEntryPath(dir, key);
+    std::string payload;
+    // Best-effort: a read-only or unwritable cache only costs the next
+    // Create a compile.
+    impl->info.cache_stored =
+        CachePayload(*impl, &payload) && StoreCacheEntry(dir, key, payload).ok();
+  }
   return std::unique_ptr<Scanner>(new Scanner(std::move(impl)));
 }
 
 absl::StatusOr<std::unique_ptr<Scanner>> Scanner::CreateDefault(
     const std::vector<std::string>& extra_pack_paths) {
+  return CreateDefault(extra_pack_paths, ScannerOptions{});
+}
+
+absl::StatusOr<std::unique_ptr<Scanner>> Scanner::CreateDefault(
+    const std::vector<std::string>& extra_pack_paths, const ScannerOptions& options) {
   absl::StatusOr<std::vector<RulePack>> packs = LoadDefaultRulePacks();
   if (!packs.ok()) return packs.status();
   for (const std::string& path : extra_pack_paths) {
@@ -729,7 +1063,7 @@ absl::StatusOr<std::unique_ptr<Scanner>> Scanner::CreateDefault(
     if (!pack.ok()) return pack.status();
     packs->push_back(*std::move(pack));
   }
-  return Create(*std::move(packs));
+  return Create(*std::move(packs), options);
 }
 
 std::vector<Finding> Scanner::Scan(std::string_view text, std::string_view stream_name) const {
@@ -769,6 +1103,13 @@ std::vector<Finding> Scanner::Scan(std::string_view text, std::string_view strea
     }
   }
   impl_->scratch.Release(scratch);
+  if (impl_->shape_mask != 0 && ctx.findings.size() < kMaxFindings) {
+    FindShapes(text, 0, text.size(), impl_->shape_mask, [&](Shape s, size_t end) {
+      Hit hit{static_cast<unsigned>(impl_->shape_expr[static_cast<int>(s)]), end};
+      impl_->ProcessHit(&ctx, text, 0, hit, true);
+      return ctx.findings.size() < kMaxFindings;
+    });
+  }
   ScannerImpl::SortFindings(&ctx.findings);
   return std::move(ctx.findings);
 }
@@ -787,6 +1128,7 @@ std::unique_ptr<ScanStream> Scanner::OpenStream(std::string_view stream_name) co
 }
 
 size_t Scanner::rule_count() const { return impl_->compiled.size(); }
+const ScannerBuildInfo& Scanner::build_info() const { return impl_->info; }
 const std::vector<std::string>& Scanner::skipped() const { return impl_->skipped; }
 const std::vector<std::string>& Scanner::prefiltered() const { return impl_->prefiltered; }
 const std::vector<Rule>& Scanner::rules() const { return impl_->rules; }

@@ -24,6 +24,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,6 +36,19 @@
 namespace kavach::internal {
 
 class ScannerImpl;
+
+struct ScannerOptions {
+  // Where compiled databases are cached (see scan/db_cache.h); unset: the
+  // default ScanCacheDir(), "": no caching.
+  std::optional<std::string> cache_dir;
+};
+
+// How a Scanner came to be, for diagnostics and tests.
+struct ScannerBuildInfo {
+  bool cache_hit = false;     // databases came from the cache, no compile
+  bool cache_stored = false;  // compiled now and written to the cache
+  std::string cache_path;     // the entry consulted ("" without a cache)
+};
 
 // Scans one stream fed in chunks, with bounded memory (a few KiB of held-back
 // text plus the current chunk). A secret split across chunk boundaries is
@@ -71,12 +85,19 @@ class Scanner final {
   // InvalidArgument on a duplicate rule id or a rule that does not compile in
   // a strict pack (the message names pack and rule); lenient packs (gitleaks)
   // skip such rules and list them in skipped().
+  // Uses the compiled-database cache (ScannerOptions) when it holds an entry
+  // for exactly these packs, Hyperscan version and CPU; otherwise compiles
+  // and stores one.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Scanner>> Create(std::vector<RulePack> packs);
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Scanner>> Create(
+      std::vector<RulePack> packs, const ScannerOptions& options);
   // The built-in packs (LoadDefaultRulePacks()) plus the given TOML packs.
   // A path whose pack declares gitleaks' format ("title = ... gitleaks")
   // is imported with ImportGitleaks.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Scanner>> CreateDefault(
       const std::vector<std::string>& extra_pack_paths = {});
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Scanner>> CreateDefault(
+      const std::vector<std::string>& extra_pack_paths, const ScannerOptions& options);
 
   ~Scanner();
   Scanner(const Scanner&) = delete;
@@ -92,6 +113,7 @@ class Scanner final {
 
   // Rules compiled into the database.
   size_t rule_count() const;
+  const ScannerBuildInfo& build_info() const;
   // "pack/rule-id: reason" for every rule of a lenient pack that was dropped.
   const std::vector<std::string>& skipped() const;
   // Ids of the rules Hyperscan runs as a prefilter (a superset it can

@@ -1,8 +1,12 @@
 // Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
 #include "scan/scanner.h"
 
+#include <stdlib.h>
+
 #include <algorithm>
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -10,6 +14,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "scan/db_cache.h"
 
 namespace kavach::internal {
 namespace {
@@ -253,6 +258,131 @@ pattern = '''goodtoken'''
                                         "pattern='''x*'''\n")})
                    .ok());
   EXPECT_FALSE(Scanner::Create({}).ok());
+}
+
+std::string CacheTempDir() {
+  char tmpl[] = "/tmp/kavach_scanner_cache.XXXXXX";
+  char* d = mkdtemp(tmpl);
+  EXPECT_NE(d, nullptr);
+  return d != nullptr ? std::string(d) : std::string("/nonexistent");
+}
+
+std::string CacheSample() {
+  return std::string("export AWS_ACCESS_KEY_ID=") + kAwsKey + "\ntoken " + kGhToken +
+         "\ncard 4111 1111 1111 1111 and 4111111111111112\nIBAN DE89370400440532013000\n";
+}
+
+std::vector<std::tuple<std::string, uint64_t, uint64_t>> Keyed(const std::vector<Finding>& f) {
+  std::vector<std::tuple<std::string, uint64_t, uint64_t>> out;
+  for (const Finding& x : f) out.emplace_back(x.rule_id, x.begin, x.end);
+  return out;
+}
+
+TEST(ScannerCacheTest, SecondCreateLoadsTheCompiledDatabases) {
+  ScannerOptions opts;
+  opts.cache_dir = CacheTempDir();
+  auto cold = Scanner::CreateDefault({}, opts);
+  ASSERT_TRUE(cold.ok()) << cold.status();
+  EXPECT_FALSE((*cold)->build_info().cache_hit);
+  EXPECT_TRUE((*cold)->build_info().cache_stored);
+  auto warm = Scanner::CreateDefault({}, opts);
+  ASSERT_TRUE(warm.ok()) << warm.status();
+  EXPECT_TRUE((*warm)->build_info().cache_hit);
+  EXPECT_EQ((*warm)->build_info().cache_path, (*cold)->build_info().cache_path);
+  EXPECT_EQ((*warm)->rule_count(), (*cold)->rule_count());
+  EXPECT_EQ((*warm)->prefiltered(), (*cold)->prefiltered());
+  ASSERT_EQ((*warm)->rules().size(), (*cold)->rules().size());
+  for (size_t i = 0; i < (*warm)->rules().size(); ++i) {
+    EXPECT_EQ((*warm)->rules()[i].id, (*cold)->rules()[i].id);
+  }
+  std::vector<Finding> want = (*cold)->Scan(CacheSample());
+  EXPECT_GE(want.size(), 4u);
+  EXPECT_EQ(Keyed((*warm)->Scan(CacheSample())), Keyed(want));
+  // Streaming uses the second (stream-mode) database from the cache.
+  auto stream = (*warm)->OpenStream("s");
+  std::vector<Finding> got;
+  std::string text = CacheSample();
+  for (size_t i = 0; i < text.size(); i += 7) {
+    for (Finding& f : stream->Feed(text.substr(i, 7))) got.push_back(std::move(f));
+  }
+  for (Finding& f : stream->Finish()) got.push_back(std::move(f));
+  EXPECT_EQ(Keyed(got), Keyed(want));
+  // With caching off nothing is read or written.
+  auto off = Scanner::CreateDefault({}, ScannerOptions{std::string()});
+  ASSERT_TRUE(off.ok());
+  EXPECT_FALSE((*off)->build_info().cache_hit);
+  EXPECT_FALSE((*off)->build_info().cache_stored);
+}
+
+TEST(ScannerCacheTest, CorruptEntryIsRebuiltAndStillCorrect) {
+  ScannerOptions opts;
+  opts.cache_dir = CacheTempDir();
+  auto first = Scanner::CreateDefault({}, opts);
+  ASSERT_TRUE(first.ok()) << first.status();
+  const std::string path = (*first)->build_info().cache_path;
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string bytes = ss.str();
+  ASSERT_GT(bytes.size(), 4096u);
+  bytes[bytes.size() / 2] ^= 0x55;  // inside the serialized databases
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  auto second = Scanner::CreateDefault({}, opts);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_FALSE((*second)->build_info().cache_hit);
+  EXPECT_TRUE((*second)->build_info().cache_stored);
+  EXPECT_EQ(Keyed((*second)->Scan(CacheSample())), Keyed((*first)->Scan(CacheSample())));
+  // An entry whose envelope is intact but whose payload is not a database
+  // (what a buggy writer could leave) is rejected by decoding, and rebuilt.
+  std::string key = path.substr(path.find("scan-") + 5, 64);
+  ASSERT_TRUE(StoreCacheEntry(*opts.cache_dir, key, std::string(64, '\x01')).ok());
+  auto third = Scanner::CreateDefault({}, opts);
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_FALSE((*third)->build_info().cache_hit);
+  EXPECT_EQ(Keyed((*third)->Scan(CacheSample())), Keyed((*first)->Scan(CacheSample())));
+  auto fourth = Scanner::CreateDefault({}, opts);
+  ASSERT_TRUE(fourth.ok());
+  EXPECT_TRUE((*fourth)->build_info().cache_hit);
+}
+
+TEST(ScannerCacheTest, DifferentPacksUseDifferentEntries) {
+  ScannerOptions opts;
+  opts.cache_dir = CacheTempDir();
+  const char* a = "[[rules]]\nid='t'\ncategory='c'\nseverity='low'\npattern='''tokenA[0-9]+'''\n";
+  const char* b = "[[rules]]\nid='t'\ncategory='c'\nseverity='low'\npattern='''tokenB[0-9]+'''\n";
+  auto sa = Scanner::Create({OnePack(a)}, opts);
+  auto sb = Scanner::Create({OnePack(b)}, opts);
+  ASSERT_TRUE(sa.ok() && sb.ok());
+  EXPECT_NE((*sa)->build_info().cache_path, (*sb)->build_info().cache_path);
+  EXPECT_FALSE((*sb)->build_info().cache_hit);
+  auto sb2 = Scanner::Create({OnePack(b)}, opts);
+  ASSERT_TRUE(sb2.ok());
+  EXPECT_TRUE((*sb2)->build_info().cache_hit);
+  EXPECT_EQ((*sb2)->Scan("x tokenB12 tokenA12").size(), 1u);
+  EXPECT_EQ((*sb2)->Scan("x tokenA12").size(), 0u);
+  // A lenient pack's skipped rules come back from the cache too.
+  const char* bad =
+      "[[rules]]\nid='bad'\ncategory='c'\nseverity='low'\npattern='''(x'''\n"
+      "[[rules]]\nid='ok'\ncategory='c'\nseverity='low'\npattern='''goodtoken'''\n";
+  auto l1 = Scanner::Create({OnePack(bad, true)}, opts);
+  auto l2 = Scanner::Create({OnePack(bad, true)}, opts);
+  ASSERT_TRUE(l1.ok() && l2.ok());
+  EXPECT_TRUE((*l2)->build_info().cache_hit);
+  EXPECT_EQ((*l2)->skipped(), (*l1)->skipped());
+  EXPECT_EQ((*l2)->Scan("a goodtoken").size(), 1u);
+  // The same rules in a strict pack must still fail, not be served from
+  // the lenient pack's entry.
+  EXPECT_FALSE(Scanner::Create({OnePack(bad)}, opts).ok());
+}
+
+TEST(ScannerCacheTest, UnwritableCacheDirectoryOnlyDisablesCaching) {
+  ScannerOptions opts;
+  opts.cache_dir = "/dev/null/kavach";
+  auto s = Scanner::CreateDefault({}, opts);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_FALSE((*s)->build_info().cache_hit);
+  EXPECT_FALSE((*s)->build_info().cache_stored);
+  EXPECT_GE((*s)->Scan(CacheSample()).size(), 4u);
 }
 
 TEST(ScannerTest, KeywordsPrefilterPatternsHyperscanCannotCompile) {

@@ -1,0 +1,135 @@
+// Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
+#include "scan/db_cache.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdlib>
+#include <cstring>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "scan/durable_file.h"
+
+namespace kavach::internal {
+namespace {
+
+// File layout: magic(8) format(4, LE) key(32) payload_len(8, LE)
+// payload_sha256(32) payload.
+constexpr char kMagic[8] = {'K', 'V', 'S', 'C', 'A', 'N', 'D', 'B'};
+constexpr size_t kHeaderSize = 8 + 4 + 32 + 8 + 32;
+// A cached database is a few MiB; anything far larger is not ours.
+constexpr uint64_t kMaxEntryBytes = uint64_t{1} << 30;
+
+std::array<unsigned char, 32> Sha256(std::string_view data) {
+  std::array<unsigned char, 32> out{};
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), out.data(), &len, EVP_sha256(), nullptr);
+  return out;
+}
+
+void PutLe(std::string* out, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+uint64_t GetLe(const char* p, int bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) v |= uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
+  return v;
+}
+
+bool KeyBytes(const std::string& key_hex, std::string* raw) {
+  if (key_hex.size() != 64) return false;
+  for (char c : key_hex) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  *raw = absl::HexStringToBytes(key_hex);
+  return raw->size() == 32;
+}
+
+// mkdir -p; the directories it creates are 0700 (the cache holds compiled
+// rules, which reveal what the gate looks for).
+bool MakeDirs(const std::string& dir) {
+  struct stat st;
+  if (stat(dir.c_str(), &st) == 0) return S_ISDIR(st.st_mode);
+  size_t slash = dir.find_last_of('/');
+  if (slash != std::string::npos && slash > 0 && !MakeDirs(dir.substr(0, slash))) return false;
+  return mkdir(dir.c_str(), 0700) == 0 || errno == EEXIST;
+}
+
+}  // namespace
+
+std::string ScanCacheDir() {
+  if (const char* d = std::getenv("KAVACH_CACHE_DIR"); d != nullptr) {
+    std::string s(d);
+    if (s.empty() || s == "off") return "";
+    return s;
+  }
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x != nullptr && x[0] == '/') {
+    return absl::StrCat(x, "/kavach");
+  }
+  // root's cache is system-wide, like other daemons' compiled state.
+  if (geteuid() == 0) return "/var/cache/kavach";
+  const char* home = std::getenv("HOME");
+  if (home != nullptr && home[0] == '/') return absl::StrCat(home, "/.cache/kavach");
+  struct passwd pw;
+  struct passwd* res = nullptr;
+  char buf[4096];
+  if (getpwuid_r(geteuid(), &pw, buf, sizeof buf, &res) == 0 && res != nullptr &&
+      pw.pw_dir != nullptr && pw.pw_dir[0] == '/') {
+    return absl::StrCat(pw.pw_dir, "/.cache/kavach");
+  }
+  return "";
+}
+
+std::string CacheKeyHex(std::string_view data) {
+  std::array<unsigned char, 32> d = Sha256(data);
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(d.data()), d.size()));
+}
+
+std::string CacheEntryPath(const std::string& dir, const std::string& key_hex) {
+  return absl::StrCat(dir, "/scan-", key_hex, ".v", kScanCacheFormat, ".hsdb");
+}
+
+std::optional<std::string> LoadCacheEntry(const std::string& dir, const std::string& key_hex) {
+  std::string key;
+  if (dir.empty() || !KeyBytes(key_hex, &key)) return std::nullopt;
+  absl::StatusOr<std::string> data = ReadWholeFile(CacheEntryPath(dir, key_hex), kMaxEntryBytes);
+  if (!data.ok() || data->size() < kHeaderSize) return std::nullopt;
+  const char* p = data->data();
+  if (std::memcmp(p, kMagic, sizeof kMagic) != 0) return std::nullopt;
+  if (GetLe(p + 8, 4) != kScanCacheFormat) return std::nullopt;
+  if (std::memcmp(p + 12, key.data(), 32) != 0) return std::nullopt;
+  uint64_t len = GetLe(p + 44, 8);
+  if (len != data->size() - kHeaderSize) return std::nullopt;
+  std::string_view payload(p + kHeaderSize, len);
+  std::array<unsigned char, 32> digest = Sha256(payload);
+  if (std::memcmp(p + 52, digest.data(), 32) != 0) return std::nullopt;
+  return std::string(payload);
+}
+
+absl::Status StoreCacheEntry(const std::string& dir, const std::string& key_hex,
+                             std::string_view payload) {
+  std::string key;
+  if (dir.empty()) return absl::FailedPreconditionError("no cache directory");
+  if (!KeyBytes(key_hex, &key)) return absl::InvalidArgumentError("cache key is not SHA-256 hex");
+  if (!MakeDirs(dir)) return FileErrnoStatus(errno, absl::StrCat("mkdir ", dir));
+  std::string out;
+  out.reserve(kHeaderSize + payload.size());
+  out.append(kMagic, sizeof kMagic);
+  PutLe(&out, kScanCacheFormat, 4);
+  out += key;
+  PutLe(&out, payload.size(), 8);
+  std::array<unsigned char, 32> digest = Sha256(payload);
+  out.append(reinterpret_cast<const char*>(digest.data()), digest.size());
+  out.append(payload.data(), payload.size());
+  // No fsync: a cache entry lost in a crash is only recompiled.
+  return WriteFileAtomically(CacheEntryPath(dir, key_hex), out, 0600, /*sync=*/false);
+}
+
+}  // namespace kavach::internal

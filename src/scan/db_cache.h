@@ -1,0 +1,58 @@
+// Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
+//
+// An on-disk cache of compiled scanner databases, so that building a Scanner
+// from the same rule packs on the same machine costs a file read instead of a
+// Hyperscan compile (hundreds of milliseconds, paid by every gated exec).
+//
+//   std::string dir = ScanCacheDir();                  // "" = no caching
+//   std::string key = CacheKeyHex(canonical_inputs);   // SHA-256, hex
+//   if (auto payload = LoadCacheEntry(dir, key)) { ...decode, validate... }
+//   else { ...compile...; (void)StoreCacheEntry(dir, key, payload); }
+//
+// A cache file is never trusted blindly: it carries a magic, our format
+// version, the full key and a SHA-256 of its payload, all checked on load; a
+// file failing any check reads as a miss (and is overwritten on the next
+// store). The payload's own decoding (Hyperscan's hs_deserialize_database)
+// validates again. Files are written to a temporary name and renamed, mode
+// 0600, in a 0700 directory; a read-only or missing directory only means no
+// caching.
+#ifndef KAVACH_SCAN_DB_CACHE_H_
+#define KAVACH_SCAN_DB_CACHE_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+
+namespace kavach::internal {
+
+// Bumped whenever the payload layout or the meaning of its contents changes.
+inline constexpr uint32_t kScanCacheFormat = 1;
+
+// $KAVACH_CACHE_DIR, else $XDG_CACHE_HOME/kavach, else ~/.cache/kavach
+// ($HOME, else the passwd entry), for root /var/cache/kavach when none of
+// the variables is set. "" when no directory can be determined, or when
+// KAVACH_CACHE_DIR is set to "" or "off" (caching disabled).
+std::string ScanCacheDir();
+
+// Lower-case hex SHA-256 of `data` (64 characters).
+std::string CacheKeyHex(std::string_view data);
+
+// The payload stored under `key_hex` in `dir`, or nullopt on a miss: no
+// file, unreadable, wrong magic/format/key, truncated, or payload digest
+// mismatch.
+std::optional<std::string> LoadCacheEntry(const std::string& dir, const std::string& key_hex);
+
+// Stores `payload` under `key_hex` (creating `dir` 0700 if needed). Errors
+// are returned for the caller to ignore: caching is best-effort.
+[[nodiscard]] absl::Status StoreCacheEntry(const std::string& dir, const std::string& key_hex,
+                                           std::string_view payload);
+
+// The file an entry lives in (for tests and diagnostics).
+std::string CacheEntryPath(const std::string& dir, const std::string& key_hex);
+
+}  // namespace kavach::internal
+
+#endif  // KAVACH_SCAN_DB_CACHE_H_

@@ -1,0 +1,133 @@
+// Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
+#include "scan/db_cache.h"
+
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace kavach::internal {
+namespace {
+
+std::string TempDir() {
+  char tmpl[] = "/tmp/kavach_db_cache_test.XXXXXX";
+  char* d = mkdtemp(tmpl);
+  EXPECT_NE(d, nullptr);
+  return d != nullptr ? std::string(d) : std::string("/nonexistent");
+}
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void Spit(const std::string& path, const std::string& data) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << data;
+}
+
+// Restores an environment variable when the test ends.
+class EnvGuard {
+ public:
+  explicit EnvGuard(const char* name) : name_(name) {
+    if (const char* v = getenv(name)) old_ = v;
+  }
+  ~EnvGuard() {
+    if (old_) {
+      setenv(name_, old_->c_str(), 1);
+    } else {
+      unsetenv(name_);
+    }
+  }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+TEST(DbCacheTest, KeyIsSha256Hex) {
+  EXPECT_EQ(CacheKeyHex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_NE(CacheKeyHex("a"), CacheKeyHex("b"));
+}
+
+TEST(DbCacheTest, DirectoryFromEnvironment) {
+  EnvGuard g1("KAVACH_CACHE_DIR"), g2("XDG_CACHE_HOME"), g3("HOME");
+  setenv("KAVACH_CACHE_DIR", "/x/kc", 1);
+  setenv("XDG_CACHE_HOME", "/x/xdg", 1);
+  EXPECT_EQ(ScanCacheDir(), "/x/kc");
+  setenv("KAVACH_CACHE_DIR", "off", 1);
+  EXPECT_EQ(ScanCacheDir(), "");
+  unsetenv("KAVACH_CACHE_DIR");
+  EXPECT_EQ(ScanCacheDir(), "/x/xdg/kavach");
+  unsetenv("XDG_CACHE_HOME");
+  setenv("HOME", "/home/u", 1);
+  EXPECT_EQ(ScanCacheDir(), geteuid() == 0 ? "/var/cache/kavach" : "/home/u/.cache/kavach");
+}
+
+TEST(DbCacheTest, RoundTripWithPrivateModes) {
+  std::string root = TempDir();
+  std::string dir = root + "/a/b";
+  std::string key = CacheKeyHex("k1");
+  EXPECT_FALSE(LoadCacheEntry(dir, key).has_value());
+  std::string payload("compiled\0bytes", 14);
+  ASSERT_TRUE(StoreCacheEntry(dir, key, payload).ok());
+  std::optional<std::string> got = LoadCacheEntry(dir, key);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(*got, payload);
+  struct stat st;
+  ASSERT_EQ(stat(dir.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  ASSERT_EQ(stat(CacheEntryPath(dir, key).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  // Another key is a miss, even though a file for k1 exists.
+  EXPECT_FALSE(LoadCacheEntry(dir, CacheKeyHex("k2")).has_value());
+}
+
+TEST(DbCacheTest, CorruptOrMismatchedEntriesAreMisses) {
+  std::string dir = TempDir();
+  std::string key = CacheKeyHex("k");
+  ASSERT_TRUE(StoreCacheEntry(dir, key, std::string(1000, 'p')).ok());
+  const std::string path = CacheEntryPath(dir, key);
+  const std::string good = Slurp(path);
+  ASSERT_TRUE(LoadCacheEntry(dir, key).has_value());
+  // Every single flipped byte (header, key, length, digest, payload) is caught.
+  for (size_t i = 0; i < good.size(); i += 7) {
+    std::string bad = good;
+    bad[i] ^= 0x20;
+    Spit(path, bad);
+    EXPECT_FALSE(LoadCacheEntry(dir, key).has_value()) << "flipped byte " << i;
+  }
+  Spit(path, good.substr(0, good.size() - 1));
+  EXPECT_FALSE(LoadCacheEntry(dir, key).has_value());
+  Spit(path, good + "x");
+  EXPECT_FALSE(LoadCacheEntry(dir, key).has_value());
+  Spit(path, "");
+  EXPECT_FALSE(LoadCacheEntry(dir, key).has_value());
+  // A good entry copied under another key's name does not pass as that key.
+  std::string other = CacheKeyHex("other");
+  Spit(CacheEntryPath(dir, other), good);
+  EXPECT_FALSE(LoadCacheEntry(dir, other).has_value());
+  // Rewriting repairs it.
+  ASSERT_TRUE(StoreCacheEntry(dir, key, "fresh").ok());
+  EXPECT_EQ(LoadCacheEntry(dir, key).value_or(""), "fresh");
+}
+
+TEST(DbCacheTest, UnusableDirectoryMeansNoCaching) {
+  std::string key = CacheKeyHex("k");
+  // A path below a regular file can never be created (even by root).
+  EXPECT_FALSE(StoreCacheEntry("/dev/null/kavach", key, "x").ok());
+  EXPECT_FALSE(LoadCacheEntry("/dev/null/kavach", key).has_value());
+  EXPECT_FALSE(StoreCacheEntry("", key, "x").ok());
+  EXPECT_FALSE(StoreCacheEntry(TempDir(), "not-a-key", "x").ok());
+}
+
+}  // namespace
+}  // namespace kavach::internal

@@ -1,0 +1,207 @@
+// Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
+//
+// Layout: the text is walked in steps of 48 anchors. Each step classifies the
+// 64 bytes from 4 before the first anchor (kShapeLookback) to 12 after the
+// last (kShapeLookahead) into one bit mask per byte class; bit i stands for
+// byte (step start - 4 + i). A shape is then an AND of shifted masks:
+// (m >> k) has at bit i the class of the byte k after i, (m << k) the byte k
+// before it.
+#include "scan/shape_finder.h"
+
+#include <algorithm>
+#include <cstring>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+namespace kavach::internal {
+namespace {
+
+constexpr size_t kBlock = 64;
+constexpr size_t kStep = kBlock - kShapeLookback - kShapeLookahead;  // 48
+static_assert(kStep == 48);
+
+struct Classes {
+  uint64_t digit = 0;  // [0-9]
+  uint64_t upper = 0;  // [A-Z]
+  uint64_t word = 0;   // [0-9A-Za-z_]
+  uint64_t space = 0;  // ' '
+  uint64_t dash = 0;   // '-'
+  uint64_t dot = 0;    // '.'
+  uint64_t plus = 0;   // '+'
+  uint64_t d26 = 0;    // [2-6]
+  uint64_t d29 = 0;    // [2-9]
+};
+
+void Classify(const unsigned char* w, Classes* c) {
+#if defined(__SSE2__)
+  // Signed compares: bytes >= 0x80 are negative and fall in no class.
+  auto range = [](__m128i v, char lo, char hi) {
+    return _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(static_cast<char>(lo - 1))),
+                         _mm_cmplt_epi8(v, _mm_set1_epi8(static_cast<char>(hi + 1))));
+  };
+  auto bits = [](__m128i m) { return static_cast<uint64_t>(_mm_movemask_epi8(m) & 0xffff); };
+  for (int k = 0; k < 4; ++k) {
+    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 16 * k));
+    __m128i d = range(v, '0', '9');
+    __m128i u = range(v, 'A', 'Z');
+    __m128i l = range(v, 'a', 'z');
+    __m128i us = _mm_cmpeq_epi8(v, _mm_set1_epi8('_'));
+    const int sh = 16 * k;
+    c->digit |= bits(d) << sh;
+    c->upper |= bits(u) << sh;
+    c->word |= bits(_mm_or_si128(_mm_or_si128(d, u), _mm_or_si128(l, us))) << sh;
+    c->space |= bits(_mm_cmpeq_epi8(v, _mm_set1_epi8(' '))) << sh;
+    c->dash |= bits(_mm_cmpeq_epi8(v, _mm_set1_epi8('-'))) << sh;
+    c->dot |= bits(_mm_cmpeq_epi8(v, _mm_set1_epi8('.'))) << sh;
+    c->plus |= bits(_mm_cmpeq_epi8(v, _mm_set1_epi8('+'))) << sh;
+    c->d26 |= bits(range(v, '2', '6')) << sh;
+    c->d29 |= bits(range(v, '2', '9')) << sh;
+  }
+#else
+  for (size_t i = 0; i < kBlock; ++i) {
+    const unsigned char ch = w[i];
+    const uint64_t b = uint64_t{1} << i;
+    const bool d = ch >= '0' && ch <= '9';
+    const bool u = ch >= 'A' && ch <= 'Z';
+    const bool l = ch >= 'a' && ch <= 'z';
+    if (d) c->digit |= b;
+    if (u) c->upper |= b;
+    if (d || u || l || ch == '_') c->word |= b;
+    if (ch == ' ') c->space |= b;
+    if (ch == '-') c->dash |= b;
+    if (ch == '.') c->dot |= b;
+    if (ch == '+') c->plus |= b;
+    if (ch >= '2' && ch <= '6') c->d26 |= b;
+    if (ch >= '2' && ch <= '9') c->d29 |= b;
+  }
+#endif
+}
+
+// [0-9]{1,3}\. starting at w[j]: the index after the dot, or 0.
+size_t DigitsDot(const unsigned char* w, size_t j) {
+  size_t n = 0;
+  while (n < 3 && w[j + n] >= '0' && w[j + n] <= '9') ++n;
+  if (n == 0 || w[j + n] != '.') return 0;
+  return j + n + 1;
+}
+
+// The rest of [0-9]\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9] after "[0-9]\." at i.
+// Returns the end index, or 0.
+size_t Ipv4Tail(const unsigned char* w, size_t i) {
+  size_t j = DigitsDot(w, i + 2);
+  if (j == 0) return 0;
+  j = DigitsDot(w, j);
+  if (j == 0 || w[j] < '0' || w[j] > '9') return 0;
+  return j + 1;
+}
+
+}  // namespace
+
+std::optional<Shape> ShapeFromName(std::string_view name) {
+  if (name == "card") return Shape::kCard;
+  if (name == "iban") return Shape::kIban;
+  if (name == "ssn") return Shape::kSsn;
+  if (name == "phone") return Shape::kPhone;
+  if (name == "ipv4") return Shape::kIpv4;
+  return std::nullopt;
+}
+
+void FindShapes(std::string_view text, size_t from, size_t to, unsigned mask,
+                absl::FunctionRef<bool(Shape, size_t)> on_candidate) {
+  to = std::min(to, text.size());
+  if (mask == 0 || from >= to) return;
+  const auto* data = reinterpret_cast<const unsigned char*>(text.data());
+  unsigned char pad[kBlock];
+  for (size_t p = from; p < to; p += kStep) {
+    // The 64 bytes [p - 4, p + 60), NUL outside the text.
+    const unsigned char* w;
+    if (p >= kShapeLookback && p - kShapeLookback + kBlock <= text.size()) {
+      w = data + p - kShapeLookback;
+    } else {
+      std::memset(pad, 0, sizeof pad);
+      size_t lo = p >= kShapeLookback ? p - kShapeLookback : 0;
+      size_t hi = std::min(text.size(), p - kShapeLookback + kBlock);
+      std::memcpy(pad + (lo + kShapeLookback - p), data + lo, hi - lo);
+      w = pad;
+    }
+    Classes c;
+    Classify(w, &c);
+    // Anchors allowed in this step: bits [4, 52), clipped to `to`.
+    size_t n = std::min(kStep, to - p);
+    const uint64_t valid = ((n == 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1)) << kShapeLookback;
+    const uint64_t d = c.digit;
+    auto ahead = [](uint64_t m, int k) { return m >> k; };
+    const uint64_t boundary = ~(c.word << 1);  // the byte before is no word byte
+    // One slot per shape, plus one for the phone's international form
+    // (reported as kPhone), whose shortest candidate is shorter.
+    constexpr int kPhoneIntl = kNumShapes;
+    uint64_t found[kNumShapes + 1] = {};
+    if (mask & ShapeBit(Shape::kCard)) {
+      const uint64_t d4 = ahead(d, 1) & ahead(d, 2) & ahead(d, 3);
+      const uint64_t sep = c.space | c.dash;
+      const uint64_t tail = (ahead(d, 4) & ahead(d, 5) & ahead(d, 6) & ahead(d, 7)) |
+                            (ahead(sep, 4) & ahead(d, 5) & ahead(d, 6) & ahead(d, 7) & ahead(d, 8));
+      found[0] = boundary & c.d26 & d4 & tail;
+    }
+    if (mask & ShapeBit(Shape::kIban)) {
+      const uint64_t ud = c.upper | c.digit;
+      const uint64_t grp4 =
+          (ahead(ud, 4) & ahead(ud, 5) & ahead(ud, 6) & ahead(ud, 7)) |
+          (ahead(c.space, 4) & ahead(ud, 5) & ahead(ud, 6) & ahead(ud, 7) & ahead(ud, 8));
+      found[1] = boundary & c.upper & ahead(c.upper, 1) & ahead(d, 2) & ahead(d, 3) & grp4;
+    }
+    if (mask & ShapeBit(Shape::kSsn)) {
+      found[2] = d & ahead(d, 1) & ahead(d, 2) & ahead(c.dash, 3) & ahead(d, 4) & ahead(d, 5) &
+                 ahead(c.dash, 6) & ahead(d, 7) & ahead(d, 8) & ahead(d, 9) & ahead(d, 10);
+    }
+    if (mask & ShapeBit(Shape::kPhone)) {
+      const uint64_t ps = c.space | c.dash | c.dot;
+      const uint64_t us = d & ahead(d, 1) & ahead(d, 2) & ahead(ps, 3) & ahead(d, 4) & ahead(d, 5) &
+                          ahead(d, 6) & ahead(d, 7) & ~ahead(d, 8);
+      const uint64_t intl =
+          c.plus & ahead(c.d29, 1) &
+          ((ahead(ps, 2) & ahead(d, 3) & ahead(d, 4)) |
+           (ahead(d, 2) & ahead(ps, 3) & ahead(d, 4) & ahead(d, 5)) |
+           (ahead(d, 2) & ahead(d, 3) & ahead(ps, 4) & ahead(d, 5) & ahead(d, 6)));
+      found[3] = us;
+      found[kPhoneIntl] = intl;
+    }
+    if (mask & ShapeBit(Shape::kIpv4)) {
+      found[4] = d & ahead(c.dot, 1) & ahead(d, 2);  // narrowed below
+    }
+    for (int slot = 0; slot <= kNumShapes; ++slot) {
+      const int s = slot == kPhoneIntl ? static_cast<int>(Shape::kPhone) : slot;
+      uint64_t m = found[slot] & valid;
+      while (m != 0) {
+        const size_t i = static_cast<size_t>(__builtin_ctzll(m));
+        m &= m - 1;
+        // The candidate's shortest length, so that `end` stays on its line
+        // (the scanner builds its window around the byte before `end`).
+        size_t len;
+        switch (static_cast<Shape>(s)) {
+          case Shape::kIpv4: {
+            size_t end = Ipv4Tail(w, i);
+            if (end == 0) continue;
+            len = end - i;
+            break;
+          }
+          case Shape::kSsn:
+            len = 11;
+            break;
+          case Shape::kPhone:
+            len = slot == kPhoneIntl ? 5 : 8;
+            break;
+          default:
+            len = 8;
+            break;
+        }
+        const size_t abs = p + i - kShapeLookback;
+        if (!on_candidate(static_cast<Shape>(s), std::min(abs + len, text.size()))) return;
+      }
+    }
+  }
+}
+
+}  // namespace kavach::internal
