@@ -393,13 +393,28 @@ absl::Status OciBackend::Prepare(const SandboxConfig& config, PrepareReport* rep
   std::string name = options_.runtime.empty() ? OciRuntimeNameFromEnv() : options_.runtime;
   std::string state_root =
       options_.state_root.empty() ? OciDefaultStateRoot(name) : options_.state_root;
-  absl::StatusOr<OciRuntime> rt = ResolveOciRuntime(name, state_root);
-  if (!rt.ok()) {
-    return absl::UnavailableError(absl::StrCat("oci backend: ", rt.status().message()));
+  // Resolving runs `<runtime> --version` and the sweep runs `list`: both
+  // once per process and state root, not per sandbox.
+  bool first_use = false;
+  {
+    static absl::Mutex mu(absl::kConstInit);
+    static auto* resolved = new std::map<std::string, OciRuntime>();
+    absl::MutexLock lock(&mu);
+    std::string key = absl::StrCat(name, "\n", state_root);
+    auto it = resolved->find(key);
+    if (it == resolved->end()) {
+      absl::StatusOr<OciRuntime> rt = ResolveOciRuntime(name, state_root);
+      if (!rt.ok()) {
+        return absl::UnavailableError(absl::StrCat("oci backend: ", rt.status().message()));
+      }
+      it = resolved->emplace(key, *std::move(rt)).first;
+      first_use = true;
+    }
+    runtime_ = it->second;
   }
-  runtime_ = *std::move(rt);
   if (absl::Status s = MakeDirs(state_root, 0700); !s.ok()) return s;
-  RemoveStaleContainers();
+  // Containers left by a kavach that died (kill -9, crash).
+  if (first_use) RemoveStaleContainers();
   step("runtime");
 
   const bool root = ::geteuid() == 0;
