@@ -11,6 +11,10 @@
 #include <algorithm>
 #include <cstring>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define KAVACH_SHAPES_AVX2 1
+#endif
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -79,6 +83,47 @@ void Classify(const unsigned char* w, Classes* c) {
 #endif
 }
 
+#if defined(KAVACH_SHAPES_AVX2)
+// The same classification, 32 bytes per instruction, on CPUs with AVX2
+// (checked at run time; the binary stays baseline x86-64). Returns false,
+// leaving the rest unset, when the 64 bytes hold no digit: every shape needs
+// one, so the step can be skipped (most prose and code).
+__attribute__((target("avx2"))) inline uint64_t Avx2Bits(__m256i m0, __m256i m1) {
+  return static_cast<uint64_t>(static_cast<uint32_t>(_mm256_movemask_epi8(m0))) |
+         static_cast<uint64_t>(static_cast<uint32_t>(_mm256_movemask_epi8(m1))) << 32;
+}
+
+__attribute__((target("avx2"))) inline __m256i Avx2Range(__m256i v, char lo, char hi) {
+  return _mm256_and_si256(_mm256_cmpgt_epi8(v, _mm256_set1_epi8(static_cast<char>(lo - 1))),
+                          _mm256_cmpgt_epi8(_mm256_set1_epi8(static_cast<char>(hi + 1)), v));
+}
+
+__attribute__((target("avx2"))) bool ClassifyAvx2(const unsigned char* w, Classes* c) {
+  const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
+  const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 32));
+  c->digit = Avx2Bits(Avx2Range(v0, '0', '9'), Avx2Range(v1, '0', '9'));
+  if (c->digit == 0) return false;
+  c->upper = Avx2Bits(Avx2Range(v0, 'A', 'Z'), Avx2Range(v1, 'A', 'Z'));
+  const uint64_t lower = Avx2Bits(Avx2Range(v0, 'a', 'z'), Avx2Range(v1, 'a', 'z'));
+  const __m256i us = _mm256_set1_epi8('_');
+  c->word =
+      c->digit | c->upper | lower | Avx2Bits(_mm256_cmpeq_epi8(v0, us), _mm256_cmpeq_epi8(v1, us));
+  const __m256i sp = _mm256_set1_epi8(' ');
+  c->space = Avx2Bits(_mm256_cmpeq_epi8(v0, sp), _mm256_cmpeq_epi8(v1, sp));
+  const __m256i da = _mm256_set1_epi8('-');
+  c->dash = Avx2Bits(_mm256_cmpeq_epi8(v0, da), _mm256_cmpeq_epi8(v1, da));
+  const __m256i dt = _mm256_set1_epi8('.');
+  c->dot = Avx2Bits(_mm256_cmpeq_epi8(v0, dt), _mm256_cmpeq_epi8(v1, dt));
+  const __m256i pl = _mm256_set1_epi8('+');
+  c->plus = Avx2Bits(_mm256_cmpeq_epi8(v0, pl), _mm256_cmpeq_epi8(v1, pl));
+  c->d26 = Avx2Bits(Avx2Range(v0, '2', '6'), Avx2Range(v1, '2', '6'));
+  c->d29 = Avx2Bits(Avx2Range(v0, '2', '9'), Avx2Range(v1, '2', '9'));
+  return true;
+}
+
+const bool kHaveAvx2 = __builtin_cpu_supports("avx2");
+#endif
+
 // [0-9]{1,3}\. starting at w[j]: the index after the dot, or 0.
 size_t DigitsDot(const unsigned char* w, size_t j) {
   size_t n = 0;
@@ -127,7 +172,16 @@ void FindShapes(std::string_view text, size_t from, size_t to, unsigned mask,
       w = pad;
     }
     Classes c;
+#if defined(KAVACH_SHAPES_AVX2)
+    if (kHaveAvx2) {
+      if (!ClassifyAvx2(w, &c)) continue;
+    } else {
+      Classify(w, &c);
+    }
+#else
     Classify(w, &c);
+#endif
+    if (c.digit == 0) continue;  // every shape needs a digit
     // Anchors allowed in this step: bits [4, 52), clipped to `to`.
     size_t n = std::min(kStep, to - p);
     const uint64_t valid = ((n == 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1)) << kShapeLookback;
