@@ -323,6 +323,54 @@ TEST_P(OciBackendTest, AttacksAreStopped) {
   EXPECT_THAT(connect.stdout_data, HasSubstr("refused")) << connect.stderr_data;
 }
 
+// Rootless: a child as uid 65534 prepares a sandbox and runs a command;
+// when the host does not allow it, Prepare must say why (and we skip with
+// that reason).
+TEST_P(OciBackendTest, UnprivilegedWorksOrSaysWhy) {
+  absl::StatusOr<sys::Pipe> pipe = sys::MakePipe();
+  ASSERT_TRUE(pipe.ok());
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    pipe->read.Reset();
+    auto report = [&](int code, const std::string& msg) {
+      (void)sys::WriteAll(pipe->write.get(), msg);
+      _exit(code);
+    };
+    if (::setresgid(65534, 65534, 65534) != 0 || ::setresuid(65534, 65534, 65534) != 0) {
+      report(3, "setresuid failed");
+    }
+    ::unsetenv("XDG_RUNTIME_DIR");
+    absl::StatusOr<std::unique_ptr<Backend>> b = CreateOciBackend({.runtime = GetParam()});
+    if (!b.ok()) report(3, std::string(b.status().message()));
+    SandboxConfig config;
+    config.policy = SandboxPolicy::Minimal();
+    PrepareReport rep;
+    absl::Status s = (*b)->Prepare(config, &rep);
+    if (!s.ok()) report(2, s.ToString());
+    absl::StatusOr<ExecResult> r = (*b)->Exec(Sh("id -u"));
+    std::string out = r.ok() ? r->stdout_data : r.status().ToString();
+    (void)(*b)->Destroy();
+    report(out == absl::StrCat(config.policy.uid, "\n") ? 0 : 4, out);
+  }
+  pipe->write.Reset();
+  std::string msg;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(pipe->read.get(), buf, sizeof buf)) > 0) msg.append(buf, n);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  int code = WEXITSTATUS(status);
+  ASSERT_NE(code, 3) << msg;
+  ASSERT_NE(code, 4) << "prepared unprivileged, but the command ran wrong: " << msg;
+  if (code == 2) {
+    EXPECT_FALSE(msg.empty());
+    GTEST_SKIP() << "rootless " << GetParam() << " unavailable here: " << msg;
+  }
+  EXPECT_EQ(code, 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Runtimes, OciBackendTest, ::testing::Values("crun", "runc"),
                          [](const auto& info) { return info.param; });
 
