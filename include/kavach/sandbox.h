@@ -102,6 +102,15 @@ struct SetupStep {
   absl::Duration duration;
 };
 
+// WASM backend only: how the module's run ended, as the engine reported it on
+// a channel the guest cannot write to (src/backend/wasm/wasm_backend.h).
+struct WasmRunInfo {
+  uint64_t fuel_used = 0;        // 0 when the module ran unmetered
+  bool fuel_exhausted = false;   // exit_code is then kWasmExitFuelExhausted (152)
+  std::optional<std::string> trap;  // trap message; exit_code is then 134
+  uint64_t memory_pages_peak = 0;   // 64 KiB pages of linear memory at the end
+};
+
 struct ExecResult {
   int exit_code = -1;       // -1 when killed by a signal or unknown
   int signal = 0;           // terminating signal, 0 if none
@@ -115,6 +124,7 @@ struct ExecResult {
   absl::Duration cpu_time;     // user + system of the command's tree
   uint64_t peak_memory_bytes = 0;
   std::vector<SetupStep> setup;  // per-step latency of this exec
+  std::optional<WasmRunInfo> wasm;  // set by the WASM backend only
 
   StrengthScore score;            // the sandbox's verified score
   std::vector<Evidence> evidence;

@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "backend/oci/oci_backend.h"
+#include "backend/wasm/wasm_backend.h"
 #include "linux/file_util.h"
 #include "linux/strings.h"
 
@@ -140,8 +141,18 @@ BackendAvailability Probe(BackendKind kind) {
       return internal::ProbeOci();
     case BackendKind::kFirecracker:
       return NotBuilt(kind, {ToolState("firecracker"), ToolState("qemu-system-x86_64")});
-    case BackendKind::kWasm:
-      return NotBuilt(kind, {ToolState("node")});
+    case BackendKind::kWasm: {
+      // node >= 18 and the runner, and the Process backend: the engine runs
+      // inside its jail.
+      BackendAvailability a = internal::ProbeWasm();
+      if (!a.available) return a;
+      BackendAvailability jail = internal::ProbeProcessFrom(internal::ReadProcessHostFacts());
+      if (!jail.available) {
+        a.available = false;
+        a.reason = absl::StrCat(a.reason, "; but the process jail is unavailable: ", jail.reason);
+      }
+      return a;
+    }
     case BackendKind::kSgx:
       return NotBuilt(kind, {internal::DeviceState("/dev/sgx_enclave")});
     case BackendKind::kSev:

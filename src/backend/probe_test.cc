@@ -54,7 +54,6 @@ TEST(ProbeTest, KindsNotBuiltSaySoAndNameWhatTheHostHas) {
       {BackendKind::kGVisor, "runsc"},
       {BackendKind::kFirecracker, "firecracker"},
       {BackendKind::kFirecracker, "qemu-system-x86_64"},
-      {BackendKind::kWasm, "node"},
       {BackendKind::kSgx, "/dev/sgx_enclave"},
       {BackendKind::kSev, "/dev/sev"},
       {BackendKind::kTdx, "/dev/tdx_guest"},

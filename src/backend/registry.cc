@@ -6,6 +6,7 @@
 #include "backend/noop/noop_backend.h"
 #include "backend/oci/oci_backend.h"
 #include "backend/process/process_backend.h"
+#include "backend/wasm/wasm_backend.h"
 #include "linux/strings.h"
 
 namespace kavach::internal {
@@ -20,6 +21,9 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(BackendKind kind) {
       // Runtime from $KAVACH_OCI_RUNTIME (crun by default).
       if (Probe(kind).available) return CreateOciBackend();
       break;
+    case BackendKind::kWasm:
+      if (!Probe(kind).available) break;
+      return CreateWasmBackend();
     default:
       break;
   }

@@ -1,0 +1,299 @@
+// Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
+//
+// Tests of the WASM backend through the Backend interface, with a test module
+// assembled from testdata/kvtest.wat by wat2wasm (package wabt).
+#include "backend/wasm/wasm_backend.h"
+
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "kavach/policy.h"
+#include "linux/file_util.h"
+
+namespace kavach::internal {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr uint64_t kMemoryBytes = 64ull << 20;  // -> 1024 pages
+
+// Runs argv (no shell), returning the exit status.
+int RunCmd(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid;
+  if (::posix_spawnp(&pid, args[0], nullptr, nullptr, args.data(), environ) != 0) return -1;
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+class WasmBackendTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<std::string> wat2wasm = sys::FindInPath("wat2wasm");
+    if (!wat2wasm.ok()) GTEST_SKIP() << "wat2wasm (package wabt) not installed";
+    BackendAvailability a = ProbeWasm();
+    if (!a.available) GTEST_SKIP() << "wasm backend unavailable: " << a.reason;
+    char tmpl[] = "/tmp/kavach-wasm-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    ::chmod(dir_.c_str(), 0755);  // the jail's user is not root on the host
+    work_ = dir_ + "/work";
+    ASSERT_EQ(::mkdir(work_.c_str(), 0755), 0);
+    module_ = dir_ + "/kvtest.wasm";
+    ASSERT_EQ(
+        RunCmd({*wat2wasm, std::string(KAVACH_SOURCE_DIR) + "/src/backend/wasm/testdata/kvtest.wat",
+                "-o", module_}),
+        0);
+    ::chmod(module_.c_str(), 0644);
+    state_ = dir_ + "/state";
+    ::setenv("KAVACH_WASM_STATE_DIR", state_.c_str(), 1);
+  }
+  void TearDown() override {
+    if (backend_) {
+      EXPECT_TRUE(backend_->Destroy().ok());
+    }
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
+
+  // A prepared backend over a Basic policy with a 64 MiB memory limit.
+  void Prepare(WasmBackendOptions options = {}) {
+    SandboxConfig config;
+    config.backend = BackendKind::kWasm;
+    config.policy = SandboxPolicy::Basic();
+    config.policy.limits.memory_bytes = kMemoryBytes;
+    config.host_workdir = work_;
+    auto b = CreateWasmBackend(std::move(options));
+    ASSERT_TRUE(b.ok()) << b.status();
+    backend_ = *std::move(b);
+    absl::Status s = backend_->Prepare(config, &report_);
+    ASSERT_TRUE(s.ok()) << s;
+  }
+
+  BackendExecRequest Req(std::vector<std::string> args) {
+    BackendExecRequest r;
+    r.argv = {module_};
+    for (std::string& a : args) r.argv.push_back(std::move(a));
+    r.cwd = "/work";
+    r.timeout = absl::Seconds(30);
+    return r;
+  }
+
+  std::string dir_, work_, module_, state_;
+  std::unique_ptr<Backend> backend_;
+  PrepareReport report_;
+};
+
+TEST_F(WasmBackendTest, ArgvEnvStdinStdoutAndExitCode) {
+  Prepare();
+  BackendExecRequest r = Req({"hello", "x y"});
+  r.env = {"A=1", "GREETING=hi"};
+  r.stdin_data = "line from stdin\n";
+  absl::StatusOr<ExecResult> res = backend_->Exec(r);
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_THAT(res->stdout_data, HasSubstr(absl::StrCat("args:", module_, " hello x y \n")));
+  EXPECT_THAT(res->stdout_data, HasSubstr("env:A=1 GREETING=hi \n"));
+  EXPECT_THAT(res->stdout_data, HasSubstr("stdin:line from stdin\n"));
+  EXPECT_EQ(res->exit_code, 43);  // 40 + argc
+  ASSERT_TRUE(res->wasm.has_value());
+  EXPECT_FALSE(res->wasm->trap.has_value());
+  EXPECT_FALSE(res->wasm->fuel_exhausted);
+  EXPECT_EQ(res->wasm->memory_pages_peak, 1u);
+  EXPECT_EQ(res->stderr_data, "");  // nothing from node or the runner
+}
+
+TEST_F(WasmBackendTest, EvidenceHasJailAndEngineItems) {
+  Prepare();
+  int engine = 0, total = 0;
+  bool userns = false;
+  for (const Evidence& e : report_.evidence) {
+    if (!e.verified) continue;
+    total += e.points;
+    if (e.control.rfind("wasm.", 0) == 0) engine += e.points;
+    if (e.control == "namespace.user") userns = true;
+  }
+  EXPECT_EQ(engine, 15);
+  EXPECT_TRUE(userns);
+  EXPECT_GE(total, 65);
+}
+
+TEST_F(WasmBackendTest, PreopenReadableOutsideNot) {
+  ASSERT_TRUE(sys::WriteFile(work_ + "/data.txt", "hello-data\n").ok());
+  Prepare();
+  absl::StatusOr<ExecResult> res = backend_->Exec(Req({"read", "data.txt"}));
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->exit_code, 0) << res->stdout_data;
+  EXPECT_THAT(res->stdout_data, HasSubstr("read:hello-data"));
+  for (const char* p : {"../../../../etc/passwd", "/etc/passwd", "../state"}) {
+    res = backend_->Exec(Req({"read", p}));
+    ASSERT_TRUE(res.ok()) << res.status();
+    EXPECT_EQ(res->exit_code, 1) << p << ": " << res->stdout_data;
+    EXPECT_THAT(res->stdout_data, HasSubstr("open-errno:")) << p;
+  }
+}
+
+TEST_F(WasmBackendTest, HostSymlinkOutOfPreopenReachesNothing) {
+  // A host directory beside the workdir, and a relative symlink to it planted
+  // in the workdir. node:wasi alone follows it; the jail must stop it.
+  std::string secret_dir = dir_ + "/secret";
+  ASSERT_EQ(::mkdir(secret_dir.c_str(), 0755), 0);
+  ASSERT_TRUE(sys::WriteFile(secret_dir + "/s.txt", "TOPSECRET\n").ok());
+  ASSERT_EQ(::symlink("../secret", (work_ + "/up").c_str()), 0);
+
+  // Control: the runner outside any jail, the same preopen -> escapes.
+  std::string out = dir_ + "/control.out";
+  absl::StatusOr<std::string> runner = FindWasmRunner();
+  ASSERT_TRUE(runner.ok());
+  absl::StatusOr<std::string> node = sys::FindInPath("node");
+  ASSERT_TRUE(node.ok());
+  std::string cmd = absl::StrCat(*node, " --no-warnings ", *runner, " --result ", dir_,
+                                 "/control.json --dir /work=", work_, " -- ", module_, " m read",
+                                 " up/s.txt > ", out, " 2>&1");
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  absl::StatusOr<std::string> control = sys::ReadFile(out);
+  ASSERT_TRUE(control.ok());
+  EXPECT_THAT(*control, HasSubstr("TOPSECRET")) << "node:wasi no longer follows the symlink";
+
+  Prepare();
+  absl::StatusOr<ExecResult> res = backend_->Exec(Req({"read", "up/s.txt"}));
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_THAT(res->stdout_data, Not(HasSubstr("TOPSECRET")));
+  EXPECT_EQ(res->exit_code, 1) << res->stdout_data;
+}
+
+TEST_F(WasmBackendTest, FuelStopsInfiniteLoopDeterministically) {
+  WasmBackendOptions o;
+  o.fuel = 1'000'000;
+  Prepare(o);
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<ExecResult> res = backend_->Exec(Req({"loop"}));
+    ASSERT_TRUE(res.ok()) << res.status();
+    EXPECT_EQ(res->exit_code, kWasmExitFuelExhausted);
+    EXPECT_FALSE(res->timed_out);
+    ASSERT_TRUE(res->wasm.has_value());
+    EXPECT_TRUE(res->wasm->fuel_exhausted);
+    EXPECT_EQ(res->wasm->fuel_used, 1'000'000u);
+  }
+  // A finite program uses the same fuel every time, and more than its
+  // 100000 loop iterations.
+  uint64_t first = 0;
+  for (int i = 0; i < 2; ++i) {
+    BackendExecRequest r = Req({"count"});
+    r.env = {absl::StrCat(kWasmFuelEnv, "=1000000000")};
+    absl::StatusOr<ExecResult> res = backend_->Exec(r);
+    ASSERT_TRUE(res.ok()) << res.status();
+    EXPECT_EQ(res->exit_code, 0);
+    ASSERT_TRUE(res->wasm.has_value());
+    EXPECT_FALSE(res->wasm->fuel_exhausted);
+    EXPECT_GT(res->wasm->fuel_used, 100000u);
+    if (i == 0) first = res->wasm->fuel_used;
+    EXPECT_EQ(res->wasm->fuel_used, first);
+  }
+}
+
+TEST_F(WasmBackendTest, MemoryGrowthBeyondCapFailsInsideGuest) {
+  Prepare();
+  absl::StatusOr<ExecResult> res = backend_->Exec(Req({"memhog"}));
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->exit_code, 0) << "signal " << res->signal << " oom " << res->oom_killed
+                               << " stderr " << res->stderr_data;
+  // 1 initial page + 63 grows of 16 = 1009 <= 1024 (64 MiB / 64 KiB).
+  EXPECT_THAT(res->stdout_data, HasSubstr("grown-pages:1008\n"));
+  ASSERT_TRUE(res->wasm.has_value());
+  EXPECT_EQ(res->wasm->memory_pages_peak, 1009u);
+}
+
+TEST_F(WasmBackendTest, TimeoutKillsTheEngine) {
+  Prepare();
+  BackendExecRequest r = Req({"loop"});
+  r.timeout = absl::Milliseconds(1500);
+  absl::StatusOr<ExecResult> res = backend_->Exec(r);
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_TRUE(res->timed_out);
+  // ShellStatus() (sandbox layer) maps timed_out to 124.
+  EXPECT_FALSE(res->wasm.has_value());
+}
+
+TEST_F(WasmBackendTest, TrapIsReportedAsTrapAndExit152IsNotFuel) {
+  WasmBackendOptions o;
+  o.fuel = 1'000'000;
+  Prepare(o);
+  absl::StatusOr<ExecResult> res = backend_->Exec(Req({"trap"}));
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->exit_code, kWasmExitTrap);
+  ASSERT_TRUE(res->wasm.has_value());
+  ASSERT_TRUE(res->wasm->trap.has_value());
+  EXPECT_THAT(*res->wasm->trap, HasSubstr("unreachable"));
+  EXPECT_FALSE(res->wasm->fuel_exhausted);
+
+  res = backend_->Exec(Req({"exit152"}));
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->exit_code, 152);
+  ASSERT_TRUE(res->wasm.has_value());
+  EXPECT_FALSE(res->wasm->fuel_exhausted);
+  EXPECT_FALSE(res->wasm->trap.has_value());
+}
+
+TEST_F(WasmBackendTest, BadModulesAreClearErrors) {
+  Prepare();
+  std::string not_wasm = dir_ + "/not.wasm";
+  ASSERT_TRUE(sys::WriteFile(not_wasm, "#!/bin/sh\necho hi\n").ok());
+  absl::StatusOr<std::string> good = sys::ReadFile(module_);
+  ASSERT_TRUE(good.ok());
+  std::string truncated = dir_ + "/trunc.wasm";
+  ASSERT_TRUE(sys::WriteFile(truncated, good->substr(0, good->size() / 2)).ok());
+  std::string imports = dir_ + "/imports.wasm";
+  std::string wat = dir_ + "/imports.wat";
+  ASSERT_TRUE(sys::WriteFile(wat,
+                             "(module (import \"env\" \"nope\" (func))"
+                             " (memory (export \"memory\") 1)"
+                             " (func (export \"_start\") (call 0)))")
+                  .ok());
+  ASSERT_EQ(RunCmd({"wat2wasm", wat, "-o", imports}), 0);
+  for (const std::string& fuel : {std::string(), std::string("1000")}) {
+    for (const auto& [path, want] :
+         {std::pair<std::string, std::string>{not_wasm, "invalid module"},
+          {truncated, "invalid module"},
+          {imports, "env.nope"}}) {
+      BackendExecRequest r = Req({});
+      r.argv[0] = path;
+      if (!fuel.empty()) r.env = {absl::StrCat(kWasmFuelEnv, "=", fuel)};
+      absl::StatusOr<ExecResult> res = backend_->Exec(r);
+      ASSERT_FALSE(res.ok()) << path << " fuel=" << fuel;
+      EXPECT_EQ(res.status().code(), absl::StatusCode::kInvalidArgument) << res.status();
+      if (fuel.empty()) {
+        EXPECT_THAT(res.status().message(), HasSubstr(want)) << res.status();
+      }
+    }
+  }
+}
+
+TEST(WasmRegistryTest, ProbeAndRegistryAgree) {
+  BackendAvailability a = Probe(BackendKind::kWasm);
+  EXPECT_FALSE(a.reason.empty());
+  absl::StatusOr<std::unique_ptr<Backend>> b = CreateBackend(BackendKind::kWasm);
+  if (!a.available) {
+    EXPECT_EQ(b.status().code(), absl::StatusCode::kUnavailable);
+    GTEST_SKIP() << "wasm unavailable here: " << a.reason;
+  }
+  EXPECT_THAT(a.reason, HasSubstr("node found at /"));
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_EQ((*b)->kind(), BackendKind::kWasm);
+}
+
+}  // namespace
+}  // namespace kavach::internal

@@ -1,0 +1,164 @@
+// Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
+//
+// kavach's WASI (preview 1) runner for Node's node:wasi. The WASM backend
+// starts it inside the Process backend's jail:
+//
+//   node --no-warnings --no-turbo-fast-api-calls --wasm-max-mem-pages=P runner.mjs --result FILE --nonce N
+//        [--fuel N] [--dir GUEST=HOST]... [--env K=V]... -- MODULE ARGV0 ARGS...
+//   node --no-warnings --no-turbo-fast-api-calls --wasm-max-mem-pages=P runner.mjs --result FILE --nonce N --probe
+//
+// The guest's stdin/stdout/stderr are the process's fds 0/1/2; the runner
+// never writes to them. How the run ended goes to FILE as one JSON line:
+//   {"nonce", "outcome": "exit"|"trap"|"fuel_exhausted"|"memory_cap"|"error",
+//    "exit_code", "trap", "error", "fuel_used", "memory_pages_peak", ...}
+// FILE is outside every preopened directory, so the guest cannot reach it
+// through WASI; the nonce (on the runner's command line, which the guest
+// cannot read) ties the line to this exec. The file is written last, after
+// the guest can no longer run.
+import { WASI } from 'node:wasi';
+import { readFileSync, writeFileSync } from 'node:fs';
+
+function parse(argv) {
+  const o = { result: null, nonce: '', fuel: null, preopens: {}, env: {}, probe: false, maxPages: 0 };
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') { i++; break; }
+    if (a === '--result') o.result = argv[++i];
+    else if (a === '--nonce') o.nonce = argv[++i];
+    else if (a === '--fuel') o.fuel = BigInt(argv[++i]);
+    else if (a === '--max-pages') o.maxPages = Number(argv[++i]);
+    else if (a === '--probe') o.probe = true;
+    else if (a === '--dir') {
+      const s = argv[++i]; const k = s.indexOf('=');
+      o.preopens[s.slice(0, k)] = s.slice(k + 1);
+    } else if (a === '--env') {
+      const s = argv[++i]; const k = s.indexOf('=');
+      o.env[s.slice(0, k)] = s.slice(k + 1);
+    } else throw new Error(`runner: unknown option ${a}`);
+  }
+  o.module = argv[i];
+  o.args = argv.slice(i + 1);  // guest argv, argv[0] included
+  return o;
+}
+
+function report(o, fields) {
+  const line = JSON.stringify({ nonce: o.nonce, ...fields }) + '\n';
+  writeFileSync(o.result, line, { mode: 0o600 });
+}
+
+// Checks, from inside the jail, what the engine really enforces.
+function probe(o) {
+  let capEnforced = false;
+  try {
+    const m = new WebAssembly.Memory({ initial: 1, maximum: 65536 });
+    m.grow(o.maxPages);  // would be maxPages + 1 pages
+  } catch (e) {
+    capEnforced = e instanceof RangeError;
+  }
+  let underCap = false;
+  try {
+    const m = new WebAssembly.Memory({ initial: 1, maximum: 65536 });
+    m.grow(o.maxPages - 1);
+    underCap = true;
+  } catch (e) { /* under the cap must succeed */ }
+  report(o, {
+    outcome: 'probe',
+    node_version: process.versions.node,
+    v8_version: process.versions.v8,
+    wasi: typeof WASI === 'function',
+    env_keys: Object.keys(process.env),
+    memory_cap_enforced: capEnforced && underCap,
+    max_pages: o.maxPages,
+  });
+}
+
+const keepAlive = [];
+
+function run(o) {
+  const out = { outcome: 'error', exit_code: null, trap: null, error: null, fuel_used: 0,
+                fuel_exhausted: false, memory_pages_peak: 0, metered: false };
+  let mod;
+  try {
+    mod = new WebAssembly.Module(readFileSync(o.module));
+  } catch (e) {
+    out.error = `invalid module: ${e.message}`;
+    return out;
+  }
+  const wasi = new WASI({ version: 'preview1', args: o.args, env: o.env, preopens: o.preopens,
+                          returnOnExit: true });
+  // Keep the WASI object reachable for the whole run: Node 20 can otherwise
+  // collect it (and free uvwasi's fd table) from a GC that a WASI call
+  // itself triggers, aborting the process.
+  keepAlive.push(wasi);
+  const importObject = wasi.getImportObject();
+  const missing = WebAssembly.Module.imports(mod)
+    .filter((i) => !(importObject[i.module] && i.name in importObject[i.module]))
+    .map((i) => `${i.module}.${i.name}`);
+  if (missing.length > 0) {
+    out.error = `module imports what the host does not provide: ${missing.join(', ')}` +
+                ' (only wasi_snapshot_preview1 is provided)';
+    return out;
+  }
+  let inst;
+  try {
+    inst = new WebAssembly.Instance(mod, importObject);
+  } catch (e) {
+    if (e instanceof RangeError && /memory/i.test(e.message)) {
+      out.outcome = 'memory_cap';
+      out.error = `initial memory exceeds the cap of ${o.maxPages} pages: ${e.message}`;
+    } else {
+      out.error = `instantiate: ${e.message}`;
+    }
+    return out;
+  }
+  const fuel = inst.exports.__kavach_fuel;
+  if (fuel instanceof WebAssembly.Global) {
+    out.metered = true;
+    if (o.fuel !== null) fuel.value = o.fuel;
+  } else if (o.fuel !== null) {
+    out.error = 'a fuel budget was given but the module is not metered';
+    return out;
+  }
+  const budget = out.metered ? fuel.value : 0n;
+  const pages = () => {
+    const m = inst.exports.memory;
+    return m instanceof WebAssembly.Memory ? m.buffer.byteLength / 65536 : 0;
+  };
+  try {
+    const code = wasi.start(inst);
+    out.outcome = 'exit';
+    out.exit_code = code ?? 0;
+  } catch (e) {
+    if (e instanceof WebAssembly.RuntimeError) {
+      out.trap = e.message;
+      out.outcome = 'trap';
+      if (out.metered && fuel.value === 0n && /unreachable/.test(e.message)) {
+        out.outcome = 'fuel_exhausted';
+        out.fuel_exhausted = true;
+      }
+    } else {
+      // A host-side failure (e.g. stack overflow is a RangeError in V8).
+      out.outcome = 'trap';
+      out.trap = `${e.name}: ${e.message}`;
+    }
+  }
+  if (out.metered) out.fuel_used = Number(budget - fuel.value);
+  out.memory_pages_peak = pages();  // linear memory only grows: final = peak
+  return out;
+}
+
+const o = parse(process.argv.slice(2));
+if (!o.result) {
+  process.exitCode = 2;
+} else if (o.probe) {
+  probe(o);
+} else {
+  let out;
+  try {
+    out = run(o);
+  } catch (e) {
+    out = { outcome: 'error', error: `runner: ${e.message}` };
+  }
+  report(o, out);
+}
