@@ -20,6 +20,11 @@
 #endif
 
 namespace kavach::internal {
+
+namespace internal_shapes {
+bool baseline_only = false;
+}  // namespace internal_shapes
+
 namespace {
 
 constexpr size_t kBlock = 64;
@@ -121,8 +126,16 @@ __attribute__((target("avx2"))) bool ClassifyAvx2(const unsigned char* w, Classe
   return true;
 }
 
-const bool kHaveAvx2 = __builtin_cpu_supports("avx2");
 #endif
+
+bool UseAvx2() {
+#if defined(KAVACH_SHAPES_AVX2)
+  static const bool have = __builtin_cpu_supports("avx2");
+  return have && !internal_shapes::baseline_only;
+#else
+  return false;
+#endif
+}
 
 // [0-9]{1,3}\. starting at w[j]: the index after the dot, or 0.
 size_t DigitsDot(const unsigned char* w, size_t j) {
@@ -173,7 +186,7 @@ void FindShapes(std::string_view text, size_t from, size_t to, unsigned mask,
     }
     Classes c;
 #if defined(KAVACH_SHAPES_AVX2)
-    if (kHaveAvx2) {
+    if (UseAvx2()) {
       if (!ClassifyAvx2(w, &c)) continue;
     } else {
       Classify(w, &c);

@@ -57,6 +57,12 @@ inline constexpr size_t kShapeLookahead = 12;
 void FindShapes(std::string_view text, size_t from, size_t to, unsigned mask,
                 absl::FunctionRef<bool(Shape, size_t)> on_candidate);
 
+namespace internal_shapes {
+// Tests only: true makes FindShapes use its baseline (SSE2) classifier even
+// on AVX2 CPUs, so both paths are exercised. Not thread-safe.
+extern bool baseline_only;
+}  // namespace internal_shapes
+
 }  // namespace kavach::internal
 
 #endif  // KAVACH_SCAN_SHAPE_FINDER_H_

@@ -55,7 +55,16 @@ TEST(ShapeFinderTest, Names) {
 // Random lines over an alphabet dense in the shapes' bytes: every line the
 // prefilter matches must be nominated (the finders are a superset), and the
 // finders are exact, so nothing else is.
-TEST(ShapeFinderTest, SameLinesAsThePrefilterOnRandomText) {
+class ShapeFinderPathTest : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override { internal_shapes::baseline_only = GetParam(); }
+  void TearDown() override { internal_shapes::baseline_only = false; }
+};
+
+INSTANTIATE_TEST_SUITE_P(Classifiers, ShapeFinderPathTest, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "Baseline" : "Best"; });
+
+TEST_P(ShapeFinderPathTest, SameLinesAsThePrefilterOnRandomText) {
   std::mt19937_64 rng(7);
   for (int s = 0; s < kNumShapes; ++s) {
     const Shape shape = static_cast<Shape>(s);
@@ -86,7 +95,7 @@ TEST(ShapeFinderTest, SameLinesAsThePrefilterOnRandomText) {
   }
 }
 
-TEST(ShapeFinderTest, RealisticExamples) {
+TEST_P(ShapeFinderPathTest, RealisticExamples) {
   auto count = [](const std::string& t, Shape s) {
     int n = 0;
     FindShapes(t, 0, t.size(), ShapeBit(s), [&](Shape, size_t) {
@@ -112,7 +121,7 @@ TEST(ShapeFinderTest, RealisticExamples) {
 // Evaluating a text in pieces (as the stream scanner does, leaving each
 // piece its lookahead) finds the same candidates as one pass, wherever the
 // cuts fall, including at the 48-byte step boundaries.
-TEST(ShapeFinderTest, PiecewiseEqualsWhole) {
+TEST_P(ShapeFinderPathTest, PiecewiseEqualsWhole) {
   std::string text;
   for (int i = 0; i < 40; ++i) {
     text +=
