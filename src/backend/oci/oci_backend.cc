@@ -442,6 +442,16 @@ absl::Status OciBackend::Prepare(const SandboxConfig& config, PrepareReport* rep
     }
   }
 
+  // runc needs the container's root mapped; an unprivileged caller owns a
+  // single host id, which goes to the sandbox user.
+  if (!root && policy_.uid != 0 && runtime_.name == "runc") {
+    return ControlError(
+        Control::kUserNamespace,
+        absl::StrCat("rootless runc needs uid 0 mapped in the container, but an unprivileged "
+                     "caller can map only its own host uid (",
+                     ::geteuid(), ") and that goes to the sandbox user (uid ", policy_.uid,
+                     "); run as root, or with policy uid 0"));
+  }
   id_ = absl::StrCat(kIdPrefix, ::getpid(), "-", RandomHex(6));
   const char* tmp = ::getenv("TMPDIR");
   std::string templ = absl::StrCat(tmp && *tmp ? tmp : "/tmp", "/kavach-oci-XXXXXX");

@@ -89,8 +89,14 @@ absl::StatusOr<OciRuntime> ResolveOciRuntime(std::string_view name, std::string 
   rt.name = std::string(name);
   rt.path = *path;
   rt.state_root = std::move(state_root);
-  rt.detach_unified_cgroup =
-      name == "crun" && ::geteuid() == 0 && HostHasControllerlessUnifiedCgroup();
+  const bool hybrid = name == "crun" && HostHasControllerlessUnifiedCgroup();
+  if (hybrid && ::geteuid() != 0) {
+    return absl::FailedPreconditionError(
+        "crun 1.8 refuses this host's hybrid cgroup layout (a cgroup2 mount at "
+        "/sys/fs/cgroup/unified without controllers), and only root can detach that mount "
+        "in a private mount namespace; use runc or run as root");
+  }
+  rt.detach_unified_cgroup = hybrid;
   // `--version` takes no --root; run it bare.
   OciRuntime bare = rt;
   bare.state_root.clear();
