@@ -61,6 +61,21 @@ bool MakeDirs(const std::string& dir) {
   return mkdir(dir.c_str(), 0700) == 0 || errno == EEXIST;
 }
 
+// The digest only proves integrity: anyone able to write the directory could
+// plant a database that makes the gate blind. So only a directory and file
+// that we own and nobody else can write are used.
+bool PrivateDir(const std::string& dir) {
+  struct stat st;
+  return stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+         (st.st_mode & 022) == 0;
+}
+
+bool PrivateFile(const std::string& path) {
+  struct stat st;
+  return lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid() &&
+         (st.st_mode & 077) == 0;
+}
+
 }  // namespace
 
 std::string ScanCacheDir() {
@@ -98,8 +113,10 @@ std::string CacheEntryPath(const std::string& dir, const std::string& key_hex) {
 
 std::optional<std::string> LoadCacheEntry(const std::string& dir, const std::string& key_hex) {
   std::string key;
-  if (dir.empty() || !KeyBytes(key_hex, &key)) return std::nullopt;
-  absl::StatusOr<std::string> data = ReadWholeFile(CacheEntryPath(dir, key_hex), kMaxEntryBytes);
+  if (dir.empty() || !KeyBytes(key_hex, &key) || !PrivateDir(dir)) return std::nullopt;
+  const std::string path = CacheEntryPath(dir, key_hex);
+  if (!PrivateFile(path)) return std::nullopt;
+  absl::StatusOr<std::string> data = ReadWholeFile(path, kMaxEntryBytes);
   if (!data.ok() || data->size() < kHeaderSize) return std::nullopt;
   const char* p = data->data();
   if (std::memcmp(p, kMagic, sizeof kMagic) != 0) return std::nullopt;
@@ -119,6 +136,10 @@ absl::Status StoreCacheEntry(const std::string& dir, const std::string& key_hex,
   if (dir.empty()) return absl::FailedPreconditionError("no cache directory");
   if (!KeyBytes(key_hex, &key)) return absl::InvalidArgumentError("cache key is not SHA-256 hex");
   if (!MakeDirs(dir)) return FileErrnoStatus(errno, absl::StrCat("mkdir ", dir));
+  if (!PrivateDir(dir)) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cache directory ", dir, " is not private to this user"));
+  }
   std::string out;
   out.reserve(kHeaderSize + payload.size());
   out.append(kMagic, sizeof kMagic);

@@ -15,7 +15,8 @@
 // store). The payload's own decoding (Hyperscan's hs_deserialize_database)
 // validates again. Files are written to a temporary name and renamed, mode
 // 0600, in a 0700 directory; a read-only or missing directory only means no
-// caching.
+// caching. A directory or file that another user owns or could write is not
+// used at all (a planted database could blind the gate).
 #ifndef KAVACH_SCAN_DB_CACHE_H_
 #define KAVACH_SCAN_DB_CACHE_H_
 

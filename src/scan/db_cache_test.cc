@@ -120,6 +120,28 @@ TEST(DbCacheTest, CorruptOrMismatchedEntriesAreMisses) {
   EXPECT_EQ(LoadCacheEntry(dir, key).value_or(""), "fresh");
 }
 
+TEST(DbCacheTest, EntriesOthersCouldWriteAreIgnored) {
+  std::string dir = TempDir();
+  std::string key = CacheKeyHex("k");
+  ASSERT_TRUE(StoreCacheEntry(dir, key, "payload").ok());
+  ASSERT_TRUE(LoadCacheEntry(dir, key).has_value());
+  const std::string path = CacheEntryPath(dir, key);
+  ASSERT_EQ(chmod(path.c_str(), 0644), 0);
+  EXPECT_FALSE(LoadCacheEntry(dir, key).has_value());
+  ASSERT_EQ(chmod(path.c_str(), 0600), 0);
+  ASSERT_TRUE(LoadCacheEntry(dir, key).has_value());
+  ASSERT_EQ(chmod(dir.c_str(), 0777), 0);
+  EXPECT_FALSE(LoadCacheEntry(dir, key).has_value());
+  EXPECT_FALSE(StoreCacheEntry(dir, key, "payload").ok());
+  ASSERT_EQ(chmod(dir.c_str(), 0700), 0);
+  // A symlink in place of the entry is not followed.
+  std::string other = TempDir();
+  ASSERT_TRUE(StoreCacheEntry(other, key, "elsewhere").ok());
+  ASSERT_EQ(unlink(path.c_str()), 0);
+  ASSERT_EQ(symlink(CacheEntryPath(other, key).c_str(), path.c_str()), 0);
+  EXPECT_FALSE(LoadCacheEntry(dir, key).has_value());
+}
+
 TEST(DbCacheTest, UnusableDirectoryMeansNoCaching) {
   std::string key = CacheKeyHex("k");
   // A path below a regular file can never be created (even by root).
