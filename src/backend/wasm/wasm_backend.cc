@@ -359,10 +359,8 @@ absl::Status WasmBackend::Prepare(const SandboxConfig& config, PrepareReport* re
     ip.filesystem.read_only.push_back(DirName(node_));
     ip.filesystem.executable.push_back(DirName(node_));
   }
-  // V8 maps code pages writable and executable; the strict allow-list is
-  // written for shells and python, so the engine runs under the basic
-  // deny-list, which still blocks every escape-relevant family.
-  if (ip.seccomp == SeccompProfile::kStrict) ip.seccomp = SeccompProfile::kBasic;
+  // The seccomp profile is the sandbox's own: V8's writable+executable code
+  // pages pass both the basic deny-list and the strict allow-list (tested).
   if (ip.limits.memory_bytes) *ip.limits.memory_bytes += kWasmEngineHeadroomBytes;
   // node's platform and libuv threads count against the pids limit.
   if (ip.limits.max_pids && *ip.limits.max_pids < 32) ip.limits.max_pids = 32;

@@ -5,10 +5,12 @@
 #include "backend/wasm/wasm_backend.h"
 
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -71,10 +73,10 @@ class WasmBackendTest : public ::testing::Test {
   }
 
   // A prepared backend over a Basic policy with a 64 MiB memory limit.
-  void Prepare(WasmBackendOptions options = {}) {
+  void Prepare(WasmBackendOptions options = {}, SandboxPolicy policy = SandboxPolicy::Basic()) {
     SandboxConfig config;
     config.backend = BackendKind::kWasm;
-    config.policy = SandboxPolicy::Basic();
+    config.policy = std::move(policy);
     config.policy.limits.memory_bytes = kMemoryBytes;
     config.host_workdir = work_;
     auto b = CreateWasmBackend(std::move(options));
@@ -114,6 +116,67 @@ TEST_F(WasmBackendTest, ArgvEnvStdinStdoutAndExitCode) {
   EXPECT_FALSE(res->wasm->fuel_exhausted);
   EXPECT_EQ(res->wasm->memory_pages_peak, 1u);
   EXPECT_EQ(res->stderr_data, "");  // nothing from node or the runner
+}
+
+TEST_F(WasmBackendTest, StrictPolicyKeepsStrictSeccompAndRunsMeteredCode) {
+  WasmBackendOptions o;
+  o.fuel = 1'000'000'000;
+  Prepare(o, SandboxPolicy::Strict());
+  bool strict_seccomp = false;
+  for (const Evidence& e : report_.evidence) {
+    if (e.control == "seccomp" && e.verified) strict_seccomp = true;
+  }
+  EXPECT_TRUE(strict_seccomp);
+  for (const char* mode : {"count", "memhog"}) {
+    absl::StatusOr<ExecResult> res = backend_->Exec(Req({mode}));
+    ASSERT_TRUE(res.ok()) << res.status();
+    EXPECT_EQ(res->exit_code, 0) << mode << " signal " << res->signal << " " << res->stderr_data;
+    ASSERT_TRUE(res->wasm.has_value());
+    EXPECT_GT(res->wasm->fuel_used, 0u);
+  }
+}
+
+// The same path as an unprivileged host user (uid/gid 65534): the child
+// reports through its exit code (0 ok, 10+ the failing step).
+TEST_F(WasmBackendTest, WorksAsUnprivilegedUser) {
+  std::string state = dir_ + "/state-nobody";
+  ASSERT_EQ(::mkdir(state.c_str(), 0700), 0);
+  ASSERT_EQ(::chown(state.c_str(), 65534, 65534), 0);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (::setresgid(65534, 65534, 65534) != 0 || ::setresuid(65534, 65534, 65534) != 0) {
+      ::_exit(10);
+    }
+    // Changing credentials made us non-dumpable, which leaves /proc/self
+    // owned by root; a real unprivileged user is dumpable.
+    ::prctl(PR_SET_DUMPABLE, 1);
+    ::setenv("KAVACH_WASM_STATE_DIR", (state + "/s").c_str(), 1);
+    ::setenv("TMPDIR", state.c_str(), 1);
+    ::unsetenv("XDG_RUNTIME_DIR");
+    SandboxConfig config;
+    config.backend = BackendKind::kWasm;
+    config.policy = SandboxPolicy::Basic();
+    config.host_workdir = work_;
+    auto b = CreateWasmBackend();
+    if (!b.ok()) ::_exit(11);
+    PrepareReport report;
+    if (absl::Status s = (*b)->Prepare(config, &report); !s.ok()) {
+      std::fprintf(stderr, "prepare: %s\n", s.ToString().c_str());
+      ::_exit(12);
+    }
+    absl::StatusOr<ExecResult> res = (*b)->Exec(Req({"hello"}));
+    if (!res.ok()) {
+      std::fprintf(stderr, "exec: %s\n", res.status().ToString().c_str());
+      ::_exit(13);
+    }
+    if (res->exit_code != 42 || res->stdout_data.find("args:") == std::string::npos) ::_exit(14);
+    ::_exit((*b)->Destroy().ok() ? 0 : 15);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 TEST_F(WasmBackendTest, EvidenceHasJailAndEngineItems) {
