@@ -29,6 +29,14 @@
 namespace kavach::cli {
 namespace {
 
+// The gate's threat response may already have destroyed the sandbox (tier
+// "revoke"); destroying it again would be an illegal transition, not a
+// failed clean-up.
+absl::Status DestroyUnlessDone(Sandbox& sandbox) {
+  if (sandbox.state() == SandboxState::kDestroyed) return absl::OkStatus();
+  return sandbox.Destroy();
+}
+
 struct ExecFlags {
   std::string backend = "process";
   std::string policy = "strict";
@@ -306,7 +314,8 @@ int RunExecCommand(const std::vector<std::string>& args) {
              absl::CancelledError(absl::StrCat("interrupted by signal ", sig, " (",
                                                ::strsignal(sig), "); the sandbox was stopped")),
              128 + sig);
-    if (absl::Status d = (*sandbox)->Destroy(); !d.ok()) return ReportError("exec: destroy", d);
+    if (absl::Status d = DestroyUnlessDone(**sandbox); !d.ok())
+      return ReportError("exec: destroy", d);
     return code;
   }
   if (!result.ok()) {
@@ -319,7 +328,7 @@ int RunExecCommand(const std::vector<std::string>& args) {
       status = kExitNotFound;
     }
     const int code = Fail(flags, started ? "run" : "start", s, status);
-    if (absl::Status d = (*sandbox)->Destroy(); !d.ok()) ReportError("exec: destroy", d);
+    if (absl::Status d = DestroyUnlessDone(**sandbox); !d.ok()) ReportError("exec: destroy", d);
     return code;
   }
 
@@ -343,7 +352,7 @@ int RunExecCommand(const std::vector<std::string>& args) {
 
   // Nothing may outlive the sandbox; a failed clean-up is kavach's failure
   // and outranks the command's status.
-  if (absl::Status d = (*sandbox)->Destroy(); !d.ok()) {
+  if (absl::Status d = DestroyUnlessDone(**sandbox); !d.ok()) {
     return ReportError("exec: destroy", d);
   }
   return status;
