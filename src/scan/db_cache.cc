@@ -1,15 +1,18 @@
 // Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
 #include "scan/db_cache.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <openssl/evp.h>
 #include <pwd.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <array>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -76,6 +79,27 @@ bool PrivateFile(const std::string& path) {
          (st.st_mode & 077) == 0;
 }
 
+// Entries of other rule sets (old pack versions, tests, user packs) would
+// pile up: a store removes entries nobody has loaded for kPruneAfter.
+constexpr time_t kPruneAfter = 30 * 24 * 3600;
+
+void PruneStale(const std::string& dir, const std::string& keep) {
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return;
+  const time_t now = time(nullptr);
+  while (struct dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (name.rfind("scan-", 0) != 0 || name.size() < 5 || name.find(".hsdb") == std::string::npos) {
+      continue;
+    }
+    std::string path = absl::StrCat(dir, "/", name);
+    struct stat st;
+    if (path == keep || lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (now - st.st_mtime > kPruneAfter) unlink(path.c_str());
+  }
+  closedir(d);
+}
+
 }  // namespace
 
 std::string ScanCacheDir() {
@@ -127,6 +151,7 @@ std::optional<std::string> LoadCacheEntry(const std::string& dir, const std::str
   std::string_view payload(p + kHeaderSize, len);
   std::array<unsigned char, 32> digest = Sha256(payload);
   if (std::memcmp(p + 52, digest.data(), 32) != 0) return std::nullopt;
+  utimes(path.c_str(), nullptr);  // in use: keeps it from being pruned
   return std::string(payload);
 }
 
@@ -150,7 +175,10 @@ absl::Status StoreCacheEntry(const std::string& dir, const std::string& key_hex,
   out.append(reinterpret_cast<const char*>(digest.data()), digest.size());
   out.append(payload.data(), payload.size());
   // No fsync: a cache entry lost in a crash is only recompiled.
-  return WriteFileAtomically(CacheEntryPath(dir, key_hex), out, 0600, /*sync=*/false);
+  const std::string path = CacheEntryPath(dir, key_hex);
+  absl::Status s = WriteFileAtomically(path, out, 0600, /*sync=*/false);
+  if (s.ok()) PruneStale(dir, path);
+  return s;
 }
 
 }  // namespace kavach::internal

@@ -46,8 +46,10 @@ std::string CacheKeyHex(std::string_view data);
 // mismatch.
 std::optional<std::string> LoadCacheEntry(const std::string& dir, const std::string& key_hex);
 
-// Stores `payload` under `key_hex` (creating `dir` 0700 if needed). Errors
-// are returned for the caller to ignore: caching is best-effort.
+// Stores `payload` under `key_hex` (creating `dir` 0700 if needed), and
+// removes entries not loaded for 30 days (a load refreshes an entry's
+// mtime). Errors are returned for the caller to ignore: caching is
+// best-effort.
 [[nodiscard]] absl::Status StoreCacheEntry(const std::string& dir, const std::string& key_hex,
                                            std::string_view payload);
 

@@ -3,8 +3,11 @@
 
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
 
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -118,6 +121,26 @@ TEST(DbCacheTest, CorruptOrMismatchedEntriesAreMisses) {
   // Rewriting repairs it.
   ASSERT_TRUE(StoreCacheEntry(dir, key, "fresh").ok());
   EXPECT_EQ(LoadCacheEntry(dir, key).value_or(""), "fresh");
+}
+
+TEST(DbCacheTest, StoreRemovesEntriesUnusedForAMonth) {
+  std::string dir = TempDir();
+  std::string old_key = CacheKeyHex("old"), used_key = CacheKeyHex("used");
+  ASSERT_TRUE(StoreCacheEntry(dir, old_key, "a").ok());
+  ASSERT_TRUE(StoreCacheEntry(dir, used_key, "b").ok());
+  const time_t then = time(nullptr) - 40 * 24 * 3600;
+  struct timeval past[2] = {{then, 0}, {then, 0}};
+  ASSERT_EQ(utimes(CacheEntryPath(dir, old_key).c_str(), past), 0);
+  ASSERT_EQ(utimes(CacheEntryPath(dir, used_key).c_str(), past), 0);
+  ASSERT_TRUE(LoadCacheEntry(dir, used_key).has_value());  // refreshes it
+  Spit(dir + "/unrelated", "x");
+  ASSERT_EQ(utimes((dir + "/unrelated").c_str(), past), 0);
+  ASSERT_TRUE(StoreCacheEntry(dir, CacheKeyHex("new"), "c").ok());
+  EXPECT_FALSE(LoadCacheEntry(dir, old_key).has_value());
+  struct stat st;
+  EXPECT_NE(stat(CacheEntryPath(dir, old_key).c_str(), &st), 0);
+  EXPECT_TRUE(LoadCacheEntry(dir, used_key).has_value());
+  EXPECT_EQ(stat((dir + "/unrelated").c_str(), &st), 0);  // not ours: kept
 }
 
 TEST(DbCacheTest, EntriesOthersCouldWriteAreIgnored) {
