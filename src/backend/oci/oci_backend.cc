@@ -284,6 +284,8 @@ class OciBackend final : public Backend {
   uint32_t host_gid_ = 65534;
   bool created_ = false;
   bool stopped_ = false;
+  bool paused_ = false;
+  pid_t init_pid_ = -1;  // host pid of the container's first process
   bool destroyed_ = false;
   std::atomic<uint64_t> next_exec_{0};
 };
@@ -498,7 +500,9 @@ absl::Status OciBackend::Prepare(const SandboxConfig& config, PrepareReport* rep
   const std::string log = dir_ + "/runtime.log";
   {
     absl::StatusOr<std::unique_ptr<RuntimeChild>> c = RuntimeChild::Start(
-        runtime_, {"--log", log, "create", "--bundle", bundle_, id_}, false, /*null_stdio=*/true);
+        runtime_,
+        {"--log", log, "create", "--bundle", bundle_, "--pid-file", dir_ + "/init.pid", id_}, false,
+        /*null_stdio=*/true);
     if (!c.ok()) return fail(c.status());
     CollectOptions opts;
     opts.timeout = kRuntimeCallTimeout;
@@ -512,6 +516,7 @@ absl::Status OciBackend::Prepare(const SandboxConfig& config, PrepareReport* rep
           "): ", absl::StripAsciiWhitespace(why.ok() ? *why : std::string("no log")))));
     }
   }
+  init_pid_ = ReadPidFile(dir_ + "/init.pid").value_or(-1);
   step("create");
   if (absl::Status s = RunRuntimeOk(runtime_, {"start", id_}, kRuntimeCallTimeout); !s.ok()) {
     return fail(s);
@@ -785,31 +790,42 @@ absl::StatusOr<std::unique_ptr<SpawnedProcess>> OciBackend::Spawn(
 
 absl::Status OciBackend::Pause() {
   if (!created_ || stopped_) return absl::FailedPreconditionError("oci: no running container");
-  return RunRuntimeOk(runtime_, {"pause", id_}, kRuntimeCallTimeout);
+  absl::Status s = RunRuntimeOk(runtime_, {"pause", id_}, kRuntimeCallTimeout);
+  if (s.ok()) paused_ = true;
+  return s;
 }
 
 absl::Status OciBackend::Resume() {
   if (!created_ || stopped_) return absl::FailedPreconditionError("oci: no running container");
-  return RunRuntimeOk(runtime_, {"resume", id_}, kRuntimeCallTimeout);
+  absl::Status s = RunRuntimeOk(runtime_, {"resume", id_}, kRuntimeCallTimeout);
+  if (s.ok()) paused_ = false;
+  return s;
 }
 
 absl::Status OciBackend::Stop() {
   if (!created_ || stopped_) return absl::OkStatus();
   stopped_ = true;
-  // A paused container cannot die; resuming a running one is an error we
-  // ignore.
-  (void)RunRuntime(runtime_, {"resume", id_}, kRuntimeCallTimeout);
+  // A paused container cannot die.
+  if (paused_) (void)RunRuntime(runtime_, {"resume", id_}, kRuntimeCallTimeout);
+  paused_ = false;
   absl::Status s = RunRuntimeOk(runtime_, {"kill", "--all", id_, "KILL"}, kRuntimeCallTimeout);
   if (!s.ok()) s = RunRuntimeOk(runtime_, {"kill", id_, "KILL"}, kRuntimeCallTimeout);
+  // Wait for the first process to die (it is not our child: watch /proc,
+  // which is much cheaper than asking the runtime).
   absl::Time deadline = absl::Now() + kStopWait;
-  while (absl::Now() < deadline) {
-    absl::StatusOr<RuntimeOutput> st = RunRuntime(runtime_, {"state", id_}, kRuntimeCallTimeout);
-    if (!st.ok() || st->exit_code != 0) break;
-    nlohmann::json j = nlohmann::json::parse(st->out, nullptr, false);
-    if (j.is_object() && j.value("status", "") == "stopped") return absl::OkStatus();
-    absl::SleepFor(absl::Milliseconds(5));
+  while (init_pid_ > 0 && absl::Now() < deadline) {
+    absl::StatusOr<std::string> stat = sys::ReadFile(absl::StrCat("/proc/", init_pid_, "/stat"));
+    if (!stat.ok()) return absl::OkStatus();
+    size_t close = stat->rfind(')');
+    if (close != std::string::npos && close + 2 < stat->size() && (*stat)[close + 2] == 'Z') {
+      return absl::OkStatus();
+    }
+    absl::SleepFor(absl::Milliseconds(1));
   }
-  return s;
+  return init_pid_ > 0
+             ? absl::DeadlineExceededError(absl::StrCat("oci: the container's first process (pid ",
+                                                        init_pid_, ") did not die after SIGKILL"))
+             : s;
 }
 
 absl::Status OciBackend::Destroy() {
@@ -817,7 +833,9 @@ absl::Status OciBackend::Destroy() {
   destroyed_ = true;
   absl::Status status;
   if (created_) {
-    stopped_ = true;
+    // Killing first and waiting cheaply makes `delete` quick (runc's
+    // `delete -f` polls slowly for the death).
+    (void)Stop();
     status = RunRuntimeOk(runtime_, {"delete", "-f", id_}, kRuntimeCallTimeout);
     created_ = false;
   }
