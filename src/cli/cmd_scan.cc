@@ -10,9 +10,7 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -20,6 +18,7 @@
 #include "cli/commands.h"
 #include "cli/json_output.h"
 #include "kavach/gate_config.h"
+#include "linux/file_util.h"
 #include "nlohmann/json.hpp"
 #include "scan/redact.h"
 #include "scan/scanner.h"
@@ -54,11 +53,9 @@ absl::StatusOr<std::string> ReadInput(const std::string& path) {
     }
     return data;
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError("cannot open " + path);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  absl::StatusOr<std::string> data = sys::ReadFile(path);
+  if (!data.ok()) return data.status();
+  return data;
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
@@ -43,16 +44,26 @@ absl::Status ErrnoStatus(int err, std::string_view what) {
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) return ErrnoStatus(errno, absl::StrCat("open ", path));
+  // Regular files are read straight into a string of their size; kernel
+  // files (size 0 in stat) grow as they are read.
+  struct stat st;
+  size_t chunk = 8192;
   std::string out;
-  char buf[8192];
+  if (::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+    out.reserve(static_cast<size_t>(st.st_size) + 1);
+    chunk = std::max<size_t>(chunk, 1 << 20);
+  }
   for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    size_t have = out.size();
+    out.resize(have + chunk);
+    ssize_t n = ::read(fd.get(), out.data() + have, chunk);
     if (n < 0) {
+      out.resize(have);
       if (errno == EINTR) continue;
       return ErrnoStatus(errno, absl::StrCat("read ", path));
     }
+    out.resize(have + static_cast<size_t>(n));
     if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
   }
   return out;
 }
