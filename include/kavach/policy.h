@@ -109,13 +109,13 @@ struct LandlockScopes {
 };
 
 struct ResourceLimits {
-  std::optional<uint64_t> memory_bytes;       // cgroup memory limit
-  std::optional<double> cpu_cores;            // cgroup CPU quota, in cores
-  std::optional<uint32_t> cpu_weight;         // cgroup CPU weight, 1..10000
-  std::optional<uint32_t> max_pids;           // cgroup pids limit
-  std::optional<uint64_t> wall_time_ms;       // per exec; also the default timeout
-  uint64_t max_output_bytes = 1 << 20;        // per stream; the rest is dropped
-  std::optional<uint64_t> max_open_files;     // RLIMIT_NOFILE
+  std::optional<uint64_t> memory_bytes;         // cgroup memory limit
+  std::optional<double> cpu_cores;              // cgroup CPU quota, in cores
+  std::optional<uint32_t> cpu_weight;           // cgroup CPU weight, 1..10000
+  std::optional<uint32_t> max_pids;             // cgroup pids limit
+  std::optional<uint64_t> wall_time_ms;         // per exec; also the default timeout
+  uint64_t max_output_bytes = 1 << 20;          // per stream; the rest is dropped
+  std::optional<uint64_t> max_open_files;       // RLIMIT_NOFILE
   std::optional<uint64_t> max_file_size_bytes;  // RLIMIT_FSIZE
 
   bool operator==(const ResourceLimits&) const = default;

@@ -90,10 +90,10 @@ class SandboxConfig::Builder {
 };
 
 struct ExecOptions {
-  std::optional<std::string> stdin_data;       // bytes written to stdin, then EOF
-  std::map<std::string, std::string> env;      // added for this exec only
-  std::optional<std::string> cwd;              // inside the sandbox
-  std::optional<absl::Duration> timeout;       // shorter than the config's
+  std::optional<std::string> stdin_data;   // bytes written to stdin, then EOF
+  std::map<std::string, std::string> env;  // added for this exec only
+  std::optional<std::string> cwd;          // inside the sandbox
+  std::optional<absl::Duration> timeout;   // shorter than the config's
 };
 
 // Time spent in one setup step, e.g. {"clone", 0.4ms}.
@@ -105,8 +105,8 @@ struct SetupStep {
 // WASM backend only: how the module's run ended, as the engine reported it on
 // a channel the guest cannot write to (src/backend/wasm/wasm_backend.h).
 struct WasmRunInfo {
-  uint64_t fuel_used = 0;        // 0 when the module ran unmetered
-  bool fuel_exhausted = false;   // exit_code is then kWasmExitFuelExhausted (152)
+  uint64_t fuel_used = 0;           // 0 when the module ran unmetered
+  bool fuel_exhausted = false;      // exit_code is then kWasmExitFuelExhausted (152)
   std::optional<std::string> trap;  // trap message; exit_code is then 134
   uint64_t memory_pages_peak = 0;   // 64 KiB pages of linear memory at the end
 };
@@ -121,12 +121,12 @@ struct ExecResult {
   bool timed_out = false;
   bool oom_killed = false;
   absl::Duration wall_time;
-  absl::Duration cpu_time;     // user + system of the command's tree
+  absl::Duration cpu_time;  // user + system of the command's tree
   uint64_t peak_memory_bytes = 0;
-  std::vector<SetupStep> setup;  // per-step latency of this exec
+  std::vector<SetupStep> setup;     // per-step latency of this exec
   std::optional<WasmRunInfo> wasm;  // set by the WASM backend only
 
-  StrengthScore score;            // the sandbox's verified score
+  StrengthScore score;  // the sandbox's verified score
   std::vector<Evidence> evidence;
 
   // Filled by the output gate when it is enabled.
@@ -177,9 +177,9 @@ class Sandbox final {
   Sandbox& operator=(const Sandbox&) = delete;
 
   [[nodiscard]] absl::Status Start();
-  [[nodiscard]] absl::Status Pause();   // freezes every process inside
+  [[nodiscard]] absl::Status Pause();  // freezes every process inside
   [[nodiscard]] absl::Status Resume();
-  [[nodiscard]] absl::Status Stop();    // kills every process inside
+  [[nodiscard]] absl::Status Stop();     // kills every process inside
   [[nodiscard]] absl::Status Destroy();  // leaves nothing behind
 
   // Runs argv inside; requires Running. A timeout is a result with
@@ -187,8 +187,8 @@ class Sandbox final {
   // Block verdict returns PermissionDenied (findings in the audit chain).
   absl::StatusOr<ExecResult> Exec(const std::vector<std::string>& argv,
                                   const ExecOptions& options = {});
-  absl::StatusOr<std::unique_ptr<SpawnedProcess>> Spawn(
-      const std::vector<std::string>& argv, SpawnOptions options = {});
+  absl::StatusOr<std::unique_ptr<SpawnedProcess>> Spawn(const std::vector<std::string>& argv,
+                                                        SpawnOptions options = {});
 
   const std::string& id() const { return id_; }
   SandboxState state() const;
@@ -224,8 +224,7 @@ class Sandbox final {
 // Running) and never gives the same sandbox to two callers.
 class SandboxPool final {
  public:
-  static absl::StatusOr<std::unique_ptr<SandboxPool>> Create(SandboxConfig config,
-                                                             size_t target,
+  static absl::StatusOr<std::unique_ptr<SandboxPool>> Create(SandboxConfig config, size_t target,
                                                              bool background_refill = false);
   ~SandboxPool();
   SandboxPool(const SandboxPool&) = delete;

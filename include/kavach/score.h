@@ -26,8 +26,8 @@ namespace kavach {
 struct Evidence {
   std::string control;  // e.g. "namespace.net", "seccomp", "landlock.fs"
   bool verified = false;
-  std::string detail;   // what was observed, e.g. "Seccomp: 2"
-  int points = 0;       // points this item contributes when verified
+  std::string detail;  // what was observed, e.g. "Seccomp: 2"
+  int points = 0;      // points this item contributes when verified
 };
 
 // One line of a score breakdown.

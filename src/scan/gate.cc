@@ -29,40 +29,6 @@ namespace {
 
 using json = nlohmann::json;
 
-// The enum names (as kavach::SeverityName / VerdictName spell them), kept here
-// because scan/ does not link the policy layer that defines those.
-std::string_view SeverityLabel(Severity s) {
-  switch (s) {
-    case Severity::kInfo:
-      return "info";
-    case Severity::kLow:
-      return "low";
-    case Severity::kMedium:
-      return "medium";
-    case Severity::kHigh:
-      return "high";
-    case Severity::kCritical:
-      return "critical";
-  }
-  return "critical";
-}
-
-std::string_view VerdictLabel(Verdict v) {
-  switch (v) {
-    case Verdict::kPass:
-      return "pass";
-    case Verdict::kWarn:
-      return "warn";
-    case Verdict::kRedact:
-      return "redact";
-    case Verdict::kQuarantine:
-      return "quarantine";
-    case Verdict::kBlock:
-      return "block";
-  }
-  return "block";
-}
-
 std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 // Rule ids and counts, worst severity: never the matched text.
@@ -74,7 +40,7 @@ json FindingSummary(const std::vector<Finding>& findings) {
     worst = std::max(worst, f.severity);
   }
   return {
-      {"count", findings.size()}, {"worst", std::string(SeverityLabel(worst))}, {"rules", rules}};
+      {"count", findings.size()}, {"worst", std::string(SeverityName(worst))}, {"rules", rules}};
 }
 
 absl::StatusOr<std::shared_ptr<const Scanner>> SharedScanner(
@@ -229,7 +195,7 @@ class GateImpl final : public Gate {
 
     absl::Status outcome = absl::OkStatus();
     std::string summary = absl::StrCat(findings.size(), " finding", findings.size() == 1 ? "" : "s",
-                                       ", worst ", ToAbsl(SeverityLabel(worst)));
+                                       ", worst ", ToAbsl(SeverityName(worst)));
     switch (verdict) {
       case Verdict::kPass:
         break;
@@ -272,7 +238,7 @@ class GateImpl final : public Gate {
     result->findings = std::move(findings);
     result->threat_intent = threat.intent;
 
-    exec["verdict"] = std::string(VerdictLabel(verdict));
+    exec["verdict"] = std::string(VerdictName(verdict));
     exec["findings"] = FindingSummary(result->findings);
     exec["intent"] = threat.intent;
     exec["tier"] = std::string(ThreatTierName(tier));

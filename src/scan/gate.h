@@ -48,8 +48,7 @@ class Gate {
   // quarantine store and the audit chain as configured.
   static absl::StatusOr<std::unique_ptr<Gate>> Create(const GateConfig& gate,
                                                       const AuditConfig& audit,
-                                                      std::string sandbox_id,
-                                                      std::string agent_id);
+                                                      std::string sandbox_id, std::string agent_id);
 
   // Runs the gate over result->stdout_data and stderr_data when the gate is
   // enabled: fills gated, verdict, findings, threat_intent, quarantine_id;

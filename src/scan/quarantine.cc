@@ -27,40 +27,6 @@ namespace {
 
 using json = nlohmann::json;
 
-// The enum names (as kavach::SeverityName / VerdictName spell them), kept here
-// because scan/ does not link the policy layer that defines those.
-std::string_view SeverityLabel(Severity s) {
-  switch (s) {
-    case Severity::kInfo:
-      return "info";
-    case Severity::kLow:
-      return "low";
-    case Severity::kMedium:
-      return "medium";
-    case Severity::kHigh:
-      return "high";
-    case Severity::kCritical:
-      return "critical";
-  }
-  return "critical";
-}
-
-std::string_view VerdictLabel(Verdict v) {
-  switch (v) {
-    case Verdict::kPass:
-      return "pass";
-    case Verdict::kWarn:
-      return "warn";
-    case Verdict::kRedact:
-      return "redact";
-    case Verdict::kQuarantine:
-      return "quarantine";
-    case Verdict::kBlock:
-      return "block";
-  }
-  return "block";
-}
-
 constexpr std::string_view kMeta = "meta.json";
 constexpr std::string_view kStdout = "stdout.bin";
 constexpr std::string_view kStderr = "stderr.bin";
@@ -90,7 +56,7 @@ std::optional<absl::Time> ParseTime(const std::string& s) {
 std::optional<Severity> SeverityFromName(std::string_view name) {
   for (Severity s :
        {Severity::kInfo, Severity::kLow, Severity::kMedium, Severity::kHigh, Severity::kCritical}) {
-    if (SeverityLabel(s) == name) return s;
+    if (SeverityName(s) == name) return s;
   }
   return std::nullopt;
 }
@@ -98,7 +64,7 @@ std::optional<Severity> SeverityFromName(std::string_view name) {
 std::optional<Verdict> VerdictFromName(std::string_view name) {
   for (Verdict v :
        {Verdict::kPass, Verdict::kWarn, Verdict::kRedact, Verdict::kQuarantine, Verdict::kBlock}) {
-    if (VerdictLabel(v) == name) return v;
+    if (VerdictName(v) == name) return v;
   }
   return std::nullopt;
 }
@@ -114,7 +80,7 @@ json EntryToJson(const QuarantineEntry& e) {
     findings.push_back({{"rule_id", json::parse(Utf8Safe(f.rule_id))},
                         {"scanner", json::parse(Utf8Safe(f.scanner))},
                         {"category", json::parse(Utf8Safe(f.category))},
-                        {"severity", std::string(SeverityLabel(f.severity))},
+                        {"severity", std::string(SeverityName(f.severity))},
                         {"stream", json::parse(Utf8Safe(f.stream))},
                         {"begin", f.begin},
                         {"end", f.end},
@@ -136,9 +102,9 @@ json EntryToJson(const QuarantineEntry& e) {
           {"argv_sha256", e.argv_digest},
           {"created", TimeString(e.created)},
           {"state", std::string(QuarantineStateName(e.state))},
-          {"verdict", std::string(VerdictLabel(e.verdict))},
+          {"verdict", std::string(VerdictName(e.verdict))},
           {"finding_count", e.finding_count},
-          {"worst", std::string(SeverityLabel(e.worst))},
+          {"worst", std::string(SeverityName(e.worst))},
           {"rules", rules},
           {"findings", findings},
           {"stdout", {{"bytes", e.stdout_bytes}, {"sha256", e.stdout_sha256}}},
