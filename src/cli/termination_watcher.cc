@@ -16,6 +16,9 @@ TerminationWatcher::TerminationWatcher() {
 
 TerminationWatcher::~TerminationWatcher() {
   done_.store(true);
+  // Wake the watcher at once instead of waiting out its tick: a signal sent
+  // to that thread alone, which it sees with done_ set and ignores.
+  pthread_kill(thread_.native_handle(), SIGHUP);
   thread_.join();
   pthread_sigmask(SIG_SETMASK, &old_mask_, nullptr);
 }
@@ -31,7 +34,7 @@ void TerminationWatcher::Run() {
   const timespec tick = {0, 50'000'000};
   while (!done_.load()) {
     const int sig = sigtimedwait(&set_, nullptr, &tick);
-    if (sig <= 0) continue;
+    if (sig <= 0 || done_.load()) continue;
     int expected = 0;
     signal_.compare_exchange_strong(expected, sig);
     absl::MutexLock lock(&mu_);
