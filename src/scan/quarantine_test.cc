@@ -41,7 +41,10 @@ class QuarantineTest : public ::testing::Test {
     r.sandbox_id = "sb-1";
     r.agent_id = "agent-7";
     r.argv = {"cat", "/secret/file"};
-    r.stdout_data = std::string("key=AKIAABCDEFGHIJKLMNOP\n\0binary\xff\x00tail", 42);
+    // Binary-safe: embedded NULs and a 0xff byte (length from the array, not
+    // counted by hand).
+    static constexpr char kStdout[] = "key=AKIAABCDEFGHIJKLMNOP\n\0binary\xff\x00tail";
+    r.stdout_data = std::string(kStdout, sizeof kStdout - 1);
     r.stderr_data = "warn\n";
     Finding f;
     f.rule_id = "aws-access-key";
@@ -105,7 +108,7 @@ TEST_F(QuarantineTest, PutStoresMetadataWithoutSecrets) {
   EXPECT_EQ(e->finding_count, 2u);
   EXPECT_EQ(e->worst, Severity::kHigh);
   EXPECT_EQ(e->rule_counts.at("aws-access-key"), 2u);
-  EXPECT_EQ(e->stdout_bytes, 42u);
+  EXPECT_EQ(e->stdout_bytes, 38u);
   ASSERT_EQ(e->history.size(), 1u);
   std::ifstream in(dir_ + "/" + id + "/meta.json");
   std::string meta((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -153,7 +156,7 @@ TEST_F(QuarantineTest, ReleaseReturnsIdenticalBytesAndRecordsHistory) {
   auto a = store_->Release(id, "alice");
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_EQ(a->stdout_data, Request().stdout_data);
-  EXPECT_EQ(a->stdout_data.size(), 42u);
+  EXPECT_EQ(a->stdout_data.size(), 38u);
   EXPECT_EQ(a->stderr_data, "warn\n");
   auto e = store_->Get(id);
   ASSERT_TRUE(e.ok());
