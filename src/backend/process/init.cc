@@ -639,6 +639,15 @@ int CommandChild(void* raw) {
   const InitPlan& plan = *args->plan;
 
   if (!args->probe) {
+    // The command, not init or its reaper, is the one the OOM killer should
+    // pick when the sandbox's memory runs out: raising one's own score is
+    // always allowed (best effort: as an unprivileged host the file is not
+    // writable, and there is no memory cgroup to run out of either).
+    int adj = ::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    if (adj >= 0) {
+      (void)!::write(adj, "1000", 4);
+      ::close(adj);
+    }
     // /proc is the sandbox's: "self" names us as the sandbox sees us.
     char self[16];
     ssize_t n = ::readlink("/proc/self", self, sizeof self - 1);
@@ -1050,6 +1059,33 @@ const char* InitStepName(InitStep step) {
   return "unknown";
 }
 
+namespace {
+
+// Builds the root tmpfs (see RunInit). Runs as a CLONE_VM child of init.
+int BuildRootChild(void* arg) {
+  const InitPlan& plan = *static_cast<const InitPlan*>(arg);
+  // Files are created as the sandbox user: it is mapped in the user
+  // namespace (init's own uid is not), and a tmpfs refuses files whose owner
+  // it cannot represent. Capabilities stay: the uid was never root inside the
+  // namespace, so the kernel's setuid emulation does not apply.
+  if (RawSys(SYS_setfsgid, plan.gid) < 0 || RawSys(SYS_setfsuid, plan.uid) < 0) {
+    SendSetupFailure(plan, InitStep::kBuildRoot, errno, "setfsuid");
+  }
+  if (::mount("tmpfs", plan.mount_base, "tmpfs", MS_NOSUID | MS_NODEV, plan.root_tmpfs_options) !=
+      0) {
+    SendSetupFailure(plan, InitStep::kMount, errno, plan.mount_base);
+  }
+  BuildRoot(plan);
+  if (plan.read_only_root &&
+      SetMountAttributes(plan.mount_base, /*recursive=*/false,
+                         MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) != 0) {
+    SendSetupFailure(plan, InitStep::kReadOnlyRoot, errno, plan.mount_base);
+  }
+  _exit(0);
+}
+
+}  // namespace
+
 [[noreturn]] void RunInit(const InitPlan& plan) {
   // fd hygiene first: keep only the control socket, as fd 3, and point
   // stdio at /dev/null so nothing init does can reach the host's terminal.
@@ -1087,23 +1123,26 @@ const char* InitStepName(InitStep step) {
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
     SendSetupFailure(plan, InitStep::kMountPropagation, errno, "/");
   }
+  void* stack = ::mmap(nullptr, kChildStackSize, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) SendSetupFailure(plan, InitStep::kClone, errno, "stack");
+  g_child_stack = static_cast<char*>(stack);
   OpenSources(plan);
-  // From here on, files are created as the sandbox user: it is mapped in the
-  // user namespace (init's own uid is not), and a tmpfs refuses files whose
-  // owner it cannot represent. Capabilities stay: init's uid was never root
-  // inside the namespace, so the kernel's setuid emulation does not apply.
-  if (RawSys(SYS_setfsgid, plan.gid) < 0 || RawSys(SYS_setfsuid, plan.uid) < 0) {
-    SendSetupFailure(plan, InitStep::kBuildRoot, errno, "setfsuid");
+  // The tree is built by a child with credentials of its own (CLONE_VM, so it
+  // shares nothing it could not share; no CLONE_FS/FILES). It switches its fs
+  // uid to the sandbox user, which a tmpfs needs to own the files it creates;
+  // init's own fs uid must stay as it is, so that commands can still raise
+  // their /proc/self/oom_score_adj (see CommandChild).
+  pid_t builder = ::clone(BuildRootChild, g_child_stack + kChildStackSize,
+                          CLONE_VM | CLONE_VFORK | SIGCHLD, const_cast<InitPlan*>(&plan));
+  if (builder < 0) SendSetupFailure(plan, InitStep::kBuildRoot, errno, "clone");
+  int builder_status = 0;
+  while (::waitpid(builder, &builder_status, __WALL) < 0 && errno == EINTR) {
   }
-  if (::mount("tmpfs", plan.mount_base, "tmpfs", MS_NOSUID | MS_NODEV, plan.root_tmpfs_options) !=
-      0) {
-    SendSetupFailure(plan, InitStep::kMount, errno, plan.mount_base);
-  }
-  BuildRoot(plan);
-  if (plan.read_only_root &&
-      SetMountAttributes(plan.mount_base, /*recursive=*/false,
-                         MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) != 0) {
-    SendSetupFailure(plan, InitStep::kReadOnlyRoot, errno, plan.mount_base);
+  // A failed builder has already reported why.
+  if (!WIFEXITED(builder_status) || WEXITSTATUS(builder_status) != 0) _exit(1);
+  for (int i = 0; i < plan.root_step_count; ++i) {
+    if (g_source_fds[i] >= 0) ::close(g_source_fds[i]);
   }
   if (::chdir(plan.mount_base) != 0) {
     SendSetupFailure(plan, InitStep::kPivotRoot, errno, "chdir");
@@ -1122,10 +1161,6 @@ const char* InitStepName(InitStep step) {
   if (plan.landlock) BuildLandlock(plan);
   if (plan.abstract_canary != nullptr) OpenAbstractCanary(plan);
 
-  void* stack = ::mmap(nullptr, kChildStackSize, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  if (stack == MAP_FAILED) SendSetupFailure(plan, InitStep::kClone, errno, "stack");
-  g_child_stack = static_cast<char*>(stack);
   void* records = ::mmap(nullptr, sizeof(StatusRecord) * kMaxConcurrentExecs,
                          PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (records == MAP_FAILED) SendSetupFailure(plan, InitStep::kClone, errno, "exit records");

@@ -678,6 +678,14 @@ absl::Status ProcessBackend::StartInit(const SandboxPolicy& policy, StepTimer& t
 
   absl::Status s = WriteIdMaps(init_pid_);
   if (!s.ok()) return s;
+  // init and the reapers it forks must never be the OOM killer's choice:
+  // when a sandbox runs out of memory, its command goes (each command raises
+  // its own score to 1000), and the sandbox lives on to report it. Lowering
+  // a score needs CAP_SYS_RESOURCE (root without it, as in some containers,
+  // and unprivileged users skip this; the write is best effort).
+  if (::geteuid() == 0) {
+    (void)sys::WriteKernelFile(absl::StrCat("/proc/", init_pid_, "/oom_score_adj"), "-1000");
+  }
   timer.Mark("id_map");
   if (cgroup_ && cgroup_->v2_fd() < 0) {
     s = cgroup_->AddProcess(init_pid_);
@@ -1128,6 +1136,14 @@ absl::StatusOr<ExecResult> ProcessBackend::Pump(ExecChannel& ch, const BackendEx
     if (n == 0) {
       // No fd left yet no exit record: init closed the status pipe without
       // reporting (it died).
+      if (cgroup_) {
+        absl::StatusOr<uint64_t> c = cgroup_->OomKillCount();
+        if (c.ok() && *c > oom_before) {
+          return absl::ResourceExhaustedError(
+              "cgroup.memory: the OOM killer took the sandbox's init; the memory limit is too "
+              "small for this sandbox");
+        }
+      }
       return absl::UnavailableError("sandbox init went away while the command ran");
     }
     int r = ::poll(pfds, static_cast<nfds_t>(n), timeout_ms);
