@@ -18,37 +18,14 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "linux/file_util.h"
+#include "linux/testing/run_in_child.h"
 
 namespace kavach::sys {
 namespace {
 
 using ::testing::HasSubstr;
 
-std::string RunInChild(const std::function<std::string()>& fn) {
-  int p[2];
-  if (::pipe2(p, O_CLOEXEC) != 0) return "pipe2 failed";
-  pid_t pid = ::fork();
-  if (pid < 0) return "fork failed";
-  if (pid == 0) {
-    ::close(p[0]);
-    std::string err = fn();
-    if (!err.empty()) (void)!::write(p[1], err.data(), err.size());
-    ::_exit(err.empty() ? 0 : 1);
-  }
-  ::close(p[1]);
-  std::string msg;
-  char buf[512];
-  ssize_t n;
-  while ((n = ::read(p[0], buf, sizeof buf)) > 0) msg.append(buf, static_cast<size_t>(n));
-  ::close(p[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  if (WIFSIGNALED(status)) return "child killed by signal " + std::to_string(WTERMSIG(status));
-  if (WEXITSTATUS(status) != 0 && msg.empty()) {
-    return "child exit " + std::to_string(WEXITSTATUS(status));
-  }
-  return msg;
-}
+using ::kavach::test_support::RunInChild;
 
 std::string Check(bool ok, const std::string& what) {
   return ok ? "" : what + " (errno " + strerror(errno) + "); ";
