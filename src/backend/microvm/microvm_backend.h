@@ -1,0 +1,65 @@
+// Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
+//
+// The microVM backend (BackendKind::kFirecracker): every sandbox is a VM with
+// a guest kernel of its own; commands run in it through kavach's guest agent.
+//
+//   absl::StatusOr<std::unique_ptr<Backend>> b = CreateMicroVmBackend();          // VMM auto
+//   absl::StatusOr<std::unique_ptr<Backend>> q = CreateMicroVmBackend({.vmm = "qemu"});
+//
+// VMM: options.vmm, else $KAVACH_VMM ("qemu" | "firecracker"), else
+// firecracker where its binary and a usable KVM exist, else QEMU's
+// `-M microvm`. Accelerator: KVM where /dev/kvm is hardware virtualisation
+// (vmx/svm), else TCG, with the reason in the probe.
+//
+// The guest sees the host's /usr (and /bin, /lib* as on the host: symlinks
+// into /usr, or their own read-only shares), the policy's read-only and
+// read-write paths, and the working directory read-write, all over 9p; no
+// network device; -m and -smp from the policy's memory and CPU limits; the
+// command runs as the policy's uid/gid with its rlimits (open files, file
+// size, processes). The VMM runs with a clean environment, no inherited
+// file descriptors, its own process group and, where possible, its own
+// cgroup, and QEMU's seccomp sandbox on.
+#ifndef KAVACH_BACKEND_MICROVM_MICROVM_BACKEND_H_
+#define KAVACH_BACKEND_MICROVM_MICROVM_BACKEND_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "backend/backend.h"
+#include "kavach/backend_kind.h"
+
+namespace kavach::internal {
+
+struct MicroVmBackendOptions {
+  std::string vmm;          // "qemu" | "firecracker"; empty: $KAVACH_VMM, else auto
+  std::string qemu_path;    // empty: qemu-system-x86_64 from PATH
+  std::string image_cache;  // empty: DefaultImageCacheDir()
+  absl::Duration boot_timeout = absl::Seconds(60);
+};
+
+absl::StatusOr<std::unique_ptr<Backend>> CreateMicroVmBackend(MicroVmBackendOptions options = {});
+
+// Host facts for the accelerator choice, split out for tests.
+struct KvmFacts {
+  bool dev_kvm = false;         // /dev/kvm exists
+  bool hw_virt = false;         // vmx or svm in /proc/cpuinfo flags
+  bool kvm_pvm = false;         // the kvm_pvm module is loaded
+  bool hypervisor_flag = false;  // we are ourselves a guest
+};
+KvmFacts ReadKvmFacts();
+
+struct AcceleratorChoice {
+  std::string accelerator;  // "kvm" | "tcg"
+  std::string reason;
+};
+AcceleratorChoice ChooseAccelerator(const KvmFacts& facts);
+
+// Which VMM would run, which accelerator, and why the others were not used.
+BackendAvailability ProbeMicroVm();
+
+}  // namespace kavach::internal
+
+#endif  // KAVACH_BACKEND_MICROVM_MICROVM_BACKEND_H_

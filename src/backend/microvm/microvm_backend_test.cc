@@ -1,0 +1,488 @@
+// Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
+#include "backend/microvm/microvm_backend.h"
+
+#include <dirent.h>
+#include <lzma.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "backend/microvm/guest_image.h"
+#include "backend/microvm/qemu_vm.h"
+#include "backend/microvm/vm_spec.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "linux/file_util.h"
+
+namespace kavach::internal {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+std::string TempDir() {
+  std::string t = "/tmp/kavach-microvm-test-XXXXXX";
+  EXPECT_NE(::mkdtemp(t.data()), nullptr);
+  return t;
+}
+
+std::string Xz(const std::string& data) {
+  std::string out(data.size() + 4096, '\0');
+  size_t pos = 0;
+  EXPECT_EQ(lzma_easy_buffer_encode(6, LZMA_CHECK_CRC32, nullptr,
+                                    reinterpret_cast<const uint8_t*>(data.data()), data.size(),
+                                    reinterpret_cast<uint8_t*>(out.data()), &pos, out.size()),
+            LZMA_OK);
+  out.resize(pos);
+  return out;
+}
+
+// ---- vmlinux extraction and cpio ----
+
+TEST(ExtractVmlinux, FindsTheXzElfAfterOtherStreams) {
+  std::string elf = std::string("\x7f" "ELF", 4) + std::string(100000, 'k');
+  // A setup header, an XZ stream that is not an ELF, junk, then the kernel.
+  std::string bz = std::string(512, '\x01') + Xz("not a kernel") + "junk" + Xz(elf) + "tail";
+  absl::StatusOr<std::string> v = ExtractVmlinux(bz);
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(*v, elf);
+}
+
+TEST(ExtractVmlinux, NoKernelIsInvalidArgument) {
+  EXPECT_EQ(ExtractVmlinux("plain bytes").status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ExtractVmlinux(Xz("no elf here")).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  std::string cut = Xz(std::string("\x7f" "ELF", 4) + std::string(5000, 'x'));
+  EXPECT_FALSE(ExtractVmlinux(cut.substr(0, cut.size() / 2)).ok());  // truncated stream
+}
+
+TEST(CpioWriter, WritesNewcEntriesAndTrailer) {
+  CpioWriter w;
+  w.AddDirectory("/dev");
+  w.AddFile("/init", "#!/bin/sh\n", 0755);
+  w.AddSymlink("/bin/sh", "busybox");
+  std::string a = w.Finish();
+  EXPECT_EQ(a.compare(0, 6, "070701"), 0);
+  EXPECT_EQ(a.size() % 4, 0u);
+  EXPECT_THAT(a, HasSubstr("dev"));
+  EXPECT_THAT(a, HasSubstr("#!/bin/sh\n"));
+  EXPECT_THAT(a, HasSubstr("TRAILER!!!"));
+  // Second entry: mode 0100755 and a 10-byte file.
+  size_t init = a.find("init");
+  ASSERT_NE(init, std::string::npos);
+  std::string header = a.substr(init - 110, 110);
+  EXPECT_EQ(header.substr(14, 8), "000081ED");  // mode
+  EXPECT_EQ(header.substr(54, 8), "0000000A");  // filesize
+  EXPECT_EQ(header.substr(94, 8), "00000005");  // namesize incl. NUL
+}
+
+// ---- the image cache ----
+
+class FakeInputs : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = TempDir();
+    std::string elf = std::string("\x7f" "ELF", 4) + std::string(4096, 'v');
+    ASSERT_TRUE(sys::WriteFile(dir_ + "/vmlinuz", std::string(600, 'h') + Xz(elf)).ok());
+    std::string static_elf = std::string("\x7f" "ELF", 4) + std::string(200, 's');
+    ASSERT_TRUE(sys::WriteFile(dir_ + "/busybox", static_elf, 0755).ok());
+    ASSERT_TRUE(sys::WriteFile(dir_ + "/agent", static_elf + "agent", 0755).ok());
+    ASSERT_EQ(::mkdir((dir_ + "/mods").c_str(), 0755), 0);
+    ASSERT_EQ(::mkdir((dir_ + "/mods/kernel").c_str(), 0755), 0);
+    ASSERT_EQ(::mkdir((dir_ + "/mods/kernel/drivers").c_str(), 0755), 0);
+    ASSERT_TRUE(sys::WriteFile(dir_ + "/mods/kernel/drivers/virtio_ring.ko", "ring").ok());
+    ASSERT_TRUE(sys::WriteFile(dir_ + "/mods/kernel/9pnet-virtio.ko", "9p").ok());
+    in_.kernel = dir_ + "/vmlinuz";
+    in_.kernel_release = "test";
+    in_.modules_dir = dir_ + "/mods";
+    in_.busybox = dir_ + "/busybox";
+    in_.agent = dir_ + "/agent";
+    in_.modules = {"virtio_ring", "9pnet_virtio"};
+  }
+  void TearDown() override { (void)!std::system(("rm -rf " + dir_).c_str()); }
+  std::string dir_;
+  GuestImageInputs in_;
+};
+
+TEST_F(FakeInputs, BuildsOnceAndRebuildsWhenAnInputChanges) {
+  std::string cache = dir_ + "/cache";
+  absl::StatusOr<GuestImage> a = EnsureGuestImage(in_, cache);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_TRUE(a->built);
+  absl::StatusOr<std::string> initrd = sys::ReadFile(a->initrd);
+  ASSERT_TRUE(initrd.ok());
+  EXPECT_THAT(*initrd, HasSubstr("kavach/modules/9pnet_virtio.ko"));
+  EXPECT_THAT(*initrd, HasSubstr("exec /kavach/agent --init"));
+  absl::StatusOr<std::string> vmlinux = sys::ReadFile(a->vmlinux);
+  ASSERT_TRUE(vmlinux.ok());
+  EXPECT_EQ(vmlinux->compare(0, 4, "\x7f" "ELF"), 0);
+
+  absl::StatusOr<GuestImage> again = EnsureGuestImage(in_, cache);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(again->built);
+  EXPECT_EQ(again->key, a->key);
+
+  ASSERT_TRUE(sys::WriteFile(in_.agent, std::string("\x7f" "ELF", 4) + std::string(200, 'n'), 0755).ok());
+  absl::StatusOr<GuestImage> changed = EnsureGuestImage(in_, cache);
+  ASSERT_TRUE(changed.ok()) << changed.status();
+  EXPECT_TRUE(changed->built);
+  EXPECT_NE(changed->key, a->key);
+}
+
+TEST_F(FakeInputs, RefusesADynamicBusyboxAndAMissingModule) {
+  ASSERT_TRUE(sys::WriteFile(in_.busybox, std::string("\x7f" "ELF", 4) +
+                                              std::string(100, 'x') + "/lib64/ld-linux-x86-64.so.2")
+                  .ok());
+  absl::StatusOr<GuestImage> img = EnsureGuestImage(in_, dir_ + "/cache");
+  EXPECT_EQ(img.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(img.status().message(), HasSubstr("busybox-static"));
+  in_.modules.push_back("virtiofs");
+  EXPECT_THAT(GuestImageKey(in_).status().message(), HasSubstr("virtiofs not found"));
+}
+
+TEST_F(FakeInputs, RefusesACacheOthersCanWrite) {
+  std::string cache = dir_ + "/open";
+  ASSERT_EQ(::mkdir(cache.c_str(), 0777), 0);
+  ASSERT_EQ(::chmod(cache.c_str(), 0777), 0);
+  EXPECT_EQ(EnsureGuestImage(in_, cache).status().code(), absl::StatusCode::kPermissionDenied);
+}
+
+// ---- QEMU arguments ----
+
+VmSpec BasicSpec() {
+  VmSpec s;
+  s.vmlinux = "/c/vmlinux";
+  s.initrd = "/c/initrd.cpio";
+  s.agent_socket = "/s/agent.sock";
+  s.console_log = "/s/console.log";
+  s.memory_mib = 512;
+  s.cpus = 2;
+  s.tsc_khz = 2300000;
+  s.shares = {{"kv0", "/usr", "/usr", true}, {"kv1", "/home/u/w", "/work", false}};
+  s.links = {{"/bin", "usr/bin"}};
+  return s;
+}
+
+TEST(QemuArgv, MicrovmWithSharesAgentAndNoNetwork) {
+  std::vector<std::string> a = QemuArgv("/usr/bin/qemu-system-x86_64", BasicSpec());
+  std::string joined = absl::StrJoin(a, " ");
+  EXPECT_THAT(joined, HasSubstr("-M microvm -accel tcg -nodefaults -no-user-config"));
+  EXPECT_THAT(joined, HasSubstr("-no-reboot -m 512 -smp 2"));
+  EXPECT_THAT(joined, HasSubstr("-kernel /c/vmlinux -initrd /c/initrd.cpio"));
+  EXPECT_THAT(joined, HasSubstr("socket,id=agent,path=/s/agent.sock,server=on,wait=off"));
+  EXPECT_THAT(joined, HasSubstr("virtserialport,chardev=agent,name=kavach.agent"));
+  EXPECT_THAT(joined, HasSubstr("local,id=fs0,path=/usr,security_model=none,readonly=on"));
+  EXPECT_THAT(joined, HasSubstr("local,id=fs1,path=/home/u/w,security_model=none "));
+  EXPECT_THAT(joined, HasSubstr("virtio-9p-device,fsdev=fs1,mount_tag=kv1"));
+  EXPECT_THAT(joined, HasSubstr("-sandbox on,obsolete=deny,elevateprivileges=deny,spawn=deny"));
+  EXPECT_THAT(joined, Not(HasSubstr("netdev")));
+  VmSpec net = BasicSpec();
+  net.network = true;
+  EXPECT_THAT(absl::StrJoin(QemuArgv("q", net), " "), HasSubstr("virtio-net-device"));
+}
+
+TEST(QemuArgv, KernelCommandLineCarriesTheBootFixesAndMounts) {
+  std::string c = GuestKernelCmdline(BasicSpec());
+  EXPECT_THAT(c, HasSubstr("console=ttyS0"));
+  EXPECT_THAT(c, HasSubstr("panic=-1"));
+  EXPECT_THAT(c, HasSubstr("tsc_early_khz=2300000"));
+  EXPECT_THAT(c, HasSubstr("kavach_mounts=link:/bin:usr/bin,ro:kv0:/usr,rw:kv1:/work,tmp:/tmp"));
+}
+
+TEST(QemuArgv, ValidationRejectsWhatTheOptionSyntaxCannotCarry) {
+  EXPECT_TRUE(ValidateVmSpec(BasicSpec()).ok());
+  VmSpec s = BasicSpec();
+  s.shares[1].host_path = "/home/u/a,b";
+  EXPECT_THAT(ValidateVmSpec(s).message(), HasSubstr("cannot carry"));
+  s = BasicSpec();
+  s.shares[1].guest_path = "/work dir";
+  EXPECT_FALSE(ValidateVmSpec(s).ok());
+  s = BasicSpec();
+  s.shares[1].tag = "kv0";
+  EXPECT_THAT(ValidateVmSpec(s).message(), HasSubstr("duplicate"));
+  s = BasicSpec();
+  s.memory_mib = 64;
+  EXPECT_THAT(ValidateVmSpec(s).message(), HasSubstr("memory"));
+  s = BasicSpec();
+  s.accelerator = "hvf";
+  EXPECT_FALSE(ValidateVmSpec(s).ok());
+}
+
+TEST(Accelerator, TcgUnlessKvmIsHardwareVirtualisation) {
+  EXPECT_EQ(ChooseAccelerator({}).accelerator, "tcg");
+  EXPECT_THAT(ChooseAccelerator({}).reason, HasSubstr("/dev/kvm missing"));
+  AcceleratorChoice pvm = ChooseAccelerator({true, false, true, true});
+  EXPECT_EQ(pvm.accelerator, "tcg");
+  EXPECT_THAT(pvm.reason, HasSubstr("kvm_pvm"));
+  EXPECT_THAT(pvm.reason, HasSubstr("no vmx/svm"));
+  EXPECT_EQ(ChooseAccelerator({true, true, false, false}).accelerator, "kvm");
+}
+
+// ---- the host end of the agent channel, against a fake guest ----
+
+class FakeGuest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    int sv[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    channel_ = std::make_unique<AgentChannel>(sys::UniqueFd(sv[0]));
+    guest_ = sys::UniqueFd(sv[1]);
+  }
+  void GuestWrites(std::string_view bytes) {
+    ASSERT_EQ(::write(guest_.get(), bytes.data(), bytes.size()),
+              static_cast<ssize_t>(bytes.size()));
+  }
+  std::unique_ptr<AgentChannel> channel_;
+  sys::UniqueFd guest_;
+};
+
+TEST_F(FakeGuest, GarbageIsAClearError) {
+  GuestWrites("Kernel panic - not syncing: Attempted to kill init!\n");
+  absl::StatusOr<guest::Frame> f = channel_->Receive(absl::Now() + absl::Seconds(5), nullptr);
+  EXPECT_EQ(f.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(f.status().message(), HasSubstr("bad frame magic"));
+}
+
+TEST_F(FakeGuest, SilenceEndsAtTheDeadline) {
+  absl::Time t0 = absl::Now();
+  absl::StatusOr<guest::Frame> f =
+      channel_->Receive(absl::Now() + absl::Milliseconds(200), nullptr);
+  EXPECT_EQ(f.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_LT(absl::Now() - t0, absl::Seconds(2));
+}
+
+TEST_F(FakeGuest, AVmThatDiesIsAborted) {
+  absl::StatusOr<guest::Frame> f =
+      channel_->Receive(absl::Now() + absl::Seconds(10), [] { return false; });
+  EXPECT_EQ(f.status().code(), absl::StatusCode::kAborted);
+}
+
+TEST_F(FakeGuest, OversizedAnnouncementIsRefusedAndClosedStreamIsDataLoss) {
+  std::string header = guest::EncodeFrame(guest::FrameType::kStdout, "");
+  header[8] = header[9] = header[10] = header[11] = '\x7f';
+  GuestWrites(header);
+  absl::StatusOr<guest::Frame> f = channel_->Receive(absl::Now() + absl::Seconds(5), nullptr);
+  EXPECT_THAT(f.status().message(), HasSubstr("exceeds the limit"));
+  FakeGuest::SetUp();
+  guest_.Reset();
+  f = channel_->Receive(absl::Now() + absl::Seconds(5), nullptr);
+  EXPECT_EQ(f.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(f.status().message(), HasSubstr("closed"));
+}
+
+TEST_F(FakeGuest, FramesArriveInPieces) {
+  std::string wire = guest::EncodeFrame(guest::FrameType::kPong, "");
+  std::thread writer([&] {
+    for (char c : wire) {
+      (void)!::write(guest_.get(), &c, 1);
+      absl::SleepFor(absl::Milliseconds(2));
+    }
+  });
+  absl::StatusOr<guest::Frame> f = channel_->Receive(absl::Now() + absl::Seconds(5), nullptr);
+  writer.join();
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->type, guest::FrameType::kPong);
+}
+
+// ---- booted guests (few: each cold boot under TCG costs seconds) ----
+
+// One VM for the whole suite; skipped with the reason when it cannot boot.
+class BootedVm : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    BackendAvailability a = ProbeMicroVm();
+    if (!a.available) {
+      skip_ = new std::string(a.reason);
+      return;
+    }
+    absl::StatusOr<std::unique_ptr<Backend>> b = CreateMicroVmBackend({.vmm = "qemu"});
+    if (!b.ok()) {
+      skip_ = new std::string(b.status().ToString());
+      return;
+    }
+    config_ = new SandboxConfig();
+    config_->backend = BackendKind::kFirecracker;
+    config_->policy = SandboxPolicy::Strict();
+    PrepareReport report;
+    absl::Time t0 = absl::Now();
+    prepare_ = new absl::Status((*b)->Prepare(*config_, &report));
+    std::cerr << "microvm prepare took " << absl::FormatDuration(absl::Now() - t0) << "\n";
+    for (const Evidence& e : report.evidence) {
+      std::cerr << "  evidence " << e.control << " " << e.verified << " " << e.detail << "\n";
+    }
+    backend_ = b->release();
+  }
+  static void TearDownTestSuite() {
+    if (backend_ != nullptr) {
+      (void)backend_->Destroy();
+      delete backend_;
+      backend_ = nullptr;
+    }
+  }
+  void SetUp() override {
+    if (skip_ != nullptr) GTEST_SKIP() << "microvm cannot run here: " << *skip_;
+    ASSERT_TRUE(prepare_->ok()) << *prepare_;
+  }
+  static absl::StatusOr<ExecResult> Run(std::vector<std::string> argv,
+                                        absl::Duration timeout = absl::Seconds(20)) {
+    BackendExecRequest r;
+    r.argv = std::move(argv);
+    r.env = {"PATH=/usr/bin:/bin", "HOME=/work"};
+    r.cwd = "/work";
+    r.timeout = timeout;
+    return backend_->Exec(r);
+  }
+  static inline std::string* skip_ = nullptr;
+  static inline SandboxConfig* config_ = nullptr;
+  static inline absl::Status* prepare_ = nullptr;
+  static inline Backend* backend_ = nullptr;
+};
+
+TEST_F(BootedVm, EchoHiWithExitCodesAndSeparateStreams) {
+  absl::StatusOr<ExecResult> r = Run({"/bin/sh", "-c", "echo hi"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 0);
+  EXPECT_EQ(r->stdout_data, "hi\n");
+  EXPECT_EQ(r->stderr_data, "");
+  r = Run({"/bin/sh", "-c", "echo out; echo err >&2; exit 3"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 3);
+  EXPECT_EQ(r->stdout_data, "out\n");
+  EXPECT_EQ(r->stderr_data, "err\n");
+  r = Run({"/bin/sh", "-c", "kill -TERM $$"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->signal, SIGTERM);
+  r = Run({"no-such-program"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 127);
+}
+
+TEST_F(BootedVm, DynamicHostBinaryRunsOnTheGuestKernelAsAnUnprivilegedUser) {
+  absl::StatusOr<ExecResult> r = Run({"/usr/bin/uname", "-r"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->exit_code, 0) << r->stderr_data;
+  absl::StatusOr<std::string> host = sys::ReadFile("/proc/sys/kernel/osrelease");
+  ASSERT_TRUE(host.ok());
+  EXPECT_NE(r->stdout_data, *host);  // the guest's own kernel
+  EXPECT_FALSE(r->stdout_data.empty());
+  r = Run({"/usr/bin/id", "-u"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->stdout_data, absl::StrCat(config_->policy.uid, "\n"));
+  r = Run({"/bin/sh", "-c", "ls /sys/class/net; ulimit -n"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->stdout_data, "lo\n1024\n");  // no network device; the policy's rlimit
+}
+
+TEST_F(BootedVm, WorkdirIsWritableAndTheSystemIsNot) {
+  absl::StatusOr<ExecResult> r =
+      Run({"/bin/sh", "-c", "echo data > /work/f && cat /work/f && touch /usr/x"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->stdout_data, "data\n");
+  EXPECT_NE(r->exit_code, 0);
+  EXPECT_THAT(r->stderr_data, HasSubstr("/usr/x"));
+}
+
+TEST_F(BootedVm, TimeoutKillsTheCommandAndTheVmStaysUsable) {
+  absl::Time t0 = absl::Now();
+  absl::StatusOr<ExecResult> r =
+      Run({"/bin/sh", "-c", "sleep 30 & sleep 30; echo never"}, absl::Milliseconds(700));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_TRUE(r->timed_out);
+  EXPECT_EQ(r->signal, SIGKILL);
+  EXPECT_EQ(r->stdout_data, "");
+  EXPECT_LT(absl::Now() - t0, absl::Seconds(5));
+  // Neither sleep (the background one included) is left behind.
+  r = Run({"/bin/sh", "-c", "cat /proc/[0-9]*/comm 2>/dev/null | grep -c '^sleep$'"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->stdout_data, "0\n");
+}
+
+// A command in a running VM costs one agent round trip plus the guest's
+// fork/exec under TCG; printed for the benchmark notes.
+TEST_F(BootedVm, RepeatedExecsInARunningVm) {
+  std::vector<absl::Duration> times;
+  for (int i = 0; i < 10; ++i) {
+    absl::Time t0 = absl::Now();
+    absl::StatusOr<ExecResult> r = Run({"/bin/true"});
+    times.push_back(absl::Now() - t0);
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(r->exit_code, 0);
+  }
+  std::sort(times.begin(), times.end());
+  std::cerr << "microvm: /bin/true in a running VM, 10 runs: min "
+            << absl::FormatDuration(times.front()) << " median " << absl::FormatDuration(times[5])
+            << " max " << absl::FormatDuration(times.back()) << "\n";
+  EXPECT_LT(times[5], absl::Seconds(2));
+}
+
+// QEMU processes of this backend: their command line names our state dir.
+std::vector<pid_t> OurQemus() {
+  std::vector<pid_t> pids;
+  DIR* d = ::opendir("/proc");
+  if (d == nullptr) return pids;
+  while (struct dirent* e = ::readdir(d)) {
+    pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
+    if (pid <= 0) continue;
+    absl::StatusOr<std::string> cmd = sys::ReadFile(absl::StrCat("/proc/", pid, "/cmdline"));
+    if (cmd.ok() && cmd->find("qemu-system") != std::string::npos &&
+        cmd->find(absl::StrCat("/kavach-microvm-", ::geteuid(), "/vm-")) != std::string::npos) {
+      pids.push_back(pid);
+    }
+  }
+  ::closedir(d);
+  return pids;
+}
+
+// Last in the suite (it ends the VM): a QEMU killed with -9 is a clear
+// error, and destroying leaves no process, socket, directory or cgroup.
+TEST_F(BootedVm, ZzQemuKilledIsAClearErrorAndDestroyLeavesNothing) {
+  std::vector<pid_t> qemus = OurQemus();
+  ASSERT_EQ(qemus.size(), 1u);
+  std::string cgroup_line;
+  if (absl::StatusOr<std::string> cg = sys::ReadFile(absl::StrCat("/proc/", qemus[0], "/cgroup"));
+      cg.ok()) {
+    cgroup_line = *cg;
+  }
+  ASSERT_EQ(::kill(qemus[0], SIGKILL), 0);
+  absl::StatusOr<ExecResult> r = Run({"/bin/true"});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable) << r.status();
+  EXPECT_THAT(r.status().message(), HasSubstr("VM")) << r.status();
+  ASSERT_TRUE(backend_->Destroy().ok());
+  EXPECT_TRUE(OurQemus().empty());
+  DIR* d = ::opendir(absl::StrCat("/var/tmp/kavach-microvm-", ::geteuid()).c_str());
+  int vms = 0;
+  if (d != nullptr) {
+    while (struct dirent* e = ::readdir(d)) vms += absl::StartsWith(e->d_name, "vm-") ? 1 : 0;
+    ::closedir(d);
+  }
+  EXPECT_EQ(vms, 0) << "a VM state directory was left behind";
+  // The QEMU cgroup is gone too.
+  for (absl::string_view line : absl::StrSplit(cgroup_line, '\n')) {
+    size_t k = line.find("/kavach/");
+    if (k == absl::string_view::npos) continue;
+    std::string rel(line.substr(line.find(':', line.find(':') + 1) + 1));
+    bool found = false;
+    for (const char* root : {"/sys/fs/cgroup", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids",
+                             "/sys/fs/cgroup/unified"}) {
+      struct stat st;
+      if (::stat(absl::StrCat(root, rel).c_str(), &st) == 0) found = true;
+    }
+    EXPECT_FALSE(found) << "cgroup left behind: " << rel;
+  }
+}
+
+}  // namespace
+}  // namespace kavach::internal

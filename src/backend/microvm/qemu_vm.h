@@ -1,0 +1,131 @@
+// Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
+//
+// One running QEMU microVM and the host end of its agent channel.
+//
+//   absl::StatusOr<std::unique_ptr<QemuVm>> vm = QemuVm::Start(qemu, spec, state_dir);
+//   absl::StatusOr<guest::Hello> hello = (*vm)->WaitReady(absl::Seconds(60));
+//   absl::StatusOr<VmExecOutcome> r = (*vm)->Exec(request, sinks);
+//   (*vm)->Destroy();   // the QEMU process group is SIGKILLed and reaped
+//
+// QEMU runs with an empty environment, no file descriptor but stdin
+// (/dev/null) and stdout/stderr (<state_dir>/qemu.log), in a session and
+// process group of its own and, where the host lets us, in a cgroup of its
+// own (memory and pids capped), so killing it leaves nothing behind. Every
+// byte from the guest goes through guest::FrameReader with the host limits;
+// a malformed frame, a silent guest past its deadline, or a QEMU that dies
+// is an error that names what happened (with the console's last lines).
+#ifndef KAVACH_BACKEND_MICROVM_QEMU_VM_H_
+#define KAVACH_BACKEND_MICROVM_QEMU_VM_H_
+
+#include <sys/types.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "backend/microvm/vm_spec.h"
+#include "guest/protocol.h"
+#include "linux/cgroup.h"
+#include "linux/unique_fd.h"
+
+namespace kavach::internal {
+
+// Host end of the agent channel over a connected stream socket. Send is
+// thread-safe (a Kill may come from another thread while Receive runs).
+class AgentChannel final {
+ public:
+  explicit AgentChannel(sys::UniqueFd fd) : fd_(std::move(fd)), reader_(guest::kHostLimits) {}
+  [[nodiscard]] absl::Status Send(guest::FrameType type, std::string_view payload);
+  // The next frame. DeadlineExceeded when none arrives by `deadline`;
+  // DataLoss "agent channel: ..." on a malformed frame or end of stream;
+  // Aborted when `alive` says the VM is gone. `alive` is polled every 50 ms.
+  absl::StatusOr<guest::Frame> Receive(absl::Time deadline, const std::function<bool()>& alive);
+  int fd() const { return fd_.get(); }
+
+ private:
+  sys::UniqueFd fd_;
+  absl::Mutex write_mu_;
+  guest::FrameReader reader_;
+};
+
+struct VmExecSinks {
+  std::function<void(std::string_view)> on_stdout;
+  std::function<void(std::string_view)> on_stderr;
+  uint64_t max_output_bytes = 1 << 20;
+};
+
+struct VmExecOutcome {
+  guest::ExitStatus exit;
+  std::string stdout_data;
+  std::string stderr_data;
+  bool stdout_truncated = false;
+  bool stderr_truncated = false;
+  bool host_timeout = false;  // the host's deadline passed and it killed the command
+};
+
+class QemuVm final {
+ public:
+  // Spawns QEMU for `spec` (files in `state_dir`, which must exist) and
+  // connects to the agent socket. `cgroup_limits` empty: no cgroup attempt.
+  static absl::StatusOr<std::unique_ptr<QemuVm>> Start(
+      const std::string& qemu, const VmSpec& spec, const std::string& state_dir,
+      std::optional<sys::CgroupLimits> cgroup_limits);
+  ~QemuVm();
+  QemuVm(const QemuVm&) = delete;
+  QemuVm& operator=(const QemuVm&) = delete;
+
+  // Waits for the agent's hello.
+  absl::StatusOr<guest::Hello> WaitReady(absl::Duration timeout);
+  // Mixes `seed` into the guest's entropy pool; returns the credited bits.
+  absl::StatusOr<uint32_t> Reseed(std::string_view seed, absl::Duration timeout);
+  // Runs one command. The host deadline is the request's timeout plus a
+  // grace; past it the host sends kill and, if the agent does not answer
+  // within another grace, kills the whole VM (the outcome then says so).
+  absl::StatusOr<VmExecOutcome> Exec(const guest::ExecRequest& request, const VmExecSinks& sinks);
+  // Asks the agent to kill the running command `id` (from any thread).
+  absl::Status KillCommand(uint64_t id);
+
+  absl::Status Pause();
+  absl::Status Resume();
+  // SIGKILLs QEMU's process group without reaping it: safe to call while
+  // another thread is in Exec (which then fails).
+  void Abort();
+  // SIGKILLs QEMU's process group (and cgroup), reaps it, removes the
+  // socket. Idempotent.
+  absl::Status Destroy();
+  // Politely: the agent powers the guest off; after `grace` Destroy().
+  absl::Status Shutdown(absl::Duration grace);
+
+  bool alive();
+  pid_t pid() const { return pid_; }
+  bool in_cgroup() const { return cgroup_ != nullptr; }
+  std::string cgroup_detail() const { return cgroup_detail_; }
+  // The last `bytes` of the serial console (kernel messages, panics).
+  std::string ConsoleTail(size_t bytes = 1200) const;
+  absl::Duration boot_time() const { return boot_time_; }
+
+ private:
+  QemuVm() = default;
+  absl::Status Died(std::string_view what);
+
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  int wait_status_ = 0;
+  std::string state_dir_;
+  VmSpec spec_;
+  std::unique_ptr<AgentChannel> channel_;
+  std::unique_ptr<sys::Cgroup> cgroup_;
+  std::string cgroup_detail_;
+  absl::Time started_;
+  absl::Duration boot_time_;
+  bool paused_ = false;
+};
+
+}  // namespace kavach::internal
+
+#endif  // KAVACH_BACKEND_MICROVM_QEMU_VM_H_

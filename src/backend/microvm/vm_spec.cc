@@ -1,0 +1,162 @@
+// Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
+#include "backend/microvm/vm_spec.h"
+
+#include <cmath>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "linux/file_util.h"
+
+namespace kavach::internal {
+namespace {
+
+absl::Status CheckPath(const char* field, const std::string& p) {
+  if (p.empty() || p[0] != '/') {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": '", p, "' is not absolute"));
+  }
+  for (char c : p) {
+    if (c == ' ' || c == ',' || c == ':' || c == '=' || c == '"' || c == '\'' || c == '\\' ||
+        static_cast<unsigned char>(c) < 0x20) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": '", p, "' holds a character the VM configuration cannot carry"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidateVmSpec(const VmSpec& spec) {
+  for (const auto& [field, p] : std::vector<std::pair<const char*, const std::string*>>{
+           {"vmlinux", &spec.vmlinux},
+           {"initrd", &spec.initrd},
+           {"agent_socket", &spec.agent_socket},
+           {"console_log", &spec.console_log}}) {
+    if (absl::Status s = CheckPath(field, *p); !s.ok()) return s;
+  }
+  if (spec.memory_mib < 96 || spec.memory_mib > 65536) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("memory: ", spec.memory_mib, " MiB outside 96..65536"));
+  }
+  if (spec.cpus < 1 || spec.cpus > 64) {
+    return absl::InvalidArgumentError(absl::StrCat("cpus: ", spec.cpus, " outside 1..64"));
+  }
+  if (spec.accelerator != "tcg" && spec.accelerator != "kvm") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("accelerator: '", spec.accelerator, "' is not tcg or kvm"));
+  }
+  std::set<std::string> tags;
+  for (const VmShare& s : spec.shares) {
+    if (s.tag.empty() || s.tag.size() > 31 || !tags.insert(s.tag).second) {
+      return absl::InvalidArgumentError(absl::StrCat("shares: bad or duplicate tag '", s.tag, "'"));
+    }
+    for (char c : s.tag) {
+      if (!(absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '_')) {
+        return absl::InvalidArgumentError(absl::StrCat("shares: tag '", s.tag, "' not [a-z0-9_]"));
+      }
+    }
+    if (absl::Status st = CheckPath("shares.host_path", s.host_path); !st.ok()) return st;
+    if (absl::Status st = CheckPath("shares.guest_path", s.guest_path); !st.ok()) return st;
+  }
+  for (const auto& [path, target] : spec.links) {
+    if (absl::Status st = CheckPath("links.path", path); !st.ok()) return st;
+    if (absl::Status st = CheckPath("links.target", "/" + target); !st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
+
+std::string GuestKernelCmdline(const VmSpec& spec) {
+  std::vector<std::string> mounts;
+  for (const auto& [path, target] : spec.links) mounts.push_back(absl::StrCat("link:", path, ":", target));
+  for (const VmShare& s : spec.shares) {
+    mounts.push_back(absl::StrCat(s.read_only ? "ro:" : "rw:", s.tag, ":", s.guest_path));
+  }
+  mounts.push_back("tmp:/tmp");
+  if (spec.read_only_root) mounts.push_back("roroot");
+  std::vector<std::string> words = {"console=ttyS0", "quiet", "panic=-1"};
+  if (spec.tsc_khz) words.push_back(absl::StrCat("tsc_early_khz=", *spec.tsc_khz));
+  // Boot-time savings under TCG measured by the probe (2.58 s vs 3.10 s
+  // median): no speculation mitigations, no page zeroing on allocation,
+  // no audit, no AppArmor, no crypto self-tests.
+  for (const char* w : {"mitigations=off", "init_on_alloc=0", "audit=0", "apparmor=0",
+                        "cryptomgr.notests", "no_timer_check"}) {
+    words.push_back(w);
+  }
+  words.push_back(absl::StrCat("kavach_mounts=", absl::StrJoin(mounts, ",")));
+  return absl::StrJoin(words, " ");
+}
+
+std::vector<std::string> QemuArgv(const std::string& qemu, const VmSpec& spec) {
+  std::vector<std::string> a = {qemu,
+                                "-M",
+                                "microvm",
+                                "-accel",
+                                spec.accelerator,
+                                "-nodefaults",
+                                "-no-user-config",
+                                "-display",
+                                "none",
+                                "-no-reboot",
+                                "-m",
+                                absl::StrCat(spec.memory_mib),
+                                "-smp",
+                                absl::StrCat(spec.cpus),
+                                "-kernel",
+                                spec.vmlinux,
+                                "-initrd",
+                                spec.initrd,
+                                "-append",
+                                GuestKernelCmdline(spec),
+                                "-chardev",
+                                absl::StrCat("file,id=console,path=", spec.console_log),
+                                "-serial",
+                                "chardev:console",
+                                "-device",
+                                "virtio-serial-device",
+                                "-chardev",
+                                absl::StrCat("socket,id=agent,path=", spec.agent_socket,
+                                             ",server=on,wait=off"),
+                                "-device",
+                                "virtserialport,chardev=agent,name=kavach.agent"};
+  int i = 0;
+  for (const VmShare& s : spec.shares) {
+    std::string id = absl::StrCat("fs", i++);
+    a.push_back("-fsdev");
+    a.push_back(absl::StrCat("local,id=", id, ",path=", s.host_path, ",security_model=none",
+                             s.read_only ? ",readonly=on" : ""));
+    a.push_back("-device");
+    a.push_back(absl::StrCat("virtio-9p-device,fsdev=", id, ",mount_tag=", s.tag));
+  }
+  if (spec.network) {
+    a.insert(a.end(), {"-netdev", "user,id=net0", "-device", "virtio-net-device,netdev=net0"});
+  }
+  if (spec.qemu_sandbox) {
+    // QEMU's own seccomp filter: no obsolete syscalls, no setuid/setgid,
+    // no fork/exec, no scheduler or resource changes.
+    a.insert(a.end(), {"-sandbox",
+                       "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"});
+  }
+  return a;
+}
+
+std::optional<uint64_t> HostTscKhz() {
+  absl::StatusOr<std::string> info = sys::ReadFile("/proc/cpuinfo");
+  if (!info.ok()) return std::nullopt;
+  for (absl::string_view line : absl::StrSplit(*info, '\n')) {
+    if (!absl::StartsWith(line, "cpu MHz")) continue;
+    size_t colon = line.find(':');
+    if (colon == absl::string_view::npos) continue;
+    double mhz = 0;
+    if (!absl::SimpleAtod(absl::StripAsciiWhitespace(line.substr(colon + 1)), &mhz) || mhz <= 0) {
+      continue;
+    }
+    return static_cast<uint64_t>(std::llround(mhz * 1000));
+  }
+  return std::nullopt;
+}
+
+}  // namespace kavach::internal

@@ -1,0 +1,576 @@
+// Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
+//
+// kavach-guest-agent: PID 1 of a kavach microVM (exec'd by the initramfs's
+// /init once the virtio modules are loaded). It mounts what the kernel
+// command line asks for (kavach_mounts=), finds the virtio-serial port named
+// kavach.agent, says hello and then serves the frames of guest/protocol.h:
+// one command at a time, as an unprivileged uid with the requested rlimits,
+// output streamed in chunks, everything the command left behind killed when it
+// ends. Statically linked; no dependency beyond libc.
+#include <dirent.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/filter.h>
+#include <linux/landlock.h>
+#include <linux/random.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/reboot.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/types.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "guest/protocol.h"
+
+namespace kavach::guest {
+namespace {
+
+constexpr char kPortName[] = "kavach.agent";
+constexpr char kAgentVersion[] = "kavach-guest-agent 1";
+
+void Log(const std::string& msg) {
+  std::string line = "kavach-agent: " + msg + "\n";
+  (void)!::write(STDERR_FILENO, line.data(), line.size());
+}
+
+uint64_t NowUs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
+}
+
+std::string ReadSmallFile(const char* path) {
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};
+  std::string s;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) s.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  return s;
+}
+
+std::vector<std::string> Split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (;;) {
+    size_t end = s.find(sep, start);
+    out.push_back(s.substr(start, end == std::string::npos ? std::string::npos : end - start));
+    if (end == std::string::npos) return out;
+    start = end + 1;
+  }
+}
+
+void MkdirP(const std::string& path) {
+  for (size_t i = 1; i <= path.size(); ++i) {
+    if (i == path.size() || path[i] == '/') ::mkdir(path.substr(0, i).c_str(), 0755);
+  }
+}
+
+// kavach_mounts=ro:TAG:/path,rw:TAG:/path,link:/bin:usr/bin,tmp:/tmp
+void SetUpMounts() {
+  bool ro_root = false;
+  std::string cmdline = ReadSmallFile("/proc/cmdline");
+  for (const std::string& word : Split(cmdline, ' ')) {
+    if (word.rfind("kavach_mounts=", 0) != 0) continue;
+    std::string spec = word.substr(strlen("kavach_mounts="));
+    while (!spec.empty() && (spec.back() == '\n' || spec.back() == ' ')) spec.pop_back();
+    for (const std::string& item : Split(spec, ',')) {
+      std::vector<std::string> f = Split(item, ':');
+      if (f.size() == 3 && (f[0] == "ro" || f[0] == "rw")) {
+        MkdirP(f[2]);
+        // Read-only shares may cache freely; read-write ones write through,
+        // so nothing is lost when the VM is killed after a command.
+        std::string opts = "trans=virtio,version=9p2000.L,msize=262144";
+        unsigned long flags = MS_NOSUID | MS_NODEV;
+        if (f[0] == "ro") {
+          flags |= MS_RDONLY;
+          opts += ",cache=loose";
+        }
+        if (::mount(f[1].c_str(), f[2].c_str(), "9p", flags, opts.c_str()) != 0) {
+          Log("mount " + f[1] + " on " + f[2] + ": " + strerror(errno));
+        }
+      } else if (f.size() == 3 && f[0] == "link") {
+        if (::symlink(f[2].c_str(), f[1].c_str()) != 0 && errno != EEXIST) {
+          Log("symlink " + f[1] + ": " + strerror(errno));
+        }
+      } else if (f.size() == 2 && f[0] == "tmp") {
+        MkdirP(f[1]);
+        if (::mount("tmpfs", f[1].c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) {
+          Log("mount tmpfs on " + f[1] + ": " + strerror(errno));
+        }
+      } else if (f.size() == 1 && f[0] == "roroot") {
+        ro_root = true;
+      } else {
+        Log("ignoring mount item '" + item + "'");
+      }
+    }
+  }
+  // Last, once everything is mounted on it.
+  if (ro_root && ::mount(nullptr, "/", nullptr, MS_REMOUNT | MS_RDONLY, nullptr) != 0) {
+    Log(std::string("remount / read-only: ") + strerror(errno));
+  }
+}
+
+// The port's /dev node; the name appears in sysfs shortly after the device.
+std::string FindPort() {
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    if (DIR* d = ::opendir("/sys/class/virtio-ports")) {
+      while (struct dirent* e = ::readdir(d)) {
+        if (e->d_name[0] == '.') continue;
+        std::string dev = e->d_name;
+        std::string name = ReadSmallFile(("/sys/class/virtio-ports/" + dev + "/name").c_str());
+        while (!name.empty() && name.back() == '\n') name.pop_back();
+        if (name == kPortName) {
+          ::closedir(d);
+          return "/dev/" + dev;
+        }
+      }
+      ::closedir(d);
+    }
+    ::usleep(10000);
+  }
+  return {};
+}
+
+class Agent {
+ public:
+  explicit Agent(int port) : port_(port), reader_(kGuestLimits) {}
+
+  void Send(FrameType type, const std::string& payload) {
+    std::string wire = EncodeFrame(type, payload);
+    size_t off = 0;
+    while (off < wire.size()) {
+      ssize_t n = ::write(port_, wire.data() + off, wire.size() - off);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) {
+        struct pollfd p{port_, POLLOUT, 0};
+        ::poll(&p, 1, 100);
+        continue;
+      }
+      if (n <= 0) return;  // host gone; frames are lost, the host will notice
+      off += static_cast<size_t>(n);
+    }
+  }
+
+  void SendError(uint64_t id, const std::string& msg) { Send(FrameType::kError, EncodeError({id, msg})); }
+
+  void Run() {
+    struct utsname u;
+    ::uname(&u);
+    Hello h;
+    h.kernel_release = u.release;
+    h.agent = kAgentVersion;
+    std::string uptime = ReadSmallFile("/proc/uptime");
+    h.boot_ms = static_cast<uint32_t>(std::strtod(uptime.c_str(), nullptr) * 1000);
+    Send(FrameType::kHello, EncodeHello(h));
+    for (;;) Step();
+  }
+
+ private:
+  // One round of the event loop: the port, the running command's pipes, its
+  // timeout, and reaping.
+  void Step() {
+    std::vector<struct pollfd> fds;
+    fds.push_back({port_, POLLIN, 0});
+    if (out_fd_ >= 0) fds.push_back({out_fd_, POLLIN, 0});
+    if (err_fd_ >= 0) fds.push_back({err_fd_, POLLIN, 0});
+    if (in_fd_ >= 0) fds.push_back({in_fd_, POLLOUT, 0});
+    int timeout_ms = running() ? 20 : (port_eof_ ? 50 : -1);
+    int n = ::poll(fds.data(), fds.size(), timeout_ms);
+    if (n < 0 && errno != EINTR) {
+      Log(std::string("poll: ") + strerror(errno));
+      ::usleep(10000);
+    }
+    for (const struct pollfd& p : fds) {
+      if (p.revents == 0) continue;
+      if (p.fd == port_) {
+        ReadPort();
+      } else if (p.fd == out_fd_) {
+        Drain(&out_fd_, FrameType::kStdout);
+      } else if (p.fd == err_fd_) {
+        Drain(&err_fd_, FrameType::kStderr);
+      } else if (p.fd == in_fd_) {
+        FeedStdin();
+      }
+    }
+    Reap();
+    if (running() && deadline_us_ != 0 && NowUs() >= deadline_us_ && !timed_out_) {
+      timed_out_ = true;
+      KillCommand();
+    }
+    MaybeFinish();
+  }
+
+  bool running() const { return child_ > 0 || out_fd_ >= 0 || err_fd_ >= 0 || exited_; }
+
+  void ReadPort() {
+    char buf[65536];
+    ssize_t n = ::read(port_, buf, sizeof buf);
+    if (n == 0) {
+      // No host connected to the chardev (or it went away): keep serving,
+      // a host may connect (again), e.g. after a snapshot restore.
+      port_eof_ = true;
+      if (!running()) ::usleep(20000);
+      return;
+    }
+    if (n < 0) return;
+    port_eof_ = false;
+    reader_.Feed(std::string_view(buf, static_cast<size_t>(n)));
+    Frame f;
+    while (reader_.Next(&f)) Handle(f);
+    if (reader_.failed()) {
+      SendError(0, "agent: bad frame from host: " + reader_.error());
+      reader_ = FrameReader(kGuestLimits);  // the host starts over
+    }
+  }
+
+  void Handle(const Frame& f) {
+    switch (f.type) {
+      case FrameType::kExec: {
+        ExecRequest req;
+        std::string err = DecodeExec(f.payload, kGuestLimits, &req);
+        if (!err.empty()) return SendError(0, err);
+        if (running()) return SendError(req.id, "agent: a command is already running");
+        StartCommand(req);
+        return;
+      }
+      case FrameType::kKill: {
+        Kill k;
+        std::string err = DecodeKill(f.payload, kGuestLimits, &k);
+        if (!err.empty()) return SendError(0, err);
+        if (running() && k.id == id_) KillCommand();
+        return;
+      }
+      case FrameType::kReseed: {
+        Reseed r;
+        std::string err = DecodeReseed(f.payload, kGuestLimits, &r);
+        if (!err.empty()) return SendError(0, err);
+        Send(FrameType::kReseedDone, EncodeReseedDone({AddEntropy(r.seed)}));
+        return;
+      }
+      case FrameType::kPing:
+        Send(FrameType::kPong, "");
+        return;
+      case FrameType::kShutdown:
+        KillEverything();
+        ::sync();
+        ::reboot(RB_POWER_OFF);
+        _exit(0);
+      default:
+        SendError(0, std::string("agent: unexpected ") + FrameTypeName(f.type) + " frame");
+    }
+  }
+
+  // Mixes the seed into the pool and credits it (RNDADDENTROPY needs root,
+  // which the agent is); falls back to an uncredited write.
+  static uint32_t AddEntropy(const std::string& seed) {
+    int fd = ::open("/dev/urandom", O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    std::vector<char> buf(sizeof(struct rand_pool_info) + seed.size());
+    auto* info = reinterpret_cast<struct rand_pool_info*>(buf.data());
+    info->entropy_count = static_cast<int>(seed.size() * 8);
+    info->buf_size = static_cast<int>(seed.size());
+    memcpy(info->buf, seed.data(), seed.size());
+    uint32_t credited = 0;
+    if (::ioctl(fd, RNDADDENTROPY, info) == 0) {
+      credited = static_cast<uint32_t>(seed.size() * 8);
+    } else {
+      (void)!::write(fd, seed.data(), seed.size());
+    }
+    ::close(fd);
+    return credited;
+  }
+
+  static std::string FindProgram(const std::string& name, const std::vector<std::string>& env) {
+    if (name.find('/') != std::string::npos) return name;
+    std::string path = "/usr/local/bin:/usr/bin:/bin";
+    for (const std::string& e : env) {
+      if (e.rfind("PATH=", 0) == 0) path = e.substr(5);
+    }
+    for (const std::string& dir : Split(path, ':')) {
+      std::string full = (dir.empty() ? "." : dir) + "/" + name;
+      if (::access(full.c_str(), X_OK) == 0) return full;
+    }
+    return name;
+  }
+
+  void StartCommand(const ExecRequest& req) {
+    int out[2], err[2], in[2] = {-1, -1};
+    if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0 ||
+        (req.has_stdin && ::pipe2(in, O_CLOEXEC) != 0)) {
+      return SendError(req.id, std::string("agent: pipe: ") + strerror(errno));
+    }
+    struct rusage before;
+    ::getrusage(RUSAGE_CHILDREN, &before);
+    start_us_ = NowUs();
+    pid_t pid = ::fork();
+    if (pid < 0) return SendError(req.id, std::string("agent: fork: ") + strerror(errno));
+    if (pid == 0) RunChild(req, in[0], out[1], err[1]);
+    ::close(out[1]);
+    ::close(err[1]);
+    if (in[0] >= 0) ::close(in[0]);
+    id_ = req.id;
+    child_ = pid;
+    out_fd_ = out[0];
+    err_fd_ = err[0];
+    in_fd_ = in[1];
+    if (in_fd_ >= 0) ::fcntl(in_fd_, F_SETFL, O_NONBLOCK);
+    stdin_ = req.stdin_data;
+    stdin_off_ = 0;
+    if (in_fd_ >= 0 && stdin_.empty()) CloseFd(&in_fd_);
+    deadline_us_ = req.timeout_ms ? start_us_ + req.timeout_ms * 1000 : 0;
+    timed_out_ = false;
+    exited_ = false;
+    status_ = 0;
+    rusage_before_ = before;
+  }
+
+  // Restricts the calling process with the request's Landlock rules; an
+  // empty string on success, else what failed. Rights the kernel's ABI does
+  // not know are dropped (the host asks for ABI 2 at most: the file-system
+  // rights up to REFER).
+  static std::string ApplyLandlock(const ExecRequest& req) {
+    long abi = ::syscall(SYS_landlock_create_ruleset, nullptr, 0, LANDLOCK_CREATE_RULESET_VERSION);
+    if (abi < 1) return std::string("landlock unavailable in the guest kernel: ") + strerror(errno);
+    uint64_t known = (LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1;  // ABI 1
+    if (abi >= 2) known |= LANDLOCK_ACCESS_FS_REFER;
+    struct landlock_ruleset_attr attr = {};
+    attr.handled_access_fs = req.landlock_handled & known;
+    int ruleset = static_cast<int>(
+        ::syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0));
+    if (ruleset < 0) return std::string("landlock_create_ruleset: ") + strerror(errno);
+    for (const auto& [access, path] : req.landlock_rules) {
+      int fd = ::open(path.c_str(), O_PATH | O_CLOEXEC);
+      if (fd < 0) continue;  // a path that does not exist allows nothing
+      struct landlock_path_beneath_attr pb = {};
+      pb.allowed_access = access & attr.handled_access_fs;
+      struct stat st;
+      // Directory-only rights cannot be granted on a file.
+      if (::fstat(fd, &st) == 0 && !S_ISDIR(st.st_mode)) {
+        pb.allowed_access &= LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE |
+                             LANDLOCK_ACCESS_FS_READ_FILE;
+      }
+      pb.parent_fd = fd;
+      long rc = ::syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &pb, 0);
+      int e = errno;
+      ::close(fd);
+      if (rc != 0) {
+        ::close(ruleset);
+        return "landlock_add_rule " + path + ": " + strerror(e);
+      }
+    }
+    long rc = ::syscall(SYS_landlock_restrict_self, ruleset, 0);
+    int e = errno;
+    ::close(ruleset);
+    if (rc != 0) return std::string("landlock_restrict_self: ") + strerror(e);
+    return {};
+  }
+
+  [[noreturn]] static void RunChild(const ExecRequest& req, int in, int out, int err) {
+    ::setsid();
+    for (int s = 1; s < NSIG; ++s) ::signal(s, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    int devnull = ::open("/dev/null", O_RDWR);
+    ::dup2(in >= 0 ? in : devnull, 0);
+    ::dup2(out, 1);
+    ::dup2(err, 2);
+    auto fail = [](int code, const std::string& what) {
+      std::string m = "kavach: " + what + ": " + strerror(errno) + "\n";
+      (void)!::write(2, m.data(), m.size());
+      _exit(code);
+    };
+    auto limit = [&](int res, uint64_t v, const char* name) {
+      if (v == 0) return;
+      struct rlimit rl{v, v};
+      if (::setrlimit(res, &rl) != 0) fail(126, name);
+    };
+    limit(RLIMIT_NOFILE, req.max_open_files, "setrlimit NOFILE");
+    limit(RLIMIT_FSIZE, req.max_file_size, "setrlimit FSIZE");
+    limit(RLIMIT_NPROC, req.max_processes, "setrlimit NPROC");
+    limit(RLIMIT_AS, req.max_memory, "setrlimit AS");
+    if (::setgroups(0, nullptr) != 0) fail(126, "setgroups");
+    if (::setgid(req.gid) != 0) fail(126, "setgid");
+    if (::setuid(req.uid) != 0) fail(126, "setuid");
+    if (!req.cwd.empty() && ::chdir(req.cwd.c_str()) != 0) fail(126, "chdir " + req.cwd);
+    if (req.no_new_privs || req.landlock_handled != 0 || !req.seccomp_bpf.empty()) {
+      if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(126, "no_new_privs");
+    }
+    if (req.landlock_handled != 0) {
+      std::string err = ApplyLandlock(req);
+      if (!err.empty()) {
+        errno = 0;
+        fail(126, err);
+      }
+    }
+    if (!req.seccomp_bpf.empty()) {
+      struct sock_fprog prog;
+      prog.len = static_cast<unsigned short>(req.seccomp_bpf.size() / sizeof(struct sock_filter));
+      prog.filter = reinterpret_cast<struct sock_filter*>(const_cast<char*>(req.seccomp_bpf.data()));
+      if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) fail(126, "seccomp");
+    }
+    std::string prog = FindProgram(req.argv[0], req.env);
+    std::vector<char*> argv;
+    for (const std::string& a : req.argv) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    for (const std::string& e : req.env) envp.push_back(const_cast<char*>(e.c_str()));
+    envp.push_back(nullptr);
+    ::execve(prog.c_str(), argv.data(), envp.data());
+    fail(errno == ENOENT ? 127 : 126, "exec " + req.argv[0]);
+    _exit(127);
+  }
+
+  void FeedStdin() {
+    while (stdin_off_ < stdin_.size()) {
+      ssize_t n = ::write(in_fd_, stdin_.data() + stdin_off_, stdin_.size() - stdin_off_);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) return;
+      if (n <= 0) break;  // EPIPE: the command does not read it
+      stdin_off_ += static_cast<size_t>(n);
+    }
+    CloseFd(&in_fd_);
+    stdin_.clear();
+  }
+
+  void Drain(int* fd, FrameType type) {
+    char buf[kMaxChunk];
+    ssize_t n = ::read(*fd, buf, sizeof buf);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+    if (n <= 0) {
+      CloseFd(fd);
+      return;
+    }
+    Send(type, EncodeOutput({id_, std::string(buf, static_cast<size_t>(n))}));
+  }
+
+  static void CloseFd(int* fd) {
+    if (*fd >= 0) ::close(*fd);
+    *fd = -1;
+  }
+
+  // Every process but us: the command's tree and anything it left behind
+  // (daemons that setsid'd away included).
+  static void KillEverything() {
+    DIR* d = ::opendir("/proc");
+    if (d == nullptr) return;
+    pid_t self = ::getpid();
+    while (struct dirent* e = ::readdir(d)) {
+      char* end = nullptr;
+      long pid = std::strtol(e->d_name, &end, 10);
+      if (end == e->d_name || *end != '\0' || pid <= 1 || pid == self) continue;
+      // Kernel threads have an empty cmdline and ignore SIGKILL anyway.
+      ::kill(static_cast<pid_t>(pid), SIGKILL);
+    }
+    ::closedir(d);
+  }
+
+  void KillCommand() {
+    if (child_ > 0) ::kill(-child_, SIGKILL);
+    KillEverything();
+  }
+
+  void Reap() {
+    for (;;) {
+      int status = 0;
+      pid_t p = ::waitpid(-1, &status, WNOHANG);
+      if (p <= 0) return;
+      if (p == child_) {
+        child_ = -1;
+        exited_ = true;
+        status_ = status;
+        // Whatever the command left running dies with it, which also closes
+        // the pipes it may have inherited.
+        KillEverything();
+      }
+    }
+  }
+
+  void MaybeFinish() {
+    if (!exited_ || out_fd_ >= 0 || err_fd_ >= 0) return;
+    CloseFd(&in_fd_);
+    struct rusage after;
+    ::getrusage(RUSAGE_CHILDREN, &after);
+    auto us = [](const struct timeval& t) {
+      return static_cast<uint64_t>(t.tv_sec) * 1000000 + static_cast<uint64_t>(t.tv_usec);
+    };
+    ExitStatus e;
+    e.id = id_;
+    if (WIFEXITED(status_)) {
+      e.exit_code = WEXITSTATUS(status_);
+    } else {
+      e.exit_code = -1;
+      e.signal = WIFSIGNALED(status_) ? WTERMSIG(status_) : SIGKILL;
+    }
+    e.timed_out = timed_out_;
+    uint64_t cpu_after = us(after.ru_utime) + us(after.ru_stime);
+    uint64_t cpu_before = us(rusage_before_.ru_utime) + us(rusage_before_.ru_stime);
+    e.cpu_us = cpu_after > cpu_before ? cpu_after - cpu_before : 0;
+    e.max_rss_kb = static_cast<uint64_t>(after.ru_maxrss);
+    e.wall_us = NowUs() - start_us_;
+    exited_ = false;
+    Send(FrameType::kExit, EncodeExit(e));
+  }
+
+  int port_;
+  FrameReader reader_;
+  bool port_eof_ = false;
+  uint64_t id_ = 0;
+  pid_t child_ = -1;
+  int out_fd_ = -1;
+  int err_fd_ = -1;
+  int in_fd_ = -1;
+  std::string stdin_;
+  size_t stdin_off_ = 0;
+  uint64_t start_us_ = 0;
+  uint64_t deadline_us_ = 0;
+  bool timed_out_ = false;
+  bool exited_ = false;
+  int status_ = 0;
+  struct rusage rusage_before_ = {};
+};
+
+int Main(int argc, char** argv) {
+  ::signal(SIGPIPE, SIG_IGN);
+  bool init = argc > 1 && std::strcmp(argv[1], "--init") == 0;
+  if (init) SetUpMounts();
+  std::string port = FindPort();
+  if (port.empty()) {
+    Log("no virtio-serial port named kavach.agent");
+    if (init) ::reboot(RB_POWER_OFF);
+    return 1;
+  }
+  int fd = ::open(port.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    Log("open " + port + ": " + strerror(errno));
+    if (init) ::reboot(RB_POWER_OFF);
+    return 1;
+  }
+  Agent agent(fd);
+  agent.Run();
+  return 0;
+}
+
+}  // namespace
+}  // namespace kavach::guest
+
+int main(int argc, char** argv) { return kavach::guest::Main(argc, argv); }
