@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/futex.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -112,8 +113,45 @@ int g_abstract_canary_fd = -1;
 char* g_child_stack = nullptr;
 constexpr size_t kChildStackSize = 256 * 1024;
 
+// Reapers are CLONE_VM children of init (a fork would copy init's page
+// tables, which are the host process's: the largest cost of an exec). Each
+// runs on a stack of its own, made the first time its slot is used.
+char* g_reaper_stacks[kMaxConcurrentExecs];
+constexpr size_t kReaperStackSize = 64 * 1024;
+// Nonzero while slot i's reaper is starting its command. The request's
+// strings (g_message) and g_exec_args belong to that start until the word is
+// cleared, so init waits on it (a futex) before reading the next request. The
+// reaper clears it once the command has exec'd or failed; the kernel clears
+// it too if the reaper dies first (CLONE_CHILD_CLEARTID).
+int g_start_pending[kMaxConcurrentExecs];
+
 long RawSys(long n, long a = 0, long b = 0, long c = 0, long d = 0, long e = 0) {
   return syscall(n, a, b, c, d, e);
+}
+
+// A system call that returns -errno instead of setting errno. Init and a
+// reaper share one address space (CLONE_VM) and so one errno; the calls they
+// make while running side by side must not write it.
+long SyscallNoErrno(long n, long a = 0, long b = 0, long c = 0, long d = 0) {
+#if defined(__x86_64__)
+  long ret;
+  register long r10 __asm__("r10") = d;
+  __asm__ volatile("syscall"
+                   : "=a"(ret)
+                   : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10)
+                   : "rcx", "r11", "memory");
+  return ret;
+#elif defined(__aarch64__)
+  register long x8 __asm__("x8") = n;
+  register long x0 __asm__("x0") = a;
+  register long x1 __asm__("x1") = b;
+  register long x2 __asm__("x2") = c;
+  register long x3 __asm__("x3") = d;
+  __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3) : "memory");
+  return x0;
+#else
+#error "SyscallNoErrno: add this architecture's system call sequence"
+#endif
 }
 
 size_t Strlen(const char* s) {
@@ -770,13 +808,37 @@ void RunProbeChild(const InitPlan& plan, ProbeReport* report) {
   }
 }
 
-// The reaper: pid 1 of a fresh pid namespace, in its own copy of init's
-// memory. It starts the command as pid 2 and reports on the status pipe.
-// The command must not be pid 1: the kernel drops the default-action signals
-// a namespace's init sends itself (`kill $$`, raise(SIGTERM)). When the
-// command exits, the reaper exits, and the kernel kills whatever the command
-// left behind in the namespace: nothing outlives an exec.
-[[noreturn]] void RunReaper(ChildArgs* args, int status_fd, int slot) {
+// The reaper: pid 1 of a fresh pid namespace, sharing init's memory
+// (CLONE_VM) but not its fds. It starts the command as pid 2 and reports on
+// the status pipe. The command must not be pid 1: the kernel drops the
+// default-action signals a namespace's init sends itself (`kill $$`,
+// raise(SIGTERM)). When the command exits, the reaper exits, and the kernel
+// kills whatever the command left behind in the namespace: nothing outlives
+// an exec.
+struct ReaperArgs {
+  ChildArgs* child;  // g_exec_args: valid until the start is released
+  int status_fd;
+  int slot;
+};
+ReaperArgs g_reaper_args[kMaxConcurrentExecs];
+ChildArgs g_exec_args;
+
+void ReleaseStart(int slot) {
+  __atomic_store_n(&g_start_pending[slot], 0, __ATOMIC_RELEASE);
+  SyscallNoErrno(SYS_futex, reinterpret_cast<long>(&g_start_pending[slot]), FUTEX_WAKE, 1);
+}
+
+void WriteStatusNoErrno(int fd, const StatusRecord& rec) {
+  long n;
+  do {
+    n = SyscallNoErrno(SYS_write, fd, reinterpret_cast<long>(&rec), sizeof rec);
+  } while (n == -EINTR);
+}
+
+int RunReaper(void* raw) {
+  const ReaperArgs reaper = *static_cast<const ReaperArgs*>(raw);
+  ChildArgs* args = reaper.child;
+  const int slot = reaper.slot;
   ::close(3);  // only init talks to the host
   if (g_sigchld_fd >= 0) ::close(g_sigchld_fd);
   StatusRecord rec;
@@ -784,31 +846,31 @@ void RunProbeChild(const InitPlan& plan, ProbeReport* report) {
   args->fail_errno = 0;
   pid_t pid = ::clone(CommandChild, g_child_stack + kChildStackSize,
                       CLONE_VM | CLONE_VFORK | SIGCHLD, args);
-  if (pid < 0) {
-    rec.type = MessageType::kFailed;
-    rec.step = InitStep::kClone;
-    rec.error = errno;
-    WriteStatus(status_fd, rec);
-    _exit(0);
-  }
-  if (args->fail_step != InitStep::kNone) {
+  // The command has exec'd, or failed: copy what is needed, then let init go
+  // on. From here the reaper must not write errno (init is running again).
+  InitStep fail_step = pid < 0 ? InitStep::kClone : args->fail_step;
+  int fail_errno = pid < 0 ? errno : args->fail_errno;
+  int sandbox_pid = args->sandbox_pid;
+  ReleaseStart(slot);
+  if (fail_step != InitStep::kNone) {
     int st;
-    while (::waitpid(pid, &st, __WALL) < 0 && errno == EINTR) {
+    if (pid > 0) {
+      while (SyscallNoErrno(SYS_wait4, pid, reinterpret_cast<long>(&st), __WALL, 0) == -EINTR) {
+      }
     }
     rec.type = MessageType::kFailed;
-    rec.step = args->fail_step;
-    rec.error = args->fail_errno;
-    WriteStatus(status_fd, rec);
-    _exit(0);
+    rec.step = fail_step;
+    rec.error = fail_errno;
+    WriteStatusNoErrno(reaper.status_fd, rec);
+    return 0;
   }
   rec.type = MessageType::kStarted;
-  rec.pid = args->sandbox_pid;
-  WriteStatus(status_fd, rec);
+  rec.pid = sandbox_pid;
+  WriteStatusNoErrno(reaper.status_fd, rec);
   int status = 0;
   struct rusage ru = {};
-  while (RawSys(SYS_wait4, pid, reinterpret_cast<long>(&status), __WALL,
-                reinterpret_cast<long>(&ru)) < 0 &&
-         errno == EINTR) {
+  while (SyscallNoErrno(SYS_wait4, pid, reinterpret_cast<long>(&status), __WALL,
+                        reinterpret_cast<long>(&ru)) == -EINTR) {
   }
   rec.type = MessageType::kExited;
   rec.wait_status = status;
@@ -817,7 +879,7 @@ void RunProbeChild(const InitPlan& plan, ProbeReport* report) {
   rec.max_rss_kb = ru.ru_maxrss;
   g_exit_records[slot] = rec;
   // Exit code 3: "the record is in the shared slot".
-  _exit(3);
+  return 3;
 }
 
 // Parses an exec request in g_message and starts it.
@@ -872,7 +934,17 @@ void HandleExec(const InitPlan& plan, size_t len, const int* fds) {
     fail(InitStep::kClone, EAGAIN);
     return;
   }
-  ChildArgs args = {};
+  if (g_reaper_stacks[slot] == nullptr) {
+    void* stack = ::mmap(nullptr, kReaperStackSize, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+    if (stack == MAP_FAILED) {
+      fail(InitStep::kClone, errno);
+      return;
+    }
+    g_reaper_stacks[slot] = static_cast<char*>(stack);
+  }
+  ChildArgs& args = g_exec_args;
+  args = ChildArgs{};
   args.plan = &plan;
   args.stdin_fd = fds[0];
   args.stdout_fd = fds[1];
@@ -880,18 +952,29 @@ void HandleExec(const InitPlan& plan, size_t len, const int* fds) {
   args.cwd = cwd;
   args.argv = argv;
   args.envp = envp;
-  // A real fork (no CLONE_VM): the reaper must run alongside init.
-  pid_t reaper = static_cast<pid_t>(RawSys(SYS_clone, CLONE_NEWPID | SIGCHLD, 0, 0, 0, 0));
-  if (reaper < 0) {
+  g_reaper_args[slot] = ReaperArgs{&args, status_fd, slot};
+  g_exit_records[slot].magic = 0;
+  int reported_fd = ::dup(status_fd);
+  if (reported_fd < 0) {
     fail(InitStep::kClone, errno);
     return;
   }
-  if (reaper == 0) {
-    g_exit_records[slot].magic = 0;
-    RunReaper(&args, status_fd, slot);
+  g_start_pending[slot] = 1;
+  pid_t reaper = ::clone(RunReaper, g_reaper_stacks[slot] + kReaperStackSize,
+                         CLONE_VM | CLONE_NEWPID | CLONE_CHILD_CLEARTID | SIGCHLD,
+                         &g_reaper_args[slot], nullptr, nullptr, &g_start_pending[slot]);
+  if (reaper < 0) {
+    g_start_pending[slot] = 0;
+    fail(InitStep::kClone, errno);
+    ::close(reported_fd);
+    return;
   }
-  pid_t pid = reaper;
-  g_slots[slot] = ExecSlot{true, hdr->exec_id, pid, ::dup(status_fd)};
+  g_slots[slot] = ExecSlot{true, hdr->exec_id, reaper, reported_fd};
+  // The reaper is reading g_message and g_exec_args until its command has
+  // started: wait for it before the next request overwrites them.
+  while (__atomic_load_n(&g_start_pending[slot], __ATOMIC_ACQUIRE) != 0) {
+    SyscallNoErrno(SYS_futex, reinterpret_cast<long>(&g_start_pending[slot]), FUTEX_WAIT, 1, 0);
+  }
 }
 
 void ReapChildren() {
@@ -1108,8 +1191,9 @@ int BuildRootChild(void* arg) {
   }
   ::umask(0);
 
-  // Wait until the host has written our uid/gid maps and placed us in the
-  // cgroup. EOF means the host gave up.
+  // Wait until the host has written our uid/gid maps ('g'; the cgroup
+  // placement follows as 'c', awaited before the first child that must be
+  // confined). EOF means the host gave up.
   char go = 0;
   if (::read(3, &go, 1) != 1) _exit(1);
   // Init holds a copy of the host's memory: from now on /proc/<init>/* is
@@ -1173,6 +1257,11 @@ int BuildRootChild(void* arg) {
   int sigchld_fd = ::signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
   g_sigchld_fd = sigchld_fd;
   if (sigchld_fd < 0) SendSetupFailure(plan, InitStep::kSync, errno, "signalfd");
+
+  // Every child from here on (the probe, reapers, commands) must start in
+  // the sandbox's cgroup: wait until the host has placed init there.
+  char placed = 0;
+  if (::read(3, &placed, 1) != 1 || placed != 'c') _exit(1);
 
   SetupReply reply;
   reply.type = MessageType::kReady;

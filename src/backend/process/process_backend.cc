@@ -687,16 +687,31 @@ absl::Status ProcessBackend::StartInit(const SandboxPolicy& policy, StepTimer& t
     (void)sys::WriteKernelFile(absl::StrCat("/proc/", init_pid_, "/oom_score_adj"), "-1000");
   }
   timer.Mark("id_map");
+  // Two messages: 'g' lets init build its root, 'c' says it is in its cgroup
+  // (init waits for it before it starts any child that must be confined).
+  // On cgroup v1 the attach below waits out an RCU grace period (about 10 ms
+  // here); init builds the root meanwhile instead of waiting for it.
+  auto signal_init = [&](char byte) -> absl::Status {
+    if (::send(control_.get(), &byte, 1, MSG_NOSIGNAL) != 1) {
+      return sys::ErrnoStatus(errno, "signal init");
+    }
+    return absl::OkStatus();
+  };
+  if (s = signal_init('g'); !s.ok()) return s;
+  // If init failed meanwhile, the attach or the send fails too; its own
+  // report (already on the control socket) names the real cause, and
+  // Prepare reads it next.
+  auto init_reported = [&] {
+    struct pollfd pfd = {control_.get(), POLLIN, 0};
+    return ::poll(&pfd, 1, 0) == 1;
+  };
   if (cgroup_ && cgroup_->v2_fd() < 0) {
     s = cgroup_->AddProcess(init_pid_);
-    if (!s.ok()) return s;
+    if (!s.ok()) return init_reported() ? absl::OkStatus() : s;
     timer.Mark("cgroup_attach");
   }
-  char go = 'g';
-  if (::send(control_.get(), &go, 1, MSG_NOSIGNAL) != 1) {
-    return sys::ErrnoStatus(errno, "signal init");
-  }
-  return absl::OkStatus();
+  s = signal_init('c');
+  return !s.ok() && init_reported() ? absl::OkStatus() : s;
 }
 
 absl::Status ProcessBackend::GatherEvidence(const SandboxPolicy& policy, const ProbeReport& probe,
