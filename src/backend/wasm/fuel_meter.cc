@@ -2,6 +2,7 @@
 #include "backend/wasm/fuel_meter.h"
 
 #include <binaryen-c.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <sys/resource.h>
@@ -25,67 +26,136 @@ namespace {
 // Runs in the forked child: meters `in` and writes the binary to `out_fd`.
 // Returns the child's exit code; binaryen itself may exit or abort first on
 // malformed input, which the parent reports as an invalid module.
+// libbinaryen is loaded only here, in the meter's child process: linked
+// into kavach it cost every command's start-up more than the rest of the
+// dynamic loading together (17k symbol relocations and its static
+// initialisers), for a library only the first run of a new module needs.
+#define KAVACH_BINARYEN_FUNCTIONS(X) \
+  X(BinaryenAddFunction)             \
+  X(BinaryenAddGlobal)               \
+  X(BinaryenAddGlobalExport)         \
+  X(BinaryenBinary)                  \
+  X(BinaryenBlock)                   \
+  X(BinaryenConst)                   \
+  X(BinaryenEqZInt64)                \
+  X(BinaryenFeatureAll)              \
+  X(BinaryenFunctionImportGetModule) \
+  X(BinaryenGetExport)               \
+  X(BinaryenGetFunction)             \
+  X(BinaryenGetGlobal)               \
+  X(BinaryenGlobalGet)               \
+  X(BinaryenGlobalSet)               \
+  X(BinaryenIf)                      \
+  X(BinaryenLiteralInt64)            \
+  X(BinaryenModuleAllocateAndWrite)  \
+  X(BinaryenModuleDispose)           \
+  X(BinaryenModuleRead)              \
+  X(BinaryenModuleRunPasses)         \
+  X(BinaryenModuleSetFeatures)       \
+  X(BinaryenModuleValidate)          \
+  X(BinaryenRemoveFunction)          \
+  X(BinaryenSetAlwaysInlineMaxSize)  \
+  X(BinaryenSetColorsEnabled)        \
+  X(BinaryenSetOptimizeLevel)        \
+  X(BinaryenSetShrinkLevel)          \
+  X(BinaryenSubInt64)                \
+  X(BinaryenTypeInt32)               \
+  X(BinaryenTypeInt64)               \
+  X(BinaryenTypeNone)                \
+  X(BinaryenUnary)                   \
+  X(BinaryenUnreachable)
+
+struct BinaryenApi {
+#define KAVACH_BINARYEN_POINTER(name) decltype(&::name) name;
+  KAVACH_BINARYEN_FUNCTIONS(KAVACH_BINARYEN_POINTER)
+#undef KAVACH_BINARYEN_POINTER
+};
+
+// Fills `api` from Debian's libbinaryen; false (with the reason on stderr)
+// when the library or one of its functions is missing.
+bool LoadBinaryen(BinaryenApi& api) {
+  void* lib = ::dlopen("libbinaryen.so", RTLD_NOW | RTLD_LOCAL);
+  if (lib == nullptr) {
+    std::fprintf(stderr, "cannot load libbinaryen.so (package binaryen): %s\n", ::dlerror());
+    return false;
+  }
+#define KAVACH_BINARYEN_LOAD(name)                                              \
+  api.name = reinterpret_cast<decltype(api.name)>(::dlsym(lib, #name));         \
+  if (api.name == nullptr) {                                                    \
+    std::fprintf(stderr, "libbinaryen.so has no %s: %s\n", #name, ::dlerror()); \
+    return false;                                                               \
+  }
+  KAVACH_BINARYEN_FUNCTIONS(KAVACH_BINARYEN_LOAD)
+#undef KAVACH_BINARYEN_LOAD
+  return true;
+}
+
 int MeterInChild(std::string_view in, int out_fd) {
   ::setenv("BINARYEN_CORES", "1", 1);  // no thread pool in a forked child
-  BinaryenSetColorsEnabled(false);
+  BinaryenApi api;
+  if (!LoadBinaryen(api)) return 9;
+  api.BinaryenSetColorsEnabled(false);
   // Our own copy: BinaryenModuleRead takes a non-const buffer.
   std::string bytes(in);
-  BinaryenModuleRef m = BinaryenModuleRead(bytes.data(), bytes.size());
+  BinaryenModuleRef m = api.BinaryenModuleRead(bytes.data(), bytes.size());
   if (m == nullptr) return 3;
   // Accept what current compilers emit (sign-ext, bulk memory, ...): the
   // engine, not the meter, decides which features run.
-  BinaryenModuleSetFeatures(m, BinaryenFeatureAll());
-  if (!BinaryenModuleValidate(m)) {
+  api.BinaryenModuleSetFeatures(m, api.BinaryenFeatureAll());
+  if (!api.BinaryenModuleValidate(m)) {
     std::fputs("module does not validate\n", stderr);
     return 4;
   }
-  if (BinaryenGetGlobal(m, kFuelGlobal) != nullptr || BinaryenGetExport(m, kFuelGlobal)) {
+  if (api.BinaryenGetGlobal(m, kFuelGlobal) != nullptr || api.BinaryenGetExport(m, kFuelGlobal)) {
     std::fprintf(stderr, "module already defines %s\n", kFuelGlobal);
     return 5;
   }
-  if (BinaryenGetFunction(m, "log_execution") != nullptr) {
+  if (api.BinaryenGetFunction(m, "log_execution") != nullptr) {
     std::fputs("module already has a function named log_execution\n", stderr);
     return 5;
   }
   const char* log_pass[] = {"log-execution"};
-  BinaryenModuleRunPasses(m, log_pass, 1);
-  BinaryenFunctionRef hook = BinaryenGetFunction(m, "log_execution");
-  if (hook == nullptr || std::strcmp(BinaryenFunctionImportGetModule(hook), "env") != 0) {
+  api.BinaryenModuleRunPasses(m, log_pass, 1);
+  BinaryenFunctionRef hook = api.BinaryenGetFunction(m, "log_execution");
+  if (hook == nullptr || std::strcmp(api.BinaryenFunctionImportGetModule(hook), "env") != 0) {
     std::fputs("log-execution pass did not add env.log_execution\n", stderr);
     return 6;
   }
   // Replace the import the pass added with the charge itself.
-  BinaryenRemoveFunction(m, "log_execution");
-  BinaryenAddGlobal(m, kFuelGlobal, BinaryenTypeInt64(), /*mutable=*/true,
-                    BinaryenConst(m, BinaryenLiteralInt64(0)));
-  BinaryenAddGlobalExport(m, kFuelGlobal, kFuelGlobal);
-  BinaryenExpressionRef check = BinaryenIf(
+  api.BinaryenRemoveFunction(m, "log_execution");
+  api.BinaryenAddGlobal(m, kFuelGlobal, api.BinaryenTypeInt64(), /*mutable=*/true,
+                        api.BinaryenConst(m, api.BinaryenLiteralInt64(0)));
+  api.BinaryenAddGlobalExport(m, kFuelGlobal, kFuelGlobal);
+  BinaryenExpressionRef check = api.BinaryenIf(
       m,
-      BinaryenUnary(m, BinaryenEqZInt64(), BinaryenGlobalGet(m, kFuelGlobal, BinaryenTypeInt64())),
-      BinaryenUnreachable(m), nullptr);
-  BinaryenExpressionRef charge = BinaryenGlobalSet(
+      api.BinaryenUnary(m, api.BinaryenEqZInt64(),
+                        api.BinaryenGlobalGet(m, kFuelGlobal, api.BinaryenTypeInt64())),
+      api.BinaryenUnreachable(m), nullptr);
+  BinaryenExpressionRef charge = api.BinaryenGlobalSet(
       m, kFuelGlobal,
-      BinaryenBinary(m, BinaryenSubInt64(), BinaryenGlobalGet(m, kFuelGlobal, BinaryenTypeInt64()),
-                     BinaryenConst(m, BinaryenLiteralInt64(1))));
+      api.BinaryenBinary(m, api.BinaryenSubInt64(),
+                         api.BinaryenGlobalGet(m, kFuelGlobal, api.BinaryenTypeInt64()),
+                         api.BinaryenConst(m, api.BinaryenLiteralInt64(1))));
   BinaryenExpressionRef body[] = {check, charge};
-  BinaryenAddFunction(m, "log_execution", BinaryenTypeInt32(), BinaryenTypeNone(), nullptr, 0,
-                      BinaryenBlock(m, nullptr, body, 2, BinaryenTypeNone()));
-  if (!BinaryenModuleValidate(m)) {
+  api.BinaryenAddFunction(m, "log_execution", api.BinaryenTypeInt32(), api.BinaryenTypeNone(),
+                          nullptr, 0,
+                          api.BinaryenBlock(m, nullptr, body, 2, api.BinaryenTypeNone()));
+  if (!api.BinaryenModuleValidate(m)) {
     std::fputs("metered module does not validate\n", stderr);
     return 7;
   }
   // Inline the charge at every site; plain `inlining` (no re-optimisation) is
   // ~8x cheaper to run than inlining-optimizing and as fast at run time.
-  BinaryenSetOptimizeLevel(2);
-  BinaryenSetShrinkLevel(0);
-  BinaryenSetAlwaysInlineMaxSize(20);
+  api.BinaryenSetOptimizeLevel(2);
+  api.BinaryenSetShrinkLevel(0);
+  api.BinaryenSetAlwaysInlineMaxSize(20);
   const char* inline_pass[] = {"inlining"};
-  BinaryenModuleRunPasses(m, inline_pass, 1);
-  BinaryenModuleAllocateAndWriteResult r = BinaryenModuleAllocateAndWrite(m, nullptr);
+  api.BinaryenModuleRunPasses(m, inline_pass, 1);
+  BinaryenModuleAllocateAndWriteResult r = api.BinaryenModuleAllocateAndWrite(m, nullptr);
   absl::Status w =
       sys::WriteAll(out_fd, std::string_view(static_cast<const char*>(r.binary), r.binaryBytes));
   std::free(r.binary);
-  BinaryenModuleDispose(m);
+  api.BinaryenModuleDispose(m);
   return w.ok() ? 0 : 8;
 }
 
@@ -149,6 +219,10 @@ absl::StatusOr<std::string> MeterModule(std::string_view wasm) {
     std::string why = diag.ok() ? *diag : "";
     while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
     if (why.size() > 400) why.resize(400);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 9) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("wasm.fuel: the fuel meter is unavailable: ", why));
+    }
     return absl::InvalidArgumentError(
         absl::StrCat("not a valid WebAssembly module: fuel metering failed (",
                      WIFEXITED(status) ? absl::StrCat("exit ", WEXITSTATUS(status))
