@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "adversarial/test_support.h"
 #include "gtest/gtest.h"
@@ -444,6 +445,56 @@ TEST_F(ProcessBackendTest, SpawnKillEndsTheTree) {
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->signal, SIGKILL) << DescribeResult(*r);
   EXPECT_TRUE(WaitFor([&] { return HostPidsWithCmdline(token).empty(); }));
+}
+
+// Reapers share init's memory (one request buffer, one set of exec
+// arguments): overlapping execs, each with its own argv, stdin and exit
+// status, must never see another's, and killing one must leave the others.
+TEST_F(ProcessBackendTest, OverlappingSpawnsKeepTheirOwnArgumentsAndResults) {
+  BOOT();
+  constexpr int kSpawns = 16;  // three processes each, under strict's 64 pids
+  constexpr int kVictim = 7;
+  // Spawned from four threads at once, so that requests reach init while
+  // earlier ones are still starting.
+  std::vector<std::unique_ptr<SpawnedProcess>> running(kSpawns);
+  std::vector<absl::Status> spawn_status(kSpawns);
+  std::vector<std::thread> spawners;
+  for (int t = 0; t < 4; ++t) {
+    spawners.emplace_back([&, t] {
+      for (int i = t; i < kSpawns; i += 4) {
+        SpawnOptions options;
+        options.stdin_data = absl::StrCat("input-", i, "\n");
+        // Long enough that all of them overlap; the victim waits forever.
+        std::string script = i == kVictim ? "read line; echo \"$0 $line\"; exec sleep 1000"
+                                          : "read line; sleep 0.3; echo \"$0 $line\"; exit $1";
+        absl::StatusOr<std::unique_ptr<SpawnedProcess>> p = sandbox_->Spawn(
+            {"/bin/sh", "-c", script, absl::StrCat("arg-", i), std::to_string(i % 50)}, options);
+        if (p.ok()) {
+          running[i] = *std::move(p);
+        } else {
+          spawn_status[i] = p.status();
+        }
+      }
+    });
+  }
+  for (std::thread& t : spawners) t.join();
+  for (int i = 0; i < kSpawns; ++i) {
+    ASSERT_TRUE(spawn_status[i].ok()) << "spawn " << i << ": " << spawn_status[i];
+  }
+  absl::Status killed = running[kVictim]->Kill();
+  EXPECT_TRUE(killed.ok()) << killed;
+  for (int i = 0; i < kSpawns; ++i) {
+    absl::StatusOr<ExecResult> r = running[i]->Wait();
+    ASSERT_TRUE(r.ok()) << "wait " << i << ": " << r.status();
+    if (i == kVictim) {
+      EXPECT_EQ(r->signal, SIGKILL) << DescribeResult(*r);
+      continue;
+    }
+    EXPECT_EQ(r->exit_code, i % 50) << "exec " << i << DescribeResult(*r);
+    EXPECT_EQ(r->stdout_data, absl::StrCat("arg-", i, " input-", i, "\n")) << "exec " << i;
+  }
+  // The sandbox still works after all of that.
+  EXPECT_EQ(Sh("echo after").stdout_data, "after\n");
 }
 
 // ------------------------------------------------------------- lifecycle
