@@ -599,6 +599,21 @@ absl::Status Cgroup::AddProcess(pid_t pid) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<UniqueFd>> Cgroup::OpenV1SelfAttachFiles() const {
+  if (version_ != CgroupVersion::kV1) {
+    return absl::FailedPreconditionError("cgroup: self-attach files exist only on cgroup v1");
+  }
+  if (destroyed_) return absl::FailedPreconditionError("cgroup: already destroyed");
+  std::vector<UniqueFd> fds;
+  for (const std::string& dir : dirs_) {
+    const std::string path = Join(dir, "tasks");
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd) return Named("cgroup", ErrnoStatus(errno, absl::StrCat("open ", path)));
+    fds.push_back(std::move(fd));
+  }
+  return fds;
+}
+
 absl::StatusOr<CgroupLimits> Cgroup::ReadBackLimits() const {
   CgroupLimits out;
   const std::string mem = DirFor(kMemory);

@@ -129,6 +129,14 @@ class Cgroup final {
   // Moves `pid` (a whole process) into the cgroup in every hierarchy.
   [[nodiscard]] absl::Status AddProcess(pid_t pid);
 
+  // v1 only: the `tasks` file of every hierarchy, opened for writing. A
+  // single-threaded process that writes "0" to each moves itself in without
+  // the RCU grace period that AddProcess (cgroup.procs, or another task's
+  // pid) waits for in the kernel: the global threadgroup lock is skipped when
+  // a thread moves only itself. The permission check uses the credentials
+  // these files were opened with. FailedPrecondition on v2.
+  [[nodiscard]] absl::StatusOr<std::vector<UniqueFd>> OpenV1SelfAttachFiles() const;
+
   // Reads the limits back from the kernel files: what is really in force.
   // A field is empty when the file says "unlimited" or the controller is not
   // joined; cpu_weight reports the default (100) when none was set.

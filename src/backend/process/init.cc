@@ -1138,6 +1138,8 @@ const char* InitStepName(InitStep step) {
       return "exec";
     case InitStep::kClone:
       return "clone";
+    case InitStep::kCgroupAttach:
+      return "cgroup attach";
   }
   return "unknown";
 }
@@ -1170,7 +1172,19 @@ int BuildRootChild(void* arg) {
 }  // namespace
 
 [[noreturn]] void RunInit(const InitPlan& plan) {
-  // fd hygiene first: keep only the control socket, as fd 3, and point
+  // cgroup v1: move into the sandbox's cgroup first, before any child can
+  // exist. Writing "0" moves only the writer and, unlike the host writing our
+  // pid, does not wait out an RCU grace period in the kernel. A failure is
+  // reported once the control socket is in place.
+  int attach_failed = -1;
+  int attach_errno = 0;
+  for (int i = 0; i < plan.cgroup_task_fd_count && attach_failed < 0; ++i) {
+    if (::write(plan.cgroup_task_fds[i], "0", 1) != 1) {
+      attach_failed = i;
+      attach_errno = errno;
+    }
+  }
+  // fd hygiene next: keep only the control socket, as fd 3, and point
   // stdio at /dev/null so nothing init does can reach the host's terminal.
   if (plan.control_fd != 3) {
     if (::dup3(plan.control_fd, 3, O_CLOEXEC) < 0) _exit(1);
@@ -1190,10 +1204,13 @@ int BuildRootChild(void* arg) {
     ::signal(sig, sig == SIGPIPE ? SIG_IGN : SIG_DFL);
   }
   ::umask(0);
+  if (attach_failed >= 0) {
+    SendSetupFailure(plan, InitStep::kCgroupAttach, attach_errno,
+                     plan.cgroup_task_paths[attach_failed]);
+  }
 
-  // Wait until the host has written our uid/gid maps ('g'; the cgroup
-  // placement follows as 'c', awaited before the first child that must be
-  // confined). EOF means the host gave up.
+  // Wait until the host has written our uid/gid maps. EOF means the host
+  // gave up.
   char go = 0;
   if (::read(3, &go, 1) != 1) _exit(1);
   // Init holds a copy of the host's memory: from now on /proc/<init>/* is
@@ -1257,11 +1274,6 @@ int BuildRootChild(void* arg) {
   int sigchld_fd = ::signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
   g_sigchld_fd = sigchld_fd;
   if (sigchld_fd < 0) SendSetupFailure(plan, InitStep::kSync, errno, "signalfd");
-
-  // Every child from here on (the probe, reapers, commands) must start in
-  // the sandbox's cgroup: wait until the host has placed init there.
-  char placed = 0;
-  if (::read(3, &placed, 1) != 1 || placed != 'c') _exit(1);
 
   SetupReply reply;
   reply.type = MessageType::kReady;

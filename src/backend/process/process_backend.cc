@@ -650,6 +650,27 @@ absl::Status ProcessBackend::StartInit(const SandboxPolicy& policy, StepTimer& t
   plan_.seccomp = seccomp_ ? &seccomp_->fprog() : nullptr;
   plan_.bring_up_loopback = policy.network.mode == NetworkMode::kNone;
 
+  // cgroup v1: init moves itself in (see Cgroup::OpenV1SelfAttachFiles);
+  // these fds are copied into init by the clone and closed here after it.
+  std::vector<UniqueFd> task_files;
+  plan_.cgroup_task_fd_count = 0;
+  if (cgroup_ && cgroup_->v2_fd() < 0) {
+    absl::StatusOr<std::vector<UniqueFd>> files = cgroup_->OpenV1SelfAttachFiles();
+    if (!files.ok()) return files.status();
+    if (files->size() > static_cast<size_t>(kMaxCgroupHierarchies)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cgroup: ", files->size(), " v1 hierarchies (at most ",
+                       kMaxCgroupHierarchies, ")"));
+    }
+    task_files = *std::move(files);
+    std::vector<std::string> paths = cgroup_->paths();
+    for (size_t i = 0; i < task_files.size(); ++i) {
+      plan_.cgroup_task_fds[i] = task_files[i].get();
+      plan_.cgroup_task_paths[i] = Keep(absl::StrCat(paths[i], "/tasks"));
+    }
+    plan_.cgroup_task_fd_count = static_cast<int>(task_files.size());
+  }
+
   uint64_t flags =
       CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
   if (policy.network.mode == NetworkMode::kNone) flags |= CLONE_NEWNET;
@@ -687,31 +708,15 @@ absl::Status ProcessBackend::StartInit(const SandboxPolicy& policy, StepTimer& t
     (void)sys::WriteKernelFile(absl::StrCat("/proc/", init_pid_, "/oom_score_adj"), "-1000");
   }
   timer.Mark("id_map");
-  // Two messages: 'g' lets init build its root, 'c' says it is in its cgroup
-  // (init waits for it before it starts any child that must be confined).
-  // On cgroup v1 the attach below waits out an RCU grace period (about 10 ms
-  // here); init builds the root meanwhile instead of waiting for it.
-  auto signal_init = [&](char byte) -> absl::Status {
-    if (::send(control_.get(), &byte, 1, MSG_NOSIGNAL) != 1) {
-      return sys::ErrnoStatus(errno, "signal init");
-    }
-    return absl::OkStatus();
-  };
-  if (s = signal_init('g'); !s.ok()) return s;
-  // If init failed meanwhile, the attach or the send fails too; its own
-  // report (already on the control socket) names the real cause, and
-  // Prepare reads it next.
-  auto init_reported = [&] {
+  task_files.clear();
+  char go = 'g';
+  if (::send(control_.get(), &go, 1, MSG_NOSIGNAL) != 1) {
+    // init may have failed already (its cgroup attach): its report names why.
     struct pollfd pfd = {control_.get(), POLLIN, 0};
-    return ::poll(&pfd, 1, 0) == 1;
-  };
-  if (cgroup_ && cgroup_->v2_fd() < 0) {
-    s = cgroup_->AddProcess(init_pid_);
-    if (!s.ok()) return init_reported() ? absl::OkStatus() : s;
-    timer.Mark("cgroup_attach");
+    if (::poll(&pfd, 1, 0) == 1) return absl::OkStatus();
+    return sys::ErrnoStatus(errno, "signal init");
   }
-  s = signal_init('c');
-  return !s.ok() && init_reported() ? absl::OkStatus() : s;
+  return absl::OkStatus();
 }
 
 absl::Status ProcessBackend::GatherEvidence(const SandboxPolicy& policy, const ProbeReport& probe,
@@ -962,6 +967,11 @@ absl::Status ProcessBackend::Prepare(const SandboxConfig& config, PrepareReport*
   }
   if (reply.type != MessageType::kReady) {
     reply.detail[sizeof reply.detail - 1] = '\0';
+    if (reply.step == InitStep::kCgroupAttach) {
+      return fail(absl::FailedPreconditionError(
+          absl::StrCat("cgroup: init could not move itself into its cgroup (", reply.detail,
+                       "): ", Errno(reply.error))));
+    }
     // Optional controls are decided before init starts; a failure here is
     // fatal whatever the policy says, because init cannot continue half-built.
     Control control = ControlForStep(reply.step);
