@@ -13,7 +13,10 @@
 //
 //   build/bin/kavach_scan_bench --benchmark_counters_tabular=true
 //   build/bin/kavach_scan_bench --write-corpus FILE [--finding-per-kb]
-// The second form writes the corpus for bench/scan_vs_rg.sh.
+//   build/bin/kavach_scan_bench --findings FILE...
+// The second form writes the corpus for bench/scan_vs_rg.sh; the third
+// prints every finding of each FILE (scanned in 1 MiB outputs, as
+// BM_ScanFindingPerKB does), one per line, to compare scanner versions.
 #include <benchmark/benchmark.h>
 #include <re2/re2.h>
 #include <stdlib.h>
@@ -24,6 +27,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <random>
 #include <string>
 #include <vector>
@@ -277,6 +281,21 @@ int main(int argc, char** argv) {
   if (argc >= 3 && std::strcmp(argv[1], "--write-corpus") == 0) {
     bool findings = argc >= 4 && std::strcmp(argv[3], "--finding-per-kb") == 0;
     std::ofstream(argv[2], std::ios::binary) << MakeCorpus(BenchBytes(), findings);
+    return 0;
+  }
+  if (argc >= 3 && std::strcmp(argv[1], "--findings") == 0) {
+    for (int i = 2; i < argc; ++i) {
+      std::ifstream in(argv[i], std::ios::binary);
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      for (size_t off = 0; off < text.size(); off += 1 << 20) {
+        for (const auto& f : TheScanner().Scan(std::string_view(text).substr(off, 1 << 20))) {
+          std::printf("%s\t%zu\t%s\t%llu\t%llu\t%llu\t%s\n", argv[i], off, f.rule_id.c_str(),
+                      static_cast<unsigned long long>(f.begin),
+                      static_cast<unsigned long long>(f.end),
+                      static_cast<unsigned long long>(f.line), f.preview.c_str());
+        }
+      }
+    }
     return 0;
   }
   benchmark::Initialize(&argc, argv);

@@ -23,6 +23,7 @@ namespace kavach::internal {
 
 namespace internal_shapes {
 bool baseline_only = false;
+bool avx2_only = false;
 }  // namespace internal_shapes
 
 namespace {
@@ -39,6 +40,7 @@ struct Classes {
   uint64_t dash = 0;   // '-'
   uint64_t dot = 0;    // '.'
   uint64_t plus = 0;   // '+'
+  uint64_t rparen = 0;  // ')'
   uint64_t d26 = 0;    // [2-6]
   uint64_t d29 = 0;    // [2-9]
 };
@@ -65,6 +67,7 @@ void Classify(const unsigned char* w, Classes* c) {
     c->dash |= bits(_mm_cmpeq_epi8(v, _mm_set1_epi8('-'))) << sh;
     c->dot |= bits(_mm_cmpeq_epi8(v, _mm_set1_epi8('.'))) << sh;
     c->plus |= bits(_mm_cmpeq_epi8(v, _mm_set1_epi8('+'))) << sh;
+    c->rparen |= bits(_mm_cmpeq_epi8(v, _mm_set1_epi8(')'))) << sh;
     c->d26 |= bits(range(v, '2', '6')) << sh;
     c->d29 |= bits(range(v, '2', '9')) << sh;
   }
@@ -82,6 +85,7 @@ void Classify(const unsigned char* w, Classes* c) {
     if (ch == '-') c->dash |= b;
     if (ch == '.') c->dot |= b;
     if (ch == '+') c->plus |= b;
+    if (ch == ')') c->rparen |= b;
     if (ch >= '2' && ch <= '6') c->d26 |= b;
     if (ch >= '2' && ch <= '9') c->d29 |= b;
   }
@@ -90,9 +94,7 @@ void Classify(const unsigned char* w, Classes* c) {
 
 #if defined(KAVACH_SHAPES_AVX2)
 // The same classification, 32 bytes per instruction, on CPUs with AVX2
-// (checked at run time; the binary stays baseline x86-64). Returns false,
-// leaving the rest unset, when the 64 bytes hold no digit: every shape needs
-// one, so the step can be skipped (most prose and code).
+// (checked at run time; the binary stays baseline x86-64), in two phases.
 __attribute__((target("avx2"))) inline uint64_t Avx2Bits(__m256i m0, __m256i m1) {
   return static_cast<uint64_t>(static_cast<uint32_t>(_mm256_movemask_epi8(m0))) |
          static_cast<uint64_t>(static_cast<uint32_t>(_mm256_movemask_epi8(m1))) << 32;
@@ -103,11 +105,22 @@ __attribute__((target("avx2"))) inline __m256i Avx2Range(__m256i v, char lo, cha
                           _mm256_cmpgt_epi8(_mm256_set1_epi8(static_cast<char>(hi + 1)), v));
 }
 
-__attribute__((target("avx2"))) bool ClassifyAvx2(const unsigned char* w, Classes* c) {
+// Phase one: digits and dots only, which decide whether a step can hold a
+// shape at all. Returns false when the 64 bytes hold no digit.
+__attribute__((target("avx2"))) bool ClassifyAvx2Digits(const unsigned char* w, Classes* c) {
   const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
   const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 32));
   c->digit = Avx2Bits(Avx2Range(v0, '0', '9'), Avx2Range(v1, '0', '9'));
   if (c->digit == 0) return false;
+  const __m256i dt = _mm256_set1_epi8('.');
+  c->dot = Avx2Bits(_mm256_cmpeq_epi8(v0, dt), _mm256_cmpeq_epi8(v1, dt));
+  return true;
+}
+
+// Phase two: the other classes, for steps that passed phase one.
+__attribute__((target("avx2"))) void ClassifyAvx2Rest(const unsigned char* w, Classes* c) {
+  const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w));
+  const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 32));
   c->upper = Avx2Bits(Avx2Range(v0, 'A', 'Z'), Avx2Range(v1, 'A', 'Z'));
   const uint64_t lower = Avx2Bits(Avx2Range(v0, 'a', 'z'), Avx2Range(v1, 'a', 'z'));
   const __m256i us = _mm256_set1_epi8('_');
@@ -117,25 +130,60 @@ __attribute__((target("avx2"))) bool ClassifyAvx2(const unsigned char* w, Classe
   c->space = Avx2Bits(_mm256_cmpeq_epi8(v0, sp), _mm256_cmpeq_epi8(v1, sp));
   const __m256i da = _mm256_set1_epi8('-');
   c->dash = Avx2Bits(_mm256_cmpeq_epi8(v0, da), _mm256_cmpeq_epi8(v1, da));
-  const __m256i dt = _mm256_set1_epi8('.');
-  c->dot = Avx2Bits(_mm256_cmpeq_epi8(v0, dt), _mm256_cmpeq_epi8(v1, dt));
   const __m256i pl = _mm256_set1_epi8('+');
   c->plus = Avx2Bits(_mm256_cmpeq_epi8(v0, pl), _mm256_cmpeq_epi8(v1, pl));
+  const __m256i rp = _mm256_set1_epi8(')');
+  c->rparen = Avx2Bits(_mm256_cmpeq_epi8(v0, rp), _mm256_cmpeq_epi8(v1, rp));
   c->d26 = Avx2Bits(Avx2Range(v0, '2', '6'), Avx2Range(v1, '2', '6'));
   c->d29 = Avx2Bits(Avx2Range(v0, '2', '9'), Avx2Range(v1, '2', '9'));
+}
+
+__attribute__((target("avx512bw"))) inline uint64_t Avx512Range(__m512i v, char lo, char hi) {
+  // Unsigned compares: bytes >= 0x80 fall in no class either way.
+  return _mm512_cmpge_epu8_mask(v, _mm512_set1_epi8(lo)) &
+         _mm512_cmple_epu8_mask(v, _mm512_set1_epi8(hi));
+}
+
+// The same two phases with AVX-512BW: one compare into a 64-bit mask per
+// class, no movemask.
+__attribute__((target("avx512bw"))) bool ClassifyAvx512Digits(const unsigned char* w,
+                                                              Classes* c) {
+  const __m512i v = _mm512_loadu_si512(w);
+  c->digit = Avx512Range(v, '0', '9');
+  if (c->digit == 0) return false;
+  c->dot = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('.'));
   return true;
 }
 
+__attribute__((target("avx512bw"))) void ClassifyAvx512Rest(const unsigned char* w, Classes* c) {
+  const __m512i v = _mm512_loadu_si512(w);
+  c->upper = Avx512Range(v, 'A', 'Z');
+  c->word = c->digit | c->upper | Avx512Range(v, 'a', 'z') |
+            _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('_'));
+  c->space = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(' '));
+  c->dash = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('-'));
+  c->plus = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('+'));
+  c->rparen = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8(')'));
+  c->d26 = Avx512Range(v, '2', '6');
+  c->d29 = Avx512Range(v, '2', '9');
+}
+
 #endif
 
-bool UseAvx2() {
+// 0: baseline, 1: AVX2, 2: AVX-512BW (checked at run time).
+int SimdLevel() {
 #if defined(KAVACH_SHAPES_AVX2)
-  static const bool have = __builtin_cpu_supports("avx2");
-  return have && !internal_shapes::baseline_only;
+  static const int have = __builtin_cpu_supports("avx512bw")   ? 2
+                          : __builtin_cpu_supports("avx2") ? 1
+                                                           : 0;
+  if (internal_shapes::baseline_only) return 0;
+  if (internal_shapes::avx2_only) return have >= 1 ? 1 : 0;
+  return have;
 #else
-  return false;
+  return 0;
 #endif
 }
+
 
 // [0-9]{1,3}\. starting at w[j]: the index after the dot, or 0.
 size_t DigitsDot(const unsigned char* w, size_t j) {
@@ -172,6 +220,9 @@ void FindShapes(std::string_view text, size_t from, size_t to, unsigned mask,
   if (mask == 0 || from >= to) return;
   const auto* data = reinterpret_cast<const unsigned char*>(text.data());
   unsigned char pad[kBlock];
+#if defined(KAVACH_SHAPES_AVX2)
+  const int level = SimdLevel();
+#endif
   for (size_t p = from; p < to; p += kStep) {
     // The 64 bytes [p - 4, p + 60), NUL outside the text.
     const unsigned char* w;
@@ -186,8 +237,10 @@ void FindShapes(std::string_view text, size_t from, size_t to, unsigned mask,
     }
     Classes c;
 #if defined(KAVACH_SHAPES_AVX2)
-    if (UseAvx2()) {
-      if (!ClassifyAvx2(w, &c)) continue;
+    if (level == 2) {
+      if (!ClassifyAvx512Digits(w, &c)) continue;
+    } else if (level == 1) {
+      if (!ClassifyAvx2Digits(w, &c)) continue;
     } else {
       Classify(w, &c);
     }
@@ -195,49 +248,61 @@ void FindShapes(std::string_view text, size_t from, size_t to, unsigned mask,
     Classify(w, &c);
 #endif
     if (c.digit == 0) continue;  // every shape needs a digit
+    const uint64_t d = c.digit;
+    auto ahead = [](uint64_t m, int k) { return m >> k; };
+    // Runs of 2, 3 and 4 digits starting at each bit. Every shape but IPv4
+    // holds two adjacent digits, and IPv4 holds digit-dot-digit: a step
+    // with neither (most text, hex included) is done after two classes.
+    const uint64_t d2 = d & ahead(d, 1);
+    const uint64_t ipv4 = d & ahead(c.dot, 1) & ahead(d, 2);  // narrowed below
+    if ((d2 | ipv4) == 0) continue;
+#if defined(KAVACH_SHAPES_AVX2)
+    if (level == 2) {
+      ClassifyAvx512Rest(w, &c);
+    } else if (level == 1) {
+      ClassifyAvx2Rest(w, &c);
+    }
+#endif
+    const uint64_t d3 = d2 & ahead(d, 2);
+    const uint64_t d4 = d2 & ahead(d2, 2);
     // Anchors allowed in this step: bits [4, 52), clipped to `to`.
     size_t n = std::min(kStep, to - p);
     const uint64_t valid = ((n == 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1)) << kShapeLookback;
-    const uint64_t d = c.digit;
-    auto ahead = [](uint64_t m, int k) { return m >> k; };
     const uint64_t boundary = ~(c.word << 1);  // the byte before is no word byte
     // One slot per shape, plus one for the phone's international form
     // (reported as kPhone), whose shortest candidate is shorter.
     constexpr int kPhoneIntl = kNumShapes;
     uint64_t found[kNumShapes + 1] = {};
     if (mask & ShapeBit(Shape::kCard)) {
-      const uint64_t d4 = ahead(d, 1) & ahead(d, 2) & ahead(d, 3);
       const uint64_t sep = c.space | c.dash;
-      const uint64_t tail = (ahead(d, 4) & ahead(d, 5) & ahead(d, 6) & ahead(d, 7)) |
-                            (ahead(sep, 4) & ahead(d, 5) & ahead(d, 6) & ahead(d, 7) & ahead(d, 8));
+      const uint64_t tail = ahead(d4, 4) | (ahead(sep, 4) & ahead(d4, 5));
       found[0] = boundary & c.d26 & d4 & tail;
     }
     if (mask & ShapeBit(Shape::kIban)) {
       const uint64_t ud = c.upper | c.digit;
-      const uint64_t grp4 =
-          (ahead(ud, 4) & ahead(ud, 5) & ahead(ud, 6) & ahead(ud, 7)) |
-          (ahead(c.space, 4) & ahead(ud, 5) & ahead(ud, 6) & ahead(ud, 7) & ahead(ud, 8));
-      found[1] = boundary & c.upper & ahead(c.upper, 1) & ahead(d, 2) & ahead(d, 3) & grp4;
+      const uint64_t ud2 = ud & ahead(ud, 1);
+      const uint64_t ud4 = ud2 & ahead(ud2, 2);
+      const uint64_t grp4 = ahead(ud4, 4) | (ahead(c.space, 4) & ahead(ud4, 5));
+      found[1] = boundary & c.upper & ahead(c.upper, 1) & ahead(d2, 2) & grp4;
     }
     if (mask & ShapeBit(Shape::kSsn)) {
-      found[2] = d & ahead(d, 1) & ahead(d, 2) & ahead(c.dash, 3) & ahead(d, 4) & ahead(d, 5) &
-                 ahead(c.dash, 6) & ahead(d, 7) & ahead(d, 8) & ahead(d, 9) & ahead(d, 10);
+      found[2] = d3 & ahead(c.dash, 3) & ahead(d2, 4) & ahead(c.dash, 6) & ahead(d4, 7);
     }
     if (mask & ShapeBit(Shape::kPhone)) {
       const uint64_t ps = c.space | c.dash | c.dot;
-      const uint64_t us = d & ahead(d, 1) & ahead(d, 2) & ahead(ps, 3) & ahead(d, 4) & ahead(d, 5) &
-                          ahead(d, 6) & ahead(d, 7) & ~ahead(d, 8);
-      const uint64_t intl =
-          c.plus & ahead(c.d29, 1) &
-          ((ahead(ps, 2) & ahead(d, 3) & ahead(d, 4)) |
-           (ahead(d, 2) & ahead(ps, 3) & ahead(d, 4) & ahead(d, 5)) |
-           (ahead(d, 2) & ahead(d, 3) & ahead(ps, 4) & ahead(d, 5) & ahead(d, 6)));
+      // [ .)-][2-9][0-9]{2}[ .-][0-9]{4}(?:[^0-9]|$): the subscriber part
+      // of a US number, after its separator or the area code's ')'.
+      const uint64_t before = (ps | c.rparen) << 1;
+      const uint64_t us = before & c.d29 & d3 & ahead(ps, 3) & ahead(d4, 4) & ~ahead(d, 8);
+      const uint64_t intl = c.plus & ahead(c.d29, 1) &
+                            ((ahead(ps, 2) & ahead(d2, 3)) |
+                             (ahead(d, 2) & ahead(ps, 3) & ahead(d2, 4)) |
+                             (ahead(d2, 2) & ahead(ps, 4) & ahead(d2, 5)));
       found[3] = us;
       found[kPhoneIntl] = intl;
     }
-    if (mask & ShapeBit(Shape::kIpv4)) {
-      found[4] = d & ahead(c.dot, 1) & ahead(d, 2);  // narrowed below
-    }
+    if (mask & ShapeBit(Shape::kIpv4)) found[4] = ipv4;
+    if (((found[0] | found[1] | found[2] | found[3] | found[4] | found[5]) & valid) == 0) continue;
     for (int slot = 0; slot <= kNumShapes; ++slot) {
       const int s = slot == kPhoneIntl ? static_cast<int>(Shape::kPhone) : slot;
       uint64_t m = found[slot] & valid;

@@ -30,7 +30,7 @@ enum class Shape : uint8_t {
   kIban,
   // [0-9]{3}-[0-9]{2}-[0-9]{4}
   kSsn,
-  // [0-9]{3}[ .-][0-9]{4}(?:[^0-9]|$) | \+[2-9][0-9]{0,2}[ .-][0-9]{2}
+  // [ .)-][2-9][0-9]{2}[ .-][0-9]{4}(?:[^0-9]|$) | \+[2-9][0-9]{0,2}[ .-][0-9]{2}
   kPhone,
   // [0-9]\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]
   kIpv4,
@@ -59,8 +59,10 @@ void FindShapes(std::string_view text, size_t from, size_t to, unsigned mask,
 
 namespace internal_shapes {
 // Tests only: true makes FindShapes use its baseline (SSE2) classifier even
-// on AVX2 CPUs, so both paths are exercised. Not thread-safe.
+// on AVX2 CPUs, and avx2_only its AVX2 one on AVX-512 CPUs, so every path
+// is exercised. Not thread-safe.
 extern bool baseline_only;
+extern bool avx2_only;
 }  // namespace internal_shapes
 
 }  // namespace kavach::internal
