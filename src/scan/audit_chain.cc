@@ -43,6 +43,10 @@ constexpr std::string_view kTornRepairEvent = "torn_tail_repaired";
 constexpr size_t kMaxKeyBytes = 4096;
 constexpr int kMaxJsonDepth = 64;
 constexpr size_t kReadChunk = 1 << 20;
+// The head checkpoint line is padded to this size (one disk sector) and
+// rewritten in place; see Io::WriteHead.
+constexpr size_t kHeadBytes = 512;
+constexpr absl::Duration kHeadSyncInterval = absl::Seconds(1);
 
 // HMAC-SHA256 with the key set once; each Begin() restarts with the same key.
 class Hmac final {
@@ -161,12 +165,40 @@ Mac HeadMac(Hmac& h, uint64_t seq, const Mac& mac, std::string_view time) {
   return h.Final();
 }
 
+// "2026-12-04T20:15:03.123456Z". The part up to the second is formatted once
+// per second and cached per thread; the microseconds are appended.
 std::string NowString() {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::Now(), absl::UTCTimeZone());
+  thread_local int64_t cached_second = -1;
+  thread_local std::string cached_prefix;
+  const absl::Time now = absl::Now();
+  const int64_t us = absl::ToUnixMicros(now);
+  int64_t second = us / 1000000;
+  int64_t micros = us % 1000000;
+  if (micros < 0) {
+    micros += 1000000;
+    --second;
+  }
+  if (second != cached_second) {
+    cached_prefix =
+        absl::FormatTime("%Y-%m-%dT%H:%M:%S", absl::FromUnixSeconds(second), absl::UTCTimeZone());
+    cached_second = second;
+  }
+  return absl::StrFormat("%s.%06dZ", cached_prefix, micros);
+}
+
+// Printable ASCII without '"' and '\\': what JSON writes between quotes as is.
+bool IsPlainJsonText(std::string_view s) {
+  for (char c : s) {
+    if (c < 0x20 || c > 0x7e || c == '"' || c == '\\') return false;
+  }
+  return true;
 }
 
 // JSON string literal; throws on invalid UTF-8 (callers validate first).
-std::string JsonString(std::string_view s) { return json(std::string(s)).dump(); }
+std::string JsonString(std::string_view s) {
+  if (IsPlainJsonText(s)) return absl::StrCat("\"", ToAbsl(s), "\"");
+  return json(std::string(s)).dump();
+}
 
 // Rejects deep nesting before nlohmann's recursive parser sees the text.
 bool JsonDepthWithin(std::string_view s, int max_depth) {
@@ -192,7 +224,95 @@ bool JsonDepthWithin(std::string_view s, int max_depth) {
   return true;
 }
 
+// True when `s` is already exactly what json::parse(s).dump() gives back,
+// judged without building a DOM, for the common shape of payloads: objects
+// with strictly ascending keys (std::map order, so no duplicates), arrays,
+// plain strings (IsPlainJsonText), integers without leading zeros (and not
+// -0), true, false, null, no whitespace. Anything else (escapes, non-ASCII,
+// floats, long numbers) answers false and takes the full parse.
+class CanonicalJsonChecker {
+ public:
+  explicit CanonicalJsonChecker(std::string_view s) : s_(s) {}
+  bool Check() { return Peek() == '{' && Value(0) && pos_ == s_.size(); }
+
+ private:
+  char Peek() const { return pos_ < s_.size() ? s_[pos_] : '\0'; }
+  bool String(std::string_view* out) {
+    if (Peek() != '"') return false;
+    size_t end = s_.find('"', pos_ + 1);
+    if (end == std::string_view::npos) return false;
+    std::string_view body = s_.substr(pos_ + 1, end - pos_ - 1);
+    if (!IsPlainJsonText(body)) return false;
+    *out = body;
+    pos_ = end + 1;
+    return true;
+  }
+  bool Number() {
+    size_t start = pos_;
+    if (Peek() == '-') ++pos_;
+    size_t digits = pos_;
+    while (Peek() >= '0' && Peek() <= '9') ++pos_;
+    size_t n = pos_ - digits;
+    if (n == 0 || n > 18) return false;
+    if (s_[digits] == '0' && (n > 1 || digits > start)) return false;  // 01, -0
+    char c = Peek();
+    return c != '.' && c != 'e' && c != 'E';
+  }
+  bool Literal(std::string_view lit) {
+    if (s_.substr(pos_, lit.size()) != lit) return false;
+    pos_ += lit.size();
+    return true;
+  }
+  bool Value(int depth) {
+    switch (Peek()) {
+      case '{': {
+        if (++depth > kMaxJsonDepth) return false;
+        ++pos_;
+        if (Peek() == '}') return ++pos_, true;
+        std::string_view prev;
+        for (bool first = true;; first = false) {
+          std::string_view key;
+          if (!String(&key) || (!first && !(prev < key)) || Peek() != ':') return false;
+          prev = key;
+          ++pos_;
+          if (!Value(depth)) return false;
+          if (Peek() == '}') return ++pos_, true;
+          if (Peek() != ',') return false;
+          ++pos_;
+        }
+      }
+      case '[': {
+        if (++depth > kMaxJsonDepth) return false;
+        ++pos_;
+        if (Peek() == ']') return ++pos_, true;
+        for (;;) {
+          if (!Value(depth)) return false;
+          if (Peek() == ']') return ++pos_, true;
+          if (Peek() != ',') return false;
+          ++pos_;
+        }
+      }
+      case '"': {
+        std::string_view ignored;
+        return String(&ignored);
+      }
+      case 't':
+        return Literal("true");
+      case 'f':
+        return Literal("false");
+      case 'n':
+        return Literal("null");
+      default:
+        return Number();
+    }
+  }
+
+  std::string_view s_;
+  size_t pos_ = 0;
+};
+
 absl::StatusOr<std::string> CanonicalPayload(std::string_view payload_json) {
+  if (CanonicalJsonChecker(payload_json).Check()) return std::string(payload_json);
   if (!JsonDepthWithin(payload_json, kMaxJsonDepth)) {
     return absl::InvalidArgumentError("audit payload nests deeper than 64 levels");
   }
@@ -238,9 +358,60 @@ struct ParsedRecord {
   json payload_json;
 };
 
+// The common case of ParseRecord without a JSON parser: a line exactly in
+// the layout BuildLine writes, with plain ASCII strings (IsPlainJsonText).
+// The payload is taken as the bytes between "payload": and ,"mac": (its
+// MAC covers them; payload_json stays unparsed, see RotationTarget). False
+// for anything else, which then takes the full parse.
+bool ParseRecordFast(std::string_view line, ParsedRecord* r) {
+  auto take = [&line](std::string_view lit) {
+    if (line.substr(0, lit.size()) != lit) return false;
+    line.remove_prefix(lit.size());
+    return true;
+  };
+  auto plain_string = [&line](std::string* out) {
+    size_t end = line.find('"');
+    if (end == std::string_view::npos || !IsPlainJsonText(line.substr(0, end))) return false;
+    out->assign(line.data(), end);
+    line.remove_prefix(end + 1);
+    return true;
+  };
+  if (!take("{\"seq\":")) return false;
+  size_t digits = 0;
+  uint64_t seq = 0;
+  while (digits < line.size() && line[digits] >= '0' && line[digits] <= '9') {
+    if (digits == 19) return false;  // let the full parse judge huge numbers
+    seq = seq * 10 + static_cast<uint64_t>(line[digits] - '0');
+    ++digits;
+  }
+  if (digits == 0 || (line[0] == '0' && digits > 1)) return false;
+  line.remove_prefix(digits);
+  if (!take(",\"time\":\"") || !plain_string(&r->time) || !take(",\"sandbox\":\"") ||
+      !plain_string(&r->sandbox) || !take(",\"event\":\"") || !plain_string(&r->event) ||
+      !take(",\"payload\":")) {
+    return false;
+  }
+  // ,"mac":"<64 hex>"} closes the line.
+  constexpr std::string_view kMacKey = ",\"mac\":\"";
+  if (line.size() < kMacKey.size() + 64 + 2 + 2) return false;
+  std::string_view tail = line.substr(line.size() - (kMacKey.size() + 64 + 2));
+  if (tail.substr(0, kMacKey.size()) != kMacKey || tail.substr(tail.size() - 2) != "\"}") {
+    return false;
+  }
+  std::optional<Mac> mac = ParseMacHex(tail.substr(kMacKey.size(), 64));
+  if (!mac) return false;
+  std::string_view payload = line.substr(0, line.size() - tail.size());
+  if (payload.size() < 2 || payload.front() != '{' || payload.back() != '}') return false;
+  r->seq = seq;
+  r->payload.assign(payload.data(), payload.size());
+  r->mac = *mac;
+  return true;
+}
+
 // Parses one line (without its '\n') and insists on the canonical form, so
 // any edit to a line, even one a JSON parser would forgive, is caught.
 absl::StatusOr<ParsedRecord> ParseRecord(std::string_view line) {
+  if (ParsedRecord fast; ParseRecordFast(line, &fast)) return fast;
   if (!JsonDepthWithin(line, kMaxJsonDepth)) {
     return absl::DataLossError("malformed record: nesting too deep");
   }
@@ -278,8 +449,16 @@ absl::StatusOr<ParsedRecord> ParseRecord(std::string_view line) {
 }
 
 std::string RotationTarget(const ParsedRecord& r) {
-  auto it = r.payload_json.find("new_key");
-  if (it == r.payload_json.end() || !it->is_string()) return "";
+  // Records from ParseRecordFast carry their payload unparsed.
+  json parsed;
+  const json* payload = &r.payload_json;
+  if (payload->is_null()) {
+    parsed = json::parse(r.payload, nullptr, false);
+    payload = &parsed;
+  }
+  if (!payload->is_object()) return "";
+  auto it = payload->find("new_key");
+  if (it == payload->end() || !it->is_string()) return "";
   return it->get<std::string>();
 }
 
@@ -455,6 +634,11 @@ struct AuditChain::Io {
   bool durable = true;
   bool repair_torn_tail = false;
   bool head_dirty = false;
+  // The head checkpoint, rewritten in place (see WriteHead).
+  sys::UniqueFd head_fd;
+  uint64_t head_size = 0;       // bytes in the head file as we know it
+  bool head_unsynced = false;   // written since its last fdatasync
+  absl::Time head_synced_at = absl::InfinitePast();
 
   absl::Status SetKey(std::string new_key) {
     absl::StatusOr<std::unique_ptr<Hmac>> h = Hmac::Create(new_key);
@@ -541,15 +725,69 @@ struct AuditChain::Io {
     return absl::OkStatus();
   }
 
-  absl::Status WriteHead() {
-    absl::Status s = WriteFileAtomically(head_path, HeadFileContents(*hmac, fp, last_seq, last_mac),
-                                         0600, durable);
-    if (s.ok()) head_dirty = false;
-    return s;
+  // Rewrites the head checkpoint in place: one pwrite of a fixed-size line
+  // (kHeadBytes, one disk sector) under the log's lock, after the log's own
+  // fdatasync, so the head never gets ahead of the durable log. It is
+  // fdatasync'ed itself when `sync_head`, else at most kHeadSyncInterval
+  // later (the next commit after that, Flush() or the destructor): a crash
+  // can only leave it a little behind, and the records after it verify as
+  // "unanchored", never as a truncation. Verifiers read it under a shared
+  // lock on the log, so they never see half of a rewrite.
+  absl::Status WriteHead(bool sync_head) {
+    if (!head_fd) {
+      head_fd.Reset(
+          ::open(head_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+      if (!head_fd) return FileErrnoStatus(errno, "open " + head_path);
+      struct stat st;
+      if (::fstat(head_fd.get(), &st) != 0) return FileErrnoStatus(errno, "fstat " + head_path);
+      if (!S_ISREG(st.st_mode)) {
+        return absl::InvalidArgumentError(head_path + " is not a regular file");
+      }
+      // The umask may have cleared bits; and a head from before is ours to fix.
+      if (::fchmod(head_fd.get(), 0600) != 0) {
+        return FileErrnoStatus(errno, "fchmod " + head_path);
+      }
+      head_size = static_cast<uint64_t>(st.st_size);
+      if (st.st_size == 0) sync_head = true;  // new: make the entry durable too
+    }
+    std::string line = HeadFileContents(*hmac, fp, last_seq, last_mac);
+    if (line.size() < kHeadBytes) line.insert(line.size() - 1, kHeadBytes - line.size(), ' ');
+    size_t done = 0;
+    while (done < line.size()) {
+      ssize_t n = ::pwrite(head_fd.get(), line.data() + done, line.size() - done,
+                           static_cast<off_t>(done));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return FileErrnoStatus(errno, "write " + head_path);
+      }
+      done += static_cast<size_t>(n);
+    }
+    if (head_size != line.size()) {
+      if (::ftruncate(head_fd.get(), static_cast<off_t>(line.size())) != 0) {
+        return FileErrnoStatus(errno, "truncate " + head_path);
+      }
+      head_size = line.size();
+    }
+    head_dirty = false;
+    head_unsynced = true;
+    if (!sync_head && absl::Now() - head_synced_at < kHeadSyncInterval) return absl::OkStatus();
+    return SyncHead();
   }
 
-  // Under the file lock: writes the batch as one write(2), syncs as asked.
-  absl::Status Write(const std::vector<Request*>& batch, bool sync) {
+  absl::Status SyncHead() {
+    if (!head_unsynced || !head_fd) return absl::OkStatus();
+    if (::fdatasync(head_fd.get()) != 0) return FileErrnoStatus(errno, "fdatasync " + head_path);
+    if (head_synced_at == absl::InfinitePast()) {
+      if (absl::Status s = FsyncDirectory(DirName(head_path)); !s.ok()) return s;
+    }
+    head_unsynced = false;
+    head_synced_at = absl::Now();
+    return absl::OkStatus();
+  }
+
+  // Under the file lock: writes the batch as one write(2), syncs as asked;
+  // `flush` also makes the head checkpoint durable now.
+  absl::Status Write(const std::vector<Request*>& batch, bool sync, bool flush = false) {
     std::string buf;
     uint64_t seq = last_seq;
     Mac mac = last_mac;
@@ -589,8 +827,9 @@ struct AuditChain::Io {
     }
     if (sync && (head_dirty || !buf.empty())) {
       if (::fdatasync(fd.get()) != 0) return FileErrnoStatus(errno, "fdatasync " + path);
-      return WriteHead();
+      return WriteHead(flush);
     }
+    if (flush) return SyncHead();
     return absl::OkStatus();
   }
 };
@@ -602,7 +841,9 @@ AuditChain::AuditChain(std::string path, AuditChainOptions options, std::unique_
 }
 
 AuditChain::~AuditChain() {
-  if (options_.durability == AuditDurability::kBuffered) (void)Flush();
+  // Buffered: fsyncs the records and writes the head. Durable: fsyncs the
+  // head if its timer has not yet.
+  (void)Flush();
 }
 
 absl::StatusOr<std::unique_ptr<AuditChain>> AuditChain::Open(const std::string& path,
@@ -766,7 +1007,7 @@ absl::StatusOr<std::unique_ptr<AuditChain>> AuditChain::Open(const std::string& 
     // Records that start or repair the chain are always made durable.
     bool durable = io->durable;
     io->durable = true;
-    absl::Status s = io->Write(ptrs, /*sync=*/true);
+    absl::Status s = io->Write(ptrs, /*sync=*/true, /*flush=*/true);
     io->durable = durable;
     if (!s.ok()) return s;
   }
@@ -789,7 +1030,9 @@ absl::Status AuditChain::CommitBatch(const std::vector<Request*>& batch) {
   std::optional<std::string> torn;
   if (absl::Status s = io_->CatchUp(&torn); !s.ok()) return s;
   bool sync = io_->durable;
-  for (const Request* r : batch) sync |= r->kind == Request::Kind::kSync;
+  bool flush = false;
+  for (const Request* r : batch) flush |= r->kind == Request::Kind::kSync;
+  sync |= flush;
   if (torn) {
     Request repair;
     repair.time = NowString();
@@ -797,9 +1040,9 @@ absl::Status AuditChain::CommitBatch(const std::vector<Request*>& batch) {
     repair.payload = *torn;
     std::vector<Request*> with_repair = {&repair};
     with_repair.insert(with_repair.end(), batch.begin(), batch.end());
-    return io_->Write(with_repair, /*sync=*/true);
+    return io_->Write(with_repair, /*sync=*/true, /*flush=*/true);
   }
-  return io_->Write(batch, sync);
+  return io_->Write(batch, sync, flush);
 }
 
 absl::Status AuditChain::Submit(const std::vector<Request*>& requests) {
@@ -1055,7 +1298,16 @@ absl::StatusOr<AuditVerifyReport> VerifyAuditLog(const std::string& path,
   if (!fd) return FileErrnoStatus(errno, absl::StrCat("open audit log ", path));
 
   AuditVerifyReport report;
-  absl::StatusOr<HeadFile> head = ReadHeadFile(AuditHeadPath(path));
+  // Writers rewrite the head in place under an exclusive lock on the log;
+  // a shared one keeps us from reading half of a rewrite.
+  absl::StatusOr<HeadFile> head = absl::UnknownError("unread");
+  {
+    while (::flock(fd.get(), LOCK_SH) != 0) {
+      if (errno != EINTR) return FileErrnoStatus(errno, "flock audit log " + path);
+    }
+    head = ReadHeadFile(AuditHeadPath(path));
+    ::flock(fd.get(), LOCK_UN);
+  }
   std::optional<AuditHead> signed_head;
   if (options.signed_head_json) {
     absl::StatusOr<AuditHead> sh =

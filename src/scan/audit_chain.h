@@ -16,14 +16,18 @@
 // record, a wrong key and a seq gap all break the chain at a named record.
 // Cutting records off the end keeps a valid prefix, so the writer also keeps a
 // head checkpoint apart from the log (LOG.head: last seq, last mac and a MAC
-// over both, replaced atomically); the verifier requires the log to reach it.
+// over both, one 512-byte line rewritten in place on every commit after the
+// log's fdatasync); the verifier requires the log to reach it. The head is
+// fdatasync'ed at most a second later (and by Flush and the destructor): a
+// crash can leave it a little behind the log, never ahead of it, and the
+// records past it then verify as unanchored, not as a truncation.
 // ExportSignedHead() signs the same checkpoint with Ed25519 for off-host
 // storage, which also catches an attacker who rewrites log and head together.
 //
 // Concurrency: any number of threads and processes may append to one log.
 // Appenders queue; one of them (the leader) takes the whole queue, locks the
 // file (flock), catches up with records other processes wrote (verifying
-// them), writes the batch with one write(2), fdatasyncs once and updates the
+// them), writes the batch with one write(2), fdatasyncs once and rewrites the
 // head, so one fsync covers every queued record (group commit).
 //
 // Crashes: a record is one line ending in '\n'. A line without it (a crash in
@@ -73,7 +77,8 @@ std::string AuditKeyFingerprint(std::string_view key);
 std::string AuditHeadPath(const std::string& log_path);
 
 enum class AuditDurability {
-  // Append returns once its record (and the head) are fsynced.
+  // Append returns once its record is fdatasync'ed and the head rewritten
+  // (the head's own fsync follows within a second; see the file comment).
   kDurable,
   // Append returns once its record is written (page cache); Flush() or the
   // destructor fsyncs and updates the head. Tail truncation is detected only

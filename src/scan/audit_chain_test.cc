@@ -93,6 +93,96 @@ TEST_F(AuditChainTest, FreshLogVerifiesWithInitRecordAndHead) {
   EXPECT_EQ(rec["payload"]["v"], "value-2");
 }
 
+// The head is one fixed-size line rewritten in place (no temp files, no
+// rename per commit) and always names the last durable record.
+TEST_F(AuditChainTest, HeadIsRewrittenInPlaceAtAFixedSize) {
+  WriteLog(3);
+  std::string head = AuditHeadPath(log_);
+  EXPECT_EQ(std::filesystem::file_size(head), 512u);
+  std::string line;
+  {
+    std::ifstream in(head);
+    std::getline(in, line);
+  }
+  EXPECT_EQ(json::parse(line)["seq"], 4);
+  {
+    auto chain = AuditChain::Open(log_, kKey);
+    ASSERT_TRUE(chain.ok()) << chain.status();
+    ASSERT_TRUE((*chain)->Append("sb-1", "exec", "{}").ok());
+    // Durable append: the head already names it, before any Flush.
+    AuditVerifyReport r = Verify();
+    ASSERT_TRUE(r.ok()) << r.problem->reason;
+    EXPECT_EQ(r.head_seq, 5u);
+    EXPECT_EQ(r.unanchored_records, 0u);
+  }
+  EXPECT_EQ(std::filesystem::file_size(head), 512u);
+}
+
+// Payloads are stored in canonical form (nlohmann's dump); those already in
+// it are taken as they are, the rest are re-serialized. Either way the line
+// holds exactly json::parse(p).dump().
+TEST_F(AuditChainTest, PayloadsAreStoredCanonically) {
+  const std::vector<std::string> payloads = {
+      R"({})",
+      R"({"a":1,"b":[1,2,{"c":null}],"d":true,"e":false,"f":-5,"g":"x y"})",
+      R"({"b":1,"a":2})",                 // unsorted
+      R"({"a":1,"a":2})",                 // duplicate key
+      R"({ "a" : 1 })",                   // whitespace
+      R"({"a":01})",                      // invalid number: rejected below
+      R"({"a":-0,"b":1.50,"c":1e3})",     // non-canonical numbers
+      R"({"a":"é
+"\/"})",         // escapes
+      R"({"a":12345678901234567890})",    // beyond the fast path's digits
+      R"({"z":{"y":{"x":[[],{}]}}})",
+  };
+  auto chain = AuditChain::Open(log_, kKey);
+  ASSERT_TRUE(chain.ok()) << chain.status();
+  size_t appended = 0;
+  for (const std::string& p : payloads) {
+    json parsed = json::parse(p, nullptr, false);
+    auto seq = (*chain)->Append("sb", "exec", p);
+    if (parsed.is_discarded()) {
+      EXPECT_FALSE(seq.ok()) << p;
+      continue;
+    }
+    ASSERT_TRUE(seq.ok()) << p << ": " << seq.status();
+    ++appended;
+    std::vector<std::string> lines = Lines();
+    std::string line = lines.back();
+    size_t from = line.find(R"("payload":)") + 10;
+    size_t to = line.rfind(R"(,"mac":)");
+    EXPECT_EQ(line.substr(from, to - from), parsed.dump()) << p;
+  }
+  chain->reset();
+  AuditVerifyReport r = Verify();
+  ASSERT_TRUE(r.ok()) << r.problem->reason;
+  EXPECT_EQ(r.records, appended + 1);
+}
+
+// Records whose strings are not plain ASCII take the full JSON parse when
+// verified; both paths agree on the chain.
+TEST_F(AuditChainTest, NonAsciiAndEscapedFieldsVerify) {
+  {
+    auto chain = AuditChain::Open(log_, kKey);
+    ASSERT_TRUE(chain.ok()) << chain.status();
+    ASSERT_TRUE((*chain)->Append("sb-\xc3\xbc", "exec", R"({"a":"q\"uote","b":"\u00e9"})").ok());
+    ASSERT_TRUE((*chain)->Append("sb-2", "exec", R"({"path":"C:\\x"})").ok());
+    ASSERT_TRUE((*chain)->Append("sb-3", "exec", R"({"n":1})").ok());
+  }
+  AuditVerifyReport r = Verify();
+  ASSERT_TRUE(r.ok()) << r.problem->reason;
+  EXPECT_EQ(r.records, 4u);
+  // An edit inside an escaped string is still caught at its record.
+  std::vector<std::string> lines = Lines();
+  size_t pos = lines[2].find("C:");
+  ASSERT_NE(pos, std::string::npos);
+  lines[2][pos] = 'D';
+  SetLines(lines);
+  r = Verify();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.problem->seq, 3u);
+}
+
 // Pins the MAC construction: HMAC-SHA256 over length-prefixed fields and the
 // previous MAC, the first record chained to the MAC of the genesis string.
 TEST_F(AuditChainTest, MacIsHmacOverLengthPrefixedFieldsAndPreviousMac) {
