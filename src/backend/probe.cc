@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "backend/microvm/microvm_backend.h"
 #include "backend/oci/oci_backend.h"
 #include "backend/wasm/wasm_backend.h"
 #include "linux/file_util.h"
@@ -140,7 +141,7 @@ BackendAvailability Probe(BackendKind kind) {
     case BackendKind::kOci:
       return internal::ProbeOci();
     case BackendKind::kFirecracker:
-      return NotBuilt(kind, {ToolState("firecracker"), ToolState("qemu-system-x86_64")});
+      return internal::ProbeMicroVm();
     case BackendKind::kWasm: {
       // node >= 18 and the runner, and the Process backend: the engine runs
       // inside its jail.

@@ -52,8 +52,6 @@ TEST(ProbeTest, KindsNotBuiltSaySoAndNameWhatTheHostHas) {
     const char* mentions;
   } cases[] = {
       {BackendKind::kGVisor, "runsc"},
-      {BackendKind::kFirecracker, "firecracker"},
-      {BackendKind::kFirecracker, "qemu-system-x86_64"},
       {BackendKind::kSgx, "/dev/sgx_enclave"},
       {BackendKind::kSev, "/dev/sev"},
       {BackendKind::kTdx, "/dev/tdx_guest"},
@@ -65,6 +63,15 @@ TEST(ProbeTest, KindsNotBuiltSaySoAndNameWhatTheHostHas) {
     EXPECT_FALSE(a.available);
     EXPECT_THAT(a.reason, HasSubstr("not built in this version"));
     EXPECT_THAT(a.reason, HasSubstr(c.mentions));
+  }
+}
+
+TEST(ProbeTest, MicroVmNamesTheVmmTheAcceleratorAndFirecracker) {
+  BackendAvailability a = Probe(BackendKind::kFirecracker);
+  EXPECT_THAT(a.reason, HasSubstr("firecracker"));
+  EXPECT_THAT(a.reason, HasSubstr("qemu-system-x86_64"));
+  if (a.available) {
+    EXPECT_THAT(a.reason, HasSubstr("accelerator"));
   }
 }
 

@@ -3,6 +3,7 @@
 // Finds a backend implementation by kind.
 #include "absl/strings/str_cat.h"
 #include "backend/backend.h"
+#include "backend/microvm/microvm_backend.h"
 #include "backend/noop/noop_backend.h"
 #include "backend/oci/oci_backend.h"
 #include "backend/process/process_backend.h"
@@ -24,6 +25,10 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(BackendKind kind) {
     case BackendKind::kWasm:
       if (!Probe(kind).available) break;
       return CreateWasmBackend();
+    case BackendKind::kFirecracker:
+      // The VMM from $KAVACH_VMM (qemu | firecracker), else chosen at run time.
+      if (!Probe(kind).available) break;
+      return CreateMicroVmBackend();
     default:
       break;
   }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <iterator>
@@ -42,6 +43,8 @@ struct ExecFlags {
   std::string policy = "strict";
   std::optional<uint64_t> timeout_ms;
   std::optional<uint64_t> memory_mb;
+  std::optional<double> cpus;
+  std::optional<std::string> vmm;
   std::optional<uint32_t> pids;
   std::optional<std::string> network;
   std::optional<std::string> workdir;
@@ -80,6 +83,10 @@ std::optional<int> ParseExecFlags(const std::vector<std::string>& args, ExecFlag
   app.add_option("-t,--timeout", flags.timeout_ms, "wall-clock limit in milliseconds")
       ->check(CLI::PositiveNumber);
   app.add_option("--memory", flags.memory_mb, "memory limit in MiB")->check(CLI::PositiveNumber);
+  app.add_option("--cpus", flags.cpus, "CPU limit in cores (microVM: the guest's vCPUs)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--vmm", flags.vmm, "firecracker backend: qemu | firecracker (default: auto)")
+      ->check(CLI::IsMember({"qemu", "firecracker"}));
   app.add_option("--pids", flags.pids, "maximum number of processes")->check(CLI::PositiveNumber);
   app.add_option("--network", flags.network, "none | host (default: the policy's)");
   app.add_option("-w,--workdir", flags.workdir,
@@ -142,6 +149,7 @@ std::optional<int> BuildConfig(const ExecFlags& flags, SandboxConfig& config) {
   std::string error;
   if (flags.timeout_ms) policy->limits.wall_time_ms = *flags.timeout_ms;
   if (flags.memory_mb) policy->limits.memory_bytes = *flags.memory_mb << 20;
+  if (flags.cpus) policy->limits.cpu_cores = *flags.cpus;
   if (flags.pids) policy->limits.max_pids = *flags.pids;
   if (flags.network) {
     absl::StatusOr<NetworkMode> mode = ParseNetworkMode(*flags.network);
@@ -285,6 +293,9 @@ int RunExecCommand(const std::vector<std::string>& args) {
   if (std::optional<int> stop = ParseExecFlags(args, flags)) return *stop;
   SandboxConfig config;
   if (std::optional<int> stop = BuildConfig(flags, config)) return *stop;
+  // The microVM backend reads its VMM choice from the environment of the
+  // process that creates it (the registry takes no per-backend options).
+  if (flags.vmm) ::setenv("KAVACH_VMM", flags.vmm->c_str(), 1);
 
   ExecOptions options;
   if (flags.stdin_forward) {

@@ -66,6 +66,8 @@ int RunScanCommand(const std::vector<std::string>& args);
 int RunAuditCommand(const std::vector<std::string>& args);
 // kavach quarantine list|show|approve|reject: the quarantine store.
 int RunQuarantineCommand(const std::vector<std::string>& args);
+// kavach image build [--cache DIR] [--json]: the microVM guest image.
+int RunImageCommand(const std::vector<std::string>& args);
 
 }  // namespace kavach::cli
 

@@ -33,6 +33,7 @@ const std::vector<Command>& Commands() {
       {"scan", &RunScanCommand, "scan a file or stdin with the output gate's scanners"},
       {"audit", &RunAuditCommand, "verify an audit chain"},
       {"quarantine", &RunQuarantineCommand, "list, approve or reject quarantined output"},
+      {"image", &RunImageCommand, "build the microVM guest image (firecracker backend)"},
   };
   return *commands;
 }

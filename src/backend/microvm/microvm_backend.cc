@@ -26,6 +26,7 @@
 #include "backend/microvm/guest_image.h"
 #include "backend/microvm/qemu_vm.h"
 #include "backend/microvm/vm_spec.h"
+#include "backend/process/process_backend.h"
 #include "kavach/score.h"
 #include "linux/file_util.h"
 #include "linux/landlock.h"
@@ -78,6 +79,71 @@ void RemoveTree(const std::string& path) {
 
 std::string Tag(size_t i) { return absl::StrCat("kv", i); }
 
+// QEMU inside kavach's own Process jail (namespaces, seccomp deny-list,
+// Landlock limited to the files it needs, a cgroup), the way Firecracker's
+// jailer confines Firecracker.
+class JailedVmm final : public VmmProcess {
+ public:
+  JailedVmm(std::unique_ptr<Backend> jail, std::unique_ptr<SpawnedProcess> proc)
+      : jail_(std::move(jail)), proc_(std::move(proc)) {
+    waiter_ = std::thread([this] {
+      absl::StatusOr<ExecResult> r = proc_->Wait();
+      absl::MutexLock lock(&mu_);
+      result_ = std::move(r);
+      done_ = true;
+    });
+  }
+  ~JailedVmm() override {
+    Kill();
+    Wait();
+    (void)Release();
+  }
+  bool Exited() override {
+    absl::MutexLock lock(&mu_);
+    return done_;
+  }
+  void Kill() override {
+    {
+      absl::MutexLock lock(&mu_);
+      if (done_) return;
+    }
+    (void)proc_->Kill();
+  }
+  void Wait() override {
+    if (waiter_.joinable()) waiter_.join();
+  }
+  std::string ExitDetail() override {
+    absl::MutexLock lock(&mu_);
+    if (!done_) return "";
+    if (!result_.ok()) return absl::StrCat(" (", result_.status().ToString(), ")");
+    std::string err = result_->stderr_data.substr(0, 300);
+    return result_->signal != 0
+               ? absl::StrCat(" (signal ", result_->signal, ")")
+               : absl::StrCat(" (exit ", result_->exit_code, err.empty() ? "" : ": ", err, ")");
+  }
+  absl::Status Pause() override { return jail_->Pause(); }
+  absl::Status Resume() override { return jail_->Resume(); }
+  absl::Status Release() override {
+    if (jail_ == nullptr) return absl::OkStatus();
+    absl::Status s = jail_->Destroy();
+    jail_.reset();
+    return s;
+  }
+
+ private:
+  std::unique_ptr<Backend> jail_;
+  std::unique_ptr<SpawnedProcess> proc_;
+  std::thread waiter_;
+  absl::Mutex mu_;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  absl::StatusOr<ExecResult> result_ ABSL_GUARDED_BY(mu_) = absl::UnknownError("running");
+};
+
+bool JailWanted() {
+  const char* e = std::getenv("KAVACH_MICROVM_JAIL");
+  return e == nullptr || std::string(e) != "off";
+}
+
 class MicroVmSpawned;
 
 class MicroVmBackend final : public Backend {
@@ -126,6 +192,11 @@ class MicroVmBackend final : public Backend {
   // (compiled here), Landlock rules for the guest's view, no_new_privs.
   // Controls the guest cannot apply fail closed unless optional.
   absl::Status PlanConfinement(const VmSpec& spec);
+  // Prepares a Process jail for QEMU and returns a launcher that spawns it
+  // there; the jail's own evidence comes back as vmm.* items.
+  absl::StatusOr<VmmLauncher> JailLauncher(const VmSpec& spec, const GuestImage& image,
+                                           const std::string& workdir, uint64_t memory_bytes,
+                                           std::vector<Evidence>* evidence);
   // Runs a probe command under that confinement and turns what it saw into
   // evidence; a requested control the probe does not confirm fails closed.
   absl::Status VerifyConfinement(PrepareReport* report);
@@ -298,13 +369,27 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
   sys::CgroupLimits cg;
   cg.memory_bytes = (static_cast<uint64_t>(spec.memory_mib) << 20) + kVmmOverheadBytes;
   cg.max_pids = 512;
-  absl::StatusOr<std::unique_ptr<QemuVm>> vm = QemuVm::Start(qemu, spec, state_dir_, cg);
+  std::string cgroup_detail;
+  bool in_cgroup = false;
+  VmmLauncher launcher;
+  std::vector<Evidence> jail_evidence;
+  if (JailWanted()) {
+    absl::StatusOr<VmmLauncher> jailed =
+        JailLauncher(spec, *image, workdir, *cg.memory_bytes, &jail_evidence);
+    if (!jailed.ok()) return jailed.status();
+    launcher = *std::move(jailed);
+  } else {
+    launcher = DirectVmmLauncher(state_dir_ + "/qemu.log", cg, &cgroup_detail, &in_cgroup);
+  }
+  absl::Time t_jail = absl::Now();
+  report->steps.push_back({"vm.vmm_jail", t_jail - t_image});
+  absl::StatusOr<std::unique_ptr<QemuVm>> vm = QemuVm::Start(qemu, spec, state_dir_, launcher);
   if (!vm.ok()) return vm.status();
   vm_ = *std::move(vm);
   absl::StatusOr<guest::Hello> hello = vm_->WaitReady(options_.boot_timeout);
   if (!hello.ok()) return hello.status();
   absl::Time t_boot = absl::Now();
-  report->steps.push_back({"vm.boot", t_boot - t_image});
+  report->steps.push_back({"vm.boot", t_boot - t_jail});
 
   // Fresh entropy before any command: the guest starts from the same image
   // (and, for clones, from the same memory) as every other.
@@ -336,13 +421,20 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
                               absl::StrCat("64 host random bytes mixed in, ", *bits,
                                            " bits credited"),
                               0});
-  report->evidence.push_back({"vmm.cgroup", vm_->in_cgroup(), vm_->cgroup_detail(), 0});
+  if (JailWanted()) {
+    for (Evidence& e : jail_evidence) report->evidence.push_back(std::move(e));
+  } else {
+    report->evidence.push_back({"vmm.cgroup", in_cgroup, cgroup_detail, 0});
+  }
   if (absl::Status s = VerifyConfinement(report); !s.ok()) return s;
   report->steps.push_back({"vm.verify", absl::Now() - t_boot});
   report->evidence.push_back(
       {"vmm.clean_spawn", true,
-       "QEMU spawned with an empty environment, only stdin/stdout/stderr open, its own "
-       "session, and -sandbox on (seccomp; no spawn, no privilege changes)",
+       JailWanted() ? "QEMU runs in kavach's Process jail with an empty environment, and "
+                      "-sandbox on (its own seccomp: no spawn, no privilege changes)"
+                    : "QEMU spawned with an empty environment, only stdin/stdout/stderr open, "
+                      "its own session, and -sandbox on (seccomp; no spawn, no privilege "
+                      "changes); not jailed (KAVACH_MICROVM_JAIL=off)",
        0});
   return absl::OkStatus();
 }
@@ -370,6 +462,70 @@ guest::ExecRequest MicroVmBackend::ToGuest(const BackendExecRequest& request, ui
   g.landlock_rules = landlock_rules_;
   g.seccomp_bpf = seccomp_bpf_;
   return g;
+}
+
+absl::StatusOr<VmmLauncher> MicroVmBackend::JailLauncher(const VmSpec& spec,
+                                                         const GuestImage& image,
+                                                         const std::string& workdir,
+                                                         uint64_t memory_bytes,
+                                                         std::vector<Evidence>* evidence) {
+  const SandboxPolicy& policy = config_.policy;
+  SandboxConfig jc;
+  jc.backend = BackendKind::kProcess;
+  jc.policy = SandboxPolicy::Basic();  // seccomp deny-list, Landlock file rules
+  jc.policy.working_directory = "/vmm";
+  jc.policy.uid = policy.uid;
+  jc.policy.gid = policy.gid;
+  jc.policy.filesystem.read_only = {image.dir};
+  jc.policy.filesystem.read_write = {state_dir_};
+  if (workdir.rfind(state_dir_ + "/", 0) != 0) jc.policy.filesystem.read_write.push_back(workdir);
+  for (const VmShare& share : spec.shares) {
+    if (share.host_path == workdir || share.host_path == "/usr") continue;
+    bool system = false;
+    for (const char* d : {"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"}) {
+      system |= share.host_path == d;
+    }
+    if (system) continue;
+    (share.read_only ? jc.policy.filesystem.read_only : jc.policy.filesystem.read_write)
+        .push_back(share.host_path);
+  }
+  jc.policy.limits.memory_bytes = memory_bytes;
+  jc.policy.limits.max_pids = 512;
+  jc.policy.network.mode = NetworkMode::kNone;
+  // The jail's host user: as root, the owner of its working directory.
+  std::string jail_home = state_dir_ + "/vmm";
+  if (::mkdir(jail_home.c_str(), 0700) != 0) return sys::ErrnoStatus(errno, jail_home);
+  if (::geteuid() == 0) {
+    for (const std::string& p : {state_dir_, jail_home}) {
+      if (::chown(p.c_str(), policy.uid, policy.gid) != 0) {
+        return sys::ErrnoStatus(errno, absl::StrCat("chown ", p));
+      }
+    }
+  }
+  jc.host_workdir = jail_home;
+  absl::StatusOr<std::unique_ptr<Backend>> jail = CreateProcessBackend();
+  if (!jail.ok()) return jail.status();
+  PrepareReport jr;
+  if (absl::Status s = (*jail)->Prepare(jc, &jr); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("vmm jail: ", s.message(),
+                                               " (KAVACH_MICROVM_JAIL=off runs QEMU unjailed)"));
+  }
+  for (Evidence& e : jr.evidence) {
+    evidence->push_back({absl::StrCat("vmm.", e.control), e.verified, std::move(e.detail), 0});
+  }
+  auto shared_jail = std::make_shared<std::unique_ptr<Backend>>(*std::move(jail));
+  return VmmLauncher([shared_jail](const std::vector<std::string>& argv)
+                         -> absl::StatusOr<std::unique_ptr<VmmProcess>> {
+    if (*shared_jail == nullptr) return absl::FailedPreconditionError("vmm jail already used");
+    BackendExecRequest req;
+    req.argv = argv;
+    req.cwd = "/vmm";
+    req.timeout = absl::Hours(24 * 30);
+    req.max_output_bytes = 64 * 1024;
+    absl::StatusOr<std::unique_ptr<SpawnedProcess>> p = (*shared_jail)->Spawn(req);
+    if (!p.ok()) return p.status();
+    return std::unique_ptr<VmmProcess>(new JailedVmm(std::move(*shared_jail), *std::move(p)));
+  });
 }
 
 absl::Status MicroVmBackend::PlanConfinement(const VmSpec& spec) {

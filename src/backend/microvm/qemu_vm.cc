@@ -92,53 +92,138 @@ absl::StatusOr<guest::Frame> AgentChannel::Receive(absl::Time deadline,
   }
 }
 
-absl::StatusOr<std::unique_ptr<QemuVm>> QemuVm::Start(
-    const std::string& qemu, const VmSpec& spec, const std::string& state_dir,
-    std::optional<sys::CgroupLimits> cgroup_limits) {
+namespace {
+
+class DirectVmm final : public VmmProcess {
+ public:
+  DirectVmm(pid_t pid, std::unique_ptr<sys::Cgroup> cgroup)
+      : pid_(pid), cgroup_(std::move(cgroup)) {}
+  ~DirectVmm() override {
+    Kill();
+    Wait();
+    (void)Release();
+  }
+  bool Exited() override {
+    absl::MutexLock lock(&mu_);
+    if (reaped_) return true;
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      reaped_ = true;
+      status_ = status;
+    }
+    return reaped_;
+  }
+  void Kill() override {
+    absl::MutexLock lock(&mu_);
+    if (reaped_) return;  // the pid may be reused once reaped
+    ::kill(-pid_, SIGKILL);  // its process group: QEMU and anything it started
+    ::kill(pid_, SIGKILL);
+    if (paused_ && cgroup_ == nullptr) ::kill(-pid_, SIGCONT);
+  }
+  void Wait() override {
+    absl::MutexLock lock(&mu_);
+    if (reaped_) return;
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    reaped_ = true;
+    status_ = status;
+  }
+  std::string ExitDetail() override {
+    absl::MutexLock lock(&mu_);
+    if (!reaped_) return "";
+    return WIFEXITED(status_) ? absl::StrCat(" (exit ", WEXITSTATUS(status_), ")")
+                              : absl::StrCat(" (signal ", WTERMSIG(status_), ")");
+  }
+  absl::Status Pause() override {
+    if (cgroup_ != nullptr) return cgroup_->Freeze();
+    if (::kill(-pid_, SIGSTOP) != 0) return sys::ErrnoStatus(errno, "SIGSTOP");
+    paused_ = true;
+    return absl::OkStatus();
+  }
+  absl::Status Resume() override {
+    if (cgroup_ != nullptr) return cgroup_->Thaw();
+    if (::kill(-pid_, SIGCONT) != 0) return sys::ErrnoStatus(errno, "SIGCONT");
+    paused_ = false;
+    return absl::OkStatus();
+  }
+  absl::Status Release() override {
+    if (cgroup_ == nullptr) return absl::OkStatus();
+    absl::Status s = cgroup_->Destroy();
+    cgroup_.reset();
+    return s;
+  }
+
+ private:
+  const pid_t pid_;
+  std::unique_ptr<sys::Cgroup> cgroup_;
+  absl::Mutex mu_;
+  bool reaped_ ABSL_GUARDED_BY(mu_) = false;
+  int status_ ABSL_GUARDED_BY(mu_) = 0;
+  bool paused_ = false;
+};
+
+}  // namespace
+
+VmmLauncher DirectVmmLauncher(std::string log, std::optional<sys::CgroupLimits> cgroup_limits,
+                              std::string* cgroup_detail, bool* in_cgroup)
+{
+  return [=](const std::vector<std::string>& argv)
+             -> absl::StatusOr<std::unique_ptr<VmmProcess>> {
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log.c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+                                        POSIX_SPAWN_SETSIGDEF);
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    char* envp[] = {nullptr};  // a clean environment
+    pid_t pid = -1;
+    int rc = ::posix_spawn(&pid, argv[0].c_str(), &fa, &attr, args.data(), envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0) return sys::ErrnoStatus(rc, absl::StrCat("spawn ", argv[0]));
+    std::unique_ptr<sys::Cgroup> cgroup;
+    if (cgroup_limits) {
+      absl::StatusOr<std::unique_ptr<sys::Cgroup>> cg =
+          sys::Cgroup::Create(sys::MakeCgroupName(), *cgroup_limits);
+      if (cg.ok() && (*cg)->AddProcess(pid).ok()) {
+        cgroup = *std::move(cg);
+        if (cgroup_detail) *cgroup_detail = absl::StrCat("QEMU in cgroup ", cgroup->paths().front());
+      } else if (cgroup_detail) {
+        *cgroup_detail = absl::StrCat("no cgroup for QEMU: ",
+                                      cg.ok() ? "could not move it" : cg.status().ToString());
+      }
+    }
+    if (in_cgroup) *in_cgroup = cgroup != nullptr;
+    return std::unique_ptr<VmmProcess>(new DirectVmm(pid, std::move(cgroup)));
+  };
+}
+
+absl::StatusOr<std::unique_ptr<QemuVm>> QemuVm::Start(const std::string& qemu,
+                                                      const VmSpec& spec,
+                                                      const std::string& state_dir,
+                                                      const VmmLauncher& launcher) {
   if (absl::Status s = ValidateVmSpec(spec); !s.ok()) return s;
   std::unique_ptr<QemuVm> vm(new QemuVm());
   vm->spec_ = spec;
   vm->state_dir_ = state_dir;
-  std::vector<std::string> argv = QemuArgv(qemu, spec);
-  std::string log = state_dir + "/qemu.log";
-
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
-  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  char* envp[] = {nullptr};  // a clean environment
   vm->started_ = absl::Now();
-  int rc = ::posix_spawn(&vm->pid_, qemu.c_str(), &fa, &attr, args.data(), envp);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) return sys::ErrnoStatus(rc, absl::StrCat("spawn ", qemu));
-
-  if (cgroup_limits) {
-    absl::StatusOr<std::unique_ptr<sys::Cgroup>> cg =
-        sys::Cgroup::Create(sys::MakeCgroupName(), *cgroup_limits);
-    if (cg.ok() && (*cg)->AddProcess(vm->pid_).ok()) {
-      vm->cgroup_ = *std::move(cg);
-      vm->cgroup_detail_ = absl::StrCat("QEMU in cgroup ", vm->cgroup_->paths().front());
-    } else {
-      vm->cgroup_detail_ = absl::StrCat(
-          "no cgroup for QEMU: ", cg.ok() ? "could not move it" : cg.status().ToString());
-    }
-  }
+  absl::StatusOr<std::unique_ptr<VmmProcess>> p = launcher(QemuArgv(qemu, spec));
+  if (!p.ok()) return p.status();
+  vm->process_ = *std::move(p);
 
   // QEMU creates the socket at start-up; the guest need not be up yet
   // (bytes sent early wait in the socket).
@@ -163,15 +248,9 @@ absl::StatusOr<std::unique_ptr<QemuVm>> QemuVm::Start(
 QemuVm::~QemuVm() { (void)Destroy(); }
 
 bool QemuVm::alive() {
-  if (pid_ <= 0 || reaped_) return false;
-  int status = 0;
-  pid_t r = ::waitpid(pid_, &status, WNOHANG);
-  if (r == pid_) {
-    reaped_ = true;
-    wait_status_ = status;
-    return false;
-  }
-  return true;
+  if (process_ == nullptr || reaped_) return false;
+  if (process_->Exited()) reaped_ = true;
+  return !reaped_;
 }
 
 std::string QemuVm::ConsoleTail(size_t bytes) const {
@@ -190,11 +269,7 @@ std::string QemuVm::ConsoleTail(size_t bytes) const {
 
 absl::Status QemuVm::Died(std::string_view what) {
   std::string tail = ConsoleTail();
-  std::string status;
-  if (reaped_) {
-    status = WIFEXITED(wait_status_) ? absl::StrCat(" (exit ", WEXITSTATUS(wait_status_), ")")
-                                     : absl::StrCat(" (signal ", WTERMSIG(wait_status_), ")");
-  }
+  std::string status = process_ != nullptr ? process_->ExitDetail() : "";
   bool panic = tail.find("Kernel panic") != std::string::npos;
   (void)Destroy();
   return absl::UnavailableError(absl::StrCat(ToAbsl(what), status,
@@ -349,17 +424,13 @@ absl::StatusOr<VmExecOutcome> QemuVm::Exec(const guest::ExecRequest& request,
 }
 
 absl::Status QemuVm::Pause() {
-  if (cgroup_ != nullptr) return cgroup_->Freeze();
-  if (pid_ > 0 && !reaped_ && ::kill(-pid_, SIGSTOP) != 0) return sys::ErrnoStatus(errno, "SIGSTOP");
-  paused_ = true;
-  return absl::OkStatus();
+  if (process_ == nullptr) return absl::FailedPreconditionError("VM destroyed");
+  return process_->Pause();
 }
 
 absl::Status QemuVm::Resume() {
-  if (cgroup_ != nullptr) return cgroup_->Thaw();
-  if (pid_ > 0 && !reaped_ && ::kill(-pid_, SIGCONT) != 0) return sys::ErrnoStatus(errno, "SIGCONT");
-  paused_ = false;
-  return absl::OkStatus();
+  if (process_ == nullptr) return absl::FailedPreconditionError("VM destroyed");
+  return process_->Resume();
 }
 
 absl::Status QemuVm::Shutdown(absl::Duration grace) {
@@ -372,25 +443,18 @@ absl::Status QemuVm::Shutdown(absl::Duration grace) {
 }
 
 void QemuVm::Abort() {
-  if (pid_ > 0 && !reaped_) ::kill(-pid_, SIGKILL);
+  if (process_ != nullptr) process_->Kill();
 }
 
 absl::Status QemuVm::Destroy() {
   absl::Status result;
   channel_.reset();
-  if (pid_ > 0 && !reaped_) {
-    ::kill(-pid_, SIGKILL);  // its process group: QEMU and anything it started
-    ::kill(pid_, SIGKILL);
-    if (paused_) ::kill(-pid_, SIGCONT);
-    int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
+  if (process_ != nullptr) {
+    process_->Kill();
+    process_->Wait();
     reaped_ = true;
-    wait_status_ = status;
-  }
-  if (cgroup_ != nullptr) {
-    result = cgroup_->Destroy();
-    cgroup_.reset();
+    result = process_->Release();
+    process_.reset();
   }
   if (!spec_.agent_socket.empty()) ::unlink(spec_.agent_socket.c_str());
   return result;

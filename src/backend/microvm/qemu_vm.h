@@ -23,6 +23,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -68,13 +69,35 @@ struct VmExecOutcome {
   bool host_timeout = false;  // the host's deadline passed and it killed the command
 };
 
+// The running VMM process, however it was started.
+class VmmProcess {
+ public:
+  virtual ~VmmProcess() = default;
+  virtual bool Exited() = 0;  // non-blocking
+  virtual void Kill() = 0;    // SIGKILLs everything of it; callable from any thread
+  virtual void Wait() = 0;    // blocks until it is gone and reaped
+  virtual std::string ExitDetail() = 0;  // " (exit 1)", " (signal 9)" or ""
+  virtual absl::Status Pause() = 0;
+  virtual absl::Status Resume() = 0;
+  virtual absl::Status Release() = 0;  // after Wait: cgroups and the like
+};
+using VmmLauncher = std::function<absl::StatusOr<std::unique_ptr<VmmProcess>>(
+    const std::vector<std::string>& argv)>;
+
+// posix_spawn with an empty environment, stdin /dev/null, stdout/stderr to
+// `log`, no other descriptor, a session of its own, and a cgroup of its own
+// with `cgroup_limits` where the host allows (`*cgroup_detail` says which).
+VmmLauncher DirectVmmLauncher(std::string log, std::optional<sys::CgroupLimits> cgroup_limits,
+                              std::string* cgroup_detail, bool* in_cgroup);
+
 class QemuVm final {
  public:
-  // Spawns QEMU for `spec` (files in `state_dir`, which must exist) and
-  // connects to the agent socket. `cgroup_limits` empty: no cgroup attempt.
-  static absl::StatusOr<std::unique_ptr<QemuVm>> Start(
-      const std::string& qemu, const VmSpec& spec, const std::string& state_dir,
-      std::optional<sys::CgroupLimits> cgroup_limits);
+  // Launches QEMU for `spec` (files in `state_dir`, which must exist) and
+  // connects to the agent socket.
+  static absl::StatusOr<std::unique_ptr<QemuVm>> Start(const std::string& qemu,
+                                                       const VmSpec& spec,
+                                                       const std::string& state_dir,
+                                                       const VmmLauncher& launcher);
   ~QemuVm();
   QemuVm(const QemuVm&) = delete;
   QemuVm& operator=(const QemuVm&) = delete;
@@ -102,9 +125,6 @@ class QemuVm final {
   absl::Status Shutdown(absl::Duration grace);
 
   bool alive();
-  pid_t pid() const { return pid_; }
-  bool in_cgroup() const { return cgroup_ != nullptr; }
-  std::string cgroup_detail() const { return cgroup_detail_; }
   // The last `bytes` of the serial console (kernel messages, panics).
   std::string ConsoleTail(size_t bytes = 1200) const;
   absl::Duration boot_time() const { return boot_time_; }
@@ -113,17 +133,13 @@ class QemuVm final {
   QemuVm() = default;
   absl::Status Died(std::string_view what);
 
-  pid_t pid_ = -1;
+  std::unique_ptr<VmmProcess> process_;
   bool reaped_ = false;
-  int wait_status_ = 0;
   std::string state_dir_;
   VmSpec spec_;
   std::unique_ptr<AgentChannel> channel_;
-  std::unique_ptr<sys::Cgroup> cgroup_;
-  std::string cgroup_detail_;
   absl::Time started_;
   absl::Duration boot_time_;
-  bool paused_ = false;
 };
 
 }  // namespace kavach::internal
