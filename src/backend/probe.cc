@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "backend/microvm/microvm_backend.h"
+#include "backend/oci/gvisor.h"
 #include "backend/oci/oci_backend.h"
 #include "backend/wasm/wasm_backend.h"
 #include "linux/file_util.h"
@@ -137,7 +138,7 @@ BackendAvailability Probe(BackendKind kind) {
     case BackendKind::kNoop:
       return BackendAvailability{kind, true, "no isolation (for tests)"};
     case BackendKind::kGVisor:
-      return NotBuilt(kind, {ToolState("runsc")});
+      return internal::ProbeGVisor();
     case BackendKind::kOci:
       return internal::ProbeOci();
     case BackendKind::kFirecracker:

@@ -5,6 +5,7 @@
 #include "backend/backend.h"
 #include "backend/microvm/microvm_backend.h"
 #include "backend/noop/noop_backend.h"
+#include "backend/oci/gvisor.h"
 #include "backend/oci/oci_backend.h"
 #include "backend/process/process_backend.h"
 #include "backend/wasm/wasm_backend.h"
@@ -21,6 +22,10 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(BackendKind kind) {
     case BackendKind::kOci:
       // Runtime from $KAVACH_OCI_RUNTIME (crun by default).
       if (Probe(kind).available) return CreateOciBackend();
+      break;
+    case BackendKind::kGVisor:
+      // Platform from $KAVACH_GVISOR_PLATFORM, else the first that works.
+      if (Probe(kind).available) return CreateGVisorBackend();
       break;
     case BackendKind::kWasm:
       if (!Probe(kind).available) break;

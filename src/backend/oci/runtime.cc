@@ -118,6 +118,7 @@ absl::StatusOr<std::unique_ptr<RuntimeChild>> RuntimeChild::Start(
     full.push_back("--root");
     full.push_back(runtime.state_root);
   }
+  full.insert(full.end(), runtime.global_args.begin(), runtime.global_args.end());
   full.insert(full.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (std::string& a : full) argv.push_back(a.data());

@@ -37,6 +37,9 @@ struct OciRuntime {
   // crun on a hybrid host: detach /sys/fs/cgroup/unified in a private mount
   // namespace before exec (see the file comment).
   bool detach_unified_cgroup = false;
+  // Flags after --root on every call (runsc reads its configuration, e.g.
+  // --platform and --network, from each invocation's flags).
+  std::vector<std::string> global_args;
 };
 
 // $KAVACH_OCI_RUNTIME when set ("crun" or "runc"), else "crun".
