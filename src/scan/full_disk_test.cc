@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -32,8 +33,25 @@ const std::string kKey = "0123456789abcdef0123456789abcdef";
 // In the child: a private mount namespace with a small tmpfs at a fresh
 // directory, returned in `dir`. "" on success.
 std::string MountSmallTmpfs(std::string* dir, const char* size) {
-  if (::geteuid() != 0 && ::unshare(CLONE_NEWUSER) != 0) {
-    return absl::StrCat("unshare(CLONE_NEWUSER): ", strerror(errno));
+  if (::geteuid() != 0) {
+    const uid_t uid = ::geteuid();
+    const gid_t gid = ::getegid();
+    if (::unshare(CLONE_NEWUSER) != 0) {
+      return absl::StrCat("unshare(CLONE_NEWUSER): ", strerror(errno));
+    }
+    // Map ourselves, or files we create would have no owner the kernel can
+    // represent (EOVERFLOW).
+    const std::pair<const char*, std::string> maps[] = {
+        {"/proc/self/setgroups", "deny"},
+        {"/proc/self/uid_map", absl::StrCat(uid, " ", uid, " 1")},
+        {"/proc/self/gid_map", absl::StrCat(gid, " ", gid, " 1")}};
+    for (const auto& [path, text] : maps) {
+      int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+      bool ok = fd >= 0 && ::write(fd, text.data(), text.size()) ==
+                               static_cast<ssize_t>(text.size());
+      if (fd >= 0) ::close(fd);
+      if (!ok) return absl::StrCat("write ", path, ": ", strerror(errno));
+    }
   }
   if (::unshare(CLONE_NEWNS) != 0) return absl::StrCat("unshare(CLONE_NEWNS): ", strerror(errno));
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
