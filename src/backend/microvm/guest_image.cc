@@ -245,6 +245,7 @@ absl::StatusOr<GuestImageInputs> DefaultGuestImageInputs() {
   in.kernel = absl::StrCat("/boot/vmlinuz-", in.kernel_release);
   in.modules_dir = absl::StrCat("/lib/modules/", in.kernel_release);
   in.busybox = "/bin/busybox";
+  if (IsFile("/etc/ld.so.cache")) in.ld_so_cache = "/etc/ld.so.cache";
   if (!IsFile(in.busybox)) {
     return absl::FailedPreconditionError("guest image: /bin/busybox missing (install busybox-static)");
   }
@@ -292,8 +293,10 @@ std::string DefaultImageCacheDir() {
 
 absl::StatusOr<std::string> GuestImageKey(const GuestImageInputs& in) {
   std::string manifest = absl::StrCat(kFormat, "\ninit ", Sha256(InitScript(in.modules)), "\n");
-  for (const auto& [label, path] : std::vector<std::pair<std::string, std::string>>{
-           {"kernel", in.kernel}, {"busybox", in.busybox}, {"agent", in.agent}}) {
+  std::vector<std::pair<std::string, std::string>> files = {
+      {"kernel", in.kernel}, {"busybox", in.busybox}, {"agent", in.agent}};
+  if (!in.ld_so_cache.empty()) files.emplace_back("ld.so.cache", in.ld_so_cache);
+  for (const auto& [label, path] : files) {
     absl::StatusOr<std::string> data = sys::ReadFile(path);
     if (!data.ok()) return data.status();
     absl::StrAppend(&manifest, label, " ", Sha256(*data), "\n");
@@ -381,6 +384,11 @@ absl::StatusOr<GuestImage> EnsureGuestImage(const GuestImageInputs& in,
                "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n", 0644);
   cpio.AddFile("/etc/group", "root:x:0:\nnogroup:x:65534:\n", 0644);
   cpio.AddFile("/etc/hostname", "kavach\n", 0644);
+  if (!in.ld_so_cache.empty()) {
+    absl::StatusOr<std::string> cache = sys::ReadFile(in.ld_so_cache);
+    if (!cache.ok()) return fail(cache.status());
+    cpio.AddFile("/etc/ld.so.cache", *cache, 0644);
+  }
   if (absl::Status s = sys::WriteFile(tmp + "/initrd.cpio", cpio.Finish(), 0644); !s.ok()) {
     return fail(s);
   }

@@ -36,6 +36,10 @@ struct GuestImageInputs {
   std::string modules_dir;     // /lib/modules/<release>
   std::string busybox;         // a static busybox
   std::string agent;           // kavach-guest-agent (static)
+  // The host's dynamic-linker cache, copied to the guest's /etc so dynamic
+  // programs from the shared /usr find their libraries without searching
+  // (each miss is a 9p round trip). Empty: none.
+  std::string ld_so_cache;
   std::vector<std::string> modules = GuestModules();
 };
 

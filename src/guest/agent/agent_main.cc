@@ -21,6 +21,7 @@
 #include <sys/prctl.h>
 #include <sys/reboot.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -30,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -152,7 +154,7 @@ std::string FindPort() {
 
 class Agent {
  public:
-  explicit Agent(int port) : port_(port), reader_(kGuestLimits) {}
+  Agent(int port, int sigchld_fd) : port_(port), sigchld_fd_(sigchld_fd), reader_(kGuestLimits) {}
 
   void Send(FrameType type, const std::string& payload) {
     std::string wire = EncodeFrame(type, payload);
@@ -193,7 +195,15 @@ class Agent {
     if (out_fd_ >= 0) fds.push_back({out_fd_, POLLIN, 0});
     if (err_fd_ >= 0) fds.push_back({err_fd_, POLLIN, 0});
     if (in_fd_ >= 0) fds.push_back({in_fd_, POLLOUT, 0});
-    int timeout_ms = running() ? 20 : (port_eof_ ? 50 : -1);
+    fds.push_back({sigchld_fd_, POLLIN, 0});
+    // SIGCHLD, the pipes and the port wake us; a timer only for the
+    // command's deadline and for a port with no host behind it.
+    int timeout_ms = port_eof_ ? 50 : -1;
+    if (running() && deadline_us_ != 0 && !timed_out_) {
+      uint64_t now = NowUs();
+      int left = deadline_us_ > now ? static_cast<int>((deadline_us_ - now) / 1000) + 1 : 0;
+      timeout_ms = timeout_ms < 0 ? left : std::min(timeout_ms, left);
+    }
     int n = ::poll(fds.data(), fds.size(), timeout_ms);
     if (n < 0 && errno != EINTR) {
       Log(std::string("poll: ") + strerror(errno));
@@ -209,6 +219,10 @@ class Agent {
         Drain(&err_fd_, FrameType::kStderr);
       } else if (p.fd == in_fd_) {
         FeedStdin();
+      } else if (p.fd == sigchld_fd_) {
+        struct signalfd_siginfo si[8];
+        while (::read(sigchld_fd_, si, sizeof si) > 0) {
+        }
       }
     }
     Reap();
@@ -532,6 +546,7 @@ class Agent {
   }
 
   int port_;
+  int sigchld_fd_;
   FrameReader reader_;
   bool port_eof_ = false;
   uint64_t id_ = 0;
@@ -565,7 +580,19 @@ int Main(int argc, char** argv) {
     if (init) ::reboot(RB_POWER_OFF);
     return 1;
   }
-  Agent agent(fd);
+  // SIGCHLD arrives on a descriptor the event loop polls (children get an
+  // empty mask back before exec).
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  ::sigprocmask(SIG_BLOCK, &chld, nullptr);
+  int sigfd = ::signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (sigfd < 0) {
+    Log(std::string("signalfd: ") + strerror(errno));
+    if (init) ::reboot(RB_POWER_OFF);
+    return 1;
+  }
+  Agent agent(fd, sigfd);
   agent.Run();
   return 0;
 }
