@@ -14,9 +14,11 @@
 //   build/bin/kavach_scan_bench --benchmark_counters_tabular=true
 //   build/bin/kavach_scan_bench --write-corpus FILE [--finding-per-kb]
 //   build/bin/kavach_scan_bench --findings FILE...
+//   build/bin/kavach_scan_bench --count FILE
 // The second form writes the corpus for bench/scan_vs_rg.sh; the third
 // prints every finding of each FILE (scanned in 1 MiB outputs, as
-// BM_ScanFindingPerKB does), one per line, to compare scanner versions.
+// BM_ScanFindingPerKB does), one per line, to compare scanner versions; the
+// fourth counts the findings in FILE (scan_vs_rg.sh times it against rg).
 #include <benchmark/benchmark.h>
 #include <re2/re2.h>
 #include <stdlib.h>
@@ -281,6 +283,20 @@ int main(int argc, char** argv) {
   if (argc >= 3 && std::strcmp(argv[1], "--write-corpus") == 0) {
     bool findings = argc >= 4 && std::strcmp(argv[3], "--finding-per-kb") == 0;
     std::ofstream(argv[2], std::ios::binary) << MakeCorpus(BenchBytes(), findings);
+    return 0;
+  }
+  if (argc == 3 && std::strcmp(argv[1], "--count") == 0) {
+    // What `kavach scan FILE` does (default packs from the database cache,
+    // the file read whole), but over every byte: the CLI stops at
+    // Scanner::kMaxFindings, rg -c counts them all. Scanned in 1 MiB
+    // outputs, as the gate sees them; prints the number of findings.
+    std::ifstream in(argv[2], std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    size_t n = 0;
+    for (size_t off = 0; off < text.size(); off += 1 << 20) {
+      n += TheScanner().Scan(std::string_view(text).substr(off, 1 << 20)).size();
+    }
+    std::printf("%zu\n", n);
     return 0;
   }
   if (argc >= 3 && std::strcmp(argv[1], "--findings") == 0) {

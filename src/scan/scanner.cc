@@ -58,10 +58,20 @@ size_t CountNewlines(const char* p, size_t n) {
   size_t count = 0;
   size_t i = 0;
 #if defined(__SSE2__)
+  // Per-byte counters (each compare adds 0 or -1), summed with psadbw before
+  // they can wrap; no popcount, which baseline x86-64 only has in software.
   const __m128i nl = _mm_set1_epi8('\n');
-  for (; i + 16 <= n; i += 16) {
-    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
-    count += __builtin_popcount(_mm_movemask_epi8(_mm_cmpeq_epi8(v, nl)));
+  const __m128i zero = _mm_setzero_si128();
+  while (i + 16 <= n) {
+    __m128i acc = _mm_setzero_si128();
+    const size_t stop = std::min(n - 15, i + 255 * 16);
+    for (; i < stop; i += 16) {
+      __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+      acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(v, nl));
+    }
+    __m128i sums = _mm_sad_epu8(acc, zero);
+    count += static_cast<size_t>(_mm_cvtsi128_si64(sums)) +
+             static_cast<size_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(sums, sums)));
   }
 #endif
   for (; i < n; ++i) count += p[i] == '\n';
@@ -365,7 +375,7 @@ class ScannerImpl final {
       f.stream = std::string(ctx->stream_name);
       f.begin = begin;
       f.end = begin + s.size();
-      f.line = ctx->lines.LineAt(begin);
+      // f.line: set by AssignLines once the findings are sorted.
       f.preview = MaskedPreview(s);
       ctx->findings.push_back(std::move(f));
       (void)mbegin;
@@ -397,10 +407,26 @@ class ScannerImpl final {
     return true;
   }
 
+  // Orders findings by (begin, end, rule id). Sorts an index, not the
+  // findings (five strings each), and skips sorted input (the common case).
   static void SortFindings(std::vector<Finding>* f) {
-    std::sort(f->begin(), f->end(), [](const Finding& a, const Finding& b) {
+    auto less = [](const Finding& a, const Finding& b) {
       return std::tie(a.begin, a.end, a.rule_id) < std::tie(b.begin, b.end, b.rule_id);
-    });
+    };
+    if (std::is_sorted(f->begin(), f->end(), less)) return;
+    std::vector<uint32_t> order(f->size());
+    for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(),
+              [&](uint32_t a, uint32_t b) { return less((*f)[a], (*f)[b]); });
+    std::vector<Finding> sorted;
+    sorted.reserve(f->size());
+    for (uint32_t i : order) sorted.push_back(std::move((*f)[i]));
+    *f = std::move(sorted);
+  }
+
+  // Sets every finding's line, in one forward pass over sorted findings.
+  static void AssignLines(std::vector<Finding>* f, LineCounter* lines) {
+    for (Finding& x : *f) x.line = lines->LineAt(x.begin);
   }
 };
 
@@ -946,6 +972,9 @@ struct ScanStream::State {
       if (!impl->ProcessHit(&ctx, seg, base, h, final)) keep.push_back(h);
     }
     ctx.hits = std::move(keep);
+    // Lines, while the text they are in is still held.
+    ScannerImpl::SortFindings(&ctx.findings);
+    ScannerImpl::AssignLines(&ctx.findings, &ctx.lines);
     // What the pending hits and any future hit may still need.
     uint64_t need = ScannerImpl::FutureWindowStart(seg, base);
     for (const Hit& h : ctx.hits) {
@@ -1111,6 +1140,7 @@ std::vector<Finding> Scanner::Scan(std::string_view text, std::string_view strea
     });
   }
   ScannerImpl::SortFindings(&ctx.findings);
+  ScannerImpl::AssignLines(&ctx.findings, &ctx.lines);
   return std::move(ctx.findings);
 }
 
