@@ -39,8 +39,9 @@ std::string_view SeccompProfileName(SeccompProfile profile);
 absl::StatusOr<SeccompProfile> ParseSeccompProfile(std::string_view name);
 
 enum class NetworkMode {
-  kNone,  // A fresh network namespace holding only loopback.
-  kHost,  // The host's network namespace.
+  kNone,   // A fresh network namespace holding only loopback.
+  kProxy,  // As kNone, plus kavach's egress proxy on 127.0.0.1 (policy.egress).
+  kHost,   // The host's network namespace.
 };
 std::string_view NetworkModeName(NetworkMode mode);
 absl::StatusOr<NetworkMode> ParseNetworkMode(std::string_view name);
@@ -100,6 +101,43 @@ struct NetworkPolicy {
   bool operator==(const NetworkPolicy&) const = default;
 };
 
+// Where the value of an injected credential comes from.
+struct CredentialRule {
+  std::string host;    // exact host name the credential is bound to
+  std::string header;  // header set on requests to `host` ("Authorization")
+  // "env:NAME" (the host's environment when the proxy starts) or
+  // "file:/abs/path" (read when the proxy starts).
+  std::string source;
+  std::string prefix;  // prepended to the value ("Bearer "); may be empty
+  // A non-secret token the sandbox may hold instead of the secret. The proxy
+  // swaps it for the real value in requests to `host` and refuses (403) any
+  // request elsewhere that carries it. Empty: none.
+  std::string placeholder;
+
+  bool operator==(const CredentialRule&) const = default;
+};
+
+// What the egress proxy lets through when network.mode is proxy (see
+// docs/egress.md). Everything not allowed here is refused.
+struct EgressPolicy {
+  // Host names ("api.example.com") and wildcards ("*.example.com": any name
+  // below example.com, not example.com itself), lower-case. Empty: deny all.
+  std::vector<std::string> allow_hosts;
+  // Destination ports. Empty: deny all.
+  std::vector<uint16_t> allow_ports = {80, 443};
+  // Host pattern (as in allow_hosts) -> "http" or "https": requests to a
+  // matching host must use that scheme (https = CONNECT only).
+  std::map<std::string, std::string> schemes;
+  std::vector<CredentialRule> credentials;
+  // For tests and private deployments: host -> IP address the proxy connects
+  // to instead of resolving the name (as curl's --resolve).
+  std::map<std::string, std::string> resolve;
+  // A PEM file of CAs trusted for upstream TLS instead of the system store.
+  std::string upstream_ca_file;
+
+  bool operator==(const EgressPolicy&) const = default;
+};
+
 // Landlock ABI 6 scoping.
 struct LandlockScopes {
   bool abstract_unix_socket = false;  // No connecting to abstract sockets outside.
@@ -134,6 +172,7 @@ struct SandboxPolicy {
   SeccompProfile seccomp = SeccompProfile::kNone;
   FilesystemPolicy filesystem;
   NetworkPolicy network;
+  EgressPolicy egress;  // used when network.mode is kProxy
   LandlockScopes landlock_scopes;
   ResourceLimits limits;
   EnvironmentPolicy environment;

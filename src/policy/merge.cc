@@ -4,7 +4,10 @@
 // the stricter of two policies.
 //
 // Rules, and why where it is not obvious:
-//  * seccomp: strict > basic > none. network: none beats host.
+//  * seccomp: strict > basic > none. network: none beats proxy beats host.
+//    egress: allow_hosts and allow_ports intersect (exact equal strings for
+//    hosts); a credential, scheme or resolve entry is kept only when its host
+//    is still allowed (a's entries first, then b's for other hosts).
 //  * Restricting booleans (read_only_root, landlock, scopes): OR.
 //  * Limits: the minimum of the values present; a missing limit is no limit.
 //    A lower cpu_weight is the stricter one (a smaller share of the CPU).
@@ -97,6 +100,50 @@ uint32_t StricterId(uint32_t a, uint32_t b) { return (a == 0 && b != 0) ? b : a;
 
 }  // namespace
 
+// Only a layer in proxy mode has egress rules that matter; when both are,
+// what both allow.
+static EgressPolicy MergeEgress(const SandboxPolicy& a, const SandboxPolicy& b) {
+  bool pa = a.network.mode == NetworkMode::kProxy;
+  bool pb = b.network.mode == NetworkMode::kProxy;
+  if (!pa || !pb) return pa ? a.egress : b.egress;
+  EgressPolicy m;
+  m.allow_ports.clear();
+  m.allow_hosts = Intersect(a.egress.allow_hosts, b.egress.allow_hosts);
+  for (uint16_t port : a.egress.allow_ports) {
+    if (std::find(b.egress.allow_ports.begin(), b.egress.allow_ports.end(), port) !=
+        b.egress.allow_ports.end()) {
+      m.allow_ports.push_back(port);
+    }
+  }
+  if (a.egress.allow_ports.empty() || b.egress.allow_ports.empty()) m.allow_ports.clear();
+  auto allowed = [&](const std::string& host) {
+    for (const std::string& p : m.allow_hosts) {
+      if (p == host || (p.rfind("*.", 0) == 0 && host.size() > p.size() - 1 &&
+                        host.compare(host.size() - (p.size() - 1), p.size() - 1, p, 1) == 0)) {
+        return true;
+      }
+    }
+    return false;
+  };
+  for (const EgressPolicy* e : {&a.egress, &b.egress}) {
+    for (const CredentialRule& c : e->credentials) {
+      bool dup = false;
+      for (const CredentialRule& o : m.credentials) {
+        dup = dup || (o.host == c.host && o.header == c.header) ||
+              (!c.placeholder.empty() && o.placeholder == c.placeholder);
+      }
+      if (!dup && allowed(c.host)) m.credentials.push_back(c);
+    }
+    for (const auto& [host, scheme] : e->schemes) {
+      if (Contains(m.allow_hosts, host)) m.schemes.emplace(host, scheme);
+    }
+    for (const auto& [host, addr] : e->resolve) m.resolve.emplace(host, addr);
+  }
+  m.upstream_ca_file =
+      a.egress.upstream_ca_file.empty() ? b.egress.upstream_ca_file : a.egress.upstream_ca_file;
+  return m;
+}
+
 SandboxPolicy MergeStricter(const SandboxPolicy& a, const SandboxPolicy& b) {
   SandboxPolicy m;
   m.seccomp = std::max(a.seccomp, b.seccomp);  // enum order is none < basic < strict
@@ -116,9 +163,8 @@ SandboxPolicy MergeStricter(const SandboxPolicy& a, const SandboxPolicy& b) {
   m.filesystem.read_only_root = fa.read_only_root || fb.read_only_root;
   m.filesystem.landlock = fa.landlock || fb.landlock;
 
-  m.network.mode = (a.network.mode == NetworkMode::kNone || b.network.mode == NetworkMode::kNone)
-                       ? NetworkMode::kNone
-                       : NetworkMode::kHost;
+  m.network.mode = std::min(a.network.mode, b.network.mode);  // none < proxy < host
+  m.egress = MergeEgress(a, b);
   m.network.tcp_bind_ports = MergePorts(a.network.tcp_bind_ports, b.network.tcp_bind_ports);
   m.network.tcp_connect_ports =
       MergePorts(a.network.tcp_connect_ports, b.network.tcp_connect_ports);

@@ -83,8 +83,9 @@ constexpr std::array<std::pair<SeccompProfile, std::string_view>, 3> kSeccompNam
     {SeccompProfile::kStrict, "strict"},
 }};
 
-constexpr std::array<std::pair<NetworkMode, std::string_view>, 2> kNetworkNames = {{
+constexpr std::array<std::pair<NetworkMode, std::string_view>, 3> kNetworkNames = {{
     {NetworkMode::kNone, "none"},
+    {NetworkMode::kProxy, "proxy"},
     {NetworkMode::kHost, "host"},
 }};
 

@@ -118,6 +118,137 @@ bool IsValidHostname(std::string_view host) {
   return true;
 }
 
+// A lower-case DNS name: labels of [a-z0-9-] joined by dots, at most 253
+// bytes. Egress rules compare names byte for byte, so upper case is refused
+// rather than folded (a rule that never matches is a silent mistake).
+bool IsValidDnsName(std::string_view host) {
+  if (host.empty() || host.size() > 253) return false;
+  for (absl::string_view label : absl::StrSplit(ToAbsl(host), '.')) {
+    if (label.empty() || label.size() > 63) return false;
+    if (label.front() == '-' || label.back() == '-') return false;
+    for (char c : label) {
+      if (!(absl::ascii_islower(static_cast<unsigned char>(c)) ||
+            absl::ascii_isdigit(static_cast<unsigned char>(c)) || c == '-')) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+// "name" or "*.name".
+bool IsValidHostPattern(std::string_view pattern) {
+  if (absl::StartsWith(ToAbsl(pattern), "*.")) return IsValidDnsName(pattern.substr(2));
+  return IsValidDnsName(pattern);
+}
+
+bool PatternMatches(std::string_view pattern, std::string_view host) {
+  if (absl::StartsWith(ToAbsl(pattern), "*.")) {
+    std::string_view suffix = pattern.substr(1);  // ".example.com"
+    return host.size() > suffix.size() && absl::EndsWith(ToAbsl(host), ToAbsl(suffix));
+  }
+  return pattern == host;
+}
+
+// RFC 9110 token characters.
+bool IsHeaderName(std::string_view name) {
+  if (name.empty()) return false;
+  for (char c : name) {
+    if (!(absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+          std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool IsVisibleAscii(std::string_view s) {
+  for (char c : s) {
+    if (c < 0x21 || c > 0x7e) return false;
+  }
+  return true;
+}
+
+absl::Status CheckEgress(const EgressPolicy& egress) {
+  for (size_t i = 0; i < egress.allow_hosts.size(); ++i) {
+    if (!IsValidHostPattern(egress.allow_hosts[i])) {
+      return Bad(absl::StrCat("egress.allow_hosts[", i, "]"),
+                 absl::StrCat("\"", egress.allow_hosts[i],
+                              "\" is not a lower-case host name or *.domain wildcard"));
+    }
+  }
+  for (size_t i = 0; i < egress.allow_ports.size(); ++i) {
+    if (egress.allow_ports[i] == 0) {
+      return Bad(absl::StrCat("egress.allow_ports[", i, "]"), "port must be 1..65535, got 0");
+    }
+  }
+  for (const auto& [pattern, scheme] : egress.schemes) {
+    std::string field = absl::StrCat("egress.schemes.", pattern);
+    if (!IsValidHostPattern(pattern)) {
+      return Bad(field, "not a lower-case host name or *.domain wildcard");
+    }
+    if (scheme != "http" && scheme != "https") {
+      return Bad(field, absl::StrCat("expected \"http\" or \"https\", got \"", scheme, "\""));
+    }
+  }
+  for (size_t i = 0; i < egress.credentials.size(); ++i) {
+    const CredentialRule& c = egress.credentials[i];
+    std::string field = absl::StrCat("egress.credentials[", i, "]");
+    if (!IsValidDnsName(c.host)) {
+      return Bad(field + ".host", absl::StrCat("\"", c.host, "\" is not a lower-case host name "
+                                                             "(credentials bind to one exact host)"));
+    }
+    bool allowed = false;
+    for (const std::string& p : egress.allow_hosts) allowed = allowed || PatternMatches(p, c.host);
+    if (!allowed) {
+      return Bad(field + ".host", absl::StrCat("\"", c.host, "\" is not in egress.allow_hosts"));
+    }
+    if (!IsHeaderName(c.header)) {
+      return Bad(field + ".header", absl::StrCat("\"", c.header, "\" is not a header name"));
+    }
+    bool env = absl::StartsWith(c.source, "env:");
+    bool file = absl::StartsWith(c.source, "file:");
+    if (env && !IsValidEnvName(c.source.substr(4))) {
+      return Bad(field + ".source", "env: needs a variable name (env:NAME)");
+    }
+    if (file && !PathProblem(c.source.substr(5)).empty()) {
+      return Bad(field + ".source", "file: needs an absolute, normalised path (file:/path)");
+    }
+    if (!env && !file) {
+      // The value is not echoed: a secret pasted here by mistake must not
+      // end up in an error message or a log.
+      return Bad(field + ".source", "expected env:NAME or file:/path");
+    }
+    for (char ch : c.prefix) {
+      if (ch < 0x20 || ch == 0x7f) return Bad(field + ".prefix", "contains a control character");
+    }
+    if (!c.placeholder.empty() && (c.placeholder.size() < 8 || !IsVisibleAscii(c.placeholder))) {
+      return Bad(field + ".placeholder", "must be at least 8 visible ASCII characters");
+    }
+    for (size_t j = 0; j < i; ++j) {
+      const CredentialRule& o = egress.credentials[j];
+      if (o.host == c.host && absl::EqualsIgnoreCase(o.header, c.header)) {
+        return Bad(field, absl::StrCat("a second rule for ", c.host, " header ", c.header));
+      }
+      if (!c.placeholder.empty() && o.placeholder == c.placeholder) {
+        return Bad(field + ".placeholder", "used by two rules");
+      }
+    }
+  }
+  for (const auto& [host, addr] : egress.resolve) {
+    if (!IsValidDnsName(host)) return Bad(absl::StrCat("egress.resolve.", host), "not a host name");
+    if (addr.empty() || addr.find_first_not_of("0123456789abcdefABCDEF.:") != std::string::npos) {
+      return Bad(absl::StrCat("egress.resolve.", host), "expected an IPv4 or IPv6 address");
+    }
+  }
+  if (!egress.upstream_ca_file.empty()) {
+    if (std::string problem = PathProblem(egress.upstream_ca_file); !problem.empty()) {
+      return Bad("egress.upstream_ca_file", problem);
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckPorts(std::string_view field, const std::optional<std::vector<uint16_t>>& ports) {
   if (!ports) return absl::OkStatus();
   for (size_t i = 0; i < ports->size(); ++i) {
@@ -188,6 +319,8 @@ absl::Status SandboxPolicy::Validate() const {
   if (auto s = CheckPorts("network.tcp_connect_ports", network.tcp_connect_ports); !s.ok()) {
     return s;
   }
+
+  if (auto s = CheckEgress(egress); !s.ok()) return s;
 
   // Limits.
   if (limits.memory_bytes && *limits.memory_bytes < kMiB) {

@@ -16,6 +16,8 @@
 #include <cstdint>
 #include <initializer_list>
 #include <limits>
+#include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <string>
@@ -192,9 +194,9 @@ absl::Status DecodeNetwork(const Json& v, const std::string& key, NetworkPolicy&
   for (const auto& [name, item] : v.items()) {
     std::string k = Join(key, name);
     if (name == "mode") {
-      if (!item.is_string()) return Expected(k, "\"none\" or \"host\"", item);
+      if (!item.is_string()) return Expected(k, "\"none\", \"proxy\" or \"host\"", item);
       absl::StatusOr<NetworkMode> mode = ParseNetworkMode(item.get<std::string>());
-      if (!mode.ok()) return Expected(k, "\"none\" or \"host\"", item);
+      if (!mode.ok()) return Expected(k, "\"none\", \"proxy\" or \"host\"", item);
       net.mode = *mode;
     } else if (name == "tcp_bind_ports") {
       KAVACH_RETURN_IF_ERROR(ReadPorts(item, k, net.tcp_bind_ports));
@@ -202,6 +204,84 @@ absl::Status DecodeNetwork(const Json& v, const std::string& key, NetworkPolicy&
       KAVACH_RETURN_IF_ERROR(ReadPorts(item, k, net.tcp_connect_ports));
     } else {
       return UnknownKey(k, {"mode", "tcp_bind_ports", "tcp_connect_ports"});
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReadStringMap(const Json& v, const std::string& key,
+                           std::map<std::string, std::string>& out) {
+  if (!v.is_object()) return Expected(key, "a table of NAME = \"value\"", v);
+  std::map<std::string, std::string> m;
+  for (const auto& [name, value] : v.items()) {
+    KAVACH_RETURN_IF_ERROR(Read(value, Join(key, name), m[name]));
+  }
+  out = std::move(m);
+  return absl::OkStatus();
+}
+
+absl::Status DecodeCredential(const Json& v, const std::string& key, CredentialRule& rule) {
+  if (!v.is_object()) return Expected(key, "a table with host, header and source", v);
+  bool has_host = false, has_header = false, has_source = false;
+  for (const auto& [name, item] : v.items()) {
+    std::string k = Join(key, name);
+    if (name == "host") {
+      has_host = true;
+      KAVACH_RETURN_IF_ERROR(Read(item, k, rule.host));
+    } else if (name == "header") {
+      has_header = true;
+      KAVACH_RETURN_IF_ERROR(Read(item, k, rule.header));
+    } else if (name == "source") {
+      has_source = true;
+      // Not echoed on error: a secret pasted here by mistake must not reach
+      // a log.
+      if (!item.is_string()) {
+        return absl::InvalidArgumentError(absl::StrCat(k, ": expected env:NAME or file:/path"));
+      }
+      rule.source = item.get<std::string>();
+    } else if (name == "prefix") {
+      KAVACH_RETURN_IF_ERROR(Read(item, k, rule.prefix));
+    } else if (name == "placeholder") {
+      KAVACH_RETURN_IF_ERROR(Read(item, k, rule.placeholder));
+    } else {
+      return UnknownKey(k, {"host", "header", "source", "prefix", "placeholder"});
+    }
+  }
+  for (auto [present, name] : {std::pair<bool, const char*>{has_host, "host"},
+                               {has_header, "header"},
+                               {has_source, "source"}}) {
+    if (!present) return absl::InvalidArgumentError(absl::StrCat(Join(key, name), ": missing"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status DecodeEgress(const Json& v, const std::string& key, EgressPolicy& egress) {
+  if (!v.is_object()) return Expected(key, "a table", v);
+  for (const auto& [name, item] : v.items()) {
+    std::string k = Join(key, name);
+    if (name == "allow_hosts") {
+      KAVACH_RETURN_IF_ERROR(Read(item, k, egress.allow_hosts));
+    } else if (name == "allow_ports") {
+      std::optional<std::vector<uint16_t>> ports;
+      if (item.is_null()) return Expected(k, "a list of port numbers", item);
+      KAVACH_RETURN_IF_ERROR(ReadPorts(item, k, ports));
+      egress.allow_ports = *std::move(ports);
+    } else if (name == "schemes") {
+      KAVACH_RETURN_IF_ERROR(ReadStringMap(item, k, egress.schemes));
+    } else if (name == "credentials") {
+      if (!item.is_array()) return Expected(k, "a list of tables", item);
+      std::vector<CredentialRule> rules(item.size());
+      for (size_t i = 0; i < item.size(); ++i) {
+        KAVACH_RETURN_IF_ERROR(DecodeCredential(item[i], absl::StrCat(k, "[", i, "]"), rules[i]));
+      }
+      egress.credentials = std::move(rules);
+    } else if (name == "resolve") {
+      KAVACH_RETURN_IF_ERROR(ReadStringMap(item, k, egress.resolve));
+    } else if (name == "upstream_ca_file") {
+      KAVACH_RETURN_IF_ERROR(Read(item, k, egress.upstream_ca_file));
+    } else {
+      return UnknownKey(k, {"allow_hosts", "allow_ports", "schemes", "credentials", "resolve",
+                            "upstream_ca_file"});
     }
   }
   return absl::OkStatus();
@@ -377,6 +457,11 @@ void AppendToml(const Json& v, toml::array& out) {
     toml::array inner;
     for (const Json& e : v) AppendToml(e, inner);
     out.push_back(std::move(inner));
+  } else if (v.is_object()) {
+    // An array of tables (egress.credentials).
+    toml::table t;
+    JsonToToml(v, t, "");
+    out.push_back(std::move(t));
   }
 }
 
@@ -476,6 +561,29 @@ Json PolicyToJsonValue(const SandboxPolicy& p) {
   net["mode"] = std::string(NetworkModeName(p.network.mode));
   if (p.network.tcp_bind_ports) net["tcp_bind_ports"] = *p.network.tcp_bind_ports;
   if (p.network.tcp_connect_ports) net["tcp_connect_ports"] = *p.network.tcp_connect_ports;
+  // Only when set, so files of policies without egress rules stay as they were.
+  if (!(p.egress == EgressPolicy{})) {
+    const EgressPolicy& e = p.egress;
+    Json& eg = j["egress"] = Json::object();
+    eg["allow_hosts"] = e.allow_hosts;
+    eg["allow_ports"] = e.allow_ports;
+    Json& schemes = eg["schemes"] = Json::object();
+    for (const auto& [host, scheme] : e.schemes) schemes[host] = scheme;
+    Json creds = Json::array();
+    for (const CredentialRule& c : e.credentials) {
+      Json r = Json::object();
+      r["host"] = c.host;
+      r["header"] = c.header;
+      r["source"] = c.source;
+      if (!c.prefix.empty()) r["prefix"] = c.prefix;
+      if (!c.placeholder.empty()) r["placeholder"] = c.placeholder;
+      creds.push_back(std::move(r));
+    }
+    eg["credentials"] = std::move(creds);
+    Json& resolve = eg["resolve"] = Json::object();
+    for (const auto& [host, addr] : e.resolve) resolve[host] = addr;
+    if (!e.upstream_ca_file.empty()) eg["upstream_ca_file"] = e.upstream_ca_file;
+  }
   Json& scopes = j["landlock_scopes"] = Json::object();
   scopes["abstract_unix_socket"] = p.landlock_scopes.abstract_unix_socket;
   scopes["signal"] = p.landlock_scopes.signal;
@@ -529,6 +637,8 @@ absl::StatusOr<SandboxPolicy> PolicyFromJsonValue(const Json& v, std::string_vie
       KAVACH_RETURN_IF_ERROR(DecodeFilesystem(item, k, p.filesystem));
     } else if (name == "network") {
       KAVACH_RETURN_IF_ERROR(DecodeNetwork(item, k, p.network));
+    } else if (name == "egress") {
+      KAVACH_RETURN_IF_ERROR(DecodeEgress(item, k, p.egress));
     } else if (name == "landlock_scopes") {
       KAVACH_RETURN_IF_ERROR(DecodeScopes(item, k, p.landlock_scopes));
     } else if (name == "limits") {
@@ -550,7 +660,7 @@ absl::StatusOr<SandboxPolicy> PolicyFromJsonValue(const Json& v, std::string_vie
       KAVACH_RETURN_IF_ERROR(DecodeControls(item, k, p.optional_controls));
     } else {
       return UnknownKey(
-          k, {"extends", "seccomp", "filesystem", "network", "landlock_scopes", "limits",
+          k, {"extends", "seccomp", "filesystem", "network", "egress", "landlock_scopes", "limits",
               "environment", "working_directory", "uid", "gid", "hostname", "optional_controls"});
     }
   }

@@ -289,7 +289,7 @@ const BadInput kBadJson[] = {
      "seccomp: expected \"none\", \"basic\" or \"strict\", got \"paranoid\""},
     {"SeccompBool", R"({"seccomp": true})", "seccomp: expected"},
     {"BadNetworkMode", R"({"network": {"mode": "bridge"}})",
-     "network.mode: expected \"none\" or \"host\", got \"bridge\""},
+     "network.mode: expected \"none\", \"proxy\" or \"host\", got \"bridge\""},
     {"PortZero", R"({"network": {"tcp_bind_ports": [80, 0]}})",
      "network.tcp_bind_ports[1]: expected a port number 1..65535, got 0"},
     {"PortTooLarge", R"({"network": {"tcp_connect_ports": [70000]}})",

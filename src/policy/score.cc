@@ -93,6 +93,9 @@ StrengthScore DeclaredScore(BackendKind kind, const SandboxPolicy& policy) {
     Add(score, "landlock filesystem rules", 3);
   }
   if (policy.network.mode == NetworkMode::kNone) Add(score, "network isolated", 5);
+  // Proxy: the same empty namespace, but the sandbox reaches the allowed
+  // hosts through kavach's egress proxy, so less than none and more than host.
+  if (policy.network.mode == NetworkMode::kProxy) Add(score, "network via egress proxy", 3);
   if (fs.read_only_root) Add(score, "read-only root", 3);
   if (policy.limits.memory_bytes || policy.limits.cpu_cores) Add(score, "memory/cpu limits", 2);
   if (policy.network.tcp_bind_ports || policy.network.tcp_connect_ports) {

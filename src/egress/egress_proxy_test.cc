@@ -1,0 +1,518 @@
+// Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
+//
+// The egress proxy against real upstream servers on loopback: a plain HTTP
+// server and an HTTPS server with a certificate from a test CA, both in this
+// process. Host names are mapped to 127.0.0.1 with policy.egress.resolve.
+#include "egress/egress_proxy.h"
+
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "egress/cert_authority.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace kavach::internal {
+namespace {
+
+namespace asio = boost::asio;
+namespace ssl = boost::asio::ssl;
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+using tcp = asio::ip::tcp;
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+constexpr char kSecret[] = "sk-test-7f3a9c1e5b";
+constexpr char kPlaceholder[] = "kvph-placeholder-0001";
+
+// Answers every request with the request's header block as the body, so a
+// test sees exactly what reached the upstream.
+class EchoServer {
+ public:
+  explicit EchoServer(ssl::context* tls = nullptr) : tls_(tls), acceptor_(ioc_) {
+    tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), 0);
+    acceptor_.open(ep.protocol());
+    acceptor_.bind(ep);
+    acceptor_.listen();
+    port_ = acceptor_.local_endpoint().port();
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~EchoServer() {
+    stop_ = true;
+    boost::system::error_code ec;
+    // Wake the blocking accept.
+    tcp::socket s(ioc_);
+    s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_), ec);
+    thread_.join();
+  }
+  uint16_t port() const { return port_; }
+  int requests() const { return requests_.load(); }
+  std::string last_request() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_;
+  }
+
+ private:
+  template <class Stream>
+  void Serve(Stream& s) {
+    beast::flat_buffer buf;
+    for (;;) {
+      http::request_parser<http::string_body> parser;
+      parser.body_limit(64 << 20);
+      boost::system::error_code ec;
+      http::read(s, buf, parser, ec);
+      if (ec) return;
+      http::request<http::string_body> req = parser.release();
+      ++requests_;
+      std::string head =
+          absl::StrCat(std::string(req.method_string()), " ", std::string(req.target()), "\n");
+      for (const auto& f : req) {
+        absl::StrAppend(&head, std::string(f.name_string()), ": ", std::string(f.value()), "\n");
+      }
+      absl::StrAppend(&head, "body-bytes: ", req.body().size(), "\n");
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        last_ = head;
+      }
+      http::response<http::string_body> res{http::status::ok, 11};
+      res.body() = head;
+      res.keep_alive(req.keep_alive());
+      res.prepare_payload();
+      http::write(s, res, ec);
+      if (ec || !req.keep_alive()) return;
+    }
+  }
+  void Run() {
+    while (!stop_) {
+      boost::system::error_code ec;
+      tcp::socket s(ioc_);
+      acceptor_.accept(s, ec);
+      if (ec || stop_) return;
+      std::thread([this, s = std::move(s)]() mutable {
+        if (tls_ != nullptr) {
+          ssl::stream<tcp::socket> t(std::move(s), *tls_);
+          boost::system::error_code hec;
+          t.handshake(ssl::stream_base::server, hec);
+          if (!hec) Serve(t);
+        } else {
+          Serve(s);
+        }
+      }).detach();
+    }
+  }
+
+  ssl::context* tls_;
+  asio::io_context ioc_;
+  tcp::acceptor acceptor_;
+  uint16_t port_ = 0;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> requests_{0};
+  std::mutex mu_;
+  std::string last_;
+};
+
+struct Response {
+  int status = 0;
+  std::string body;
+  bool ok = false;  // a response was read at all
+};
+
+// A client of the proxy, blocking, with a read timeout.
+class ProxyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ::setenv("KAVACH_EGRESS_TEST_TOKEN", kSecret, 1);
+    // The upstream's CA, as a file the proxy is told to trust.
+    auto ca = CertAuthority::Create("upstream test CA");
+    ASSERT_TRUE(ca.ok()) << ca.status();
+    upstream_ca_ = *std::move(ca);
+    ca_file_ = absl::StrCat(::testing::TempDir(), "/egress-upstream-ca-", ::getpid(), ".pem");
+    std::ofstream(ca_file_) << upstream_ca_->CertificatePem();
+    upstream_tls_ = std::make_unique<ssl::context>(ssl::context::tls_server);
+    auto leaf = upstream_ca_->LeafFor("api.test");
+    ASSERT_TRUE(leaf.ok());
+    SSL_CTX_use_certificate(upstream_tls_->native_handle(), leaf->cert.get());
+    SSL_CTX_use_PrivateKey(upstream_tls_->native_handle(), leaf->key.get());
+    http_ = std::make_unique<EchoServer>();
+    https_ = std::make_unique<EchoServer>(upstream_tls_.get());
+
+    policy_.allow_hosts = {"api.test", "plain.test", "*.open.test"};
+    policy_.allow_ports = {http_->port(), https_->port()};
+    policy_.schemes = {{"plain.test", "http"}};
+    policy_.resolve = {{"api.test", "127.0.0.1"},
+                       {"plain.test", "127.0.0.1"},
+                       {"www.open.test", "127.0.0.1"},
+                       {"evil.test", "127.0.0.1"}};
+    policy_.upstream_ca_file = ca_file_;
+    policy_.credentials = {
+        {"api.test", "Authorization", "env:KAVACH_EGRESS_TEST_TOKEN", "Bearer ", kPlaceholder},
+        {"plain.test", "X-Api-Key", "env:KAVACH_EGRESS_TEST_TOKEN", "", ""}};
+  }
+  void TearDown() override {
+    proxy_.reset();
+    ::unlink(ca_file_.c_str());
+  }
+
+  void StartProxy(EgressOptions options = {}) {
+    options.on_request = [this](const EgressRecord& r) {
+      std::lock_guard<std::mutex> lock(log_mu_);
+      log_.push_back(EgressRecordJson(r));
+    };
+    auto p = EgressProxy::Create(policy_, options);
+    ASSERT_TRUE(p.ok()) << p.status();
+    proxy_ = *std::move(p);
+    auto port = proxy_->Listen("127.0.0.1", 0);
+    ASSERT_TRUE(port.ok()) << port.status();
+    proxy_port_ = *port;
+  }
+
+  tcp::socket ConnectToProxy() {
+    tcp::socket s(ioc_);
+    s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), proxy_port_));
+    timeval tv{5, 0};
+    ::setsockopt(s.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return s;
+  }
+
+  template <class Stream>
+  Response Send(Stream& s, http::request<http::string_body>& req) {
+    Response out;
+    boost::system::error_code ec;
+    req.prepare_payload();
+    http::write(s, req, ec);
+    if (ec) return out;
+    beast::flat_buffer buf;
+    http::response<http::string_body> res;
+    http::read(s, buf, res, ec);
+    if (ec) return out;
+    out.ok = true;
+    out.status = res.result_int();
+    out.body = res.body();
+    return out;
+  }
+
+  // A plain-HTTP request through the proxy (absolute URI).
+  Response Get(const std::string& url,
+               std::vector<std::pair<std::string, std::string>> headers = {}) {
+    tcp::socket s = ConnectToProxy();
+    http::request<http::string_body> req{http::verb::get, url, 11};
+    req.set(http::field::host, "ignored.example");
+    for (auto& [k, v] : headers) req.set(k, v);
+    return Send(s, req);
+  }
+
+  // CONNECT host:port; returns the proxy's status line code (0 if none).
+  int Connect(tcp::socket& s, const std::string& authority) {
+    std::string req =
+        absl::StrCat("CONNECT ", authority, " HTTP/1.1\r\nHost: ", authority, "\r\n\r\n");
+    boost::system::error_code ec;
+    asio::write(s, asio::buffer(req), ec);
+    if (ec) return 0;
+    beast::flat_buffer buf;
+    http::response_parser<http::empty_body> p;
+    p.skip(true);
+    http::read_header(s, buf, p, ec);
+    if (ec) return 0;
+    return p.get().result_int();
+  }
+
+  // HTTPS through CONNECT with `sni` as the TLS server name, trusting the
+  // proxy's CA (and the upstream's, for blind tunnels).
+  Response GetTls(const std::string& host, uint16_t port, const std::string& sni,
+                  const std::string& path,
+                  std::vector<std::pair<std::string, std::string>> headers = {},
+                  int* connect_status = nullptr) {
+    tcp::socket s = ConnectToProxy();
+    int cs = Connect(s, absl::StrCat(host, ":", port));
+    if (connect_status) *connect_status = cs;
+    if (cs != 200) return {};
+    ssl::context ctx(ssl::context::tls_client);
+    std::string pem = proxy_->CaCertificatePem() + upstream_ca_->CertificatePem();
+    ctx.add_certificate_authority(asio::buffer(pem));
+    ctx.set_verify_mode(ssl::verify_peer);
+    ssl::stream<tcp::socket&> tls(s, ctx);
+    SSL_set_tlsext_host_name(tls.native_handle(), sni.c_str());
+    SSL_set1_host(tls.native_handle(), sni.c_str());
+    boost::system::error_code ec;
+    tls.handshake(ssl::stream_base::client, ec);
+    if (ec) return {};
+    http::request<http::string_body> req{http::verb::get, path, 11};
+    req.set(http::field::host, absl::StrCat(host, ":", port));
+    for (auto& [k, v] : headers) req.set(k, v);
+    return Send(tls, req);
+  }
+
+  // The proxy records a request after relaying its response, so a client
+  // may see the response a moment before the record exists.
+  std::string Log() {
+    for (int i = 0; i < 100; ++i) {
+      {
+        std::lock_guard<std::mutex> lock(log_mu_);
+        if (!log_.empty()) break;
+      }
+      ::usleep(5000);
+    }
+    std::lock_guard<std::mutex> lock(log_mu_);
+    std::string all;
+    for (const std::string& l : log_) absl::StrAppend(&all, l, "\n");
+    return all;
+  }
+
+  asio::io_context ioc_;
+  std::unique_ptr<CertAuthority> upstream_ca_;
+  std::string ca_file_;
+  std::unique_ptr<ssl::context> upstream_tls_;
+  std::unique_ptr<EchoServer> http_;
+  std::unique_ptr<EchoServer> https_;
+  EgressPolicy policy_;
+  std::unique_ptr<EgressProxy> proxy_;
+  uint16_t proxy_port_ = 0;
+  std::mutex log_mu_;
+  std::vector<std::string> log_;
+};
+
+TEST_F(ProxyTest, AllowedPlainHttpHostGetsTheInjectedHeaderReplacingTheCallers) {
+  StartProxy();
+  Response r = Get(absl::StrCat("http://plain.test:", http_->port(), "/v1/items?q=1"),
+                   {{"X-Api-Key", "caller-supplied"}});
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_THAT(r.body, HasSubstr("GET /v1/items?q=1\n"));
+  EXPECT_THAT(r.body, HasSubstr(absl::StrCat("X-Api-Key: ", kSecret, "\n")));
+  EXPECT_THAT(r.body, Not(HasSubstr("caller-supplied")));
+  // The Host header names the host connected to, not what the caller sent.
+  EXPECT_THAT(r.body, HasSubstr(absl::StrCat("Host: plain.test:", http_->port())));
+  EXPECT_THAT(Log(), HasSubstr("\"path\":\"/v1/items\""));
+  EXPECT_THAT(Log(), Not(HasSubstr(kSecret)));
+  EXPECT_THAT(Log(), Not(HasSubstr("q=1")));
+}
+
+TEST_F(ProxyTest, DeniedHostGets403AndNothingReachesTheUpstream) {
+  StartProxy();
+  Response r = Get(absl::StrCat("http://evil.test:", http_->port(), "/"));
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.status, 403);
+  EXPECT_THAT(r.body, HasSubstr("host not allowed"));
+  EXPECT_EQ(http_->requests(), 0);
+  int cs = 0;
+  GetTls("evil.test", https_->port(), "evil.test", "/", {}, &cs);
+  EXPECT_EQ(cs, 403);
+  EXPECT_EQ(https_->requests(), 0);
+}
+
+TEST_F(ProxyTest, EmptyAllowListDeniesAll) {
+  policy_.allow_hosts.clear();
+  policy_.credentials.clear();
+  policy_.schemes.clear();
+  StartProxy();
+  EXPECT_EQ(Get(absl::StrCat("http://plain.test:", http_->port(), "/")).status, 403);
+  EXPECT_EQ(http_->requests(), 0);
+}
+
+TEST_F(ProxyTest, PortAndSchemeBindingAreEnforced) {
+  StartProxy();
+  // Port not on the list.
+  EXPECT_EQ(Get("http://plain.test:9/").status, 403);
+  // plain.test is bound to http: CONNECT is refused.
+  int cs = 0;
+  GetTls("plain.test", https_->port(), "plain.test", "/", {}, &cs);
+  EXPECT_EQ(cs, 403);
+  // api.test has a credential and no http binding: no plain HTTP.
+  Response r = Get(absl::StrCat("http://api.test:", http_->port(), "/"));
+  EXPECT_EQ(r.status, 403);
+  EXPECT_THAT(r.body, HasSubstr("requires https"));
+  EXPECT_EQ(http_->requests(), 0);
+}
+
+TEST_F(ProxyTest, TerminatedHttpsInjectsAndSwapsThePlaceholder) {
+  StartProxy();
+  Response r = GetTls("api.test", https_->port(), "api.test", "/v1/me?token=x",
+                      {{"Authorization", "Bearer caller"}, {"X-Echo", kPlaceholder}});
+  ASSERT_TRUE(r.ok) << Log();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_THAT(r.body, HasSubstr(absl::StrCat("Authorization: Bearer ", kSecret, "\n")));
+  EXPECT_THAT(r.body, HasSubstr(absl::StrCat("X-Echo: ", kSecret, "\n")));
+  EXPECT_THAT(r.body, Not(HasSubstr("caller")));
+  EXPECT_THAT(r.body, Not(HasSubstr(kPlaceholder)));
+  EXPECT_THAT(Log(), HasSubstr("tls-terminated"));
+  EXPECT_THAT(Log(), Not(HasSubstr(kSecret)));
+}
+
+TEST_F(ProxyTest, PlaceholderSentToAnotherHostIs403) {
+  StartProxy();
+  Response r = Get(absl::StrCat("http://plain.test:", http_->port(), "/"),
+                   {{"Authorization", absl::StrCat("Bearer ", kPlaceholder)}});
+  EXPECT_EQ(r.status, 403);
+  EXPECT_THAT(r.body, HasSubstr("placeholder"));
+  // In the query string too.
+  r = Get(absl::StrCat("http://plain.test:", http_->port(), "/?k=", kPlaceholder));
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(http_->requests(), 0);
+  // And inside a TLS tunnel to another allowed host: every host is terminated
+  // when a placeholder exists, so it is seen there as well.
+  r = GetTls("www.open.test", https_->port(), "www.open.test", "/", {{"X-Key", kPlaceholder}});
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(https_->requests(), 0);
+  EXPECT_THAT(Log(), Not(HasSubstr(kSecret)));
+}
+
+TEST_F(ProxyTest, BlindTunnelWhenNoCredentialOrPlaceholder) {
+  policy_.credentials.clear();
+  policy_.schemes.clear();
+  StartProxy();
+  // The upstream's own certificate is for api.test.
+  Response r = GetTls("api.test", https_->port(), "api.test", "/blind");
+  ASSERT_TRUE(r.ok) << Log();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_THAT(r.body, HasSubstr("GET /blind"));
+  EXPECT_THAT(Log(), HasSubstr("\"mode\":\"tunnel\""));
+}
+
+TEST_F(ProxyTest, SniDifferentFromConnectHostIsRefused) {
+  policy_.credentials.clear();
+  StartProxy();
+  int cs = 0;
+  Response r = GetTls("api.test", https_->port(), "www.open.test", "/", {}, &cs);
+  EXPECT_EQ(cs, 200);  // CONNECT itself was allowed...
+  EXPECT_FALSE(r.ok);  // ...but the tunnel closed at the ClientHello
+  EXPECT_EQ(https_->requests(), 0);
+  EXPECT_THAT(Log(), HasSubstr("TLS server name differs from the CONNECT host"));
+}
+
+TEST_F(ProxyTest, OversizedHeadersGet431) {
+  StartProxy();
+  Response r = Get(absl::StrCat("http://plain.test:", http_->port(), "/"),
+                   {{"X-Big", std::string(32 * 1024, 'a')}});
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.status, 431);
+  EXPECT_EQ(http_->requests(), 0);
+}
+
+TEST_F(ProxyTest, StreamsALargeBody) {
+  StartProxy();
+  tcp::socket s = ConnectToProxy();
+  http::request<http::string_body> req{
+      http::verb::post, absl::StrCat("http://plain.test:", http_->port(), "/up"), 11};
+  req.body() = std::string(3 << 20, 'x');
+  Response r = Send(s, req);
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_THAT(r.body, HasSubstr(absl::StrCat("body-bytes: ", 3 << 20)));
+  EXPECT_THAT(Log(), HasSubstr(absl::StrCat("\"request_bytes\":", 3 << 20)));
+}
+
+TEST_F(ProxyTest, IdleClientIsDropped) {
+  EgressOptions options;
+  options.idle_timeout = absl::Milliseconds(200);
+  StartProxy(options);
+  tcp::socket s = ConnectToProxy();
+  char c;
+  boost::system::error_code ec;
+  auto t0 = std::chrono::steady_clock::now();
+  s.read_some(asio::buffer(&c, 1), ec);  // nothing sent: the proxy must hang up
+  auto waited = std::chrono::steady_clock::now() - t0;
+  EXPECT_TRUE(ec == asio::error::eof || ec == asio::error::connection_reset) << ec.message();
+  EXPECT_LT(waited, std::chrono::seconds(3));
+}
+
+TEST_F(ProxyTest, ConnectionCapAnswers503) {
+  EgressOptions options;
+  options.max_connections = 2;
+  StartProxy(options);
+  tcp::socket a = ConnectToProxy();
+  tcp::socket b = ConnectToProxy();
+  // Let the proxy accept both.
+  for (int i = 0; i < 100 && proxy_->active_connections() < 2; ++i) ::usleep(10000);
+  ASSERT_EQ(proxy_->active_connections(), 2);
+  tcp::socket c = ConnectToProxy();
+  beast::flat_buffer buf;
+  http::response<http::string_body> res;
+  boost::system::error_code ec;
+  http::read(c, buf, res, ec);
+  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_EQ(res.result_int(), 503);
+}
+
+TEST_F(ProxyTest, ManyConcurrentConnectionsLeaveNothingBehind) {
+  policy_.credentials.clear();
+  StartProxy();
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 16; ++i) {
+    clients.emplace_back([&] {
+      for (int j = 0; j < 8; ++j) {
+        asio::io_context ioc;
+        tcp::socket s(ioc);
+        boost::system::error_code ec;
+        s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), proxy_port_), ec);
+        if (ec) continue;
+        http::request<http::string_body> req{
+            http::verb::get, absl::StrCat("http://plain.test:", http_->port(), "/"), 11};
+        http::write(s, req, ec);
+        beast::flat_buffer buf;
+        http::response<http::string_body> res;
+        http::read(s, buf, res, ec);
+        if (!ec && res.result_int() == 200) ++ok;
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(ok.load(), 16 * 8);
+  for (int i = 0; i < 200 && proxy_->active_connections() > 0; ++i) ::usleep(10000);
+  EXPECT_EQ(proxy_->active_connections(), 0);
+}
+
+TEST_F(ProxyTest, MissingSecretFailsCreateNamingTheSourceOnly) {
+  ::unsetenv("KAVACH_EGRESS_TEST_TOKEN");
+  auto p = EgressProxy::Create(policy_);
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(p.status().message()), HasSubstr("env:KAVACH_EGRESS_TEST_TOKEN"));
+}
+
+TEST(EgressHostMatches, ExactAndWildcard) {
+  EXPECT_TRUE(EgressHostMatches("a.com", "a.com"));
+  EXPECT_FALSE(EgressHostMatches("a.com", "b.a.com"));
+  EXPECT_TRUE(EgressHostMatches("*.a.com", "b.a.com"));
+  EXPECT_TRUE(EgressHostMatches("*.a.com", "c.b.a.com"));
+  EXPECT_FALSE(EgressHostMatches("*.a.com", "a.com"));
+  EXPECT_FALSE(EgressHostMatches("*.a.com", "xa.com"));
+}
+
+TEST(ParseClientHelloSni, RejectsNonTlsAndWaitsForMore) {
+  std::string sni;
+  EXPECT_EQ(ParseClientHelloSni("GET / HTTP/1.1\r\n", &sni), SniResult::kNotTls);
+  EXPECT_EQ(ParseClientHelloSni(std::string("\x16\x03\x01", 3), &sni), SniResult::kNeedMore);
+}
+
+TEST(CertAuthority, LeavesAreCachedAndChainToTheCa) {
+  auto ca = CertAuthority::Create("t");
+  ASSERT_TRUE(ca.ok());
+  auto a = (*ca)->LeafFor("x.test");
+  auto b = (*ca)->LeafFor("x.test");
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->cert.get(), b->cert.get());
+  EXPECT_EQ((*ca)->minted(), 1u);
+  EXPECT_EQ(X509_check_host(a->cert.get(), "x.test", 0, 0, nullptr), 1);
+  EXPECT_NE(X509_check_host(a->cert.get(), "y.test", 0, 0, nullptr), 1);
+}
+
+}  // namespace
+}  // namespace kavach::internal
