@@ -3,7 +3,9 @@
 
 #include <cstdlib>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "egress/egress_proxy.h"
 #include "linux/strings.h"
 
 namespace kavach::internal {
@@ -63,6 +65,30 @@ absl::StatusOr<std::vector<std::string>> ComputeEnvironment(
   env.try_emplace("HOME", policy.working_directory);
   env.try_emplace("TMPDIR", "/tmp");
   env.try_emplace("LANG", "C.UTF-8");
+  if (policy.network.mode == NetworkMode::kProxy) {
+    // The egress proxy on the sandbox's own loopback, and its CA bundle.
+    std::string proxy = absl::StrCat("http://127.0.0.1:", kSandboxProxyPort);
+    for (const char* name : {"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"}) {
+      env[name] = proxy;
+    }
+    env.erase("NO_PROXY");
+    env.erase("no_proxy");
+    for (const char* name : {"SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+                             "NODE_EXTRA_CA_CERTS", "GIT_SSL_CAINFO"}) {
+      env[name] = kSandboxCaBundlePath;
+    }
+    // A credential's own variable never carries the secret in: it holds the
+    // placeholder, or is dropped when it was passed through from the host.
+    for (const CredentialRule& rule : policy.egress.credentials) {
+      if (!absl::StartsWith(rule.source, "env:")) continue;
+      std::string name = rule.source.substr(4);
+      if (rule.placeholder.empty()) {
+        env.erase(name);
+      } else {
+        env[name] = rule.placeholder;
+      }
+    }
+  }
 
   if (absl::Status s = Overlay(policy.environment.set, "environment.set", &env); !s.ok()) return s;
   if (absl::Status s = Overlay(config_env, "config env", &env); !s.ok()) return s;

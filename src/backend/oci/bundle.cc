@@ -268,7 +268,8 @@ absl::StatusOr<json> OciConfig(const SandboxPolicy& policy, const BundleLayout& 
   json ns = json::array();
   for (const char* t : {"pid", "ipc", "uts", "mount", "user", "cgroup"})
     ns.push_back({{"type", t}});
-  if (policy.network.mode == NetworkMode::kNone) ns.push_back({{"type", "network"}});
+  // Anything but host gets its own network namespace (fail closed).
+  if (policy.network.mode != NetworkMode::kHost) ns.push_back({{"type", "network"}});
   linux["namespaces"] = std::move(ns);
   json uids = json::array();
   json gids = json::array();

@@ -443,6 +443,10 @@ absl::Status OciBackend::Prepare(const SandboxConfig& config, PrepareReport* rep
   };
   policy_ = config.policy;
   if (absl::Status s = policy_.Validate(); !s.ok()) return s;
+  if (policy_.network.mode == NetworkMode::kProxy) {
+    return absl::UnimplementedError(
+        "namespace.net: network mode proxy is only wired for the process backend");
+  }
   // Landlock: neither crun nor runc applies it. Fail closed unless optional.
   struct Missing {
     Control control;

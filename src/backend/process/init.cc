@@ -392,6 +392,22 @@ void BringUpLoopback(const InitPlan& plan) {
   ::close(fd);
 }
 
+// Network mode proxy: the only thing the sandbox can reach, a TCP socket on
+// its own loopback whose connections the host's egress proxy accepts.
+int OpenProxySocket(const InitPlan& plan) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) SendSetupFailure(plan, InitStep::kLoopback, errno, "proxy socket");
+  struct sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(plan.proxy_port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::bind(fd, reinterpret_cast<struct sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(fd, 512) != 0) {
+    SendSetupFailure(plan, InitStep::kLoopback, errno, "proxy socket on 127.0.0.1");
+  }
+  return fd;
+}
+
 void BuildLandlock(const InitPlan& plan) {
   LandlockRulesetAttr attr = {plan.landlock_handled_fs, plan.landlock_handled_net,
                               plan.landlock_scoped};
@@ -1279,7 +1295,25 @@ int BuildRootChild(void* arg) {
   reply.type = MessageType::kReady;
   RunProbeChild(plan, &reply.probe);
   ReportNamespaces(&reply.probe);
-  if (::send(3, &reply, sizeof reply, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof reply)) _exit(1);
+  // Opened after the probe, so the probe's fd count does not see it; closed
+  // once sent, so no command inherits it.
+  int proxy_fd = plan.proxy_port != 0 ? OpenProxySocket(plan) : -1;
+  struct iovec iov = {&reply, sizeof reply};
+  alignas(struct cmsghdr) char cbuf[CMSG_SPACE(sizeof(int))] = {};
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (proxy_fd >= 0) {
+    msg.msg_control = cbuf;
+    msg.msg_controllen = sizeof cbuf;
+    struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &proxy_fd, sizeof(int));
+  }
+  if (::sendmsg(3, &msg, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof reply)) _exit(1);
+  if (proxy_fd >= 0) ::close(proxy_fd);
   ServeRequests(plan, sigchld_fd);
 }
 

@@ -110,6 +110,10 @@ struct InitPlan {
   bool read_only_root = false;
   const char* hostname = nullptr;
   bool bring_up_loopback = false;
+  // Network mode proxy: init listens on 127.0.0.1:proxy_port inside the
+  // sandbox's network namespace and hands the socket to the host with READY
+  // (SCM_RIGHTS); the host's egress proxy accepts on it. 0: none.
+  uint16_t proxy_port = 0;
 
   // Landlock (built inside, after pivot_root, since /proc and the tmpfs
   // mounts only exist there).

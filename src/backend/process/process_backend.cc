@@ -44,6 +44,7 @@
 #include "absl/time/clock.h"
 #include "backend/process/init.h"
 #include "backend/process/protocol.h"
+#include "egress/egress_proxy.h"
 #include "linux/capabilities.h"
 #include "linux/cgroup.h"
 #include "linux/file_util.h"
@@ -74,6 +75,8 @@ constexpr int kPointsUnprivilegedUid = 5;
 constexpr int kPointsSeccomp = 5;
 constexpr int kPointsLandlockFs = 3;
 constexpr int kPointsNetworkNone = 5;
+// Own netns too, but the allowed hosts are reachable through the egress proxy.
+constexpr int kPointsNetworkProxy = 3;
 constexpr int kPointsReadOnlyRoot = 3;
 constexpr int kPointsCgroupLimits = 2;
 constexpr int kPointsLandlockNet = 3;
@@ -181,6 +184,27 @@ absl::StatusOr<std::string> StagingBase() {
         absl::StrCat("staging directory ", base, " is not a private directory owned by us"));
   }
   return base;
+}
+
+// recv of init's SetupReply; READY may carry the proxy socket (SCM_RIGHTS).
+ssize_t RecvSetupReply(int control, SetupReply* reply, UniqueFd* passed) {
+  struct iovec iov = {reply, sizeof *reply};
+  alignas(struct cmsghdr) char cbuf[CMSG_SPACE(sizeof(int))] = {};
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = cbuf;
+  msg.msg_controllen = sizeof cbuf;
+  ssize_t n = ::recvmsg(control, &msg, MSG_CMSG_CLOEXEC);
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); n >= 0 && c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+        c->cmsg_len == CMSG_LEN(sizeof(int))) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(c), sizeof fd);
+      passed->Reset(fd);
+    }
+  }
+  return n;
 }
 
 bool IsUnder(std::string_view path, std::string_view dir) {
@@ -293,6 +317,7 @@ class ProcessBackend final : public Backend {
   std::atomic<uint64_t> next_exec_id_{1};
   std::atomic<bool> stopped_{false};
   bool destroyed_ = false;
+  std::unique_ptr<EgressProxy> egress_;  // network mode proxy
 };
 
 absl::Status ProcessBackend::BuildRootPlan(const SandboxConfig& config) {
@@ -365,12 +390,26 @@ absl::Status ProcessBackend::BuildRootPlan(const SandboxConfig& config) {
       {"hostname", policy.hostname + "\n"},
       {"nsswitch.conf", "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n"},
   };
-  if (policy.network.mode == NetworkMode::kNone) etc_files.push_back({"resolv.conf", ""});
+  if (policy.network.mode != NetworkMode::kHost) etc_files.push_back({"resolv.conf", ""});
   for (auto& [name, content] : etc_files) {
     step(RootStepKind::kFile, "", absl::StrCat("/etc/", name), std::move(content), 0644, false);
   }
   std::vector<const char*> etc_binds(std::begin(kEtcBinds), std::end(kEtcBinds));
   if (policy.network.mode == NetworkMode::kHost) etc_binds.push_back("/etc/resolv.conf");
+  if (egress_) {
+    // The sandbox's trust store: the host's CAs (blind tunnels reach the real
+    // servers) plus the egress proxy's CA (terminated hosts), at the usual
+    // path instead of the host's /etc/ssl.
+    etc_binds.erase(std::remove_if(etc_binds.begin(), etc_binds.end(),
+                                   [](const char* p) {
+                                     return std::string_view(p) == "/etc/ssl" ||
+                                            std::string_view(p) == "/etc/ca-certificates";
+                                   }),
+                    etc_binds.end());
+    absl::StatusOr<std::string> host_cas = sys::ReadFile(kSandboxCaBundlePath);
+    step(RootStepKind::kFile, "", kSandboxCaBundlePath,
+         absl::StrCat(host_cas.ok() ? *host_cas : "", egress_->CaCertificatePem()), 0644, false);
+  }
   for (const char* src : etc_binds) {
     step(RootStepKind::kBindReadOnly, src, src, "", 0, /*optional=*/true);
   }
@@ -598,6 +637,7 @@ absl::Status ProcessBackend::BuildLandlockPlan(const SandboxPolicy& policy) {
     if (policy.network.tcp_connect_ports) {
       plan_.landlock_handled_net |= sys::kLandlockNetConnectTcp;
       connect_ports_ = *policy.network.tcp_connect_ports;
+      if (policy.network.mode == NetworkMode::kProxy) connect_ports_.push_back(kSandboxProxyPort);
       plan_.connect_ports = connect_ports_.data();
       plan_.connect_port_count = static_cast<int>(connect_ports_.size());
       plan_.denied_connect_port = first_denied(connect_ports_);
@@ -648,7 +688,7 @@ absl::Status ProcessBackend::StartInit(const SandboxPolicy& policy, StepTimer& t
   plan_.rlimit_nofile = policy.limits.max_open_files.value_or(0);
   plan_.rlimit_fsize = policy.limits.max_file_size_bytes.value_or(0);
   plan_.seccomp = seccomp_ ? &seccomp_->fprog() : nullptr;
-  plan_.bring_up_loopback = policy.network.mode == NetworkMode::kNone;
+  plan_.bring_up_loopback = policy.network.mode != NetworkMode::kHost;
 
   // cgroup v1: init moves itself in (see Cgroup::OpenV1SelfAttachFiles);
   // these fds are copied into init by the clone and closed here after it.
@@ -673,7 +713,7 @@ absl::Status ProcessBackend::StartInit(const SandboxPolicy& policy, StepTimer& t
 
   uint64_t flags =
       CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
-  if (policy.network.mode == NetworkMode::kNone) flags |= CLONE_NEWNET;
+  if (policy.network.mode != NetworkMode::kHost) flags |= CLONE_NEWNET;
   int pidfd = -1;
   struct clone_args args = {};
   args.flags = flags;
@@ -689,7 +729,7 @@ absl::Status ProcessBackend::StartInit(const SandboxPolicy& policy, StepTimer& t
     int err = errno;
     return absl::FailedPreconditionError(
         absl::StrCat("namespace.user: clone3 into new user, pid, mount, ipc, uts",
-                     policy.network.mode == NetworkMode::kNone ? ", net" : "",
+                     policy.network.mode != NetworkMode::kHost ? ", net" : "",
                      " namespaces failed: ", Errno(err)));
   }
   init_pid_ = static_cast<pid_t>(pid);
@@ -753,18 +793,21 @@ absl::Status ProcessBackend::GatherEvidence(const SandboxPolicy& policy, const P
         {"cgroup", Control::kCgroupNamespace, kPointsCgroupNs}}) {
     if (absl::Status s = ns_item(ns, control, points); !s.ok()) return s;
   }
-  if (policy.network.mode == NetworkMode::kNone) {
+  if (policy.network.mode != NetworkMode::kHost) {
     uint64_t inside = inside_inode("net");
     absl::StatusOr<uint64_t> host = NamespaceInode("/proc/self", "net");
     bool own = inside != 0 && host.ok() && inside != *host;
     bool verified = own && probe.interface_count == 1 && probe.only_loopback == 1;
     std::string names(probe.interfaces, strnlen(probe.interfaces, sizeof probe.interfaces));
     std::string detail =
-        absl::StrCat("interfaces: [", names, "]", own ? ", own netns" : ", host netns");
+        absl::StrCat("interfaces: [", names, "]", own ? ", own netns" : ", host netns",
+                     policy.network.mode == NetworkMode::kProxy ? ", mode proxy" : ", mode none");
     if (!verified && !policy.IsOptional(Control::kNetworkNamespace)) {
       return ControlError(Control::kNetworkNamespace, detail);
     }
-    ev.push_back({"namespace.net", verified, detail, kPointsNetworkNone});
+    ev.push_back({"namespace.net", verified, detail,
+                  policy.network.mode == NetworkMode::kProxy ? kPointsNetworkProxy
+                                                             : kPointsNetworkNone});
   }
   auto check = [&](Control control, bool asked, bool verified, std::string detail,
                    int points) -> absl::Status {
@@ -938,6 +981,16 @@ absl::Status ProcessBackend::Prepare(const SandboxConfig& config, PrepareReport*
     }
     timer.Mark("seccomp");
   }
+  if (policy_.network.mode == NetworkMode::kProxy) {
+    EgressOptions options;
+    options.ca_name = id_;
+    absl::StatusOr<std::unique_ptr<EgressProxy>> proxy =
+        EgressProxy::Create(policy_.egress, std::move(options));
+    if (!proxy.ok()) return fail(proxy.status());
+    egress_ = *std::move(proxy);
+    plan_.proxy_port = kSandboxProxyPort;
+    timer.Mark("egress");
+  }
   if (absl::Status s = BuildLandlockPlan(policy_); !s.ok()) return fail(s);
   if (absl::Status s = BuildRootPlan(config); !s.ok()) return fail(s);
   timer.Mark("plan");
@@ -956,7 +1009,8 @@ absl::Status ProcessBackend::Prepare(const SandboxConfig& config, PrepareReport*
   if (ready <= 0) {
     return fail(absl::DeadlineExceededError("sandbox init did not report ready"));
   }
-  ssize_t n = ::recv(control_.get(), &reply, sizeof reply, 0);
+  UniqueFd proxy_socket;
+  ssize_t n = RecvSetupReply(control_.get(), &reply, &proxy_socket);
   if (n != static_cast<ssize_t>(sizeof reply) || reply.magic != kProtocolMagic) {
     // init died before it could say why: most likely a fatal signal.
     siginfo_t info = {};
@@ -979,6 +1033,13 @@ absl::Status ProcessBackend::Prepare(const SandboxConfig& config, PrepareReport*
                                                    reply.detail, ": ", Errno(reply.error))));
   }
   timer.Mark("init");
+  if (egress_) {
+    if (!proxy_socket) {
+      return fail(ControlError(Control::kNetworkNamespace,
+                               "sandbox init did not hand over the egress proxy socket"));
+    }
+    if (absl::Status s = egress_->ServeOn(std::move(proxy_socket)); !s.ok()) return fail(s);
+  }
   if (absl::Status s = GatherEvidence(policy_, reply.probe, report); !s.ok()) return fail(s);
   timer.Mark("evidence");
   return absl::OkStatus();
@@ -1361,6 +1422,7 @@ absl::Status ProcessBackend::Stop() {
 absl::Status ProcessBackend::Destroy() {
   if (destroyed_) return absl::OkStatus();
   absl::Status status = Stop();
+  egress_.reset();  // closes every proxied connection
   if (cgroup_) {
     absl::Status s = cgroup_->Destroy();
     if (status.ok()) status = s;

@@ -6,7 +6,9 @@
 //   ExecHeader + payload "cwd\0arg0\0...argN\0env0\0...envM\0", with four
 //   fds attached (SCM_RIGHTS): stdin, stdout, stderr, status.
 //   ControlHeader{kKill, exec_id}, ControlHeader{kShutdown}.
-// Init -> host, on the control socket: SetupReply (ready + probe, or failed).
+// Init -> host, on the control socket: SetupReply (ready + probe, or failed);
+//   with InitPlan::proxy_port set, READY carries one fd (SCM_RIGHTS): the
+//   listening proxy socket of the sandbox's network namespace.
 // Init -> host, on each exec's status pipe: StatusRecord{kStarted | kFailed},
 //   then StatusRecord{kExited}.
 //
