@@ -21,6 +21,7 @@
 #include "linux/file_util.h"
 #include "nlohmann/json.hpp"
 #include "scan/redact.h"
+#include "scan/rule_pack.h"
 #include "scan/scanner.h"
 #include "scan/verdict.h"
 
@@ -35,7 +36,8 @@ constexpr char kUsage[] =
     "  --redact       print the input with secrets and personal data replaced by\n"
     "                 [REDACTED:<category>] instead of the report\n"
     "  --rules PACK   also load this TOML rule pack (kavach or gitleaks format);\n"
-    "                 may be repeated\n\n"
+    "                 may be repeated. For a gitleaks config, stderr says how many\n"
+    "                 of its rules were imported and compiled, and why any were not\n\n"
     "Exit status: 0 pass/warn/redact, 1 block or quarantine, 2 usage, 125 error.\n";
 
 absl::StatusOr<std::string> ReadInput(const std::string& path) {
@@ -56,6 +58,25 @@ absl::StatusOr<std::string> ReadInput(const std::string& path) {
   absl::StatusOr<std::string> data = sys::ReadFile(path);
   if (!data.ok()) return data.status();
   return data;
+}
+
+// For every --rules file that is a gitleaks config: how many of its rules
+// were imported and compiled, and why any were not (on stderr).
+void ReportGitleaksImports(const std::vector<std::string>& paths,
+                           const internal::Scanner& scanner) {
+  for (const std::string& path : paths) {
+    absl::StatusOr<internal::RulePack> own = internal::LoadRulePack(path);
+    if (own.ok() || !absl::IsInvalidArgument(own.status())) continue;
+    absl::StatusOr<internal::RulePack> gl = internal::ImportGitleaksFile(path);
+    if (!gl.ok()) continue;
+    size_t compiled = 0;
+    for (const internal::Rule& r : scanner.rules()) compiled += r.category == "gitleaks";
+    std::cerr << "kavach scan: " << path << ": gitleaks config, "
+              << gl->rules.size() + gl->skipped.size() << " rules: " << gl->rules.size()
+              << " imported, " << compiled << " compiled\n";
+    for (const std::string& why : gl->skipped) std::cerr << "  not imported: " << why << "\n";
+    for (const std::string& why : scanner.skipped()) std::cerr << "  not compiled: " << why << "\n";
+  }
 }
 
 }  // namespace
@@ -91,6 +112,7 @@ int RunScanCommand(const std::vector<std::string>& args) {
 
   auto scanner = internal::Scanner::CreateDefault(packs);
   if (!scanner.ok()) return ReportError("scan: loading rules", scanner.status());
+  ReportGitleaksImports(packs, **scanner);
   absl::StatusOr<std::string> text = ReadInput(input);
   if (!text.ok()) return ReportError("scan", text.status());
 
