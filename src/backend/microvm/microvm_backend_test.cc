@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <string>
 #include <thread>
@@ -294,6 +295,126 @@ TEST_F(FakeGuest, FramesArriveInPieces) {
   writer.join();
   ASSERT_TRUE(f.ok()) << f.status();
   EXPECT_EQ(f->type, guest::FrameType::kPong);
+}
+
+// ---- broken guests: each a short boot of a hand-made initramfs ----
+
+// Boots `init_script` (run by the host's static busybox as /init) on the
+// cached kernel, directly spawned, and waits for the agent's hello.
+class BrokenGuest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    BackendAvailability a = ProbeMicroVm();
+    if (!a.available) GTEST_SKIP() << "microvm cannot run here: " << a.reason;
+    absl::StatusOr<GuestImageInputs> in = DefaultGuestImageInputs();
+    ASSERT_TRUE(in.ok()) << in.status();
+    absl::StatusOr<GuestImage> img = EnsureGuestImage(*in, DefaultImageCacheDir());
+    ASSERT_TRUE(img.ok()) << img.status();
+    vmlinux_ = img->vmlinux;
+    absl::StatusOr<std::string> busybox = sys::ReadFile("/bin/busybox");
+    ASSERT_TRUE(busybox.ok());
+    busybox_ = *busybox;
+    dir_ = TempDir();
+    absl::StatusOr<std::string> q = sys::FindInPath("qemu-system-x86_64");
+    ASSERT_TRUE(q.ok());
+    qemu_ = *q;
+  }
+  void TearDown() override {
+    if (!dir_.empty()) (void)!std::system(("rm -rf " + dir_).c_str());
+  }
+  absl::StatusOr<guest::Hello> Boot(const std::string& init_script, absl::Duration timeout,
+                                    pid_t* qemu_pid) {
+    CpioWriter cpio;
+    for (const char* d : {"/bin", "/dev", "/proc", "/sys"}) cpio.AddDirectory(d);
+    cpio.AddFile("/bin/busybox", busybox_, 0755);
+    cpio.AddSymlink("/bin/sh", "busybox");
+    for (const auto& [path, data] : extra_files_) cpio.AddFile(path, data, 0644);
+    cpio.AddFile("/init", "#!/bin/sh\n/bin/busybox mount -t devtmpfs dev /dev\n" + init_script,
+                 0755);
+    EXPECT_TRUE(sys::WriteFile(dir_ + "/initrd.cpio", cpio.Finish()).ok());
+    VmSpec spec;
+    spec.vmlinux = vmlinux_;
+    spec.initrd = dir_ + "/initrd.cpio";
+    spec.agent_socket = dir_ + "/agent.sock";
+    spec.console_log = dir_ + "/console.log";
+    spec.tsc_khz = HostTscKhz();
+    absl::StatusOr<std::unique_ptr<QemuVm>> vm = QemuVm::Start(
+        qemu_, spec, dir_, DirectVmmLauncher(dir_ + "/qemu.log", std::nullopt, nullptr, nullptr));
+    if (!vm.ok()) return vm.status();
+    vm_ = *std::move(vm);
+    std::vector<pid_t> pids = OurTestQemus();
+    *qemu_pid = pids.empty() ? -1 : pids.front();
+    return vm_->WaitReady(timeout);
+  }
+  std::vector<pid_t> OurTestQemus() {
+    std::vector<pid_t> pids;
+    DIR* d = ::opendir("/proc");
+    while (d != nullptr && (errno = 0, true)) {
+      struct dirent* e = ::readdir(d);
+      if (e == nullptr) break;
+      pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
+      if (pid <= 0) continue;
+      absl::StatusOr<std::string> cmd = sys::ReadFile(absl::StrCat("/proc/", pid, "/cmdline"));
+      if (cmd.ok() && cmd->find(dir_ + "/agent.sock") != std::string::npos) pids.push_back(pid);
+    }
+    if (d != nullptr) ::closedir(d);
+    return pids;
+  }
+  void ExpectNothingLeft() {
+    vm_.reset();
+    EXPECT_TRUE(OurTestQemus().empty()) << "QEMU left behind";
+    struct stat st;
+    EXPECT_NE(::stat((dir_ + "/agent.sock").c_str(), &st), 0) << "socket left behind";
+  }
+  std::string vmlinux_, busybox_, dir_, qemu_;
+  std::vector<std::pair<std::string, std::string>> extra_files_;
+  std::unique_ptr<QemuVm> vm_;
+};
+
+TEST_F(BrokenGuest, KernelPanicIsReportedAndLeavesNothing) {
+  pid_t pid = -1;
+  // /init exits: the kernel panics ("Attempted to kill init"), QEMU exits.
+  absl::StatusOr<guest::Hello> h = Boot("exit 3\n", absl::Seconds(60), &pid);
+  ASSERT_FALSE(h.ok());
+  EXPECT_EQ(h.status().code(), absl::StatusCode::kUnavailable) << h.status();
+  EXPECT_THAT(std::string(h.status().message()), HasSubstr("guest kernel panic"));
+  ExpectNothingLeft();
+}
+
+TEST_F(BrokenGuest, GarbageOnTheAgentPortIsAClearError) {
+  absl::StatusOr<GuestImageInputs> in = DefaultGuestImageInputs();
+  ASSERT_TRUE(in.ok());
+  std::vector<std::string> mods = {"virtio_ring", "virtio", "virtio_mmio", "virtio_console"};
+  for (const std::string& m : mods) {
+    for (const auto& e : std::filesystem::recursive_directory_iterator(in->modules_dir + "/kernel")) {
+      if (e.path().filename() == m + ".ko") {
+        extra_files_.emplace_back("/" + m + ".ko", *sys::ReadFile(e.path().string()));
+      }
+    }
+  }
+  ASSERT_EQ(extra_files_.size(), mods.size());
+  pid_t pid = -1;
+  absl::StatusOr<guest::Hello> h = Boot(
+      "/bin/busybox mount -t sysfs sys /sys\n"
+      "for m in virtio_ring virtio virtio_mmio virtio_console; do /bin/busybox insmod /$m.ko; done\n"
+      "until echo 'hello, I am not an agent' > /dev/vport0p1; do /bin/busybox usleep 20000; done\n"
+      "/bin/busybox sleep 600\n",
+      absl::Seconds(30), &pid);
+  ASSERT_FALSE(h.ok());
+  EXPECT_EQ(h.status().code(), absl::StatusCode::kDataLoss) << h.status();
+  EXPECT_THAT(std::string(h.status().message()), HasSubstr("bad frame magic"));
+  ExpectNothingLeft();
+}
+
+TEST_F(BrokenGuest, SilentGuestTimesOutAndLeavesNothing) {
+  pid_t pid = -1;
+  absl::Time t0 = absl::Now();
+  absl::StatusOr<guest::Hello> h = Boot("/bin/busybox sleep 600\n", absl::Seconds(4), &pid);
+  ASSERT_FALSE(h.ok());
+  EXPECT_EQ(h.status().code(), absl::StatusCode::kDeadlineExceeded) << h.status();
+  EXPECT_THAT(h.status().message(), HasSubstr("did not say hello"));
+  EXPECT_LT(absl::Now() - t0, absl::Seconds(15));
+  ExpectNothingLeft();
 }
 
 // ---- booted guests (few: each cold boot under TCG costs seconds) ----

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -270,10 +271,23 @@ std::string QemuVm::ConsoleTail(size_t bytes) const {
 absl::Status QemuVm::Died(std::string_view what) {
   std::string tail = ConsoleTail();
   std::string status = process_ != nullptr ? process_->ExitDetail() : "";
-  bool panic = tail.find("Kernel panic") != std::string::npos;
+  // The panic line itself, which a long backtrace pushes out of the tail.
+  std::string panic;
+  if (absl::StatusOr<std::string> console = sys::ReadFile(spec_.console_log); console.ok()) {
+    size_t at = console->find("Kernel panic - not syncing");
+    if (at != std::string::npos) {
+      size_t eol = console->find('\n', at);
+      panic = absl::StrCat(": guest kernel panic (",
+                           console->substr(at, std::min<size_t>(eol == std::string::npos
+                                                                    ? std::string::npos
+                                                                    : eol - at,
+                                                                200)),
+                           ")");
+      while (!panic.empty() && (panic[panic.size() - 2] == '\r')) panic.erase(panic.size() - 2, 1);
+    }
+  }
   (void)Destroy();
-  return absl::UnavailableError(absl::StrCat(ToAbsl(what), status,
-                                             panic ? ": guest kernel panic" : "", "; console: ",
+  return absl::UnavailableError(absl::StrCat(ToAbsl(what), status, panic, "; console: ",
                                              tail.empty() ? "(empty)" : tail));
 }
 
