@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -19,6 +20,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "backend/microvm/guest_image.h"
 #include "backend/microvm/qemu_vm.h"
@@ -528,6 +530,54 @@ TEST_F(BootedVm, TimeoutKillsTheCommandAndTheVmStaysUsable) {
   r = Run({"/bin/sh", "-c", "cat /proc/[0-9]*/comm 2>/dev/null | grep -c '^sleep$'"});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->stdout_data, "0\n");
+}
+
+TEST_F(BootedVm, SpawnStreamsAndStopKillsTheRunningCommand) {
+  BackendExecRequest r;
+  r.argv = {"/bin/sh", "-c", "echo started; sleep 30; echo never"};
+  r.env = {"PATH=/usr/bin:/bin"};
+  r.cwd = "/work";
+  r.timeout = absl::Seconds(60);
+  absl::Mutex mu;
+  std::string streamed;
+  r.on_stdout = [&](std::string_view d) {
+    absl::MutexLock lock(&mu);
+    streamed.append(d);
+  };
+  absl::StatusOr<std::unique_ptr<SpawnedProcess>> p = backend_->Spawn(r);
+  ASSERT_TRUE(p.ok()) << p.status();
+  absl::Time deadline = absl::Now() + absl::Seconds(20);
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu);
+      if (streamed == "started\n") break;
+    }
+    ASSERT_LT(absl::Now(), deadline) << "no output streamed";
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  absl::Time t0 = absl::Now();
+  ASSERT_TRUE(backend_->Stop().ok());
+  absl::StatusOr<ExecResult> res = (*p)->Wait();
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->signal, SIGKILL);
+  EXPECT_EQ(res->stdout_data, "started\n");
+  EXPECT_LT(absl::Now() - t0, absl::Seconds(5));
+}
+
+TEST_F(BootedVm, PauseFreezesTheVmAndResumeContinuesIt) {
+  ASSERT_TRUE(backend_->Pause().ok());
+  std::atomic<bool> done{false};
+  absl::StatusOr<ExecResult> r = absl::UnknownError("not run");
+  std::thread t([&] {
+    r = Run({"/bin/sh", "-c", "echo after"});
+    done = true;
+  });
+  absl::SleepFor(absl::Milliseconds(800));
+  EXPECT_FALSE(done.load()) << "a command completed in a paused VM";
+  ASSERT_TRUE(backend_->Resume().ok());
+  t.join();
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->stdout_data, "after\n");
 }
 
 // A command in a running VM costs one agent round trip plus the guest's
