@@ -22,6 +22,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "cli/commands.h"
+#include "cli/egress_flags.h"
 #include "cli/json_output.h"
 #include "cli/termination_watcher.h"
 #include "kavach/kavach.h"
@@ -47,6 +48,7 @@ struct ExecFlags {
   std::optional<std::string> vmm;
   std::optional<uint32_t> pids;
   std::optional<std::string> network;
+  EgressFlags egress;
   std::optional<std::string> workdir;
   std::vector<std::string> ro;
   std::vector<std::string> rw;
@@ -88,7 +90,10 @@ std::optional<int> ParseExecFlags(const std::vector<std::string>& args, ExecFlag
   app.add_option("--vmm", flags.vmm, "firecracker backend: qemu | firecracker (default: auto)")
       ->check(CLI::IsMember({"qemu", "firecracker"}));
   app.add_option("--pids", flags.pids, "maximum number of processes")->check(CLI::PositiveNumber);
-  app.add_option("--network", flags.network, "none | host (default: the policy's)");
+  app.add_option("--network", flags.network,
+                 "none | proxy | host (default: the policy's; proxy: only the --allow-host "
+                 "hosts, through kavach's egress proxy)");
+  AddEgressOptions(app, flags.egress);
   app.add_option("-w,--workdir", flags.workdir,
                  "host directory bound read-write as the working directory");
   app.add_option("--ro", flags.ro, "host path visible read-only inside (repeatable)");
@@ -155,6 +160,12 @@ std::optional<int> BuildConfig(const ExecFlags& flags, SandboxConfig& config) {
     absl::StatusOr<NetworkMode> mode = ParseNetworkMode(*flags.network);
     if (!mode.ok()) return UsageError("exec", "--network: " + std::string(mode.status().message()));
     policy->network.mode = *mode;
+  }
+  if (std::string err = ApplyEgressFlags(flags.egress, policy->egress); !err.empty()) {
+    return UsageError("exec", err);
+  }
+  if (flags.egress.any() && policy->network.mode != NetworkMode::kProxy) {
+    return UsageError("exec", "--allow-host, --credential and the like need --network proxy");
   }
   for (const std::string& path : flags.ro) {
     std::optional<std::string> p = CanonicalPath(path, error);

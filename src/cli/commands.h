@@ -57,6 +57,8 @@ int RunExecCommand(const std::vector<std::string>& args);
 int RunBackendsCommand(const std::vector<std::string>& args);
 // kavach score [--backend B] [--policy P] [--json]: the declared score.
 int RunScoreCommand(const std::vector<std::string>& args);
+// kavach proxy [--policy FILE] [--listen ADDR:PORT] ...: the egress proxy alone.
+int RunProxyCommand(const std::vector<std::string>& args);
 
 // Implemented by the output-gate owners in cmd_scan.cc, cmd_audit.cc and
 // cmd_quarantine.cc.

@@ -30,6 +30,7 @@ const std::vector<Command>& Commands() {
       {"exec", &RunExecCommand, "run one command in a sandbox"},
       {"backends", &RunBackendsCommand, "list every backend and whether it can run here"},
       {"score", &RunScoreCommand, "print the declared strength score of a backend and policy"},
+      {"proxy", &RunProxyCommand, "run the egress proxy (allow-list, credential injection)"},
       {"scan", &RunScanCommand, "scan a file or stdin with the output gate's scanners"},
       {"audit", &RunAuditCommand, "verify an audit chain"},
       {"quarantine", &RunQuarantineCommand, "list, approve or reject quarantined output"},
