@@ -21,9 +21,13 @@
 // fourth counts the findings in FILE (scan_vs_rg.sh times it against rg).
 #include <benchmark/benchmark.h>
 #include <re2/re2.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -286,17 +290,36 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (argc == 3 && std::strcmp(argv[1], "--count") == 0) {
-    // What `kavach scan FILE` does (default packs from the database cache,
-    // the file read whole), but over every byte: the CLI stops at
+    // What `kavach scan FILE` does (default packs from the database cache),
+    // but over every byte: the CLI stops at
     // Scanner::kMaxFindings, rg -c counts them all. Scanned in 1 MiB
     // outputs, as the gate sees them; prints the number of findings.
-    std::ifstream in(argv[2], std::ios::binary);
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // Mapped like `kavach scan` maps it; cut at the last newline before each
+    // MiB, so no line is split between two outputs.
+    int fd = open(argv[2], O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) return 2;
+    std::string_view text;
+    void* map = MAP_FAILED;
+    if (st.st_size > 0) {
+      map = mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+      if (map == MAP_FAILED) return 2;
+      text = std::string_view(static_cast<const char*>(map), static_cast<size_t>(st.st_size));
+    }
+    close(fd);
+    const auto& scanner = TheScanner();
     size_t n = 0;
-    for (size_t off = 0; off < text.size(); off += 1 << 20) {
-      n += TheScanner().Scan(std::string_view(text).substr(off, 1 << 20)).size();
+    for (size_t off = 0; off < text.size();) {
+      size_t len = std::min<size_t>(1 << 20, text.size() - off);
+      if (off + len < text.size()) {
+        size_t nl = text.substr(off, len).rfind('\n');
+        if (nl != std::string_view::npos) len = nl + 1;
+      }
+      n += scanner.Scan(text.substr(off, len)).size();
+      off += len;
     }
     std::printf("%zu\n", n);
+    if (map != MAP_FAILED) munmap(map, text.size());
     return 0;
   }
   if (argc >= 3 && std::strcmp(argv[1], "--findings") == 0) {
