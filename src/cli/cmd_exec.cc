@@ -228,6 +228,17 @@ absl::Duration Total(const std::vector<SetupStep>& steps) {
 
 double Ms(absl::Duration d) { return absl::ToDoubleMilliseconds(d); }
 
+// The microVM backend's facts, from its evidence (vm.* items).
+void AddMicroVmFields(const Sandbox& sandbox, nlohmann::json& j) {
+  if (sandbox.config().backend != BackendKind::kFirecracker) return;
+  for (const Evidence& e : sandbox.evidence()) {
+    if (e.control == "vm.vmm") j["vmm"] = e.detail;
+    if (e.control == "vm.accelerator") j["accelerator"] = e.detail;
+    if (e.control == "vm.guest_kernel") j["guest_kernel"] = e.detail;
+    if (e.control == "vm.clone") j["clone"] = e.verified;
+  }
+}
+
 nlohmann::json ResultJson(const ExecFlags& flags, const Sandbox& sandbox, const ExecResult& r,
                           int status) {
   nlohmann::json j;
@@ -258,6 +269,7 @@ nlohmann::json ResultJson(const ExecFlags& flags, const Sandbox& sandbox, const 
   j["backend"] = std::string(BackendKindName(sandbox.config().backend));
   j["policy"] = flags.policy;
   j["sandbox_id"] = sandbox.id();
+  AddMicroVmFields(sandbox, j);
   return j;
 }
 

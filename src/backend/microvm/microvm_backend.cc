@@ -412,6 +412,11 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
                     accel.reason, "); agent ", hello->agent, " ready after ",
                     absl::FormatDuration(vm_->boot_time())),
        BaseScore(BackendKind::kFirecracker)});
+  // Facts for `kavach exec --json` (vmm, accelerator, guest_kernel, clone).
+  report->evidence.push_back({"vm.vmm", true, "qemu", 0});
+  report->evidence.push_back({"vm.accelerator", true, spec.accelerator, 0});
+  report->evidence.push_back({"vm.guest_kernel", true, hello->kernel_release, 0});
+  report->evidence.push_back({"vm.clone", false, "cold boot (no template clone)", 0});
   report->evidence.push_back(
       {"network isolated", true, "no network device attached (-nodefaults, no -netdev)", 5});
   report->evidence.push_back(
