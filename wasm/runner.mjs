@@ -15,11 +15,28 @@
 // through WASI; the nonce (on the runner's command line, which the guest
 // cannot read) ties the line to this exec. The file is written last, after
 // the guest can no longer run.
+//
+// Warm engine (the backend keeps one per sandbox):
+//
+//   node ... runner.mjs --serve CTL --nonce N --max-pages P [--preload MODULE]...
+//
+// prints the probe's report as its first line on stdout, then reads jobs from
+// the FIFO CTL, one JSON object a line:
+//   {"id", "nonce", "module", "args", "env": {K: V}, "preopens": {GUEST: HOST},
+//    "fuel": "N"|null, "stdin": FILE|null, "stdout": FIFO, "stderr": FIFO}
+// and runs each on a fresh instance with fresh WASI state (the compiled module
+// is cached by its path, which names its digest), the guest's stdio being the
+// given files. After the guest's stdio is closed, the run's report (as above,
+// plus "id", "cpu_us", "rss_bytes", "compile_ms": 0 when the module was
+// already compiled) goes to stdout, which the guest cannot
+// write: its fds 0-2 are the job's files. EOF on CTL ends the engine.
 import { WASI } from 'node:wasi';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { readFileSync, writeFileSync, openSync, closeSync, readSync, writeSync } from 'node:fs';
 
 function parse(argv) {
-  const o = { result: null, nonce: '', fuel: null, preopens: {}, env: {}, probe: false, maxPages: 0 };
+  const o = { result: null, nonce: '', fuel: null, preopens: {}, env: {}, probe: false, maxPages: 0,
+              serve: null, preload: [] };
   let i = 0;
   for (; i < argv.length; i++) {
     const a = argv[i];
@@ -29,6 +46,8 @@ function parse(argv) {
     else if (a === '--fuel') o.fuel = BigInt(argv[++i]);
     else if (a === '--max-pages') o.maxPages = Number(argv[++i]);
     else if (a === '--probe') o.probe = true;
+    else if (a === '--serve') o.serve = argv[++i];
+    else if (a === '--preload') o.preload.push(argv[++i]);
     else if (a === '--dir') {
       const s = argv[++i]; const k = s.indexOf('=');
       o.preopens[s.slice(0, k)] = s.slice(k + 1);
@@ -48,7 +67,7 @@ function report(o, fields) {
 }
 
 // Checks, from inside the jail, what the engine really enforces.
-function probe(o) {
+function probeFields(o) {
   let capEnforced = false;
   try {
     const m = new WebAssembly.Memory({ initial: 1, maximum: 65536 });
@@ -62,7 +81,7 @@ function probe(o) {
     m.grow(o.maxPages - 1);
     underCap = true;
   } catch (e) { /* under the cap must succeed */ }
-  report(o, {
+  return {
     outcome: 'probe',
     node_version: process.versions.node,
     v8_version: process.versions.v8,
@@ -70,23 +89,42 @@ function probe(o) {
     env_keys: Object.keys(process.env),
     memory_cap_enforced: capEnforced && underCap,
     max_pages: o.maxPages,
-  });
+  };
 }
 
 const keepAlive = [];
 
-function run(o) {
+// Compiled modules of a warm engine, by path (the path names the digest).
+const compiled = new Map();
+
+let compileMs = 0;  // of the last compile() that was not a cache hit
+
+function compile(path, cache) {
+  let mod = cache ? compiled.get(path) : undefined;
+  compileMs = 0;
+  if (mod === undefined) {
+    const t0 = performance.now();
+    mod = new WebAssembly.Module(readFileSync(path));
+    compileMs = performance.now() - t0;
+    if (cache) compiled.set(path, mod);
+  }
+  return mod;
+}
+
+// Runs one module. `stdio` is [in, out, err] fds (default: the process's).
+function run(o, stdio = [0, 1, 2], cache = false) {
   const out = { outcome: 'error', exit_code: null, trap: null, error: null, fuel_used: 0,
                 fuel_exhausted: false, memory_pages_peak: 0, metered: false };
   let mod;
   try {
-    mod = new WebAssembly.Module(readFileSync(o.module));
+    mod = compile(o.module, cache);
   } catch (e) {
     out.error = `invalid module: ${e.message}`;
     return out;
   }
   const wasi = new WASI({ version: 'preview1', args: o.args, env: o.env, preopens: o.preopens,
-                          returnOnExit: true });
+                          returnOnExit: true, stdin: stdio[0], stdout: stdio[1],
+                          stderr: stdio[2] });
   // Keep the WASI object reachable for the whole run: Node 20 can otherwise
   // collect it (and free uvwasi's fd table) from a GC that a WASI call
   // itself triggers, aborting the process.
@@ -148,11 +186,61 @@ function run(o) {
   return out;
 }
 
+// One job of a warm engine: open the guest's stdio, run, close, report.
+function serveJob(job) {
+  const o = { module: job.module, args: job.args, env: job.env, preopens: job.preopens,
+              fuel: job.fuel === null ? null : BigInt(job.fuel), maxPages: serveOpts.maxPages };
+  const cpu0 = process.cpuUsage();
+  const fds = [];
+  let out;
+  try {
+    fds.push(openSync(job.stdin ?? '/dev/null', 'r'));
+    fds.push(openSync(job.stdout, 'w'));
+    fds.push(openSync(job.stderr, 'w'));
+    out = run(o, fds, true);
+  } catch (e) {
+    out = { outcome: 'error', error: `runner: ${e.message}` };
+  }
+  for (const fd of fds) closeSync(fd);
+  keepAlive.length = 0;  // the run is over: its WASI object may go
+  const cpu = process.cpuUsage(cpu0);
+  out.cpu_us = cpu.user + cpu.system;
+  out.compile_ms = compileMs;
+  out.rss_bytes = process.memoryUsage.rss();
+  writeSync(1, JSON.stringify({ id: job.id, nonce: job.nonce, ...out }) + '\n');
+}
+
+let serveOpts;
+
+function serve(o) {
+  serveOpts = o;
+  for (const m of o.preload) {
+    try { compile(m, true); } catch (e) { /* reported when a job uses it */ }
+  }
+  const ctl = openSync(o.serve, 'r');  // before the probe line: the host then unlinks it
+  writeSync(1, JSON.stringify({ nonce: o.nonce, ...probeFields(o) }) + '\n');
+  const buf = Buffer.alloc(1 << 16);
+  let pending = '';
+  for (;;) {
+    const n = readSync(ctl, buf, 0, buf.length, null);
+    if (n === 0) break;  // the host closed the control FIFO
+    pending += buf.toString('utf8', 0, n);
+    let nl;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      serveJob(JSON.parse(line));
+    }
+  }
+}
+
 const o = parse(process.argv.slice(2));
-if (!o.result) {
+if (o.serve) {
+  serve(o);
+} else if (!o.result) {
   process.exitCode = 2;
 } else if (o.probe) {
-  probe(o);
+  report(o, probeFields(o));
 } else {
   let out;
   try {

@@ -29,6 +29,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -48,6 +49,21 @@ std::string_view SandboxStateName(SandboxState s);  // "created", ...
 // True for exactly the nine legal (from, to) pairs listed above.
 bool IsLegalTransition(SandboxState from, SandboxState to);
 
+// WASM backend only (the other backends ignore it).
+struct WasmOptions {
+  // Per-exec fuel budget; when set, modules run metered and stop
+  // deterministically when it is spent. An exec's KAVACH_WASM_FUEL=N
+  // variable overrides it (and is not passed to the module).
+  std::optional<uint64_t> fuel;
+  // Extra preopened directories, {host path, guest path}: the host path is
+  // bound read-write in the jail at its own path and preopened at the guest
+  // path (the host path when empty).
+  std::vector<std::pair<std::string, std::string>> dirs;
+  // Host paths of modules the engine compiles when it starts, so that the
+  // first exec of one in a pooled sandbox is instantiate-and-run only.
+  std::vector<std::string> preload;
+};
+
 struct SandboxConfig {
   BackendKind backend = BackendKind::kProcess;
   SandboxPolicy policy = SandboxPolicy::Basic();
@@ -62,6 +78,7 @@ struct SandboxConfig {
   GateConfig gate;
   AuditConfig audit;
   std::string agent_id;  // free-form, recorded in the audit chain
+  WasmOptions wasm;
 
   class Builder;
 };

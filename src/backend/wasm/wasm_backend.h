@@ -18,6 +18,17 @@
 // not show. A reserved request variable KAVACH_WASM_FUEL=N overrides the
 // fuel budget for one exec and is not passed to the guest.
 //
+// Warm engine: Prepare starts one node inside the jail that serves Exec
+// calls one at a time (runner.mjs --serve): the module is compiled once per
+// engine (cached by digest; SandboxConfig::wasm.preload compiles at start),
+// and every exec gets a fresh instance with fresh linear memory and fresh
+// WASI state, its stdio being FIFOs and a file in the sandbox's private
+// state directory. An engine whose job timed out (killed with its whole
+// tree), trapped, ran out of fuel, hit the memory cap, used half the cap or
+// more, or died, is discarded and a replacement is started at once. A
+// concurrent Exec, and every Spawn, runs on a one-shot engine instead. So a
+// SandboxPool of kWasm sandboxes keeps engines warm in their jails.
+//
 // Exit status: the module's own exit code; kWasmExitTrap (134) for a trap
 // (also an initial memory above the cap), kWasmExitFuelExhausted (152) when
 // the fuel ran out, 124 (ShellStatus) on timeout. ExecResult::wasm says which
@@ -59,6 +70,8 @@ struct WasmBackendOptions {
   std::string node_path;                     // default: `node` in PATH
   std::string runner_path;                   // default: FindWasmRunner()
   std::string cache_dir;                     // metered modules; default under /var/tmp
+  // Keep a warm engine (see below); false: a fresh node for every exec.
+  bool warm_engine = true;
 };
 
 // Makes an unprepared WASM backend.

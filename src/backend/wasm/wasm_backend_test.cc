@@ -13,10 +13,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "backend/wasm/testing/test_modules.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kavach/policy.h"
@@ -344,6 +346,324 @@ TEST_F(WasmBackendTest, BadModulesAreClearErrors) {
     }
   }
 }
+
+// Host pids of processes whose command line contains every one of `needles`.
+std::set<pid_t> PidsWith(const std::vector<std::string>& needles) {
+  std::set<pid_t> pids;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    std::string name = entry.path().filename();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    absl::StatusOr<std::string> cmdline = sys::ReadFile(entry.path().string() + "/cmdline");
+    if (!cmdline.ok()) continue;
+    bool all = !cmdline->empty();
+    for (const std::string& n : needles) all = all && cmdline->find(n) != std::string::npos;
+    if (all) pids.insert(std::stoi(name));
+  }
+  return pids;
+}
+
+bool HasStep(const ExecResult& r, const std::string& name) {
+  for (const SetupStep& s : r.setup) {
+    if (s.name == name) return true;
+  }
+  return false;
+}
+
+// The C test modules (testdata/*.c, built by clang for wasm32-wasi), on the
+// warm engine (true) and on a one-shot engine per exec (false).
+class WasmCModuleTest : public WasmBackendTest, public ::testing::WithParamInterface<bool> {
+ protected:
+  void SetUp() override {
+    WasmBackendTest::SetUp();
+    if (IsSkipped() || HasFatalFailure()) return;
+    for (auto [name, path] : {std::pair{"hello", &hello_}, std::pair{"guest", &guest_}}) {
+      absl::StatusOr<std::string> m = testing::WasmTestModule(name);
+      if (absl::IsUnavailable(m.status())) GTEST_SKIP() << m.status();
+      ASSERT_TRUE(m.ok()) << m.status();
+      *path = *m;
+    }
+  }
+  void PrepareC(WasmBackendOptions o = {}, SandboxConfig config = {}) {
+    o.warm_engine = GetParam();
+    config.backend = BackendKind::kWasm;
+    config.policy.limits.memory_bytes = kMemoryBytes;
+    config.host_workdir = work_;
+    auto b = CreateWasmBackend(std::move(o));
+    ASSERT_TRUE(b.ok()) << b.status();
+    backend_ = *std::move(b);
+    absl::Status s = backend_->Prepare(config, &report_);
+    ASSERT_TRUE(s.ok()) << s;
+  }
+  BackendExecRequest CReq(const std::string& module, std::vector<std::string> args) {
+    BackendExecRequest r = Req(std::move(args));
+    r.argv[0] = module;
+    return r;
+  }
+  std::set<pid_t> EnginePids() { return PidsWith({state_ + "/", "runner.mjs"}); }
+
+  std::string hello_, guest_;
+};
+
+TEST_P(WasmCModuleTest, ArgvEnvStdinStdoutStderrAndExitCode) {
+  PrepareC();
+  for (int i = 0; i < 2; ++i) {
+    BackendExecRequest r = CReq(hello_, {"a", "b c", "--stdin", "--exit", "7"});
+    r.env = {"A=1", "B=two words"};
+    r.stdin_data = "line one\nline two\n";
+    absl::StatusOr<ExecResult> res = backend_->Exec(r);
+    ASSERT_TRUE(res.ok()) << res.status();
+    EXPECT_EQ(res->stdout_data, absl::StrCat("hello from wasm\nargv[0]=", hello_,
+                                             "\nargv[1]=a\nargv[2]=b c\nargv[3]=--stdin\n"
+                                             "argv[4]=--exit\nargv[5]=7\nenv:A=1\n"
+                                             "env:B=two words\nstdin:line one\nstdin:line two\n"));
+    EXPECT_EQ(res->stderr_data, "to stderr\n");
+    EXPECT_EQ(res->exit_code, 7);
+    ASSERT_TRUE(res->wasm.has_value());
+    EXPECT_FALSE(res->wasm->trap.has_value());
+  }
+  // No stdin given: the guest reads EOF at once.
+  absl::StatusOr<ExecResult> res = backend_->Exec(CReq(hello_, {"--stdin"}));
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_THAT(res->stdout_data, Not(HasSubstr("stdin:")));
+  EXPECT_EQ(res->exit_code, 0);
+}
+
+TEST_P(WasmCModuleTest, PreopenReadWriteWhileEscapesFail) {
+  std::string data = dir_ + "/data";
+  std::string secret = dir_ + "/secret";
+  ASSERT_EQ(::mkdir(data.c_str(), 0777), 0);
+  ::chmod(data.c_str(), 0777);  // the jail's user is not root on the host
+  ASSERT_EQ(::mkdir(secret.c_str(), 0755), 0);
+  ASSERT_TRUE(sys::WriteFile(data + "/in.txt", "input-data\n").ok());
+  ASSERT_TRUE(sys::WriteFile(secret + "/s.txt", "TOPSECRET\n").ok());
+  // Host-made symlinks inside the preopen pointing outside it.
+  ASSERT_EQ(::symlink((secret + "/s.txt").c_str(), (data + "/abs").c_str()), 0);
+  ASSERT_EQ(::symlink("../secret/s.txt", (data + "/rel").c_str()), 0);
+  ASSERT_EQ(::symlink("..", (data + "/up").c_str()), 0);
+  SandboxConfig config;
+  config.wasm.dirs = {{data, "/data"}};
+  PrepareC({}, config);
+
+  absl::StatusOr<ExecResult> res = backend_->Exec(CReq(guest_, {"read", "/data/in.txt"}));
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->stdout_data, "read:input-data\n");
+  EXPECT_EQ(res->exit_code, 0);
+  res = backend_->Exec(CReq(guest_, {"write", "/data/out.txt", "written-by-guest"}));
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->exit_code, 0) << res->stdout_data;
+  absl::StatusOr<std::string> written = sys::ReadFile(data + "/out.txt");
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_EQ(*written, "written-by-guest");
+  // The working directory is preopened too, also as "." for relative paths.
+  ASSERT_TRUE(sys::WriteFile(work_ + "/w.txt", "in-workdir\n").ok());
+  res = backend_->Exec(CReq(guest_, {"read", "w.txt"}));
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->stdout_data, "read:in-workdir\n");
+
+  for (const std::string& p :
+       {std::string("/data/../secret/s.txt"), std::string("/data/../../../../etc/passwd"),
+        std::string("/etc/passwd"), secret + "/s.txt", std::string("/data/abs"),
+        std::string("/data/rel"), std::string("/data/up/secret/s.txt")}) {
+    res = backend_->Exec(CReq(guest_, {"read", p}));
+    ASSERT_TRUE(res.ok()) << res.status();
+    EXPECT_EQ(res->exit_code, 1) << p << ": " << res->stdout_data;
+    EXPECT_THAT(res->stdout_data, HasSubstr("open-failed:")) << p;
+    EXPECT_THAT(res->stdout_data, Not(HasSubstr("TOPSECRET"))) << p;
+    EXPECT_THAT(res->stdout_data, Not(HasSubstr("root:"))) << p;
+  }
+  res = backend_->Exec(CReq(guest_, {"write", "/data/../secret/new.txt", "x"}));
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->exit_code, 1);
+  EXPECT_FALSE(fs::exists(secret + "/new.txt"));
+}
+
+TEST_P(WasmCModuleTest, FuelStopsTheSameWayEveryTime) {
+  WasmBackendOptions o;
+  o.fuel = 2'000'000;
+  PrepareC(o);
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<ExecResult> res = backend_->Exec(CReq(guest_, {"loop"}));
+    ASSERT_TRUE(res.ok()) << res.status();
+    EXPECT_EQ(res->exit_code, kWasmExitFuelExhausted);
+    EXPECT_FALSE(res->timed_out);
+    ASSERT_TRUE(res->wasm.has_value());
+    EXPECT_TRUE(res->wasm->fuel_exhausted);
+    EXPECT_EQ(res->wasm->fuel_used, 2'000'000u);
+  }
+  uint64_t first = 0;
+  for (int i = 0; i < 3; ++i) {
+    BackendExecRequest r = CReq(guest_, {"burn", "200000"});
+    r.env = {absl::StrCat(kWasmFuelEnv, "=1000000000")};
+    absl::StatusOr<ExecResult> res = backend_->Exec(r);
+    ASSERT_TRUE(res.ok()) << res.status();
+    EXPECT_EQ(res->exit_code, 0) << res->stderr_data;
+    ASSERT_TRUE(res->wasm.has_value());
+    EXPECT_FALSE(res->wasm->fuel_exhausted);
+    EXPECT_GT(res->wasm->fuel_used, 200000u);
+    if (i == 0) first = res->wasm->fuel_used;
+    EXPECT_EQ(res->wasm->fuel_used, first);
+  }
+}
+
+TEST_P(WasmCModuleTest, MemoryHogIsCappedAndReported) {
+  PrepareC();
+  absl::StatusOr<ExecResult> res = backend_->Exec(CReq(guest_, {"memhog"}));
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->exit_code, 0) << "signal " << res->signal << " oom " << res->oom_killed << " "
+                               << res->stderr_data;
+  EXPECT_FALSE(res->oom_killed);
+  // 64 MiB cap: malloc fails inside the guest a little below it.
+  int mib = -1;
+  ASSERT_EQ(std::sscanf(res->stdout_data.c_str(), "allocated-mib:%d", &mib), 1) << res->stdout_data;
+  EXPECT_GT(mib, 32);
+  EXPECT_LT(mib, 64);
+  ASSERT_TRUE(res->wasm.has_value());
+  EXPECT_LE(res->wasm->memory_pages_peak, 1024u);
+  EXPECT_GT(res->wasm->memory_pages_peak, 512u);
+}
+
+TEST_P(WasmCModuleTest, TimeoutLeavesNoProcessBehind) {
+  PrepareC();
+  std::set<pid_t> before = EnginePids();
+  EXPECT_EQ(before.size(), GetParam() ? 1u : 0u);
+  BackendExecRequest r = CReq(guest_, {"loop"});
+  r.timeout = absl::Milliseconds(800);
+  absl::Time t0 = absl::Now();
+  absl::StatusOr<ExecResult> res = backend_->Exec(r);
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_TRUE(res->timed_out);
+  EXPECT_FALSE(res->wasm.has_value());  // ShellStatus() (sandbox layer): 124
+  EXPECT_LT(absl::Now() - t0, absl::Seconds(5));
+  // Nothing that ran the module is left: not the warm engine that ran it,
+  // not a one-shot engine (a replacement warm engine may be starting).
+  std::set<pid_t> after = EnginePids();
+  for (pid_t p : before) EXPECT_EQ(after.count(p), 0u) << "engine " << p << " still there";
+  EXPECT_TRUE(PidsWith({state_ + "/", "--result"}).empty());
+  // The sandbox still runs modules.
+  res = backend_->Exec(CReq(hello_, {}));
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->exit_code, 0);
+}
+
+TEST_P(WasmCModuleTest, TrapIsNotAnExitCode) {
+  PrepareC();
+  absl::StatusOr<ExecResult> res = backend_->Exec(CReq(guest_, {"trap"}));
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->exit_code, kWasmExitTrap);
+  ASSERT_TRUE(res->wasm.has_value());
+  ASSERT_TRUE(res->wasm->trap.has_value());
+  EXPECT_THAT(*res->wasm->trap, HasSubstr("unreachable"));
+  res = backend_->Exec(CReq(guest_, {"exit", "134"}));
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->exit_code, 134);
+  ASSERT_TRUE(res->wasm.has_value());
+  EXPECT_FALSE(res->wasm->trap.has_value());
+}
+
+TEST_P(WasmCModuleTest, NotWasmTruncatedAndUnknownImportAreClearErrors) {
+  PrepareC();
+  absl::StatusOr<std::string> good = sys::ReadFile(hello_);
+  ASSERT_TRUE(good.ok());
+  std::string truncated = dir_ + "/trunc.wasm";
+  ASSERT_TRUE(sys::WriteFile(truncated, good->substr(0, good->size() - 100)).ok());
+  std::string not_wasm = dir_ + "/elf.wasm";
+  absl::StatusOr<std::string> elf = sys::ReadFile("/bin/true");
+  ASSERT_TRUE(elf.ok());
+  ASSERT_TRUE(sys::WriteFile(not_wasm, *elf).ok());
+  std::string imports = dir_ + "/imports.wasm";
+  ASSERT_TRUE(sys::WriteFile(dir_ + "/imports.wat",
+                             "(module (import \"host\" \"secret_syscall\" (func))"
+                             " (memory (export \"memory\") 1)"
+                             " (func (export \"_start\") (call 0)))")
+                  .ok());
+  ASSERT_EQ(RunCmd({"wat2wasm", dir_ + "/imports.wat", "-o", imports}), 0);
+  for (const auto& [path, want] : {std::pair<std::string, std::string>{not_wasm, "invalid module"},
+                                   {truncated, "invalid module"},
+                                   {imports, "host.secret_syscall"}}) {
+    absl::StatusOr<ExecResult> res = backend_->Exec(CReq(path, {}));
+    ASSERT_FALSE(res.ok()) << path;
+    EXPECT_EQ(res.status().code(), absl::StatusCode::kInvalidArgument) << res.status();
+    EXPECT_THAT(res.status().message(), HasSubstr(want)) << res.status();
+  }
+  // A missing file is NotFound, as for a native command.
+  absl::StatusOr<ExecResult> res = backend_->Exec(CReq(dir_ + "/none.wasm", {}));
+  EXPECT_FALSE(res.ok());
+  // The engine still serves good modules.
+  res = backend_->Exec(CReq(hello_, {}));
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->exit_code, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, WasmCModuleTest, ::testing::Values(true, false),
+                         [](const ::testing::TestParamInfo<bool>& i) {
+                           return i.param ? "Warm" : "OneShot";
+                         });
+
+// Warm-engine behaviour.
+class WasmWarmEngineTest : public WasmCModuleTest {};
+
+TEST_P(WasmWarmEngineTest, FreshInstanceAndWasiStateOnOneCompiledModule) {
+  PrepareC();
+  std::set<pid_t> engine = EnginePids();
+  ASSERT_EQ(engine.size(), 1u);
+  std::string fd_line;
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<ExecResult> res = backend_->Exec(CReq(guest_, {"fresh"}));
+    ASSERT_TRUE(res.ok()) << res.status();
+    // Fresh linear memory: the static counter starts at 0 again; fresh WASI
+    // state: the file left open last time does not take a descriptor.
+    EXPECT_THAT(res->stdout_data, HasSubstr("calls:1 fd:"));
+    if (i == 0) fd_line = res->stdout_data;
+    EXPECT_EQ(res->stdout_data, fd_line);
+    // Compiled by the first exec only.
+    EXPECT_EQ(HasStep(*res, "wasm.compile"), i == 0);
+    EXPECT_TRUE(HasStep(*res, "wasm.job"));
+    EXPECT_EQ(EnginePids(), engine) << "the engine was replaced after a clean exit";
+  }
+}
+
+TEST_P(WasmWarmEngineTest, EngineIsReplacedAfterTrapFuelAndMemoryCap) {
+  WasmBackendOptions o;
+  o.fuel = 5'000'000'000;
+  PrepareC(o);
+  std::set<pid_t> engine = EnginePids();
+  ASSERT_EQ(engine.size(), 1u);
+  struct Case {
+    std::vector<std::string> args;
+    std::vector<std::string> env;
+  };
+  for (const Case& c : {Case{{"trap"}, {}}, Case{{"loop"}, {absl::StrCat(kWasmFuelEnv, "=1000")}},
+                        Case{{"memhog"}, {}}}) {
+    BackendExecRequest r = CReq(guest_, c.args);
+    r.env = c.env;
+    absl::StatusOr<ExecResult> res = backend_->Exec(r);
+    ASSERT_TRUE(res.ok()) << res.status();
+    // The next exec runs on a replacement engine.
+    res = backend_->Exec(CReq(hello_, {}));
+    ASSERT_TRUE(res.ok()) << res.status();
+    EXPECT_EQ(res->exit_code, 0);
+    std::set<pid_t> now = EnginePids();
+    ASSERT_EQ(now.size(), 1u) << c.args[0];
+    EXPECT_NE(*now.begin(), *engine.begin()) << c.args[0] << ": engine reused";
+    engine = now;
+  }
+}
+
+TEST_P(WasmWarmEngineTest, PreloadedModuleIsNotCompiledAtExec) {
+  SandboxConfig config;
+  config.wasm.preload = {hello_};
+  PrepareC({}, config);
+  absl::StatusOr<ExecResult> res = backend_->Exec(CReq(hello_, {}));
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(res->exit_code, 0);
+  EXPECT_FALSE(HasStep(*res, "wasm.compile"));
+  res = backend_->Exec(CReq(guest_, {"exit", "0"}));
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_TRUE(HasStep(*res, "wasm.compile"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Engines, WasmWarmEngineTest, ::testing::Values(true),
+                         [](const ::testing::TestParamInfo<bool>&) { return "Warm"; });
 
 TEST(WasmRegistryTest, ProbeAndRegistryAgree) {
   BackendAvailability a = Probe(BackendKind::kWasm);
