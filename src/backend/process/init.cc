@@ -331,14 +331,35 @@ void BuildRoot(const InitPlan& plan) {
           }
         }
         FdPath(source, src);
+        // A source the host replaced by renaming over it after we opened it
+        // (ldconfig does that to /etc/ld.so.cache) is an unlinked inode that
+        // cannot be bound (ENOENT): open the path afresh, once.
+        auto bind = [&](unsigned long flags) {
+          if (::mount(source, path, nullptr, flags, nullptr) == 0) return true;
+          if (errno != ENOENT || m.source == nullptr) return false;
+          // (g_source_fds stays as it is: it is shared with init, whose fd
+          // table this builder does not share.)
+          int fresh = ::open(m.source, O_PATH | O_CLOEXEC);
+          if (fresh < 0) {
+            errno = ENOENT;
+            return false;
+          }
+          char fresh_path[32];
+          FdPath(fresh_path, fresh);
+          bool bound = ::mount(fresh_path, path, nullptr, flags, nullptr) == 0;
+          int saved = errno;
+          ::close(fresh);
+          errno = saved;
+          return bound;
+        };
         if (m.kind == RootStepKind::kBindDevice) {
-          if (::mount(source, path, nullptr, MS_BIND, nullptr) != 0 ||
+          if (!bind(MS_BIND) ||
               SetMountAttributes(path, false, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC) != 0) {
             fail(InitStep::kMount);
           }
           break;
         }
-        if (::mount(source, path, nullptr, MS_BIND | MS_REC, nullptr) != 0) fail(InitStep::kMount);
+        if (!bind(MS_BIND | MS_REC)) fail(InitStep::kMount);
         uint64_t attrs = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
         if (m.kind == RootStepKind::kBindReadOnly) attrs |= MOUNT_ATTR_RDONLY;
         if (SetMountAttributes(path, /*recursive=*/true, attrs) != 0) fail(InitStep::kMount);
