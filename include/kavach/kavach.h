@@ -6,6 +6,7 @@
 #include "kavach/findings.h"
 #include "kavach/gate_config.h"
 #include "kavach/policy.h"
+#include "kavach/resolve.h"
 #include "kavach/sandbox.h"
 #include "kavach/score.h"
 #endif  // KAVACH_KAVACH_H_

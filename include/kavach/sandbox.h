@@ -66,6 +66,9 @@ struct WasmOptions {
 
 struct SandboxConfig {
   BackendKind backend = BackendKind::kProcess;
+  // A second layer inside `backend` (gvisor or oci): kProcess runs kavach's
+  // process jail inside the container (a composite sandbox).
+  std::optional<BackendKind> inner;
   SandboxPolicy policy = SandboxPolicy::Basic();
   // Default per-exec timeout; an exec may shorten it. policy.limits.wall_time_ms,
   // when set, caps it as well.

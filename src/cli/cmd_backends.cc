@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "cli/json_output.h"
 #include "kavach/backend_kind.h"
+#include "kavach/resolve.h"
 #include "kavach/score.h"
 
 namespace kavach::cli {
@@ -20,6 +21,12 @@ int RunBackendsCommand(const std::vector<std::string>& args) {
                "kavach backends"};
   bool json = false;
   app.add_flag("--json", json, "print a JSON array");
+  bool best = false;
+  std::string policy_name = "strict";
+  app.add_flag("--best", best,
+               "prepare every candidate with --policy and name the one with the highest "
+               "verified score, and why each other lost");
+  app.add_option("-p,--policy", policy_name, "with --best: minimal | basic | strict | FILE");
   std::vector<std::string> reversed(args.rbegin(), args.rend());
   try {
     app.parse(reversed);
@@ -28,6 +35,33 @@ int RunBackendsCommand(const std::vector<std::string>& args) {
     return kExitOk;
   } catch (const CLI::ParseError& e) {
     return UsageError("backends", e.what());
+  }
+
+  if (best) {
+    absl::StatusOr<SandboxPolicy> policy = LoadPolicy(policy_name);
+    if (!policy.ok()) return UsageError("backends", std::string(policy.status().message()));
+    absl::StatusOr<BestBackend> b = ResolveBest(*policy);
+    if (!b.ok()) {
+      std::cerr << "kavach backends: " << b.status().message() << "\n";
+      return kExitKavachFailed;
+    }
+    if (json) {
+      nlohmann::json cands = nlohmann::json::array();
+      for (const BackendCandidate& c : b->candidates) {
+        cands.push_back({{"name", c.name},
+                         {"enforced", c.enforced},
+                         {"score", c.score},
+                         {"why", c.why}});
+      }
+      std::cout << DumpLine({{"best", b->name}, {"score", b->score}, {"candidates", cands}});
+    } else {
+      std::cout << "best: " << b->name << " (verified " << b->score << ")\n";
+      for (const BackendCandidate& c : b->candidates) {
+        std::cout << absl::StrFormat("  %-15s %s\n", c.name, c.why);
+      }
+    }
+    std::cout << std::flush;
+    return kExitOk;
   }
 
   nlohmann::json out = nlohmann::json::array();

@@ -26,6 +26,7 @@
 #include "cli/json_output.h"
 #include "cli/termination_watcher.h"
 #include "kavach/kavach.h"
+#include "kavach/resolve.h"
 #include "linux/file_util.h"
 
 namespace kavach::cli {
@@ -46,6 +47,8 @@ struct ExecFlags {
   std::optional<uint64_t> memory_mb;
   std::optional<double> cpus;
   std::optional<std::string> vmm;
+  std::optional<std::string> runtime;  // oci: crun | runc
+  std::optional<std::string> inner;    // oci, gvisor: process
   std::optional<uint32_t> pids;
   std::optional<std::string> network;
   EgressFlags egress;
@@ -87,6 +90,11 @@ std::optional<int> ParseExecFlags(const std::vector<std::string>& args, ExecFlag
   app.add_option("--memory", flags.memory_mb, "memory limit in MiB")->check(CLI::PositiveNumber);
   app.add_option("--cpus", flags.cpus, "CPU limit in cores (microVM: the guest's vCPUs)")
       ->check(CLI::PositiveNumber);
+  app.add_option("--runtime", flags.runtime, "oci backend: crun | runc (default: crun)")
+      ->check(CLI::IsMember({"crun", "runc"}));
+  app.add_option("--inner", flags.inner,
+                 "oci, gvisor: run kavach's process jail inside the container (process)")
+      ->check(CLI::IsMember({"process"}));
   app.add_option("--vmm", flags.vmm, "firecracker backend: qemu | firecracker (default: auto)")
       ->check(CLI::IsMember({"qemu", "firecracker"}));
   app.add_option("--pids", flags.pids, "maximum number of processes")->check(CLI::PositiveNumber);
@@ -143,8 +151,12 @@ std::optional<std::string> CanonicalPath(const std::string& path, std::string& e
 // Builds the sandbox config from the flags. Errors are usage errors: each one
 // comes from an argument.
 std::optional<int> BuildConfig(const ExecFlags& flags, SandboxConfig& config) {
-  absl::StatusOr<BackendKind> kind = ParseBackendKind(flags.backend);
+  const bool best = flags.backend == "best";
+  absl::StatusOr<BackendKind> kind = ParseBackendKind(best ? "process" : flags.backend);
   if (!kind.ok()) return UsageError("exec", "--backend: " + std::string(kind.status().message()));
+  if (flags.inner && *kind != BackendKind::kOci && *kind != BackendKind::kGVisor) {
+    return UsageError("exec", "--inner: only with --backend oci or gvisor");
+  }
   absl::StatusOr<SandboxPolicy> policy = LoadPolicy(flags.policy);
   if (!policy.ok()) {
     std::cerr << "kavach exec: --policy: " << absl::StatusCodeToString(policy.status().code())
@@ -213,6 +225,17 @@ std::optional<int> BuildConfig(const ExecFlags& flags, SandboxConfig& config) {
     return kExitUsage;
   }
   config = *std::move(built);
+  if (flags.inner) config.inner = BackendKind::kProcess;
+  if (best) {
+    // The available backend with the highest verified score for this policy.
+    absl::StatusOr<BestBackend> b = ResolveBest(config.policy);
+    if (!b.ok()) {
+      std::cerr << "kavach exec: --backend best: " << b.status().message() << "\n";
+      return kExitKavachFailed;
+    }
+    config.backend = b->kind;
+    config.inner = b->inner;
+  }
   return std::nullopt;
 }
 
@@ -267,6 +290,7 @@ nlohmann::json ResultJson(const ExecFlags& flags, const Sandbox& sandbox, const 
   j["quarantine_id"] = r.quarantine_id;
   j["threat_intent"] = r.threat_intent;
   j["backend"] = std::string(BackendKindName(sandbox.config().backend));
+  if (sandbox.config().inner) j["inner"] = std::string(BackendKindName(*sandbox.config().inner));
   j["policy"] = flags.policy;
   j["sandbox_id"] = sandbox.id();
   AddMicroVmFields(sandbox, j);
@@ -319,6 +343,7 @@ int RunExecCommand(const std::vector<std::string>& args) {
   // The microVM backend reads its VMM choice from the environment of the
   // process that creates it (the registry takes no per-backend options).
   if (flags.vmm) ::setenv("KAVACH_VMM", flags.vmm->c_str(), 1);
+  if (flags.runtime) ::setenv("KAVACH_OCI_RUNTIME", flags.runtime->c_str(), 1);
 
   ExecOptions options;
   if (flags.stdin_forward) {

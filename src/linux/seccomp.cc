@@ -204,6 +204,9 @@ absl::StatusOr<SeccompProgram> SeccompFilterBuilder::Build() const {
   // Any syscall entering through a non-native ABI (i386, x32) is killed: the
   // rules below speak x86_64 numbers only.
   int rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+  // A kernel without SECCOMP_RET_KILL_PROCESS (gVisor's, for one) gets the
+  // thread variant: the foreign-ABI syscall is not executed either way.
+  if (rc == -EINVAL) rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL);
   if (rc < 0) return ScmpError(rc, "set bad-arch action");
   // Binary-tree layout: O(log n) checks instead of a linear scan.
   rc = seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_OPTIMIZE, 2);

@@ -17,6 +17,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "backend/backend.h"
+#include "backend/composite/composite_backend.h"
 #include "linux/strings.h"
 #include "nlohmann/json.hpp"
 #include "sandbox/environment.h"
@@ -275,7 +276,8 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Create(const SandboxConfig& co
   }
 
   absl::StatusOr<std::unique_ptr<internal::Backend>> backend =
-      internal::CreateBackend(config.backend);
+      config.inner ? internal::CreateCompositeBackend(config.backend, *config.inner)
+                   : internal::CreateBackend(config.backend);
   if (!backend.ok()) return backend.status();
   // From here on the destructor cleans up whatever Prepare built, even when
   // Prepare or the gate fails part-way.

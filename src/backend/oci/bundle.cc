@@ -261,6 +261,9 @@ absl::StatusOr<json> OciConfig(const SandboxPolicy& policy, const BundleLayout& 
   }
   for (const std::string& p : policy.filesystem.read_only) mounts.push_back(Bind(p, p, false));
   for (const std::string& p : policy.filesystem.read_write) mounts.push_back(Bind(p, p, true));
+  for (const auto& [host, inside] : layout.extra_ro_binds) {
+    mounts.push_back(Bind(host, inside, false));
+  }
   mounts.push_back(Bind(layout.host_workdir, policy.working_directory, true));
   c["mounts"] = std::move(mounts);
 
@@ -285,11 +288,15 @@ absl::StatusOr<json> OciConfig(const SandboxPolicy& policy, const BundleLayout& 
   linux["gidMappings"] = std::move(gids);
 
   json masked = json::array();
-  for (const char* p : kMaskedPaths) masked.push_back(p);
+  if (!layout.proc_unmasked) {
+    for (const char* p : kMaskedPaths) masked.push_back(p);
+  }
   for (const std::string& p : policy.filesystem.hidden) masked.push_back(p);
   linux["maskedPaths"] = std::move(masked);
   json ro = json::array();
-  for (const char* p : kReadonlyPaths) ro.push_back(p);
+  if (!layout.proc_unmasked) {
+    for (const char* p : kReadonlyPaths) ro.push_back(p);
+  }
   linux["readonlyPaths"] = std::move(ro);
 
   const ResourceLimits& lim = policy.limits;
@@ -403,6 +410,9 @@ absl::Status WriteOciBundle(const std::string& bundle_dir, const SandboxPolicy& 
   for (const std::string& p : points) {
     if (UnderSystemDir(p)) continue;
     if (absl::Status s = MakeMountPoint(root, p, p); !s.ok()) return s;
+  }
+  for (const auto& [host, inside] : layout.extra_ro_binds) {
+    if (absl::Status s = MakeMountPoint(root, inside, host); !s.ok()) return s;
   }
   if (absl::Status s = MakeDirs(root + policy.working_directory, 0755); !s.ok()) return s;
   return sys::WriteFile(bundle_dir + "/config.json", config->dump(2), 0600);

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -49,6 +50,12 @@ struct BundleLayout {
   std::optional<uint32_t> host_root_id;
   // linux.cgroupsPath; empty: no cgroup settings (then no resource limits).
   std::string cgroups_path;
+  // Extra read-only binds (host path, path inside), after the policy's.
+  std::vector<std::pair<std::string, std::string>> extra_ro_binds;
+  // The outer layer of a composite: no masked or read-only /proc paths. The
+  // inner jail mounts a /proc of its own, which the kernel refuses while
+  // parts of this one are covered.
+  bool proc_unmasked = false;
 };
 
 // The OCI seccomp section for `profile` (linux.seccomp), native architecture

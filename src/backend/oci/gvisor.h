@@ -30,6 +30,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -42,6 +43,9 @@ namespace kavach::internal {
 struct GVisorBackendOptions {
   std::string platform;    // "systrap" | "ptrace" | "kvm"; empty: auto
   std::string state_root;  // empty: GVisorDefaultStateRoot()
+  // As OciBackendOptions (composite outer layer).
+  std::vector<std::pair<std::string, std::string>> extra_ro_binds;
+  bool nested_jail = false;
 };
 
 // /run/kavach/gvisor as root, else $XDG_RUNTIME_DIR/kavach/gvisor (or

@@ -538,6 +538,8 @@ absl::Status OciBackend::Prepare(const SandboxConfig& config, PrepareReport* rep
   layout.env = {"PATH=/usr/local/bin:/usr/bin:/bin"};
   layout.host_uid = host_uid_;
   layout.host_gid = host_gid_;
+  layout.extra_ro_binds = gvisor_ ? gvisor_options_.extra_ro_binds : options_.extra_ro_binds;
+  layout.proc_unmasked = gvisor_ ? gvisor_options_.nested_jail : options_.nested_jail;
   if (root) {
     layout.host_root_id = kOciContainerRootHostId;
     cgroups_path_ = absl::StrCat(gvisor_ ? "/kavach-gvisor/" : "/kavach-oci/", id_);

@@ -16,6 +16,8 @@
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "backend/backend.h"
@@ -26,6 +28,10 @@ namespace kavach::internal {
 struct OciBackendOptions {
   std::string runtime;     // "crun" | "runc"; empty: $KAVACH_OCI_RUNTIME, else crun
   std::string state_root;  // the runtime's --root; empty: OciDefaultStateRoot(runtime)
+  // Outer layer of a composite (backend/composite): extra read-only binds
+  // (host path, path inside) and an uncovered /proc for the inner jail.
+  std::vector<std::pair<std::string, std::string>> extra_ro_binds;
+  bool nested_jail = false;
 };
 
 // /run/kavach/oci-<runtime> as root, else $XDG_RUNTIME_DIR/kavach/oci-<runtime>
