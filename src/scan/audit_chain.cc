@@ -734,6 +734,14 @@ struct AuditChain::Io {
   // "unanchored", never as a truncation. Verifiers read it under a shared
   // lock on the log, so they never see half of a rewrite.
   absl::Status WriteHead(bool sync_head) {
+    if (head_fd) {
+      // Deleted or replaced (renamed over) under us: write a fresh one.
+      struct stat st;
+      if (::fstat(head_fd.get(), &st) != 0 || st.st_nlink == 0) {
+        head_fd.Reset();
+        head_synced_at = absl::InfinitePast();
+      }
+    }
     if (!head_fd) {
       head_fd.Reset(
           ::open(head_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));

@@ -116,6 +116,23 @@ TEST_F(AuditChainTest, HeadIsRewrittenInPlaceAtAFixedSize) {
     EXPECT_EQ(r.unanchored_records, 0u);
   }
   EXPECT_EQ(std::filesystem::file_size(head), 512u);
+  // A writer whose head file is deleted or replaced writes a new one.
+  auto chain = AuditChain::Open(log_, kKey);
+  ASSERT_TRUE(chain.ok()) << chain.status();
+  std::filesystem::remove(head);
+  ASSERT_TRUE((*chain)->Append("sb-1", "exec", "{}").ok());
+  AuditVerifyReport r = Verify();
+  ASSERT_TRUE(r.ok()) << r.problem->reason;
+  EXPECT_EQ(r.head_seq, 6u);
+  {
+    std::ofstream planted(head + ".planted");
+    planted << "{}\n";
+  }
+  std::filesystem::rename(head + ".planted", head);
+  ASSERT_TRUE((*chain)->Append("sb-1", "exec", "{}").ok());
+  r = Verify();
+  ASSERT_TRUE(r.ok()) << r.problem->reason;
+  EXPECT_EQ(r.head_seq, 7u);
 }
 
 // Payloads are stored in canonical form (nlohmann's dump); those already in
