@@ -5,12 +5,19 @@
 // beside this test).
 #include "backend/composite/composite_backend.h"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <memory>
 #include <string>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "adversarial/test_support.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kavach/resolve.h"
@@ -180,6 +187,71 @@ TEST(ResolveBest, PicksTheHighestVerifiedScoreAndSaysWhyOthersLost) {
       EXPECT_THAT(c.why, HasSubstr("landlock"));
     }
   }
+}
+
+
+// kill -9 of a kavach CLI in the middle of an exec leaves its container
+// behind (nothing runs to clean up); the next kavach process removes it at
+// start, with its bundle, before making its own.
+TEST(Lifecycle, KillNineMidExecThenCleanupAtNextStart) {
+  if (::geteuid() != 0) GTEST_SKIP() << "root path (the default state root is /run/kavach)";
+  if (!Probe(BackendKind::kOci).available) GTEST_SKIP() << Probe(BackendKind::kOci).reason;
+  absl::StatusOr<std::string> cli = internal::KavachCliPath();
+  if (!cli.ok()) GTEST_SKIP() << cli.status();
+  const std::string token = absl::StrCat("kill9-", ::getpid());
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::setenv("KAVACH_OCI_RUNTIME", "crun", 1);
+    int devnull = ::open("/dev/null", O_RDWR);
+    ::dup2(devnull, 1);
+    ::dup2(devnull, 2);
+    ::execl(cli->c_str(), "kavach", "exec", "--backend", "oci", "--policy", "minimal",
+            "--no-gate", "--", "/bin/sh", "-c", ("sleep 60 # " + token).c_str(), nullptr);
+    _exit(127);
+  }
+  // The command runs inside once its container is up.
+  const std::string owner = absl::StrCat("kavach-", child, "-");
+  bool running = false;
+  for (int i = 0; i < 400 && !running; ++i) {
+    for (pid_t p : kavach::testing::HostPidsWithCmdline(token)) {
+      // The command itself (not kavach or its forks, which carry its argv).
+      running = running || absl::StartsWith(kavach::testing::ReadHostFile(
+                                                 absl::StrCat("/proc/", p, "/cmdline")),
+                                             std::string("/bin/sh\0-c", 10));
+    }
+    if (!running) absl::SleepFor(absl::Milliseconds(25));
+  }
+  ASSERT_TRUE(running) << "the command never started";
+  ASSERT_EQ(::kill(child, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  // Its container is still there (and so is its command).
+  auto containers = [&]() {
+    std::vector<std::string> ours;
+    std::string out;
+    FILE* f = ::popen("crun --root /run/kavach/oci-crun list -q 2>/dev/null", "r");
+    if (f == nullptr) return ours;
+    char buf[256];
+    while (::fgets(buf, sizeof buf, f) != nullptr) out += buf;
+    ::pclose(f);
+    for (absl::string_view id : absl::StrSplit(out, '\n', absl::SkipEmpty())) {
+      if (absl::StartsWith(id, owner)) ours.emplace_back(id);
+    }
+    return ours;
+  };
+  std::vector<std::string> stale = containers();
+  ASSERT_EQ(stale.size(), 1u) << "no container left by the killed kavach";
+  EXPECT_FALSE(kavach::testing::HostPidsWithCmdline(token).empty());
+  // The next kavach process sweeps it away at start.
+  std::string cmd = absl::StrCat("KAVACH_OCI_RUNTIME=crun ", *cli,
+                                 " exec --backend oci --policy minimal --no-gate -- /bin/true");
+  ASSERT_EQ(::system(cmd.c_str()), 0) << cmd;
+  EXPECT_TRUE(containers().empty()) << "stale container " << stale[0] << " not removed";
+  for (int i = 0; i < 200 && !kavach::testing::HostPidsWithCmdline(token).empty(); ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_TRUE(kavach::testing::HostPidsWithCmdline(token).empty()) << "its command survived";
 }
 
 }  // namespace
