@@ -63,6 +63,8 @@ struct ExecFlags {
   bool json = false;
   bool verbose = false;
   bool stdin_forward = false;
+  std::optional<uint64_t> fuel;   // --backend wasm only
+  std::vector<std::string> dirs;  // --backend wasm only: HOST[:GUEST]
   std::vector<std::string> argv;
 };
 
@@ -71,7 +73,9 @@ constexpr char kExecFooter[] =
     "exit status mirrors it: its exit code, 128+N when killed by signal N, 124\n"
     "on timeout. kavach's own codes: 2 bad arguments, 123 output withheld by\n"
     "the gate, 125 kavach failed (policy, sandbox creation, a control that\n"
-    "could not be applied), 126 not executable, 127 not found.\n\n"
+    "could not be applied), 126 not executable, 127 not found. With --backend\n"
+    "wasm: 134 the module trapped, 152 its fuel ran out (--json says which,\n"
+    "whatever number the module itself exits with).\n\n"
     "The default policy is strict (seccomp allow-list, read-only root, Landlock\n"
     "with scopes, memory/cpu/pids limits, no network), and the output gate is\n"
     "on unless --no-gate is given.";
@@ -112,6 +116,10 @@ std::optional<int> ParseExecFlags(const std::vector<std::string>& args, ExecFlag
   app.add_option("--audit-key", flags.audit_key, "0600 file holding the audit HMAC key");
   app.add_option("--quarantine", flags.quarantine_dir, "where quarantined output is kept");
   app.add_flag("-i,--stdin", flags.stdin_forward, "pass kavach's stdin to the command");
+  app.add_option("--fuel", flags.fuel, "wasm: deterministic CPU budget (fuel units) per run");
+  app.add_option("--dir", flags.dirs,
+                 "wasm: preopen host directory HOST (read-write) at GUEST, default HOST "
+                 "(HOST[:GUEST], repeatable)");
   app.add_flag("--json", flags.json, "print one JSON object instead of the command's output");
   app.add_flag("-v,--verbose", flags.verbose, "print a summary line (score, verdict, timing)");
 
@@ -236,6 +244,18 @@ std::optional<int> BuildConfig(const ExecFlags& flags, SandboxConfig& config) {
     config.backend = b->kind;
     config.inner = b->inner;
   }
+  if (config.backend != BackendKind::kWasm && (flags.fuel || !flags.dirs.empty())) {
+    return UsageError("exec", "--fuel and --dir are for --backend wasm");
+  }
+  config.wasm.fuel = flags.fuel;
+  for (const std::string& dir : flags.dirs) {
+    const size_t colon = dir.find(':');
+    std::optional<std::string> host = CanonicalPath(dir.substr(0, colon), error);
+    if (!host) return UsageError("exec", "--dir " + error);
+    std::string guest = colon == std::string::npos ? *host : dir.substr(colon + 1);
+    if (guest.empty()) return UsageError("exec", "--dir '" + dir + "': empty guest path");
+    config.wasm.dirs.emplace_back(*host, guest);
+  }
   return std::nullopt;
 }
 
@@ -293,6 +313,15 @@ nlohmann::json ResultJson(const ExecFlags& flags, const Sandbox& sandbox, const 
   if (sandbox.config().inner) j["inner"] = std::string(BackendKindName(*sandbox.config().inner));
   j["policy"] = flags.policy;
   j["sandbox_id"] = sandbox.id();
+  if (sandbox.config().backend == BackendKind::kWasm) {
+    // How the module's run ended, as the engine reported it (absent info:
+    // the engine was killed, e.g. on timeout).
+    const WasmRunInfo info = r.wasm.value_or(WasmRunInfo{});
+    j["fuel_used"] = info.fuel_used;
+    j["fuel_exhausted"] = info.fuel_exhausted;
+    j["trap"] = info.trap ? nlohmann::json(*info.trap) : nlohmann::json(nullptr);
+    j["memory_pages_peak"] = info.memory_pages_peak;
+  }
   AddMicroVmFields(sandbox, j);
   return j;
 }
@@ -340,6 +369,12 @@ int RunExecCommand(const std::vector<std::string>& args) {
   if (std::optional<int> stop = ParseExecFlags(args, flags)) return *stop;
   SandboxConfig config;
   if (std::optional<int> stop = BuildConfig(flags, config)) return *stop;
+  if (config.backend == BackendKind::kWasm) {
+    // The module is a host file: relative to where kavach was started.
+    std::error_code ec;
+    std::filesystem::path module = std::filesystem::absolute(flags.argv[0], ec);
+    if (!ec) flags.argv[0] = module.string();
+  }
   // The microVM backend reads its VMM choice from the environment of the
   // process that creates it (the registry takes no per-backend options).
   if (flags.vmm) ::setenv("KAVACH_VMM", flags.vmm->c_str(), 1);
