@@ -1031,10 +1031,12 @@ absl::StatusOr<ExecResult> WasmBackend::RunOnEngine(WarmEngine& engine, const Jo
   absl::Status applied = ApplyReport(rep, &result);
   // Only an engine whose job ended cleanly (or was refused before it ran)
   // serves again: a trap, fuel exhaustion or a memory cap retire it, and so
-  // does a job that used half the memory cap or more.
+  // does a job that used half the memory cap or more, or that left so many
+  // descriptors open that the runner may not have found them all.
   std::string outcome = rep.value("outcome", "");
   *reusable = (outcome == "exit" || outcome == "error") &&
-              uint64_t{rep.value("memory_pages_peak", uint64_t{0})} * 2 < max_pages_;
+              uint64_t{rep.value("memory_pages_peak", uint64_t{0})} * 2 < max_pages_ &&
+              !rep.value("fd_window_full", false);
   if (!applied.ok()) return applied;
   if (rep.contains("compile_ms") && rep["compile_ms"].is_number() &&
       rep["compile_ms"].get<double>() > 0) {

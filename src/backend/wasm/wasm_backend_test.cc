@@ -649,6 +649,25 @@ TEST_P(WasmWarmEngineTest, EngineIsReplacedAfterTrapFuelAndMemoryCap) {
   }
 }
 
+// Node 20 never frees a job's WASI object nor its descriptors (preopens,
+// files the guest left open); the engine must not run out of them over many
+// jobs (seen: UVWASI_EMFILE after a few hundred execs under strict's
+// RLIMIT_NOFILE of 1024).
+TEST_P(WasmWarmEngineTest, ManyExecsDoNotRunOutOfDescriptors) {
+  SandboxConfig config;
+  config.policy.limits.max_open_files = 64;
+  PrepareC({}, config);
+  std::set<pid_t> engine = EnginePids();
+  for (int i = 0; i < 150; ++i) {
+    // Every other run leaves a file open (mode "fresh").
+    absl::StatusOr<ExecResult> res =
+        backend_->Exec(i % 2 == 0 ? CReq(hello_, {}) : CReq(guest_, {"fresh"}));
+    ASSERT_TRUE(res.ok()) << "exec " << i << ": " << res.status();
+    ASSERT_EQ(res->exit_code, 0) << "exec " << i;
+  }
+  EXPECT_EQ(EnginePids(), engine);
+}
+
 TEST_P(WasmWarmEngineTest, PreloadedModuleIsNotCompiledAtExec) {
   SandboxConfig config;
   config.wasm.preload = {hello_};
