@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -138,6 +140,43 @@ class JailedVmm final : public VmmProcess {
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   absl::StatusOr<ExecResult> result_ ABSL_GUARDED_BY(mu_) = absl::UnknownError("running");
 };
+
+// State directories are vm-<owner pid>-<random>: those whose owner is gone
+// (a crashed or killed kavach) are removed by the next Prepare. Their QEMU
+// died with its jail's init, or is killed here if it was spawned directly.
+void RemoveStaleStateDirs(const std::string& base) {
+  DIR* d = ::opendir(base.c_str());
+  if (d == nullptr) return;
+  std::vector<std::string> stale;
+  while (struct dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (!absl::StartsWith(name, "vm-")) continue;
+    size_t dash = name.find('-', 3);
+    int owner = 0;
+    if (dash == std::string::npos ||
+        !absl::SimpleAtoi(absl::string_view(name).substr(3, dash - 3), &owner) || owner <= 0) {
+      continue;
+    }
+    if (::kill(owner, 0) != 0 && errno == ESRCH) stale.push_back(base + "/" + name);
+  }
+  ::closedir(d);
+  for (const std::string& dir : stale) {
+    // A QEMU still serving it holds its agent socket's path on its command line.
+    if (DIR* p = ::opendir("/proc")) {
+      while (struct dirent* e = ::readdir(p)) {
+        int pid = 0;
+        if (!absl::SimpleAtoi(e->d_name, &pid) || pid <= 1) continue;
+        absl::StatusOr<std::string> cmd = sys::ReadFile(absl::StrCat("/proc/", pid, "/cmdline"));
+        if (cmd.ok() && absl::StrContains(*cmd, "qemu-system") &&
+            absl::StrContains(*cmd, dir + "/agent.sock")) {
+          ::kill(pid, SIGKILL);
+        }
+      }
+      ::closedir(p);
+    }
+    RemoveTree(dir);
+  }
+}
 
 bool JailWanted() {
   const char* e = std::getenv("KAVACH_MICROVM_JAIL");
@@ -297,7 +336,8 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
   // config brings none.
   std::string base = StateBase();
   if (absl::Status s = MakePrivateDir(base); !s.ok()) return s;
-  std::string tmpl = base + "/vm-XXXXXX";
+  RemoveStaleStateDirs(base);
+  std::string tmpl = absl::StrCat(base, "/vm-", ::getpid(), "-XXXXXX");
   if (::mkdtemp(tmpl.data()) == nullptr) return sys::ErrnoStatus(errno, "mkdtemp " + tmpl);
   state_dir_ = tmpl;
   std::string workdir = config.host_workdir;

@@ -473,129 +473,136 @@ class BootedVm : public ::testing::Test {
   static inline Backend* backend_ = nullptr;
 };
 
-TEST_F(BootedVm, EchoHiWithExitCodesAndSeparateStreams) {
-  absl::StatusOr<ExecResult> r = Run({"/bin/sh", "-c", "echo hi"});
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->exit_code, 0);
-  EXPECT_EQ(r->stdout_data, "hi\n");
-  EXPECT_EQ(r->stderr_data, "");
-  r = Run({"/bin/sh", "-c", "echo out; echo err >&2; exit 3"});
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->exit_code, 3);
-  EXPECT_EQ(r->stdout_data, "out\n");
-  EXPECT_EQ(r->stderr_data, "err\n");
-  r = Run({"/bin/sh", "-c", "kill -TERM $$"});
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->signal, SIGTERM);
-  r = Run({"no-such-program"});
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->exit_code, 127);
-}
-
-TEST_F(BootedVm, DynamicHostBinaryRunsOnTheGuestKernelAsAnUnprivilegedUser) {
-  absl::StatusOr<ExecResult> r = Run({"/usr/bin/uname", "-r"});
-  ASSERT_TRUE(r.ok()) << r.status();
-  ASSERT_EQ(r->exit_code, 0) << r->stderr_data;
-  absl::StatusOr<std::string> host = sys::ReadFile("/proc/sys/kernel/osrelease");
-  ASSERT_TRUE(host.ok());
-  EXPECT_NE(r->stdout_data, *host);  // the guest's own kernel
-  EXPECT_FALSE(r->stdout_data.empty());
-  r = Run({"/usr/bin/id", "-u"});
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->stdout_data, absl::StrCat(config_->policy.uid, "\n"));
-  r = Run({"/bin/sh", "-c", "ls /sys/class/net; ulimit -n"});
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->stdout_data, "lo\n1024\n");  // no network device; the policy's rlimit
-}
-
-TEST_F(BootedVm, WorkdirIsWritableAndTheSystemIsNot) {
-  absl::StatusOr<ExecResult> r =
-      Run({"/bin/sh", "-c", "echo data > /work/f && cat /work/f && touch /usr/x"});
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->stdout_data, "data\n");
-  EXPECT_NE(r->exit_code, 0);
-  EXPECT_THAT(r->stderr_data, HasSubstr("/usr/x"));
-}
-
-TEST_F(BootedVm, TimeoutKillsTheCommandAndTheVmStaysUsable) {
-  absl::Time t0 = absl::Now();
-  absl::StatusOr<ExecResult> r =
-      Run({"/bin/sh", "-c", "sleep 30 & sleep 30; echo never"}, absl::Milliseconds(700));
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_TRUE(r->timed_out);
-  EXPECT_EQ(r->signal, SIGKILL);
-  EXPECT_EQ(r->stdout_data, "");
-  EXPECT_LT(absl::Now() - t0, absl::Seconds(5));
-  // Neither sleep (the background one included) is left behind.
-  r = Run({"/bin/sh", "-c", "cat /proc/[0-9]*/comm 2>/dev/null | grep -c '^sleep$'"});
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->stdout_data, "0\n");
-}
-
-TEST_F(BootedVm, SpawnStreamsAndStopKillsTheRunningCommand) {
-  BackendExecRequest r;
-  r.argv = {"/bin/sh", "-c", "echo started; sleep 30; echo never"};
-  r.env = {"PATH=/usr/bin:/bin"};
-  r.cwd = "/work";
-  r.timeout = absl::Seconds(60);
-  absl::Mutex mu;
-  std::string streamed;
-  r.on_stdout = [&](std::string_view d) {
-    absl::MutexLock lock(&mu);
-    streamed.append(d);
-  };
-  absl::StatusOr<std::unique_ptr<SpawnedProcess>> p = backend_->Spawn(r);
-  ASSERT_TRUE(p.ok()) << p.status();
-  absl::Time deadline = absl::Now() + absl::Seconds(20);
-  for (;;) {
-    {
-      absl::MutexLock lock(&mu);
-      if (streamed == "started\n") break;
-    }
-    ASSERT_LT(absl::Now(), deadline) << "no output streamed";
-    absl::SleepFor(absl::Milliseconds(20));
-  }
-  absl::Time t0 = absl::Now();
-  ASSERT_TRUE(backend_->Stop().ok());
-  absl::StatusOr<ExecResult> res = (*p)->Wait();
-  ASSERT_TRUE(res.ok()) << res.status();
-  EXPECT_EQ(res->signal, SIGKILL);
-  EXPECT_EQ(res->stdout_data, "started\n");
-  EXPECT_LT(absl::Now() - t0, absl::Seconds(5));
-}
-
-TEST_F(BootedVm, PauseFreezesTheVmAndResumeContinuesIt) {
-  ASSERT_TRUE(backend_->Pause().ok());
-  std::atomic<bool> done{false};
-  absl::StatusOr<ExecResult> r = absl::UnknownError("not run");
-  std::thread t([&] {
-    r = Run({"/bin/sh", "-c", "echo after"});
-    done = true;
-  });
-  absl::SleepFor(absl::Milliseconds(800));
-  EXPECT_FALSE(done.load()) << "a command completed in a paused VM";
-  ASSERT_TRUE(backend_->Resume().ok());
-  t.join();
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(r->stdout_data, "after\n");
-}
-
-// A command in a running VM costs one agent round trip plus the guest's
-// fork/exec under TCG; printed for the benchmark notes.
-TEST_F(BootedVm, RepeatedExecsInARunningVm) {
-  std::vector<absl::Duration> times;
-  for (int i = 0; i < 10; ++i) {
-    absl::Time t0 = absl::Now();
-    absl::StatusOr<ExecResult> r = Run({"/bin/true"});
-    times.push_back(absl::Now() - t0);
+// Each ctest process boots its own VM, so the checks share few test cases.
+TEST_F(BootedVm, CommandsRunInTheGuest) {
+  {
+    SCOPED_TRACE("EchoHiWithExitCodesAndSeparateStreams");
+    absl::StatusOr<ExecResult> r = Run({"/bin/sh", "-c", "echo hi"});
     ASSERT_TRUE(r.ok()) << r.status();
-    ASSERT_EQ(r->exit_code, 0);
+    EXPECT_EQ(r->exit_code, 0);
+    EXPECT_EQ(r->stdout_data, "hi\n");
+    EXPECT_EQ(r->stderr_data, "");
+    r = Run({"/bin/sh", "-c", "echo out; echo err >&2; exit 3"});
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->exit_code, 3);
+    EXPECT_EQ(r->stdout_data, "out\n");
+    EXPECT_EQ(r->stderr_data, "err\n");
+    r = Run({"/bin/sh", "-c", "kill -TERM $$"});
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->signal, SIGTERM);
+    r = Run({"no-such-program"});
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->exit_code, 127);
   }
-  std::sort(times.begin(), times.end());
-  std::cerr << "microvm: /bin/true in a running VM, 10 runs: min "
-            << absl::FormatDuration(times.front()) << " median " << absl::FormatDuration(times[5])
-            << " max " << absl::FormatDuration(times.back()) << "\n";
-  EXPECT_LT(times[5], absl::Seconds(2));
+  {
+    SCOPED_TRACE("DynamicHostBinaryRunsOnTheGuestKernelAsAnUnprivilegedUser");
+    absl::StatusOr<ExecResult> r = Run({"/usr/bin/uname", "-r"});
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(r->exit_code, 0) << r->stderr_data;
+    absl::StatusOr<std::string> host = sys::ReadFile("/proc/sys/kernel/osrelease");
+    ASSERT_TRUE(host.ok());
+    EXPECT_NE(r->stdout_data, *host);  // the guest's own kernel
+    EXPECT_FALSE(r->stdout_data.empty());
+    r = Run({"/usr/bin/id", "-u"});
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->stdout_data, absl::StrCat(config_->policy.uid, "\n"));
+    r = Run({"/bin/sh", "-c", "ls /sys/class/net; ulimit -n"});
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->stdout_data, "lo\n1024\n");  // no network device; the policy's rlimit
+  }
+  {
+    SCOPED_TRACE("WorkdirIsWritableAndTheSystemIsNot");
+    absl::StatusOr<ExecResult> r =
+        Run({"/bin/sh", "-c", "echo data > /work/f && cat /work/f && touch /usr/x"});
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->stdout_data, "data\n");
+    EXPECT_NE(r->exit_code, 0);
+    EXPECT_THAT(r->stderr_data, HasSubstr("/usr/x"));
+  }
+}
+
+TEST_F(BootedVm, TimeoutStopPauseAndRepeatedExecs) {
+  {
+    SCOPED_TRACE("TimeoutKillsTheCommandAndTheVmStaysUsable");
+    absl::Time t0 = absl::Now();
+    absl::StatusOr<ExecResult> r =
+        Run({"/bin/sh", "-c", "sleep 30 & sleep 30; echo never"}, absl::Milliseconds(700));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_TRUE(r->timed_out);
+    EXPECT_EQ(r->signal, SIGKILL);
+    EXPECT_EQ(r->stdout_data, "");
+    EXPECT_LT(absl::Now() - t0, absl::Seconds(5));
+    // Neither sleep (the background one included) is left behind.
+    r = Run({"/bin/sh", "-c", "cat /proc/[0-9]*/comm 2>/dev/null | grep -c '^sleep$'"});
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->stdout_data, "0\n");
+  }
+  {
+    SCOPED_TRACE("SpawnStreamsAndStopKillsTheRunningCommand");
+    BackendExecRequest r;
+    r.argv = {"/bin/sh", "-c", "echo started; sleep 30; echo never"};
+    r.env = {"PATH=/usr/bin:/bin"};
+    r.cwd = "/work";
+    r.timeout = absl::Seconds(60);
+    absl::Mutex mu;
+    std::string streamed;
+    r.on_stdout = [&](std::string_view d) {
+      absl::MutexLock lock(&mu);
+      streamed.append(d);
+    };
+    absl::StatusOr<std::unique_ptr<SpawnedProcess>> p = backend_->Spawn(r);
+    ASSERT_TRUE(p.ok()) << p.status();
+    absl::Time deadline = absl::Now() + absl::Seconds(20);
+    for (;;) {
+      {
+        absl::MutexLock lock(&mu);
+        if (streamed == "started\n") break;
+      }
+      ASSERT_LT(absl::Now(), deadline) << "no output streamed";
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    absl::Time t0 = absl::Now();
+    ASSERT_TRUE(backend_->Stop().ok());
+    absl::StatusOr<ExecResult> res = (*p)->Wait();
+    ASSERT_TRUE(res.ok()) << res.status();
+    EXPECT_EQ(res->signal, SIGKILL);
+    EXPECT_EQ(res->stdout_data, "started\n");
+    EXPECT_LT(absl::Now() - t0, absl::Seconds(5));
+  }
+  {
+    SCOPED_TRACE("PauseFreezesTheVmAndResumeContinuesIt");
+    ASSERT_TRUE(backend_->Pause().ok());
+    std::atomic<bool> done{false};
+    absl::StatusOr<ExecResult> r = absl::UnknownError("not run");
+    std::thread t([&] {
+      r = Run({"/bin/sh", "-c", "echo after"});
+      done = true;
+    });
+    absl::SleepFor(absl::Milliseconds(800));
+    EXPECT_FALSE(done.load()) << "a command completed in a paused VM";
+    ASSERT_TRUE(backend_->Resume().ok());
+    t.join();
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->stdout_data, "after\n");
+  }
+  {
+    // A command in a running VM costs one agent round trip plus the guest's
+    // fork/exec under TCG; printed for the benchmark notes.
+    SCOPED_TRACE("RepeatedExecsInARunningVm");
+    std::vector<absl::Duration> times;
+    for (int i = 0; i < 10; ++i) {
+      absl::Time t0 = absl::Now();
+      absl::StatusOr<ExecResult> r = Run({"/bin/true"});
+      times.push_back(absl::Now() - t0);
+      ASSERT_TRUE(r.ok()) << r.status();
+      ASSERT_EQ(r->exit_code, 0);
+    }
+    std::sort(times.begin(), times.end());
+    std::cerr << "microvm: /bin/true in a running VM, 10 runs: min "
+              << absl::FormatDuration(times.front()) << " median " << absl::FormatDuration(times[5])
+              << " max " << absl::FormatDuration(times.back()) << "\n";
+    EXPECT_LT(times[5], absl::Seconds(2));
+  }
 }
 
 // QEMU processes of this backend: their command line names our state dir.
@@ -608,7 +615,8 @@ std::vector<pid_t> OurQemus() {
     if (pid <= 0) continue;
     absl::StatusOr<std::string> cmd = sys::ReadFile(absl::StrCat("/proc/", pid, "/cmdline"));
     if (cmd.ok() && cmd->find("qemu-system") != std::string::npos &&
-        cmd->find(absl::StrCat("/kavach-microvm-", ::geteuid(), "/vm-")) != std::string::npos) {
+        cmd->find(absl::StrCat("/kavach-microvm-", ::geteuid(), "/vm-", ::getpid(), "-")) !=
+            std::string::npos) {
       pids.push_back(pid);
     }
   }
@@ -636,7 +644,8 @@ TEST_F(BootedVm, ZzQemuKilledIsAClearErrorAndDestroyLeavesNothing) {
   DIR* d = ::opendir(absl::StrCat("/var/tmp/kavach-microvm-", ::geteuid()).c_str());
   int vms = 0;
   if (d != nullptr) {
-    while (struct dirent* e = ::readdir(d)) vms += absl::StartsWith(e->d_name, "vm-") ? 1 : 0;
+    std::string ours = absl::StrCat("vm-", ::getpid(), "-");
+    while (struct dirent* e = ::readdir(d)) vms += absl::StartsWith(e->d_name, ours) ? 1 : 0;
     ::closedir(d);
   }
   EXPECT_EQ(vms, 0) << "a VM state directory was left behind";
