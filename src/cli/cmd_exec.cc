@@ -3,6 +3,7 @@
 // kavach exec: creates one sandbox, runs one command in it, prints the
 // command's output (or one JSON object) and exits with the command's status.
 #include <signal.h>
+#include <sys/prctl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -379,6 +380,12 @@ int RunExecCommand(const std::vector<std::string>& args) {
   // process that creates it (the registry takes no per-backend options).
   if (flags.vmm) ::setenv("KAVACH_VMM", flags.vmm->c_str(), 1);
   if (flags.runtime) ::setenv("KAVACH_OCI_RUNTIME", flags.runtime->c_str(), 1);
+  // crun and runc leave a container's first process orphaned; as a
+  // subreaper kavach gets it back as a child and reaps it when it stops,
+  // instead of waiting for the host's init (slow on some hosts). Not for
+  // gVisor: runsc's delete also waits for its gofer, which kavach does not
+  // know to reap.
+  if (config.backend == BackendKind::kOci) ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 
   ExecOptions options;
   if (flags.stdin_forward) {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -954,14 +955,18 @@ absl::Status OciBackend::Stop() {
   paused_ = false;
   absl::Status s = RunRuntimeOk(runtime_, {"kill", "--all", id_, "KILL"}, kRuntimeCallTimeout);
   if (!s.ok()) s = RunRuntimeOk(runtime_, {"kill", id_, "KILL"}, kRuntimeCallTimeout);
-  // gVisor: the sandbox process (the Sentry) outlives its tasks until runsc
-  // destroys it, and runsc's own kill-and-wait polls slowly (~1.8 s); its
-  // tasks are dead now, so kill it directly.
-  if (gvisor_ && init_pid_ > 0) ::kill(init_pid_, SIGKILL);
+  // gVisor: the sandbox process (the Sentry) outlives its tasks until
+  // `runsc delete` destroys it (Destroy); its tasks are dead now.
+  if (gvisor_) return s;
   // Wait for the first process to die (it is not our child: watch /proc,
   // which is much cheaper than asking the runtime).
   absl::Time deadline = absl::Now() + kStopWait;
   while (init_pid_ > 0 && absl::Now() < deadline) {
+    // When this process is a child subreaper (the kavach CLI), the orphaned
+    // first process is our child: reap it, so the runtime's delete does not
+    // wait for the host's init to do so.
+    int wstatus = 0;
+    if (::waitpid(init_pid_, &wstatus, WNOHANG) == init_pid_) return absl::OkStatus();
     absl::StatusOr<std::string> stat = sys::ReadFile(absl::StrCat("/proc/", init_pid_, "/stat"));
     if (!stat.ok()) return absl::OkStatus();
     size_t close = stat->rfind(')');
