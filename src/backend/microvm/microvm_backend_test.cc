@@ -438,6 +438,18 @@ class BootedVm : public ::testing::Test {
     config_ = new SandboxConfig();
     config_->backend = BackendKind::kFirecracker;
     config_->policy = SandboxPolicy::Strict();
+    // The working directory brings the adversarial suite's helper (built
+    // beside this test) into the guest.
+    workdir_ = new std::string(TempDir());
+    ::chmod(workdir_->c_str(), 0777);
+    config_->host_workdir = *workdir_;
+    char self[4096];
+    ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+    std::string attack = n > 0 ? std::string(self, static_cast<size_t>(n)) : std::string();
+    attack = attack.substr(0, attack.rfind('/') + 1) + "kavach_attack";
+    if (absl::StatusOr<std::string> bin = sys::ReadFile(attack); bin.ok()) {
+      have_attack_ = sys::WriteFile(*workdir_ + "/kavach_attack", *bin, 0755).ok();
+    }
     PrepareReport report;
     absl::Time t0 = absl::Now();
     prepare_ = new absl::Status((*b)->Prepare(*config_, &report));
@@ -453,6 +465,7 @@ class BootedVm : public ::testing::Test {
       delete backend_;
       backend_ = nullptr;
     }
+    if (workdir_ != nullptr) (void)!std::system(("rm -rf " + *workdir_).c_str());
   }
   void SetUp() override {
     if (skip_ != nullptr) GTEST_SKIP() << "microvm cannot run here: " << *skip_;
@@ -471,7 +484,32 @@ class BootedVm : public ::testing::Test {
   static inline SandboxConfig* config_ = nullptr;
   static inline absl::Status* prepare_ = nullptr;
   static inline Backend* backend_ = nullptr;
+  static inline std::string* workdir_ = nullptr;
+  static inline bool have_attack_ = false;
 };
+
+// The adversarial suite's syscall attacks (tests/adversarial), run by its
+// helper inside the guest under the strict policy: each must be blocked
+// (an error on every path, or SIGSYS from the guest-side seccomp filter).
+TEST_F(BootedVm, AdversarialAttacksAreBlockedInsideTheGuest) {
+  if (!have_attack_) GTEST_SKIP() << "kavach_attack is not built beside this test";
+  for (const char* attack :
+       {"ptrace", "mount", "fsopen", "unshare", "setns", "bpf", "keyctl", "perf", "module",
+        "iouring", "userfaultfd", "open_by_handle", "vmread", "chroot", "tiocsti", "rawsock",
+        "procsys"}) {
+    absl::StatusOr<ExecResult> r = Run({"/work/kavach_attack", attack});
+    ASSERT_TRUE(r.ok()) << attack << ": " << r.status();
+    std::string verdict = "none";
+    for (absl::string_view line : absl::StrSplit(r->stdout_data, '\n')) {
+      if (absl::StartsWith(line, "RESULT ")) {
+        verdict = std::string(line.substr(7, line.find(' ', 7) - 7));
+      }
+    }
+    bool blocked = verdict == "blocked" || (verdict == "none" && r->signal == SIGSYS);
+    EXPECT_TRUE(blocked) << attack << ": verdict " << verdict << ", signal " << r->signal
+                         << ", exit " << r->exit_code << "\n" << r->stdout_data << r->stderr_data;
+  }
+}
 
 // Each ctest process boots its own VM, so the checks share few test cases.
 TEST_F(BootedVm, CommandsRunInTheGuest) {
