@@ -469,6 +469,12 @@ absl::Status OciBackend::Prepare(const SandboxConfig& config, PrepareReport* rep
     report->evidence.push_back({std::string(ControlName(m.control)), false, "skipped: " + why, 0});
   }
 
+  if (gvisor_ && policy_.network.mode == NetworkMode::kHost) {
+    return absl::UnimplementedError(
+        "gvisor: network host is not supported (runsc 0.0~20221219 fails to create a sandbox "
+        "with a user namespace and --network=host: \"error converting mounts: operation not "
+        "permitted\"); use network none");
+  }
   bool first_use = false;
   if (absl::Status s = ResolveRuntime(&first_use); !s.ok()) return s;
   const std::string& state_root = runtime_.state_root;
