@@ -236,3 +236,41 @@ INSTANTIATE_TEST_SUITE_P(Backends, ContainerAttack,
 
 }  // namespace
 }  // namespace kavach
+
+namespace kavach {
+namespace {
+
+// SandboxPool hands out prepared sandboxes of every container backend.
+TEST(ContainerPool, ClaimsWorkOnEveryContainerBackend) {
+  for (const std::string name : {"oci_crun", "oci_runc", "gvisor", "oci_process"}) {
+    SCOPED_TRACE(name);
+    std::string why = Unavailable(name);
+    if (!why.empty()) {
+      std::printf("    [%s] skipped: %s\n", name.c_str(), why.c_str());
+      continue;
+    }
+    const Target& t = Targets().at(name);
+    if (*t.runtime) ::setenv("KAVACH_OCI_RUNTIME", t.runtime, 1);
+    SandboxConfig config;
+    config.backend = t.kind;
+    config.inner = t.inner;
+    config.policy = PolicyFor(name);
+    absl::StatusOr<std::unique_ptr<SandboxPool>> pool = SandboxPool::Create(config, 1);
+    ASSERT_TRUE(pool.ok()) << pool.status();
+    EXPECT_EQ((*pool)->available(), 1u);
+    absl::StatusOr<std::unique_ptr<Sandbox>> a = (*pool)->Claim();
+    absl::StatusOr<std::unique_ptr<Sandbox>> b = (*pool)->Claim();  // made on demand
+    ::unsetenv("KAVACH_OCI_RUNTIME");
+    ASSERT_TRUE(a.ok()) << a.status();
+    ASSERT_TRUE(b.ok()) << b.status();
+    EXPECT_NE((*a)->id(), (*b)->id());
+    absl::StatusOr<ExecResult> r = (*a)->Exec({"/bin/sh", "-c", "echo pooled"});
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->stdout_data, "pooled\n");
+    EXPECT_TRUE((*a)->Destroy().ok());
+    EXPECT_TRUE((*b)->Destroy().ok());
+  }
+}
+
+}  // namespace
+}  // namespace kavach
