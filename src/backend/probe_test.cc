@@ -51,7 +51,6 @@ TEST(ProbeTest, KindsNotBuiltSaySoAndNameWhatTheHostHas) {
     BackendKind kind;
     const char* mentions;
   } cases[] = {
-      {BackendKind::kGVisor, "runsc"},
       {BackendKind::kSgx, "/dev/sgx_enclave"},
       {BackendKind::kSev, "/dev/sev"},
       {BackendKind::kTdx, "/dev/tdx_guest"},
@@ -63,6 +62,16 @@ TEST(ProbeTest, KindsNotBuiltSaySoAndNameWhatTheHostHas) {
     EXPECT_FALSE(a.available);
     EXPECT_THAT(a.reason, HasSubstr("not built in this version"));
     EXPECT_THAT(a.reason, HasSubstr(c.mentions));
+  }
+}
+
+TEST(ProbeTest, GVisorNamesRunscAndThePlatformOrWhyNot) {
+  BackendAvailability a = Probe(BackendKind::kGVisor);
+  EXPECT_THAT(a.reason, HasSubstr("runsc"));
+  if (a.available) {
+    // The chosen platform and what was tried.
+    EXPECT_THAT(a.reason, HasSubstr("platform "));
+    EXPECT_THAT(a.reason, HasSubstr("systrap"));
   }
 }
 

@@ -15,8 +15,8 @@ TEST(RegistryTest, NoopIsBuiltIn) {
 }
 
 TEST(RegistryTest, KindsNotBuiltAreUnavailableWithTheProbeReason) {
-  for (BackendKind kind : {BackendKind::kGVisor, BackendKind::kSgx, BackendKind::kSev,
-                           BackendKind::kTdx, BackendKind::kSyAgnos}) {
+  for (BackendKind kind :
+       {BackendKind::kSgx, BackendKind::kSev, BackendKind::kTdx, BackendKind::kSyAgnos}) {
     absl::StatusOr<std::unique_ptr<Backend>> b = CreateBackend(kind);
     ASSERT_FALSE(b.ok()) << static_cast<int>(kind);
     EXPECT_EQ(b.status().code(), absl::StatusCode::kUnavailable);

@@ -53,14 +53,14 @@ TEST(SandboxTest, NoopScoresZeroWithNoEvidence) {
 
 TEST(SandboxTest, UnavailableKindIsUnavailableWithTheProbeReason) {
   SandboxConfig c = NoopConfig();
-  c.backend = BackendKind::kGVisor;
+  c.backend = BackendKind::kSgx;
   absl::StatusOr<std::unique_ptr<Sandbox>> s = Sandbox::Create(c);
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.status().code(), absl::StatusCode::kUnavailable);
-  BackendAvailability a = Probe(BackendKind::kGVisor);
+  BackendAvailability a = Probe(BackendKind::kSgx);
   ASSERT_FALSE(a.available);
   EXPECT_THAT(s.status().message(), HasSubstr(a.reason));
-  EXPECT_THAT(s.status().message(), HasSubstr("gvisor"));
+  EXPECT_THAT(s.status().message(), HasSubstr("sgx"));
 }
 
 TEST(SandboxTest, InvalidPolicyFailsCreate) {

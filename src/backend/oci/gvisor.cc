@@ -126,8 +126,7 @@ absl::StatusOr<GVisorHost> ResolveGVisorHost(const std::string& requested_in) {
     return absl::InvalidArgumentError(absl::StrCat(
         "gVisor platform must be systrap, ptrace or kvm, not \"", requested, "\""));
   }
-  absl::StatusOr<std::string> path =
-      sys::FindInPath("runsc", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  absl::StatusOr<std::string> path = sys::FindInPath("runsc");
   if (!path.ok()) {
     return absl::UnavailableError("runsc not found in PATH (Debian package runsc)");
   }
