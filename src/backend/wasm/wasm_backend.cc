@@ -32,6 +32,7 @@
 #include "absl/time/clock.h"
 #include "backend/process/process_backend.h"
 #include "backend/wasm/fuel_meter.h"
+#include "backend/wasm/wasm_engine.h"
 #include "linux/file_util.h"
 #include "linux/strings.h"
 #include "linux/unique_fd.h"
@@ -51,23 +52,6 @@ constexpr size_t kMaxJobLine = 60000;
 constexpr absl::Duration kEngineLifetime = absl::Hours(24 * 20);
 constexpr int kPointsMemoryCap = 5;
 constexpr int kPointsCleanEnv = 5;
-
-std::string RealPath(const std::string& p) {
-  char buf[PATH_MAX];
-  if (::realpath(p.c_str(), buf) == nullptr) return p;
-  return buf;
-}
-
-std::string DirName(const std::string& p) {
-  size_t slash = p.rfind('/');
-  if (slash == std::string::npos || slash == 0) return "/";
-  return p.substr(0, slash);
-}
-
-bool IsUnderDir(const std::string& path, const std::string& dir) {
-  return path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 &&
-         path[dir.size()] == '/';
-}
 
 // Runs argv with an empty environment and returns its stdout (small outputs).
 absl::StatusOr<std::string> RunCapture(const std::vector<std::string>& argv) {
@@ -427,19 +411,7 @@ class WasmBackend final : public Backend {
   absl::StatusOr<std::string> StageModule(const std::string& host_path, bool metered);
   absl::StatusOr<BackendExecRequest> BuildRequest(const BackendExecRequest& request,
                                                   ExecContext* ctx);
-  std::vector<std::string> EngineArgv() const {
-    // --no-turbo-fast-api-calls: Node 20's node:wasi fast callbacks may
-    // trigger a GC (uvwasi's allocator reports external memory) in the middle
-    // of a call, which corrupts the heap or aborts after the guest grows its
-    // memory (seen: ~1 in 6 runs of a memory hog; 0 in 60 with the flag).
-    return {node_,
-            "--no-warnings",
-            "--no-turbo-fast-api-calls",
-            absl::StrCat("--wasm-max-mem-pages=", max_pages_),
-            runner_,
-            "--max-pages",
-            absl::StrCat(max_pages_)};
-  }
+  std::vector<std::string> EngineArgv() const { return wasm_engine_->Argv(max_pages_); }
   absl::Status CheckProbe(const nlohmann::json& j, PrepareReport* report);
   // Gives a path made by us to the jail's user (as root the jail is not us).
   absl::Status GiveToJail(const std::string& path) {
@@ -468,11 +440,10 @@ class WasmBackend final : public Backend {
   WasmBackendOptions options_;
   std::unique_ptr<Backend> inner_;
   SandboxConfig config_;
-  std::string node_;       // the node binary
+  std::unique_ptr<WasmEngine> wasm_engine_;  // options_.make_engine(), else node:wasi
   std::string state_dir_;  // per sandbox: engine/ (read-only inside) and out/
   std::string engine_dir_;
   std::string out_dir_;
-  std::string runner_;  // runner copy inside engine_dir_
   std::string cache_dir_;
   uint32_t max_pages_ = kWasmDefaultMaxPages;
   uid_t jail_uid_ = 0;
@@ -499,21 +470,12 @@ absl::Status WasmBackend::Prepare(const SandboxConfig& config, PrepareReport* re
   if (inner_ != nullptr) return absl::FailedPreconditionError("wasm backend already prepared");
   config_ = config;
   // The engine.
-  if (options_.node_path.empty()) {
-    absl::StatusOr<std::string> n = sys::FindInPath("node");
-    if (!n.ok())
-      return absl::UnavailableError(absl::StrCat("wasm backend: ", n.status().message()));
-    options_.node_path = *n;
-  }
-  node_ = RealPath(options_.node_path);
-  if (options_.runner_path.empty()) {
-    absl::StatusOr<std::string> r = FindWasmRunner();
-    if (!r.ok())
-      return absl::UnavailableError(absl::StrCat("wasm backend: ", r.status().message()));
-    options_.runner_path = *r;
-  }
-  absl::StatusOr<std::string> runner_src = sys::ReadFile(options_.runner_path);
-  if (!runner_src.ok()) return runner_src.status();
+  absl::StatusOr<std::unique_ptr<WasmEngine>> made =
+      options_.make_engine ? options_.make_engine()
+                           : MakeNodeWasiEngine(options_.node_path, options_.runner_path);
+  if (!made.ok()) return made.status();
+  if (*made == nullptr) return absl::InternalError("wasm backend: the engine factory made none");
+  wasm_engine_ = *std::move(made);
   if (!options_.fuel) options_.fuel = config.wasm.fuel;
 
   // Memory: the guest's cap in pages, and the engine's headroom in the cgroup.
@@ -555,8 +517,7 @@ absl::Status WasmBackend::Prepare(const SandboxConfig& config, PrepareReport* re
     }
   }
   if (absl::Status s = GiveToJail(out_dir_); !s.ok()) return s;
-  runner_ = engine_dir_ + "/runner.mjs";
-  if (absl::Status s = sys::WriteFile(runner_, *runner_src, 0644); !s.ok()) return s;
+  if (absl::Status s = wasm_engine_->Install(engine_dir_); !s.ok()) return s;
 
   // The jail's policy: the sandbox's, plus the engine's files.
   SandboxConfig inner = config;
@@ -579,13 +540,9 @@ absl::Status WasmBackend::Prepare(const SandboxConfig& config, PrepareReport* re
   preopens_.emplace_back(".", policy.working_directory);
   ip.filesystem.read_only.push_back(engine_dir_);
   ip.filesystem.read_write.push_back(out_dir_);
-  bool node_in_system = false;
-  for (const char* sys_dir : {"/usr", "/bin", "/sbin", "/lib", "/lib64"}) {
-    if (IsUnderDir(node_, sys_dir)) node_in_system = true;
-  }
-  if (!node_in_system) {
-    ip.filesystem.read_only.push_back(DirName(node_));
-    ip.filesystem.executable.push_back(DirName(node_));
+  for (const std::string& dir : wasm_engine_->ExecutableDirs()) {
+    ip.filesystem.read_only.push_back(dir);
+    ip.filesystem.executable.push_back(dir);
   }
   // The seccomp profile is the sandbox's own: V8's writable+executable code
   // pages pass both the basic deny-list and the strict allow-list (tested).
@@ -681,10 +638,8 @@ absl::StatusOr<std::unique_ptr<WarmEngine>> WasmBackend::StartEngine() {
 }
 
 absl::Status WasmBackend::CheckProbe(const nlohmann::json& j, PrepareReport* report) {
-  std::string version = j.value("node_version", "");
-  int major = 0;
-  (void)absl::SimpleAtoi(ToAbsl(std::string_view(version).substr(0, version.find('.'))), &major);
-  bool engine_ok = major >= 18 && j.value("wasi", false);
+  absl::StatusOr<std::string> engine_detail = wasm_engine_->CheckProbe(j);
+  if (!engine_detail.ok()) return engine_detail.status();
   bool cap_ok = j.value("memory_cap_enforced", false);
   std::vector<std::string> keys;
   if (j.contains("env_keys") && j["env_keys"].is_array()) {
@@ -697,10 +652,7 @@ absl::Status WasmBackend::CheckProbe(const nlohmann::json& j, PrepareReport* rep
     report->evidence.push_back({control, true, std::move(detail), points});
     return absl::OkStatus();
   };
-  if (absl::Status s = add("wasm.engine", engine_ok,
-                           absl::StrCat("node ", version, " (V8 ", j.value("v8_version", ""),
-                                        ") with node:wasi preview1, inside the jail"),
-                           kPointsEngine);
+  if (absl::Status s = add("wasm.engine", true, *std::move(engine_detail), kPointsEngine);
       !s.ok()) {
     return s;
   }
@@ -1052,22 +1004,6 @@ absl::StatusOr<ExecResult> WasmBackend::RunOnEngine(WarmEngine& engine, const Jo
 
 absl::StatusOr<std::unique_ptr<Backend>> CreateWasmBackend(WasmBackendOptions options) {
   return std::unique_ptr<Backend>(new WasmBackend(std::move(options)));
-}
-
-absl::StatusOr<std::string> FindWasmRunner() {
-  std::vector<std::string> candidates;
-  if (const char* e = std::getenv("KAVACH_WASM_RUNNER"); e != nullptr && *e) {
-    candidates.push_back(e);
-  }
-  candidates.push_back(absl::StrCat(KAVACH_SOURCE_DIR, "/wasm/runner.mjs"));
-#ifdef KAVACH_INSTALL_WASM_DIR
-  candidates.push_back(absl::StrCat(KAVACH_INSTALL_WASM_DIR, "/runner.mjs"));
-#endif
-  for (const std::string& c : candidates) {
-    if (::access(c.c_str(), R_OK) == 0) return c;
-  }
-  return absl::NotFoundError(
-      absl::StrCat("wasm runner not found (", absl::StrJoin(candidates, ", "), ")"));
 }
 
 BackendAvailability ProbeWasm() {

@@ -45,12 +45,14 @@
 #define KAVACH_BACKEND_WASM_WASM_BACKEND_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "backend/backend.h"
+#include "backend/wasm/wasm_engine.h"
 #include "kavach/backend_kind.h"
 
 namespace kavach::internal {
@@ -67,8 +69,11 @@ inline constexpr uint32_t kWasmDefaultMaxPages = 4096;
 struct WasmBackendOptions {
   std::optional<uint64_t> fuel;              // per-exec budget; nullopt: unmetered
   std::optional<uint32_t> max_memory_pages;  // default: policy memory / 64 KiB, else 4096
-  std::string node_path;                     // default: `node` in PATH
-  std::string runner_path;                   // default: FindWasmRunner()
+  // Makes the engine for one sandbox (see wasm_engine.h); empty: node:wasi
+  // from the two paths below.
+  std::function<absl::StatusOr<std::unique_ptr<WasmEngine>>()> make_engine;
+  std::string node_path;    // default: `node` in PATH
+  std::string runner_path;  // default: FindWasmRunner()
   std::string cache_dir;                     // metered modules; default under /var/tmp
   // Keep a warm engine (see below); false: a fresh node for every exec.
   bool warm_engine = true;
@@ -76,10 +81,6 @@ struct WasmBackendOptions {
 
 // Makes an unprepared WASM backend.
 absl::StatusOr<std::unique_ptr<Backend>> CreateWasmBackend(WasmBackendOptions options = {});
-
-// The runner script: $KAVACH_WASM_RUNNER, else the source tree's
-// wasm/runner.mjs, else the installed share/kavach/wasm/runner.mjs.
-absl::StatusOr<std::string> FindWasmRunner();
 
 // Available when node >= 18 is in PATH and the runner exists. (kavach::Probe
 // also requires the Process backend, the jail, to be available.)
