@@ -724,6 +724,19 @@ absl::Status ProcessBackend::StartInit(const SandboxPolicy& policy, StepTimer& t
     args.cgroup = static_cast<uint64_t>(cgroup_->v2_fd());
   }
   long pid = ::syscall(SYS_clone3, &args, sizeof args);
+  if (pid < 0 && errno == ENOSYS && (args.flags & CLONE_INTO_CGROUP) == 0) {
+    // No clone3 (gVisor's runsc 20221219, kernels before 5.3): clone(2) with
+    // the same flags, the pidfd through its parent_tid argument; without
+    // pidfd support, no pidfd (init is our child: its pid cannot be reused
+    // before we reap it, so kill and waitpid by pid are safe).
+    pid = ::syscall(SYS_clone, static_cast<unsigned long>(flags) | SIGCHLD, nullptr, &pidfd,
+                    nullptr, nullptr);
+    if (pid < 0 && errno == EINVAL) {
+      pidfd = -1;
+      pid = ::syscall(SYS_clone, static_cast<unsigned long>(flags & ~CLONE_PIDFD) | SIGCHLD,
+                      nullptr, nullptr, nullptr, nullptr);
+    }
+  }
   if (pid == 0) RunInit(plan_);  // the child; never returns
   if (pid < 0) {
     int err = errno;
@@ -1014,8 +1027,12 @@ absl::Status ProcessBackend::Prepare(const SandboxConfig& config, PrepareReport*
   if (n != static_cast<ssize_t>(sizeof reply) || reply.magic != kProtocolMagic) {
     // init died before it could say why: most likely a fatal signal.
     siginfo_t info = {};
-    ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(init_pidfd_.get()), &info,
-             WEXITED | WNOHANG);
+    if (init_pidfd_) {
+      ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(init_pidfd_.get()), &info,
+               WEXITED | WNOHANG);
+    } else {
+      ::waitid(P_PID, static_cast<id_t>(init_pid_), &info, WEXITED | WNOHANG);
+    }
     return fail(absl::InternalError(
         absl::StrCat("sandbox init exited during setup (status ", info.si_status, ")")));
   }
@@ -1402,6 +1419,12 @@ void ProcessBackend::KillInit() {
     while (::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(init_pidfd_.get()), &info,
                     WEXITED) != 0 &&
            errno == EINTR) {
+    }
+  } else {
+    // Made by clone(2) without a pidfd (see StartInit): still our child.
+    ::kill(init_pid_, SIGKILL);
+    int status;
+    while (::waitpid(init_pid_, &status, __WALL) < 0 && errno == EINTR) {
     }
   }
   init_pid_ = -1;

@@ -4,7 +4,12 @@
 // layer and the adversarial suite test it through the public API).
 #include "backend/process/process_backend.h"
 
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,10 +19,12 @@
 #include <iostream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kavach/policy.h"
 #include "linux/cgroup.h"
+#include "linux/testing/run_in_child.h"
 
 namespace kavach::internal {
 namespace {
@@ -73,6 +80,39 @@ TEST(ProcessBackendTest, StrictRunsShellAndVerifiesEveryControl) {
   EXPECT_EQ(r->exit_code, 0) << r->stderr_data;
   EXPECT_EQ(r->stdout_data, "hello\n1000\nkavach\n/work\n");
   EXPECT_TRUE(backend->Destroy().ok());
+}
+
+// Without clone3 (gVisor's runsc, kernels before 5.3) init is made with
+// clone(2): here a seccomp filter in a child process makes clone3 ENOSYS.
+TEST(ProcessBackendTest, WorksWhereClone3IsMissing) {
+  std::string err = ::kavach::test_support::RunInChild([]() -> std::string {
+    struct sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone3, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {sizeof filter / sizeof filter[0], filter};
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+        ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) {
+      return "cannot install the test's seccomp filter";
+    }
+    if (::syscall(SYS_clone3, nullptr, 0) != -1 || errno != ENOSYS) return "clone3 still works";
+    SandboxConfig config;
+    config.policy = SandboxPolicy::Strict();
+    absl::StatusOr<std::unique_ptr<Backend>> backend = CreateProcessBackend();
+    if (!backend.ok()) return std::string(backend.status().message());
+    PrepareReport report;
+    if (absl::Status s = (*backend)->Prepare(config, &report); !s.ok()) {
+      return absl::StrCat("prepare: ", s.ToString());
+    }
+    absl::StatusOr<ExecResult> r = (*backend)->Exec(Request({"/bin/sh", "-c", "echo fallback"}));
+    if (!r.ok()) return absl::StrCat("exec: ", r.status().ToString());
+    if (r->stdout_data != "fallback\n") return "unexpected output: " + r->stdout_data;
+    if (absl::Status s = (*backend)->Destroy(); !s.ok()) return "destroy: " + s.ToString();
+    return "";
+  });
+  EXPECT_EQ(err, "");
 }
 
 TEST(ProcessBackendTest, RepeatedExecsReuseTheSandbox) {
