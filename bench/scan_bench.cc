@@ -20,8 +20,8 @@
 // BM_ScanFindingPerKB does), one per line, to compare scanner versions; the
 // fourth counts the findings in FILE (scan_vs_rg.sh times it against rg).
 #include <benchmark/benchmark.h>
-#include <re2/re2.h>
 #include <fcntl.h>
+#include <re2/re2.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>

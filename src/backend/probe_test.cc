@@ -51,10 +51,8 @@ TEST(ProbeTest, KindsNotBuiltSaySoAndNameWhatTheHostHas) {
     BackendKind kind;
     const char* mentions;
   } cases[] = {
-      {BackendKind::kSgx, "/dev/sgx_enclave"},
-      {BackendKind::kSev, "/dev/sev"},
-      {BackendKind::kTdx, "/dev/tdx_guest"},
-      {BackendKind::kSyAgnos, "qemu-system-x86_64"},
+      {BackendKind::kSgx, "/dev/sgx_enclave"}, {BackendKind::kSev, "/dev/sev"},
+      {BackendKind::kTdx, "/dev/tdx_guest"},   {BackendKind::kSyAgnos, "qemu-system-x86_64"},
       {BackendKind::kSyAgnos, "swtpm"},
   };
   for (const Case& c : cases) {

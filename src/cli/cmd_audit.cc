@@ -97,9 +97,8 @@ int RunExportHead(const std::vector<std::string>& args) {
     ReportError("audit export-head", absl::NotFoundError(log + ": " + std::strerror(errno)));
     return kExitFailure;
   }
-  absl::StatusOr<std::string> key = key_file.empty()
-                                        ? internal::LoadAuditKey(AuditConfig{})
-                                        : internal::ReadAuditKeyFile(key_file);
+  absl::StatusOr<std::string> key = key_file.empty() ? internal::LoadAuditKey(AuditConfig{})
+                                                     : internal::ReadAuditKeyFile(key_file);
   if (!key.ok()) {
     ReportError("audit export-head", key.status());
     return kExitFailure;
@@ -122,8 +121,8 @@ int RunExportHead(const std::vector<std::string>& args) {
   }
   if (!public_key_out.empty()) {
     absl::StatusOr<std::string> pub = internal::Ed25519PublicKey(*signing);
-    absl::Status s = pub.ok() ? internal::WriteFileAtomically(public_key_out, *pub, 0644, true)
-                              : pub.status();
+    absl::Status s =
+        pub.ok() ? internal::WriteFileAtomically(public_key_out, *pub, 0644, true) : pub.status();
     if (!s.ok()) {
       ReportError("audit export-head", s);
       return kExitFailure;

@@ -48,10 +48,8 @@ int RunBackendsCommand(const std::vector<std::string>& args) {
     if (json) {
       nlohmann::json cands = nlohmann::json::array();
       for (const BackendCandidate& c : b->candidates) {
-        cands.push_back({{"name", c.name},
-                         {"enforced", c.enforced},
-                         {"score", c.score},
-                         {"why", c.why}});
+        cands.push_back(
+            {{"name", c.name}, {"enforced", c.enforced}, {"score", c.score}, {"why", c.why}});
       }
       std::cout << DumpLine({{"best", b->name}, {"score", b->score}, {"candidates", cands}});
     } else {

@@ -3,8 +3,8 @@
 // kavach exec: creates one sandbox, runs one command in it, prints the
 // command's output (or one JSON object) and exits with the command's status.
 #include <signal.h>
-#include <sys/prctl.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cstdint>

@@ -22,8 +22,9 @@ int RunImageCommand(const std::vector<std::string>& args) {
   CLI::App* build = app.add_subcommand("build", "build the guest image, or report the cached one");
   std::string cache;
   bool json = false;
-  build->add_option("--cache", cache, "cache directory (default: $KAVACH_IMAGE_CACHE, else "
-                                      "/var/cache/kavach/images as root, else ~/.cache)");
+  build->add_option("--cache", cache,
+                    "cache directory (default: $KAVACH_IMAGE_CACHE, else "
+                    "/var/cache/kavach/images as root, else ~/.cache)");
   build->add_flag("--json", json, "print one JSON object");
   std::vector<std::string> reversed(args.rbegin(), args.rend());
   try {

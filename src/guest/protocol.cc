@@ -205,8 +205,8 @@ bool FrameReader::Next(Frame* frame) {
   }
   uint8_t version = static_cast<uint8_t>(h[4]);
   uint8_t type = static_cast<uint8_t>(h[5]);
-  uint16_t flags = static_cast<uint16_t>(static_cast<uint8_t>(h[6]) |
-                                         (static_cast<uint8_t>(h[7]) << 8));
+  uint16_t flags =
+      static_cast<uint16_t>(static_cast<uint8_t>(h[6]) | (static_cast<uint8_t>(h[7]) << 8));
   uint32_t length = LoadU32(h + 8);
   if (version != kVersion) {
     error_ = "unsupported protocol version " + std::to_string(version) + " (expected " +
@@ -368,8 +368,7 @@ std::string DecodeExec(std::string_view p, const Limits& l, ExecRequest* out) {
     if (a.find('\0') != std::string::npos) r.Fail("argv: NUL byte in an argument");
   }
   for (const std::string& e : out->env) {
-    if (e.find('\0') != std::string::npos || e.find('=') == std::string::npos ||
-        e.front() == '=') {
+    if (e.find('\0') != std::string::npos || e.find('=') == std::string::npos || e.front() == '=') {
       r.Fail("env: entry is not KEY=VALUE");
     }
   }

@@ -12,8 +12,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::string Header(uint32_t magic, uint8_t version, uint8_t type, uint16_t flags,
-                   uint32_t length) {
+std::string Header(uint32_t magic, uint8_t version, uint8_t type, uint16_t flags, uint32_t length) {
   std::string s;
   for (int i = 0; i < 4; ++i) s.push_back(static_cast<char>(magic >> (8 * i)));
   s.push_back(static_cast<char>(version));
@@ -26,8 +25,8 @@ std::string Header(uint32_t magic, uint8_t version, uint8_t type, uint16_t flags
 
 TEST(FrameReader, RoundTripsFramesFedByteByByte) {
   Output out{7, std::string("hi\0there", 8)};
-  std::string wire = EncodeFrame(FrameType::kStdout, EncodeOutput(out)) +
-                     EncodeFrame(FrameType::kPong, "");
+  std::string wire =
+      EncodeFrame(FrameType::kStdout, EncodeOutput(out)) + EncodeFrame(FrameType::kPong, "");
   FrameReader r(kHostLimits);
   std::vector<Frame> frames;
   for (char c : wire) {

@@ -195,8 +195,9 @@ absl::Status CheckEgress(const EgressPolicy& egress) {
     const CredentialRule& c = egress.credentials[i];
     std::string field = absl::StrCat("egress.credentials[", i, "]");
     if (!IsValidDnsName(c.host)) {
-      return Bad(field + ".host", absl::StrCat("\"", c.host, "\" is not a lower-case host name "
-                                                             "(credentials bind to one exact host)"));
+      return Bad(field + ".host", absl::StrCat("\"", c.host,
+                                               "\" is not a lower-case host name "
+                                               "(credentials bind to one exact host)"));
     }
     bool allowed = false;
     for (const std::string& p : egress.allow_hosts) allowed = allowed || PatternMatches(p, c.host);

@@ -636,8 +636,8 @@ struct AuditChain::Io {
   bool head_dirty = false;
   // The head checkpoint, rewritten in place (see WriteHead).
   sys::UniqueFd head_fd;
-  uint64_t head_size = 0;       // bytes in the head file as we know it
-  bool head_unsynced = false;   // written since its last fdatasync
+  uint64_t head_size = 0;      // bytes in the head file as we know it
+  bool head_unsynced = false;  // written since its last fdatasync
   absl::Time head_synced_at = absl::InfinitePast();
 
   absl::Status SetKey(std::string new_key) {
@@ -743,8 +743,7 @@ struct AuditChain::Io {
       }
     }
     if (!head_fd) {
-      head_fd.Reset(
-          ::open(head_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+      head_fd.Reset(::open(head_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
       if (!head_fd) return FileErrnoStatus(errno, "open " + head_path);
       struct stat st;
       if (::fstat(head_fd.get(), &st) != 0) return FileErrnoStatus(errno, "fstat " + head_path);
@@ -762,8 +761,8 @@ struct AuditChain::Io {
     if (line.size() < kHeadBytes) line.insert(line.size() - 1, kHeadBytes - line.size(), ' ');
     size_t done = 0;
     while (done < line.size()) {
-      ssize_t n = ::pwrite(head_fd.get(), line.data() + done, line.size() - done,
-                           static_cast<off_t>(done));
+      ssize_t n =
+          ::pwrite(head_fd.get(), line.data() + done, line.size() - done, static_cast<off_t>(done));
       if (n < 0) {
         if (errno == EINTR) continue;
         return FileErrnoStatus(errno, "write " + head_path);

@@ -142,14 +142,14 @@ TEST_F(AuditChainTest, PayloadsAreStoredCanonically) {
   const std::vector<std::string> payloads = {
       R"({})",
       R"({"a":1,"b":[1,2,{"c":null}],"d":true,"e":false,"f":-5,"g":"x y"})",
-      R"({"b":1,"a":2})",                 // unsorted
-      R"({"a":1,"a":2})",                 // duplicate key
-      R"({ "a" : 1 })",                   // whitespace
-      R"({"a":01})",                      // invalid number: rejected below
-      R"({"a":-0,"b":1.50,"c":1e3})",     // non-canonical numbers
+      R"({"b":1,"a":2})",               // unsorted
+      R"({"a":1,"a":2})",               // duplicate key
+      R"({ "a" : 1 })",                 // whitespace
+      R"({"a":01})",                    // invalid number: rejected below
+      R"({"a":-0,"b":1.50,"c":1e3})",   // non-canonical numbers
       R"({"a":"é
-"\/"})",         // escapes
-      R"({"a":12345678901234567890})",    // beyond the fast path's digits
+"\/"})",                                // escapes
+      R"({"a":12345678901234567890})",  // beyond the fast path's digits
       R"({"z":{"y":{"x":[[],{}]}}})",
   };
   auto chain = AuditChain::Open(log_, kKey);

@@ -47,8 +47,8 @@ std::string MountSmallTmpfs(std::string* dir, const char* size) {
         {"/proc/self/gid_map", absl::StrCat(gid, " ", gid, " 1")}};
     for (const auto& [path, text] : maps) {
       int fd = ::open(path, O_WRONLY | O_CLOEXEC);
-      bool ok = fd >= 0 && ::write(fd, text.data(), text.size()) ==
-                               static_cast<ssize_t>(text.size());
+      bool ok =
+          fd >= 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
       if (fd >= 0) ::close(fd);
       if (!ok) return absl::StrCat("write ", path, ": ", strerror(errno));
     }

@@ -33,16 +33,16 @@ constexpr size_t kStep = kBlock - kShapeLookback - kShapeLookahead;  // 48
 static_assert(kStep == 48);
 
 struct Classes {
-  uint64_t digit = 0;  // [0-9]
-  uint64_t upper = 0;  // [A-Z]
-  uint64_t word = 0;   // [0-9A-Za-z_]
-  uint64_t space = 0;  // ' '
-  uint64_t dash = 0;   // '-'
-  uint64_t dot = 0;    // '.'
-  uint64_t plus = 0;   // '+'
+  uint64_t digit = 0;   // [0-9]
+  uint64_t upper = 0;   // [A-Z]
+  uint64_t word = 0;    // [0-9A-Za-z_]
+  uint64_t space = 0;   // ' '
+  uint64_t dash = 0;    // '-'
+  uint64_t dot = 0;     // '.'
+  uint64_t plus = 0;    // '+'
   uint64_t rparen = 0;  // ')'
-  uint64_t d26 = 0;    // [2-6]
-  uint64_t d29 = 0;    // [2-9]
+  uint64_t d26 = 0;     // [2-6]
+  uint64_t d29 = 0;     // [2-9]
 };
 
 void Classify(const unsigned char* w, Classes* c) {
@@ -146,8 +146,7 @@ __attribute__((target("avx512bw"))) inline uint64_t Avx512Range(__m512i v, char 
 
 // The same two phases with AVX-512BW: one compare into a 64-bit mask per
 // class, no movemask.
-__attribute__((target("avx512bw"))) bool ClassifyAvx512Digits(const unsigned char* w,
-                                                              Classes* c) {
+__attribute__((target("avx512bw"))) bool ClassifyAvx512Digits(const unsigned char* w, Classes* c) {
   const __m512i v = _mm512_loadu_si512(w);
   c->digit = Avx512Range(v, '0', '9');
   if (c->digit == 0) return false;
@@ -173,9 +172,9 @@ __attribute__((target("avx512bw"))) void ClassifyAvx512Rest(const unsigned char*
 // 0: baseline, 1: AVX2, 2: AVX-512BW (checked at run time).
 int SimdLevel() {
 #if defined(KAVACH_SHAPES_AVX2)
-  static const int have = __builtin_cpu_supports("avx512bw")   ? 2
-                          : __builtin_cpu_supports("avx2") ? 1
-                                                           : 0;
+  static const int have = __builtin_cpu_supports("avx512bw") ? 2
+                          : __builtin_cpu_supports("avx2")   ? 1
+                                                             : 0;
   if (internal_shapes::baseline_only) return 0;
   if (internal_shapes::avx2_only) return have >= 1 ? 1 : 0;
   return have;
@@ -183,7 +182,6 @@ int SimdLevel() {
   return 0;
 #endif
 }
-
 
 // [0-9]{1,3}\. starting at w[j]: the index after the dot, or 0.
 size_t DigitsDot(const unsigned char* w, size_t j) {
@@ -294,10 +292,10 @@ void FindShapes(std::string_view text, size_t from, size_t to, unsigned mask,
       // of a US number, after its separator or the area code's ')'.
       const uint64_t before = (ps | c.rparen) << 1;
       const uint64_t us = before & c.d29 & d3 & ahead(ps, 3) & ahead(d4, 4) & ~ahead(d, 8);
-      const uint64_t intl = c.plus & ahead(c.d29, 1) &
-                            ((ahead(ps, 2) & ahead(d2, 3)) |
-                             (ahead(d, 2) & ahead(ps, 3) & ahead(d2, 4)) |
-                             (ahead(d2, 2) & ahead(ps, 4) & ahead(d2, 5)));
+      const uint64_t intl =
+          c.plus & ahead(c.d29, 1) &
+          ((ahead(ps, 2) & ahead(d2, 3)) | (ahead(d, 2) & ahead(ps, 3) & ahead(d2, 4)) |
+           (ahead(d2, 2) & ahead(ps, 4) & ahead(d2, 5)));
       found[3] = us;
       found[kPhoneIntl] = intl;
     }

@@ -121,7 +121,7 @@ TEST_P(ShapeFinderPathTest, RealisticExamples) {
   EXPECT_EQ(count("SSN: 123-45-6789", Shape::kSsn), 1);
   EXPECT_EQ(count("call (415) 555-2671 now", Shape::kPhone), 1);
   EXPECT_EQ(count("+44 20 7946 0958", Shape::kPhone), 1);  // "+44 20"
-  EXPECT_EQ(count("tel 415-555-2671", Shape::kPhone), 1);   // "555-2671"
+  EXPECT_EQ(count("tel 415-555-2671", Shape::kPhone), 1);  // "555-2671"
   EXPECT_EQ(count("uuid 0f3a1234-5678-4abc", Shape::kPhone), 0);
   EXPECT_EQ(count("id 415-555-26710", Shape::kPhone), 0);
   EXPECT_EQ(count("client 203.0.113.7 connected", Shape::kIpv4), 1);

@@ -15,11 +15,11 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "backend/oci/gvisor.h"
+#include "backend/oci/oci_backend.h"
 #include "kavach/policy.h"
 #include "linux/file_util.h"
 #include "linux/strings.h"
-#include "backend/oci/gvisor.h"
-#include "backend/oci/oci_backend.h"
 #include "nlohmann/json.hpp"
 
 namespace kavach::internal {
@@ -39,14 +39,14 @@ absl::StatusOr<ExecResult> ParseInnerResult(const ExecResult& outer) {
       r.stdout_data.clear();
       return r;
     }
-    return absl::InternalError(absl::StrCat("inner layer: no JSON result (exit ",
-                                            outer.exit_code, "): ", outer.stderr_data,
+    return absl::InternalError(absl::StrCat("inner layer: no JSON result (exit ", outer.exit_code,
+                                            "): ", outer.stderr_data,
                                             outer.stdout_data.substr(0, 400)));
   }
   if (j.contains("error") && j["error"].is_object()) {
     const nlohmann::json& e = j["error"];
-    std::string msg = absl::StrCat("inner layer (process): ", e.value("stage", ""), ": ",
-                                   e.value("message", ""));
+    std::string msg =
+        absl::StrCat("inner layer (process): ", e.value("stage", ""), ": ", e.value("message", ""));
     std::string code = e.value("code", "");
     if (code == "FAILED_PRECONDITION") return absl::FailedPreconditionError(msg);
     if (code == "INVALID_ARGUMENT") return absl::InvalidArgumentError(msg);
@@ -111,8 +111,8 @@ class CompositeBackend final : public Backend {
         bool asked = (c == Control::kLandlockFilesystem && inner.filesystem.landlock) ||
                      (c == Control::kLandlockNetwork &&
                       (inner.network.tcp_bind_ports || inner.network.tcp_connect_ports)) ||
-                     (c == Control::kLandlockScopes && (inner.landlock_scopes.signal ||
-                                                        inner.landlock_scopes.abstract_unix_socket));
+                     (c == Control::kLandlockScopes &&
+                      (inner.landlock_scopes.signal || inner.landlock_scopes.abstract_unix_socket));
         if (asked && !policy_.IsOptional(c)) {
           return absl::FailedPreconditionError(absl::StrCat(
               ToAbsl(ControlName(c)),
@@ -121,8 +121,7 @@ class CompositeBackend final : public Backend {
         }
       }
     }
-    if (absl::Status s =
-            sys::WriteFile(layer_dir_ + "/policy.json", PolicyToJson(inner), 0644);
+    if (absl::Status s = sys::WriteFile(layer_dir_ + "/policy.json", PolicyToJson(inner), 0644);
         !s.ok()) {
       return s;
     }
@@ -148,8 +147,9 @@ class CompositeBackend final : public Backend {
     outer_config.policy = outer;
     PrepareReport outer_report;
     if (absl::Status s = outer_->Prepare(outer_config, &outer_report); !s.ok()) {
-      return absl::Status(s.code(), absl::StrCat("outer layer (", ToAbsl(BackendKindName(outer_kind_)),
-                                                 "): ", s.message()));
+      return absl::Status(
+          s.code(),
+          absl::StrCat("outer layer (", ToAbsl(BackendKindName(outer_kind_)), "): ", s.message()));
     }
     for (SetupStep& st : outer_report.steps) {
       report->steps.push_back({absl::StrCat("outer ", st.name), st.duration});
@@ -186,12 +186,12 @@ class CompositeBackend final : public Backend {
     outer_score = std::min(outer_score, 100);
     inner_score = std::min(inner_score, 100);
     int layered = LayeredScore({outer_score, inner_score}, 2);
-    report->evidence.push_back(
-        {"layered", true,
-         absl::StrCat("outer ", ToAbsl(BackendKindName(outer_kind_)), " ", outer_score,
-                      ", inner process ", inner_score, ": best ", std::max(outer_score, inner_score),
-                      " + 5 for two distinct layers = ", layered),
-         layered - outer_score});
+    report->evidence.push_back({"layered", true,
+                                absl::StrCat("outer ", ToAbsl(BackendKindName(outer_kind_)), " ",
+                                             outer_score, ", inner process ", inner_score,
+                                             ": best ", std::max(outer_score, inner_score),
+                                             " + 5 for two distinct layers = ", layered),
+                                layered - outer_score});
     report->steps.push_back({"inner verify", absl::Now() - t1});
     (void)t0;
     return absl::OkStatus();
@@ -232,10 +232,19 @@ class CompositeBackend final : public Backend {
     if (request.argv.empty()) return absl::InvalidArgumentError("exec: empty argv");
     BackendExecRequest outer_req;
     const std::string cli = absl::StrCat(kLayerDir, "/kavach");
-    outer_req.argv = {cli,        "exec",     "--backend", "process", "--policy",
-                      absl::StrCat(kLayerDir, "/policy.json"), "--json", "--no-gate",
-                      "--workdir", policy_.working_directory, "--timeout",
-                      absl::StrCat(std::max<int64_t>(1, absl::ToInt64Milliseconds(request.timeout)))};
+    outer_req.argv = {
+        cli,
+        "exec",
+        "--backend",
+        "process",
+        "--policy",
+        absl::StrCat(kLayerDir, "/policy.json"),
+        "--json",
+        "--no-gate",
+        "--workdir",
+        policy_.working_directory,
+        "--timeout",
+        absl::StrCat(std::max<int64_t>(1, absl::ToInt64Milliseconds(request.timeout)))};
     for (const std::string& kv : request.env) {
       outer_req.argv.push_back("--env");
       outer_req.argv.push_back(kv);
@@ -260,8 +269,8 @@ class CompositeBackend final : public Backend {
     last_outer_ = *r;
     nlohmann::json j = nlohmann::json::parse(r->stdout_data, nullptr, false);
     if (!j.is_object() && raw) {
-      return absl::InternalError(absl::StrCat("inner layer: no JSON result (exit ", r->exit_code,
-                                              "): ", r->stderr_data));
+      return absl::InternalError(
+          absl::StrCat("inner layer: no JSON result (exit ", r->exit_code, "): ", r->stderr_data));
     }
     return j;
   }
@@ -297,17 +306,17 @@ absl::StatusOr<std::string> KavachCliPath() {
 absl::StatusOr<std::unique_ptr<Backend>> CreateCompositeBackend(BackendKind outer,
                                                                 BackendKind inner) {
   if (outer != BackendKind::kGVisor && outer != BackendKind::kOci) {
-    return absl::InvalidArgumentError(absl::StrCat("composite: the outer layer must be gvisor or oci, not ",
-                                                   ToAbsl(BackendKindName(outer))));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "composite: the outer layer must be gvisor or oci, not ", ToAbsl(BackendKindName(outer))));
   }
   if (inner != BackendKind::kProcess) {
-    return absl::InvalidArgumentError(absl::StrCat("composite: the inner layer must be process, not ",
-                                                   ToAbsl(BackendKindName(inner))));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "composite: the inner layer must be process, not ", ToAbsl(BackendKindName(inner))));
   }
   BackendAvailability a = Probe(outer);
   if (!a.available) {
-    return absl::UnavailableError(absl::StrCat(ToAbsl(BackendKindName(outer)),
-                                               " backend unavailable: ", a.reason));
+    return absl::UnavailableError(
+        absl::StrCat(ToAbsl(BackendKindName(outer)), " backend unavailable: ", a.reason));
   }
   absl::StatusOr<std::string> cli = KavachCliPath();
   if (!cli.ok()) return absl::UnavailableError(cli.status().message());

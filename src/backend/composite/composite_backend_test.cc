@@ -189,7 +189,6 @@ TEST(ResolveBest, PicksTheHighestVerifiedScoreAndSaysWhyOthersLost) {
   }
 }
 
-
 // kill -9 of a kavach CLI in the middle of an exec leaves its container
 // behind (nothing runs to clean up); the next kavach process removes it at
 // start, with its bundle, before making its own.
@@ -206,8 +205,8 @@ TEST(Lifecycle, KillNineMidExecThenCleanupAtNextStart) {
     int devnull = ::open("/dev/null", O_RDWR);
     ::dup2(devnull, 1);
     ::dup2(devnull, 2);
-    ::execl(cli->c_str(), "kavach", "exec", "--backend", "oci", "--policy", "minimal",
-            "--no-gate", "--", "/bin/sh", "-c", ("sleep 60 # " + token).c_str(), nullptr);
+    ::execl(cli->c_str(), "kavach", "exec", "--backend", "oci", "--policy", "minimal", "--no-gate",
+            "--", "/bin/sh", "-c", ("sleep 60 # " + token).c_str(), nullptr);
     _exit(127);
   }
   // The command runs inside once its container is up.
@@ -216,9 +215,9 @@ TEST(Lifecycle, KillNineMidExecThenCleanupAtNextStart) {
   for (int i = 0; i < 400 && !running; ++i) {
     for (pid_t p : kavach::testing::HostPidsWithCmdline(token)) {
       // The command itself (not kavach or its forks, which carry its argv).
-      running = running || absl::StartsWith(kavach::testing::ReadHostFile(
-                                                 absl::StrCat("/proc/", p, "/cmdline")),
-                                             std::string("/bin/sh\0-c", 10));
+      running = running || absl::StartsWith(
+                               kavach::testing::ReadHostFile(absl::StrCat("/proc/", p, "/cmdline")),
+                               std::string("/bin/sh\0-c", 10));
     }
     if (!running) absl::SleepFor(absl::Milliseconds(25));
   }

@@ -64,7 +64,8 @@ nlohmann::json Vsock(const FirecrackerVsock& v) {
 
 absl::Status ValidateFirecrackerConfig(const FirecrackerVmConfig& c) {
   if (c.kernel_image_path.empty() || c.kernel_image_path[0] != '/') {
-    return absl::InvalidArgumentError("boot-source.kernel_image_path: an absolute path is required");
+    return absl::InvalidArgumentError(
+        "boot-source.kernel_image_path: an absolute path is required");
   }
   if (!c.initrd_path.empty() && c.initrd_path[0] != '/') {
     return absl::InvalidArgumentError("boot-source.initrd_path: not absolute");
@@ -121,7 +122,8 @@ absl::StatusOr<std::string> FirecrackerConfigJson(const FirecrackerVmConfig& c) 
   j["drives"] = nlohmann::json::array();
   for (const FirecrackerDrive& d : c.drives) j["drives"].push_back(Drive(d));
   j["network-interfaces"] = nlohmann::json::array();
-  for (const FirecrackerNetwork& n : c.network_interfaces) j["network-interfaces"].push_back(Net(n));
+  for (const FirecrackerNetwork& n : c.network_interfaces)
+    j["network-interfaces"].push_back(Net(n));
   if (c.vsock) j["vsock"] = Vsock(*c.vsock);
   return j.dump(2);
 }
@@ -159,8 +161,7 @@ absl::Status ParseFirecrackerResponse(std::string_view response) {
   }
   std::string_view status_line = response.substr(0, response.find("\r\n"));
   int code = 0;
-  if (status_line.size() < 12 ||
-      !absl::SimpleAtoi(ToAbsl(status_line.substr(9, 3)), &code)) {
+  if (status_line.size() < 12 || !absl::SimpleAtoi(ToAbsl(status_line.substr(9, 3)), &code)) {
     return absl::DataLossError(
         absl::StrCat("firecracker API: bad status line '", ToAbsl(status_line), "'"));
   }
@@ -201,10 +202,10 @@ absl::Status FirecrackerApiClient::Call(const FirecrackerApiCall& call) const {
       size_t cl = lower.find("content-length:");
       if (cl != std::string::npos) {
         size_t eol = lower.find("\r\n", cl);
-        (void)absl::SimpleAtoi(absl::StripAsciiWhitespace(absl::string_view(lower).substr(
-                                   cl + 15, eol == std::string::npos ? std::string::npos
-                                                                     : eol - cl - 15)),
-                               &want);
+        (void)absl::SimpleAtoi(
+            absl::StripAsciiWhitespace(absl::string_view(lower).substr(
+                cl + 15, eol == std::string::npos ? std::string::npos : eol - cl - 15)),
+            &want);
       }
       if (response.size() >= header_end + 4 + want) break;
     }
@@ -214,7 +215,9 @@ absl::Status FirecrackerApiClient::Call(const FirecrackerApiCall& call) const {
       return absl::DeadlineExceededError(
           absl::StrCat("firecracker API: no complete answer to ", call.method, " ", call.path));
     }
-    struct pollfd p{fd.get(), POLLIN, 0};
+    struct pollfd p {
+      fd.get(), POLLIN, 0
+    };
     int n = ::poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) continue;

@@ -109,7 +109,7 @@ struct JailerOptions {
   int cgroup_version = 2;
   std::map<std::string, std::string> cgroups;  // e.g. memory.max -> bytes
   std::string parent_cgroup;
-  std::string netns;  // path of a network namespace to join
+  std::string netns;                                // path of a network namespace to join
   std::map<std::string, uint64_t> resource_limits;  // fsize, no-file
   bool new_pid_ns = true;
   bool daemonize = false;

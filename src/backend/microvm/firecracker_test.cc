@@ -68,10 +68,9 @@ const std::map<std::string, char> kMachine = {{"vcpu_count", 'i'},
                                               {"smt", 'b'},
                                               {"track_dirty_pages", 'b'},
                                               {"huge_pages", 's'}};
-const std::map<std::string, char> kDrive = {{"drive_id", 's'},     {"path_on_host", 's'},
-                                            {"is_root_device", 'b'}, {"is_read_only", 'b'},
-                                            {"partuuid", 's'},     {"cache_type", 's'},
-                                            {"io_engine", 's'}};
+const std::map<std::string, char> kDrive = {
+    {"drive_id", 's'}, {"path_on_host", 's'}, {"is_root_device", 'b'}, {"is_read_only", 'b'},
+    {"partuuid", 's'}, {"cache_type", 's'},   {"io_engine", 's'}};
 const std::map<std::string, char> kVsock = {{"guest_cid", 'i'}, {"uds_path", 's'}};
 const std::map<std::string, char> kNet = {
     {"iface_id", 's'}, {"host_dev_name", 's'}, {"guest_mac", 's'}};
@@ -150,8 +149,7 @@ TEST(FirecrackerApi, ResponsesAreParsedWithTheFaultMessage) {
             absl::StatusCode::kInternal);
   EXPECT_EQ(ParseFirecrackerResponse("garbage").code(), absl::StatusCode::kDataLoss);
   EXPECT_EQ(ParseFirecrackerResponse("HTTP/1.1 204").code(), absl::StatusCode::kDataLoss);
-  EXPECT_EQ(ParseFirecrackerResponse(std::string(70000, 'H')).code(),
-            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(ParseFirecrackerResponse(std::string(70000, 'H')).code(), absl::StatusCode::kDataLoss);
 }
 
 // A fake Firecracker API server on a unix socket: answers one request.
@@ -166,9 +164,9 @@ TEST(FirecrackerApi, ClientTalksHttpOverTheUnixSocket) {
   ASSERT_EQ(::listen(srv.get(), 4), 0);
   std::string got;
   std::thread server([&] {
-    for (const char* answer :
-         {"HTTP/1.1 204 No Content\r\nServer: Firecracker API\r\n\r\n",
-          "HTTP/1.1 400 Bad Request\r\nContent-Length: 31\r\n\r\n{\"fault_message\":\"bad vcpu\"}   "}) {
+    for (const char* answer : {"HTTP/1.1 204 No Content\r\nServer: Firecracker API\r\n\r\n",
+                               "HTTP/1.1 400 Bad Request\r\nContent-Length: "
+                               "31\r\n\r\n{\"fault_message\":\"bad vcpu\"}   "}) {
       sys::UniqueFd c(::accept(srv.get(), nullptr, nullptr));
       char buf[4096];
       ssize_t n = ::read(c.get(), buf, sizeof buf);

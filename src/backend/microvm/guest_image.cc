@@ -27,9 +27,9 @@ namespace {
 constexpr char kFormat[] = "kavach-guest-image 1";
 constexpr size_t kMaxVmlinux = 512u << 20;
 
-constexpr char kBusyboxApplets[][10] = {"sh",    "mount", "umount",   "insmod", "echo",
-                                        "cat",   "ls",    "mkdir",    "ln",     "poweroff",
-                                        "sleep", "dmesg", "ps",       "kill",   "uname"};
+constexpr char kBusyboxApplets[][10] = {"sh",    "mount", "umount", "insmod", "echo",
+                                        "cat",   "ls",    "mkdir",  "ln",     "poweroff",
+                                        "sleep", "dmesg", "ps",     "kill",   "uname"};
 
 std::string InitScript(const std::vector<std::string>& modules) {
   return absl::StrCat(
@@ -100,7 +100,10 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ModuleFiles(
 }
 
 bool IsStaticElf(const std::string& data) {
-  if (data.size() < 64 || data.compare(0, 4, "\x7f" "ELF") != 0) return false;
+  if (data.size() < 64 || data.compare(0, 4,
+                                       "\x7f"
+                                       "ELF") != 0)
+    return false;
   // A dynamic executable names its interpreter; a static one has none.
   return data.find("/lib64/ld-linux") == std::string::npos &&
          data.find("/lib/ld-linux") == std::string::npos;
@@ -144,9 +147,9 @@ void RemoveFlatDir(const std::string& dir) {
 }  // namespace
 
 const std::vector<std::string>& GuestModules() {
-  static const auto* m = new std::vector<std::string>{
-      "virtio_ring", "virtio", "virtio_mmio", "virtio_console",
-      "9pnet",       "9pnet_virtio", "netfs", "fscache", "9p"};
+  static const auto* m = new std::vector<std::string>{"virtio_ring",    "virtio",  "virtio_mmio",
+                                                      "virtio_console", "9pnet",   "9pnet_virtio",
+                                                      "netfs",          "fscache", "9p"};
   return *m;
 }
 
@@ -154,8 +157,8 @@ void CpioWriter::Add(std::string_view path, unsigned mode, std::string_view data
   std::string name(path);
   while (!name.empty() && name.front() == '/') name.erase(0, 1);
   absl::StrAppendFormat(&out_, "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X",
-                        next_ino_++, mode, 0, 0, (mode & S_IFMT) == S_IFDIR ? 2 : 1, 0,
-                        data.size(), 0, 0, 0, 0, name.size() + 1, 0);
+                        next_ino_++, mode, 0, 0, (mode & S_IFMT) == S_IFDIR ? 2 : 1, 0, data.size(),
+                        0, 0, 0, 0, name.size() + 1, 0);
   out_.append(name);
   out_.push_back('\0');
   while (out_.size() % 4 != 0) out_.push_back('\0');
@@ -213,7 +216,10 @@ absl::StatusOr<std::string> ExtractVmlinux(std::string_view bzimage) {
     lzma_end(&strm);
     if (ret != LZMA_STREAM_END) continue;
     out.resize(produced);
-    if (out.size() >= 4 && out.compare(0, 4, "\x7f" "ELF") == 0) return out;
+    if (out.size() >= 4 && out.compare(0, 4,
+                                       "\x7f"
+                                       "ELF") == 0)
+      return out;
   }
   return absl::InvalidArgumentError(
       "no XZ-compressed ELF kernel in this bzImage (is the kernel built with CONFIG_KERNEL_XZ?)");
@@ -247,7 +253,8 @@ absl::StatusOr<GuestImageInputs> DefaultGuestImageInputs() {
   in.busybox = "/bin/busybox";
   if (IsFile("/etc/ld.so.cache")) in.ld_so_cache = "/etc/ld.so.cache";
   if (!IsFile(in.busybox)) {
-    return absl::FailedPreconditionError("guest image: /bin/busybox missing (install busybox-static)");
+    return absl::FailedPreconditionError(
+        "guest image: /bin/busybox missing (install busybox-static)");
   }
   std::vector<std::string> agents;
   if (const char* env = std::getenv("KAVACH_GUEST_AGENT"); env != nullptr && *env == '/') {
@@ -392,10 +399,9 @@ absl::StatusOr<GuestImage> EnsureGuestImage(const GuestImageInputs& in,
   if (absl::Status s = sys::WriteFile(tmp + "/initrd.cpio", cpio.Finish(), 0644); !s.ok()) {
     return fail(s);
   }
-  std::string manifest =
-      absl::StrCat(kFormat, "\nkernel ", in.kernel, "\nrelease ", in.kernel_release, "\nbusybox ",
-                   in.busybox, "\nagent ", in.agent, "\nmodules ", absl::StrJoin(in.modules, " "),
-                   "\n");
+  std::string manifest = absl::StrCat(kFormat, "\nkernel ", in.kernel, "\nrelease ",
+                                      in.kernel_release, "\nbusybox ", in.busybox, "\nagent ",
+                                      in.agent, "\nmodules ", absl::StrJoin(in.modules, " "), "\n");
   if (absl::Status s = sys::WriteFile(tmp + "/manifest", manifest, 0644); !s.ok()) return fail(s);
   ::chmod(tmp.c_str(), 0755);
   if (::rename(tmp.c_str(), img.dir.c_str()) != 0) {

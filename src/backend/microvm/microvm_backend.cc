@@ -12,8 +12,8 @@
 #include <cerrno>
 #include <climits>
 #include <cmath>
-#include <map>
 #include <cstdlib>
+#include <map>
 #include <thread>
 #include <vector>
 
@@ -55,7 +55,8 @@ absl::Status MakePrivateDir(const std::string& dir) {
   struct stat st;
   if (::lstat(dir.c_str(), &st) != 0) return sys::ErrnoStatus(errno, dir);
   if (!S_ISDIR(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & 022) != 0) {
-    return absl::PermissionDeniedError(absl::StrCat(dir, " is not a private directory owned by us"));
+    return absl::PermissionDeniedError(
+        absl::StrCat(dir, " is not a private directory owned by us"));
   }
   return absl::OkStatus();
 }
@@ -77,7 +78,6 @@ void RemoveTree(const std::string& path) {
     ::unlink(path.c_str());
   }
 }
-
 
 std::string Tag(size_t i) { return absl::StrCat("kv", i); }
 
@@ -256,7 +256,8 @@ class MicroVmBackend final : public Backend {
 class MicroVmSpawned final : public SpawnedProcess {
  public:
   MicroVmSpawned(MicroVmBackend* backend, BackendExecRequest request) : backend_(backend) {
-    thread_ = std::thread([this, request = std::move(request)] { result_ = backend_->Exec(request); });
+    thread_ =
+        std::thread([this, request = std::move(request)] { result_ = backend_->Exec(request); });
   }
   ~MicroVmSpawned() override {
     if (thread_.joinable()) {
@@ -305,7 +306,8 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
                 : "firecracker not found in PATH"));
   }
   if (vmm != "qemu" && vmm != "auto") {
-    return absl::InvalidArgumentError(absl::StrCat("microvm: unknown VMM '", vmm, "' (qemu|firecracker)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("microvm: unknown VMM '", vmm, "' (qemu|firecracker)"));
   }
   std::string qemu = options_.qemu_path;
   if (qemu.empty()) {
@@ -448,8 +450,8 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
   report->evidence.push_back(
       {"base:firecracker", true,
        absl::StrCat("guest kernel ", hello->kernel_release, " (host ", host_release,
-                    ") booted under QEMU -M microvm, accel ", spec.accelerator, " (",
-                    accel.reason, "); agent ", hello->agent, " ready after ",
+                    ") booted under QEMU -M microvm, accel ", spec.accelerator, " (", accel.reason,
+                    "); agent ", hello->agent, " ready after ",
                     absl::FormatDuration(vm_->boot_time())),
        BaseScore(BackendKind::kFirecracker)});
   // Facts for `kavach exec --json` (vmm, accelerator, guest_kernel, clone).
@@ -462,10 +464,9 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
   report->evidence.push_back(
       {"memory/cpu limits", true,
        absl::StrCat("guest RAM -m ", spec.memory_mib, " MiB, -smp ", spec.cpus), 2});
-  report->evidence.push_back({"vm.entropy_reseed", bits.ok() && *bits > 0,
-                              absl::StrCat("64 host random bytes mixed in, ", *bits,
-                                           " bits credited"),
-                              0});
+  report->evidence.push_back(
+      {"vm.entropy_reseed", bits.ok() && *bits > 0,
+       absl::StrCat("64 host random bytes mixed in, ", *bits, " bits credited"), 0});
   if (JailWanted()) {
     for (Evidence& e : jail_evidence) report->evidence.push_back(std::move(e));
   } else {
@@ -582,7 +583,8 @@ absl::Status MicroVmBackend::PlanConfinement(const VmSpec& spec) {
       return absl::FailedPreconditionError(absl::StrCat("seccomp: ", prog.status().message()));
     }
     const std::vector<sock_filter>& ins = (*prog)->instructions();
-    seccomp_bpf_.assign(reinterpret_cast<const char*>(ins.data()), ins.size() * sizeof(sock_filter));
+    seccomp_bpf_.assign(reinterpret_cast<const char*>(ins.data()),
+                        ins.size() * sizeof(sock_filter));
     if (seccomp_bpf_.size() > guest::kMaxSeccompBytes) {
       return absl::FailedPreconditionError("seccomp: program larger than the agent accepts");
     }
@@ -631,9 +633,9 @@ absl::Status MicroVmBackend::VerifyConfinement(PrepareReport* report) {
   absl::StatusOr<ExecResult> r = Exec(probe);
   if (!r.ok()) return r.status();
   if (r->exit_code != 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "microvm: the confinement probe failed in the guest (exit ", r->exit_code, ", signal ",
-        r->signal, "): ", r->stderr_data.substr(0, 300)));
+    return absl::FailedPreconditionError(
+        absl::StrCat("microvm: the confinement probe failed in the guest (exit ", r->exit_code,
+                     ", signal ", r->signal, "): ", r->stderr_data.substr(0, 300)));
   }
   std::map<std::string, std::string> kv;
   bool root_ro = false;
@@ -656,35 +658,36 @@ absl::Status MicroVmBackend::VerifyConfinement(PrepareReport* report) {
       return absl::FailedPreconditionError(
           absl::StrCat(ToAbsl(ControlName(c)), ": not confirmed in the guest: ", detail));
     }
-    report->evidence.push_back({std::string(ControlName(c)), ok, std::move(detail), ok ? points : 0});
+    report->evidence.push_back(
+        {std::string(ControlName(c)), ok, std::move(detail), ok ? points : 0});
     return absl::OkStatus();
   };
   std::string seccomp = kv["Seccomp"];
-  if (absl::Status s = check(Control::kSeccomp, policy.seccomp != SeccompProfile::kNone,
-                             seccomp == "2",
-                             absl::StrCat("Seccomp: ", seccomp, " (filter mode) inside the guest, ",
-                                          ToAbsl(SeccompProfileName(policy.seccomp)), " profile"),
-                             5);
-      !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = check(Control::kNoNewPrivs, true, kv["NoNewPrivs"] == "1",
-                             absl::StrCat("NoNewPrivs: ", kv["NoNewPrivs"], " inside the guest"), 0);
+  if (absl::Status s =
+          check(Control::kSeccomp, policy.seccomp != SeccompProfile::kNone, seccomp == "2",
+                absl::StrCat("Seccomp: ", seccomp, " (filter mode) inside the guest, ",
+                             ToAbsl(SeccompProfileName(policy.seccomp)), " profile"),
+                5);
       !s.ok()) {
     return s;
   }
   if (absl::Status s =
-          check(Control::kLandlockFilesystem, policy.filesystem.landlock,
-                kv["LANDLOCK"] == "denied",
-                absl::StrCat("guest Landlock ruleset: a world-readable file outside the rules (",
-                             "/kavach/agent) was ", kv["LANDLOCK"]),
-                3);
+          check(Control::kNoNewPrivs, true, kv["NoNewPrivs"] == "1",
+                absl::StrCat("NoNewPrivs: ", kv["NoNewPrivs"], " inside the guest"), 0);
       !s.ok()) {
     return s;
   }
-  if (absl::Status s = check(Control::kReadOnlyRoot, policy.filesystem.read_only_root, root_ro,
-                             root_ro ? "the guest's / is mounted read-only" : "the guest's / is writable",
-                             3);
+  if (absl::Status s = check(
+          Control::kLandlockFilesystem, policy.filesystem.landlock, kv["LANDLOCK"] == "denied",
+          absl::StrCat("guest Landlock ruleset: a world-readable file outside the rules (",
+                       "/kavach/agent) was ", kv["LANDLOCK"]),
+          3);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s =
+          check(Control::kReadOnlyRoot, policy.filesystem.read_only_root, root_ro,
+                root_ro ? "the guest's / is mounted read-only" : "the guest's / is writable", 3);
       !s.ok()) {
     return s;
   }
@@ -780,12 +783,11 @@ KvmFacts ReadKvmFacts() {
 AcceleratorChoice ChooseAccelerator(const KvmFacts& f) {
   if (!f.dev_kvm) return {"tcg", "TCG: /dev/kvm missing"};
   if (f.kvm_pvm || !f.hw_virt) {
-    return {"tcg",
-            absl::StrCat("TCG: /dev/kvm is ",
-                         f.kvm_pvm ? "kvm_pvm (software nested virtualisation)" : "present",
-                         " but the CPU has no vmx/svm",
-                         f.hypervisor_flag ? " (this host is itself a VM)" : "",
-                         "; a stock guest kernel does not run under it")};
+    return {"tcg", absl::StrCat("TCG: /dev/kvm is ",
+                                f.kvm_pvm ? "kvm_pvm (software nested virtualisation)" : "present",
+                                " but the CPU has no vmx/svm",
+                                f.hypervisor_flag ? " (this host is itself a VM)" : "",
+                                "; a stock guest kernel does not run under it")};
   }
   return {"kvm", "KVM: /dev/kvm with hardware virtualisation (vmx/svm)"};
 }
@@ -801,7 +803,8 @@ BackendAvailability ProbeMicroVm() {
                                                 " but not used (needs KVM and block shares)")
                                  : "firecracker not found in PATH";
   if (!qemu.ok()) {
-    a.reason = absl::StrCat(fc_state, "; qemu-system-x86_64 not found in PATH (install qemu-system-x86)");
+    a.reason =
+        absl::StrCat(fc_state, "; qemu-system-x86_64 not found in PATH (install qemu-system-x86)");
     return a;
   }
   absl::StatusOr<GuestImageInputs> in = DefaultGuestImageInputs();

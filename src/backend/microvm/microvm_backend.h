@@ -44,9 +44,9 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateMicroVmBackend(MicroVmBackendOpti
 
 // Host facts for the accelerator choice, split out for tests.
 struct KvmFacts {
-  bool dev_kvm = false;         // /dev/kvm exists
-  bool hw_virt = false;         // vmx or svm in /proc/cpuinfo flags
-  bool kvm_pvm = false;         // the kvm_pvm module is loaded
+  bool dev_kvm = false;          // /dev/kvm exists
+  bool hw_virt = false;          // vmx or svm in /proc/cpuinfo flags
+  bool kvm_pvm = false;          // the kvm_pvm module is loaded
   bool hypervisor_flag = false;  // we are ourselves a guest
 };
 KvmFacts ReadKvmFacts();

@@ -16,8 +16,8 @@
 #include <string>
 #include <thread>
 
-#include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
@@ -55,7 +55,11 @@ std::string Xz(const std::string& data) {
 // ---- vmlinux extraction and cpio ----
 
 TEST(ExtractVmlinux, FindsTheXzElfAfterOtherStreams) {
-  std::string elf = std::string("\x7f" "ELF", 4) + std::string(100000, 'k');
+  std::string elf = std::string(
+                        "\x7f"
+                        "ELF",
+                        4) +
+                    std::string(100000, 'k');
   // A setup header, an XZ stream that is not an ELF, junk, then the kernel.
   std::string bz = std::string(512, '\x01') + Xz("not a kernel") + "junk" + Xz(elf) + "tail";
   absl::StatusOr<std::string> v = ExtractVmlinux(bz);
@@ -65,9 +69,11 @@ TEST(ExtractVmlinux, FindsTheXzElfAfterOtherStreams) {
 
 TEST(ExtractVmlinux, NoKernelIsInvalidArgument) {
   EXPECT_EQ(ExtractVmlinux("plain bytes").status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(ExtractVmlinux(Xz("no elf here")).status().code(),
-            absl::StatusCode::kInvalidArgument);
-  std::string cut = Xz(std::string("\x7f" "ELF", 4) + std::string(5000, 'x'));
+  EXPECT_EQ(ExtractVmlinux(Xz("no elf here")).status().code(), absl::StatusCode::kInvalidArgument);
+  std::string cut = Xz(std::string("\x7f"
+                                   "ELF",
+                                   4) +
+                       std::string(5000, 'x'));
   EXPECT_FALSE(ExtractVmlinux(cut.substr(0, cut.size() / 2)).ok());  // truncated stream
 }
 
@@ -97,9 +103,17 @@ class FakeInputs : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = TempDir();
-    std::string elf = std::string("\x7f" "ELF", 4) + std::string(4096, 'v');
+    std::string elf = std::string(
+                          "\x7f"
+                          "ELF",
+                          4) +
+                      std::string(4096, 'v');
     ASSERT_TRUE(sys::WriteFile(dir_ + "/vmlinuz", std::string(600, 'h') + Xz(elf)).ok());
-    std::string static_elf = std::string("\x7f" "ELF", 4) + std::string(200, 's');
+    std::string static_elf = std::string(
+                                 "\x7f"
+                                 "ELF",
+                                 4) +
+                             std::string(200, 's');
     ASSERT_TRUE(sys::WriteFile(dir_ + "/busybox", static_elf, 0755).ok());
     ASSERT_TRUE(sys::WriteFile(dir_ + "/agent", static_elf + "agent", 0755).ok());
     ASSERT_EQ(::mkdir((dir_ + "/mods").c_str(), 0755), 0);
@@ -130,14 +144,23 @@ TEST_F(FakeInputs, BuildsOnceAndRebuildsWhenAnInputChanges) {
   EXPECT_THAT(*initrd, HasSubstr("exec /kavach/agent --init"));
   absl::StatusOr<std::string> vmlinux = sys::ReadFile(a->vmlinux);
   ASSERT_TRUE(vmlinux.ok());
-  EXPECT_EQ(vmlinux->compare(0, 4, "\x7f" "ELF"), 0);
+  EXPECT_EQ(vmlinux->compare(0, 4,
+                             "\x7f"
+                             "ELF"),
+            0);
 
   absl::StatusOr<GuestImage> again = EnsureGuestImage(in_, cache);
   ASSERT_TRUE(again.ok());
   EXPECT_FALSE(again->built);
   EXPECT_EQ(again->key, a->key);
 
-  ASSERT_TRUE(sys::WriteFile(in_.agent, std::string("\x7f" "ELF", 4) + std::string(200, 'n'), 0755).ok());
+  ASSERT_TRUE(sys::WriteFile(in_.agent,
+                             std::string("\x7f"
+                                         "ELF",
+                                         4) +
+                                 std::string(200, 'n'),
+                             0755)
+                  .ok());
   absl::StatusOr<GuestImage> changed = EnsureGuestImage(in_, cache);
   ASSERT_TRUE(changed.ok()) << changed.status();
   EXPECT_TRUE(changed->built);
@@ -145,7 +168,9 @@ TEST_F(FakeInputs, BuildsOnceAndRebuildsWhenAnInputChanges) {
 }
 
 TEST_F(FakeInputs, RefusesADynamicBusyboxAndAMissingModule) {
-  ASSERT_TRUE(sys::WriteFile(in_.busybox, std::string("\x7f" "ELF", 4) +
+  ASSERT_TRUE(sys::WriteFile(in_.busybox, std::string("\x7f"
+                                                      "ELF",
+                                                      4) +
                                               std::string(100, 'x') + "/lib64/ld-linux-x86-64.so.2")
                   .ok());
   absl::StatusOr<GuestImage> img = EnsureGuestImage(in_, dir_ + "/cache");
@@ -388,7 +413,8 @@ TEST_F(BrokenGuest, GarbageOnTheAgentPortIsAClearError) {
   ASSERT_TRUE(in.ok());
   std::vector<std::string> mods = {"virtio_ring", "virtio", "virtio_mmio", "virtio_console"};
   for (const std::string& m : mods) {
-    for (const auto& e : std::filesystem::recursive_directory_iterator(in->modules_dir + "/kernel")) {
+    for (const auto& e :
+         std::filesystem::recursive_directory_iterator(in->modules_dir + "/kernel")) {
       if (e.path().filename() == m + ".ko") {
         extra_files_.emplace_back("/" + m + ".ko", *sys::ReadFile(e.path().string()));
       }
@@ -398,7 +424,8 @@ TEST_F(BrokenGuest, GarbageOnTheAgentPortIsAClearError) {
   pid_t pid = -1;
   absl::StatusOr<guest::Hello> h = Boot(
       "/bin/busybox mount -t sysfs sys /sys\n"
-      "for m in virtio_ring virtio virtio_mmio virtio_console; do /bin/busybox insmod /$m.ko; done\n"
+      "for m in virtio_ring virtio virtio_mmio virtio_console; do /bin/busybox insmod /$m.ko; "
+      "done\n"
       "until echo 'hello, I am not an agent' > /dev/vport0p1; do /bin/busybox usleep 20000; done\n"
       "/bin/busybox sleep 600\n",
       absl::Seconds(30), &pid);
@@ -493,10 +520,9 @@ class BootedVm : public ::testing::Test {
 // (an error on every path, or SIGSYS from the guest-side seccomp filter).
 TEST_F(BootedVm, AdversarialAttacksAreBlockedInsideTheGuest) {
   if (!have_attack_) GTEST_SKIP() << "kavach_attack is not built beside this test";
-  for (const char* attack :
-       {"ptrace", "mount", "fsopen", "unshare", "setns", "bpf", "keyctl", "perf", "module",
-        "iouring", "userfaultfd", "open_by_handle", "vmread", "chroot", "tiocsti", "rawsock",
-        "procsys"}) {
+  for (const char* attack : {"ptrace", "mount", "fsopen", "unshare", "setns", "bpf", "keyctl",
+                             "perf", "module", "iouring", "userfaultfd", "open_by_handle", "vmread",
+                             "chroot", "tiocsti", "rawsock", "procsys"}) {
     absl::StatusOr<ExecResult> r = Run({"/work/kavach_attack", attack});
     ASSERT_TRUE(r.ok()) << attack << ": " << r.status();
     std::string verdict = "none";
@@ -507,7 +533,8 @@ TEST_F(BootedVm, AdversarialAttacksAreBlockedInsideTheGuest) {
     }
     bool blocked = verdict == "blocked" || (verdict == "none" && r->signal == SIGSYS);
     EXPECT_TRUE(blocked) << attack << ": verdict " << verdict << ", signal " << r->signal
-                         << ", exit " << r->exit_code << "\n" << r->stdout_data << r->stderr_data;
+                         << ", exit " << r->exit_code << "\n"
+                         << r->stdout_data << r->stderr_data;
   }
 }
 

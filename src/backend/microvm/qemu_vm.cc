@@ -68,7 +68,9 @@ absl::StatusOr<guest::Frame> AgentChannel::Receive(absl::Time deadline,
     if (left <= absl::ZeroDuration()) {
       return absl::DeadlineExceededError("agent channel: the guest did not answer in time");
     }
-    struct pollfd p{fd_.get(), POLLIN, 0};
+    struct pollfd p {
+      fd_.get(), POLLIN, 0
+    };
     int ms = static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(left) + 1, 50));
     int n = ::poll(&p, 1, ms);
     if (n < 0 && errno != EINTR) return sys::ErrnoStatus(errno, "agent channel: poll");
@@ -116,7 +118,7 @@ class DirectVmm final : public VmmProcess {
   }
   void Kill() override {
     absl::MutexLock lock(&mu_);
-    if (reaped_) return;  // the pid may be reused once reaped
+    if (reaped_) return;     // the pid may be reused once reaped
     ::kill(-pid_, SIGKILL);  // its process group: QEMU and anything it started
     ::kill(pid_, SIGKILL);
     if (paused_ && cgroup_ == nullptr) ::kill(-pid_, SIGCONT);
@@ -167,15 +169,13 @@ class DirectVmm final : public VmmProcess {
 }  // namespace
 
 VmmLauncher DirectVmmLauncher(std::string log, std::optional<sys::CgroupLimits> cgroup_limits,
-                              std::string* cgroup_detail, bool* in_cgroup)
-{
-  return [=](const std::vector<std::string>& argv)
-             -> absl::StatusOr<std::unique_ptr<VmmProcess>> {
+                              std::string* cgroup_detail, bool* in_cgroup) {
+  return [=](const std::vector<std::string>& argv) -> absl::StatusOr<std::unique_ptr<VmmProcess>> {
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log.c_str(),
-                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0600);
     posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
     posix_spawn_file_actions_addclosefrom_np(&fa, 3);
     posix_spawnattr_t attr;
@@ -185,8 +185,8 @@ VmmLauncher DirectVmmLauncher(std::string log, std::optional<sys::CgroupLimits> 
     sigfillset(&all);
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
-                                        POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setflags(&attr,
+                             POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     std::vector<char*> args;
     for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
@@ -202,7 +202,8 @@ VmmLauncher DirectVmmLauncher(std::string log, std::optional<sys::CgroupLimits> 
           sys::Cgroup::Create(sys::MakeCgroupName(), *cgroup_limits);
       if (cg.ok() && (*cg)->AddProcess(pid).ok()) {
         cgroup = *std::move(cg);
-        if (cgroup_detail) *cgroup_detail = absl::StrCat("QEMU in cgroup ", cgroup->paths().front());
+        if (cgroup_detail)
+          *cgroup_detail = absl::StrCat("QEMU in cgroup ", cgroup->paths().front());
       } else if (cgroup_detail) {
         *cgroup_detail = absl::StrCat("no cgroup for QEMU: ",
                                       cg.ok() ? "could not move it" : cg.status().ToString());
@@ -213,8 +214,7 @@ VmmLauncher DirectVmmLauncher(std::string log, std::optional<sys::CgroupLimits> 
   };
 }
 
-absl::StatusOr<std::unique_ptr<QemuVm>> QemuVm::Start(const std::string& qemu,
-                                                      const VmSpec& spec,
+absl::StatusOr<std::unique_ptr<QemuVm>> QemuVm::Start(const std::string& qemu, const VmSpec& spec,
                                                       const std::string& state_dir,
                                                       const VmmLauncher& launcher) {
   if (absl::Status s = ValidateVmSpec(spec); !s.ok()) return s;
@@ -277,18 +277,17 @@ absl::Status QemuVm::Died(std::string_view what) {
     size_t at = console->find("Kernel panic - not syncing");
     if (at != std::string::npos) {
       size_t eol = console->find('\n', at);
-      panic = absl::StrCat(": guest kernel panic (",
-                           console->substr(at, std::min<size_t>(eol == std::string::npos
-                                                                    ? std::string::npos
-                                                                    : eol - at,
-                                                                200)),
-                           ")");
+      panic = absl::StrCat(
+          ": guest kernel panic (",
+          console->substr(
+              at, std::min<size_t>(eol == std::string::npos ? std::string::npos : eol - at, 200)),
+          ")");
       while (!panic.empty() && (panic[panic.size() - 2] == '\r')) panic.erase(panic.size() - 2, 1);
     }
   }
   (void)Destroy();
-  return absl::UnavailableError(absl::StrCat(ToAbsl(what), status, panic, "; console: ",
-                                             tail.empty() ? "(empty)" : tail));
+  return absl::UnavailableError(
+      absl::StrCat(ToAbsl(what), status, panic, "; console: ", tail.empty() ? "(empty)" : tail));
 }
 
 absl::StatusOr<guest::Hello> QemuVm::WaitReady(absl::Duration timeout) {
@@ -299,9 +298,9 @@ absl::StatusOr<guest::Hello> QemuVm::WaitReady(absl::Duration timeout) {
     if (absl::IsDeadlineExceeded(f.status())) {
       std::string tail = ConsoleTail();
       (void)Destroy();
-      return absl::DeadlineExceededError(absl::StrCat(
-          "the guest agent did not say hello within ", absl::FormatDuration(timeout),
-          "; console: ", tail.empty() ? "(empty)" : tail));
+      return absl::DeadlineExceededError(
+          absl::StrCat("the guest agent did not say hello within ", absl::FormatDuration(timeout),
+                       "; console: ", tail.empty() ? "(empty)" : tail));
     }
     (void)Destroy();
     return f.status();
@@ -322,8 +321,8 @@ absl::StatusOr<guest::Hello> QemuVm::WaitReady(absl::Duration timeout) {
 }
 
 absl::StatusOr<uint32_t> QemuVm::Reseed(std::string_view seed, absl::Duration timeout) {
-  if (absl::Status s = channel_->Send(guest::FrameType::kReseed,
-                                      guest::EncodeReseed({std::string(seed)}));
+  if (absl::Status s =
+          channel_->Send(guest::FrameType::kReseed, guest::EncodeReseed({std::string(seed)}));
       !s.ok()) {
     return s;
   }
@@ -357,8 +356,8 @@ absl::StatusOr<VmExecOutcome> QemuVm::Exec(const guest::ExecRequest& request,
   VmExecOutcome out;
   // The agent enforces the timeout itself; the host's deadline is a backstop
   // for an agent that does not.
-  absl::Duration timeout = request.timeout_ms ? absl::Milliseconds(request.timeout_ms)
-                                              : absl::Hours(24);
+  absl::Duration timeout =
+      request.timeout_ms ? absl::Milliseconds(request.timeout_ms) : absl::Hours(24);
   absl::Time deadline = absl::Now() + timeout + kKillGrace;
   bool kill_sent = false;
   auto append = [&](std::string* dst, bool* truncated, std::string_view data,

@@ -73,9 +73,9 @@ struct VmExecOutcome {
 class VmmProcess {
  public:
   virtual ~VmmProcess() = default;
-  virtual bool Exited() = 0;  // non-blocking
-  virtual void Kill() = 0;    // SIGKILLs everything of it; callable from any thread
-  virtual void Wait() = 0;    // blocks until it is gone and reaped
+  virtual bool Exited() = 0;             // non-blocking
+  virtual void Kill() = 0;               // SIGKILLs everything of it; callable from any thread
+  virtual void Wait() = 0;               // blocks until it is gone and reaped
   virtual std::string ExitDetail() = 0;  // " (exit 1)", " (signal 9)" or ""
   virtual absl::Status Pause() = 0;
   virtual absl::Status Resume() = 0;
@@ -94,8 +94,7 @@ class QemuVm final {
  public:
   // Launches QEMU for `spec` (files in `state_dir`, which must exist) and
   // connects to the agent socket.
-  static absl::StatusOr<std::unique_ptr<QemuVm>> Start(const std::string& qemu,
-                                                       const VmSpec& spec,
+  static absl::StatusOr<std::unique_ptr<QemuVm>> Start(const std::string& qemu, const VmSpec& spec,
                                                        const std::string& state_dir,
                                                        const VmmLauncher& launcher);
   ~QemuVm();

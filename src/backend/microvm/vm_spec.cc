@@ -71,7 +71,8 @@ absl::Status ValidateVmSpec(const VmSpec& spec) {
 
 std::string GuestKernelCmdline(const VmSpec& spec) {
   std::vector<std::string> mounts;
-  for (const auto& [path, target] : spec.links) mounts.push_back(absl::StrCat("link:", path, ":", target));
+  for (const auto& [path, target] : spec.links)
+    mounts.push_back(absl::StrCat("link:", path, ":", target));
   for (const VmShare& s : spec.shares) {
     mounts.push_back(absl::StrCat(s.read_only ? "ro:" : "rw:", s.tag, ":", s.guest_path));
   }
@@ -91,37 +92,37 @@ std::string GuestKernelCmdline(const VmSpec& spec) {
 }
 
 std::vector<std::string> QemuArgv(const std::string& qemu, const VmSpec& spec) {
-  std::vector<std::string> a = {qemu,
-                                "-M",
-                                "microvm",
-                                "-accel",
-                                spec.accelerator,
-                                "-nodefaults",
-                                "-no-user-config",
-                                "-display",
-                                "none",
-                                "-no-reboot",
-                                "-m",
-                                absl::StrCat(spec.memory_mib),
-                                "-smp",
-                                absl::StrCat(spec.cpus),
-                                "-kernel",
-                                spec.vmlinux,
-                                "-initrd",
-                                spec.initrd,
-                                "-append",
-                                GuestKernelCmdline(spec),
-                                "-chardev",
-                                absl::StrCat("file,id=console,path=", spec.console_log),
-                                "-serial",
-                                "chardev:console",
-                                "-device",
-                                "virtio-serial-device",
-                                "-chardev",
-                                absl::StrCat("socket,id=agent,path=", spec.agent_socket,
-                                             ",server=on,wait=off"),
-                                "-device",
-                                "virtserialport,chardev=agent,name=kavach.agent"};
+  std::vector<std::string> a = {
+      qemu,
+      "-M",
+      "microvm",
+      "-accel",
+      spec.accelerator,
+      "-nodefaults",
+      "-no-user-config",
+      "-display",
+      "none",
+      "-no-reboot",
+      "-m",
+      absl::StrCat(spec.memory_mib),
+      "-smp",
+      absl::StrCat(spec.cpus),
+      "-kernel",
+      spec.vmlinux,
+      "-initrd",
+      spec.initrd,
+      "-append",
+      GuestKernelCmdline(spec),
+      "-chardev",
+      absl::StrCat("file,id=console,path=", spec.console_log),
+      "-serial",
+      "chardev:console",
+      "-device",
+      "virtio-serial-device",
+      "-chardev",
+      absl::StrCat("socket,id=agent,path=", spec.agent_socket, ",server=on,wait=off"),
+      "-device",
+      "virtserialport,chardev=agent,name=kavach.agent"};
   int i = 0;
   for (const VmShare& s : spec.shares) {
     std::string id = absl::StrCat("fs", i++);

@@ -40,14 +40,14 @@ struct VmSpec {
   std::vector<VmShare> shares;
   // Guest symlinks (path, target), e.g. ("/bin", "usr/bin").
   std::vector<std::pair<std::string, std::string>> links;
-  bool network = false;        // a user-mode NIC (slirp); none by default
-  std::string agent_socket;    // unix socket the VMM listens on for the agent port
-  std::string console_log;     // the guest's serial console goes here
+  bool network = false;             // a user-mode NIC (slirp); none by default
+  std::string agent_socket;         // unix socket the VMM listens on for the agent port
+  std::string console_log;          // the guest's serial console goes here
   std::string accelerator = "tcg";  // "tcg" | "kvm"
   // The host TSC rate handed to the guest (tsc_early_khz=): without it,
   // about 1 boot in 4 hangs calibrating against the PIT under TCG.
   std::optional<uint64_t> tsc_khz;
-  bool qemu_sandbox = true;  // QEMU's own seccomp filter (-sandbox on,...)
+  bool qemu_sandbox = true;     // QEMU's own seccomp filter (-sandbox on,...)
   bool read_only_root = false;  // the agent remounts the guest's / read-only
 };
 

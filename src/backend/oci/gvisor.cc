@@ -83,9 +83,9 @@ absl::Status TryPlatform(const std::string& runsc, const std::string& platform) 
   std::filesystem::remove_all(dir, ec);
   if (!r.ok()) return r.status();
   if (r->timed_out) {
-    return absl::DeadlineExceededError(
-        absl::StrCat("`runsc --platform=", platform, " do /bin/true` did not finish in ",
-                     absl::FormatDuration(kPlatformTrial)));
+    return absl::DeadlineExceededError(absl::StrCat("`runsc --platform=", platform,
+                                                    " do /bin/true` did not finish in ",
+                                                    absl::FormatDuration(kPlatformTrial)));
   }
   if (r->exit_code != 0) {
     std::string err = Trim(r->err);
@@ -102,8 +102,8 @@ std::string CacheKey(const std::string& version, const std::string& requested) {
   struct utsname u {};
   ::uname(&u);
   absl::StatusOr<std::string> boot = sys::ReadFile("/proc/sys/kernel/random/boot_id");
-  return absl::StrCat(version, "|", u.release, "|", boot.ok() ? Trim(*boot) : "", "|",
-                      ::geteuid(), "|", requested);
+  return absl::StrCat(version, "|", u.release, "|", boot.ok() ? Trim(*boot) : "", "|", ::geteuid(),
+                      "|", requested);
 }
 
 }  // namespace
@@ -121,10 +121,9 @@ absl::StatusOr<GVisorHost> ResolveGVisorHost(const std::string& requested_in) {
     const char* env = ::getenv("KAVACH_GVISOR_PLATFORM");
     if (env != nullptr) requested = env;
   }
-  if (!requested.empty() && requested != "systrap" && requested != "ptrace" &&
-      requested != "kvm") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "gVisor platform must be systrap, ptrace or kvm, not \"", requested, "\""));
+  if (!requested.empty() && requested != "systrap" && requested != "ptrace" && requested != "kvm") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("gVisor platform must be systrap, ptrace or kvm, not \"", requested, "\""));
   }
   absl::StatusOr<std::string> path = sys::FindInPath("runsc");
   if (!path.ok()) {
@@ -136,8 +135,8 @@ absl::StatusOr<GVisorHost> ResolveGVisorHost(const std::string& requested_in) {
   absl::StatusOr<RuntimeOutput> v = RunRuntime(bare, {"--version"}, absl::Seconds(10));
   if (!v.ok()) return v.status();
   if (v->exit_code != 0) {
-    return absl::UnavailableError(absl::StrCat(*path, " --version failed (exit ", v->exit_code,
-                                               "): ", Trim(v->err)));
+    return absl::UnavailableError(
+        absl::StrCat(*path, " --version failed (exit ", v->exit_code, "): ", Trim(v->err)));
   }
   GVisorHost host;
   host.path = *path;
@@ -173,13 +172,13 @@ absl::StatusOr<GVisorHost> ResolveGVisorHost(const std::string& requested_in) {
     }
   }
   std::vector<std::string> notes;
-  std::vector<std::string> order =
-      requested.empty() ? std::vector<std::string>{"systrap", "kvm", "ptrace"}
-                        : std::vector<std::string>{requested};
+  std::vector<std::string> order = requested.empty()
+                                       ? std::vector<std::string>{"systrap", "kvm", "ptrace"}
+                                       : std::vector<std::string>{requested};
   for (const std::string& p : order) {
     if (std::find(have.begin(), have.end(), p) == have.end()) {
-      notes.push_back(absl::StrCat(p, ": not in this runsc (it lists ",
-                                   absl::StrJoin(have, ", "), ")"));
+      notes.push_back(
+          absl::StrCat(p, ": not in this runsc (it lists ", absl::StrJoin(have, ", "), ")"));
       continue;
     }
     if (p == "kvm") {
@@ -215,8 +214,7 @@ absl::StatusOr<GVisorHost> ResolveGVisorHost(const std::string& requested_in) {
   return host;
 }
 
-OciRuntime GVisorRuntime(const GVisorHost& host, const std::string& state_root,
-                         bool host_network) {
+OciRuntime GVisorRuntime(const GVisorHost& host, const std::string& state_root, bool host_network) {
   OciRuntime rt;
   rt.name = "runsc";
   rt.path = host.path;
@@ -246,8 +244,8 @@ absl::Status GVisorEvidence(const SandboxPolicy& policy, const std::vector<std::
                             pid_t sandbox_pid, const GVisorHost& host, uint32_t host_uid,
                             std::vector<Evidence>* evidence) {
   if (sec.size() != 7) {
-    return absl::InternalError(absl::StrCat("gvisor: unexpected verification output (",
-                                            sec.size(), " sections)"));
+    return absl::InternalError(
+        absl::StrCat("gvisor: unexpected verification output (", sec.size(), " sections)"));
   }
   std::vector<Evidence>& ev = *evidence;
   auto check = [&](Control control, bool verified, std::string detail, int points) -> absl::Status {
@@ -267,8 +265,8 @@ absl::Status GVisorEvidence(const SandboxPolicy& policy, const std::vector<std::
                     inside_version != Trim(*host_version) &&
                     !absl::StrContains(inside_version, u.release);
   if (!own_kernel) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "gvisor: the command sees the host kernel (", inside_version, "), not gVisor's"));
+    return absl::FailedPreconditionError(absl::StrCat("gvisor: the command sees the host kernel (",
+                                                      inside_version, "), not gVisor's"));
   }
   ev.push_back({"gvisor.kernel", true,
                 absl::StrCat("inside: \"", inside_version, "\"; host kernel ", u.release),
@@ -276,7 +274,8 @@ absl::Status GVisorEvidence(const SandboxPolicy& policy, const std::vector<std::
 
   // The Sentry on the host.
   const std::string spid = absl::StrCat(sandbox_pid);
-  absl::StatusOr<std::string> sentry_status = sys::ReadFile(absl::StrCat("/proc/", spid, "/status"));
+  absl::StatusOr<std::string> sentry_status =
+      sys::ReadFile(absl::StrCat("/proc/", spid, "/status"));
   if (sandbox_pid <= 0 || !sentry_status.ok()) {
     return absl::FailedPreconditionError(
         absl::StrCat("gvisor: the sandbox process (pid ", sandbox_pid, ") is not visible"));
@@ -301,10 +300,10 @@ absl::Status GVisorEvidence(const SandboxPolicy& policy, const std::vector<std::
                 absl::StrCat("own: ", absl::StrJoin(own, ","), "; shared with the host: ",
                              shared.empty() ? "none" : absl::StrJoin(shared, ",")),
                 kPointsSentryNamespaces});
-  std::vector<std::string> uids = absl::StrSplit(sentry["Uid"], absl::ByAnyChar(" \t"),
-                                                 absl::SkipEmpty());
-  bool sentry_unpriv = !uids.empty() && uids[0] != "0" &&
-                       std::find(uids.begin(), uids.end(), "0") == uids.end();
+  std::vector<std::string> uids =
+      absl::StrSplit(sentry["Uid"], absl::ByAnyChar(" \t"), absl::SkipEmpty());
+  bool sentry_unpriv =
+      !uids.empty() && uids[0] != "0" && std::find(uids.begin(), uids.end(), "0") == uids.end();
   ev.push_back({"gvisor.sentry_uid", sentry_unpriv,
                 absl::StrCat("runsc-sandbox Uid: ", sentry["Uid"]), kPointsSentryUnprivileged});
 
@@ -330,9 +329,9 @@ absl::Status GVisorEvidence(const SandboxPolicy& policy, const std::vector<std::
   s = check(Control::kNoNewPrivs, status["NoNewPrivs"] == "1" || nnp == "1",
             absl::StrCat("prctl(PR_GET_NO_NEW_PRIVS) = ", nnp), kPointsNoNewPrivs);
   if (!s.ok()) return s;
-  bool caps_empty =
-      status["CapEff"] == "0000000000000000" && status["CapPrm"] == "0000000000000000" &&
-      status["CapBnd"] == "0000000000000000";
+  bool caps_empty = status["CapEff"] == "0000000000000000" &&
+                    status["CapPrm"] == "0000000000000000" &&
+                    status["CapBnd"] == "0000000000000000";
   s = check(Control::kCapabilities, caps_empty,
             absl::StrCat("CapEff: ", status["CapEff"], " CapPrm: ", status["CapPrm"],
                          " CapBnd: ", status["CapBnd"]),
@@ -346,10 +345,10 @@ absl::Status GVisorEvidence(const SandboxPolicy& policy, const std::vector<std::
   if (!s.ok()) return s;
   int uid_inside = -1;
   (void)absl::SimpleAtoi(Trim(sec[5]), &uid_inside);
-  ev.push_back({"uid", uid_inside == static_cast<int>(policy.uid) && sentry_unpriv,
-                absl::StrFormat("runs as uid %d inside (host id %u), Sentry not root", uid_inside,
-                                host_uid),
-                kPointsUid});
+  ev.push_back(
+      {"uid", uid_inside == static_cast<int>(policy.uid) && sentry_unpriv,
+       absl::StrFormat("runs as uid %d inside (host id %u), Sentry not root", uid_inside, host_uid),
+       kPointsUid});
 
   if (policy.network.mode == NetworkMode::kNone) {
     std::vector<std::string> ifaces;
@@ -365,12 +364,12 @@ absl::Status GVisorEvidence(const SandboxPolicy& policy, const std::vector<std::
     if (!s.ok()) return s;
   }
   if (policy.seccomp != SeccompProfile::kNone) {
-    s = check(Control::kSeccomp, status["Seccomp"] == "2",
-              absl::StrCat("Seccomp: ", status["Seccomp"], " in an exec'd command; runsc (",
-                           host.version,
-                           ") applies the OCI seccomp filter only to the container's first "
-                           "process; use --inner process for seccomp in every command"),
-              kPointsSeccomp);
+    s = check(
+        Control::kSeccomp, status["Seccomp"] == "2",
+        absl::StrCat("Seccomp: ", status["Seccomp"], " in an exec'd command; runsc (", host.version,
+                     ") applies the OCI seccomp filter only to the container's first "
+                     "process; use --inner process for seccomp in every command"),
+        kPointsSeccomp);
     if (!s.ok()) return s;
   }
   if (policy.filesystem.read_only_root) {

@@ -63,11 +63,11 @@ std::vector<std::string> ListContainers(const std::string& state_root) {
 }
 
 // Skips unless runsc runs here as root (the cgroup checks need root).
-#define REQUIRE_GVISOR()                                                              \
-  do {                                                                                \
-    if (::geteuid() != 0) GTEST_SKIP() << "the gVisor tests run the root path";       \
-    BackendAvailability a = ProbeGVisor();                                            \
-    if (!a.available) GTEST_SKIP() << "gVisor unavailable: " << a.reason;             \
+#define REQUIRE_GVISOR()                                                        \
+  do {                                                                          \
+    if (::geteuid() != 0) GTEST_SKIP() << "the gVisor tests run the root path"; \
+    BackendAvailability a = ProbeGVisor();                                      \
+    if (!a.available) GTEST_SKIP() << "gVisor unavailable: " << a.reason;       \
   } while (0)
 
 class GVisorShared : public ::testing::Test {
@@ -137,11 +137,11 @@ TEST_F(GVisorShared, EvidenceNamesThePlatformAndSumsToTheScore) {
   const Evidence* platform = find("gvisor.platform");
   ASSERT_NE(platform, nullptr);
   EXPECT_TRUE(platform->verified);
-  EXPECT_THAT(platform->detail, ::testing::AnyOf(HasSubstr("ptrace"), HasSubstr("systrap"),
-                                                 HasSubstr("kvm")));
-  for (const char* c : {"gvisor.kernel", "gvisor.sentry_seccomp", "gvisor.sentry_namespaces",
-                        "gvisor.sentry_uid", "capabilities", "no_new_privs", "namespace.net",
-                        "read_only_root", "cgroup.memory"}) {
+  EXPECT_THAT(platform->detail,
+              ::testing::AnyOf(HasSubstr("ptrace"), HasSubstr("systrap"), HasSubstr("kvm")));
+  for (const char* c :
+       {"gvisor.kernel", "gvisor.sentry_seccomp", "gvisor.sentry_namespaces", "gvisor.sentry_uid",
+        "capabilities", "no_new_privs", "namespace.net", "read_only_root", "cgroup.memory"}) {
     const Evidence* e = find(c);
     ASSERT_NE(e, nullptr) << c;
     EXPECT_TRUE(e->verified) << c << ": " << e->detail;
@@ -164,8 +164,9 @@ TEST_F(GVisorShared, TimeoutKillsTheWholeTreeAndTheSandboxStaysUsable) {
   ExecResult r = Run(Sh("sleep 1000 & sleep 1001; echo never", absl::Milliseconds(500)));
   EXPECT_TRUE(r.timed_out);
   EXPECT_EQ(r.stdout_data, "");
-  ExecResult ps = Run(Sh("for p in /proc/[0-9]*; do cat $p/cmdline 2>/dev/null | tr '\\0' ' '; "
-                         "echo; done"));
+  ExecResult ps =
+      Run(Sh("for p in /proc/[0-9]*; do cat $p/cmdline 2>/dev/null | tr '\\0' ' '; "
+             "echo; done"));
   EXPECT_EQ(ps.exit_code, 0);
   EXPECT_THAT(ps.stdout_data, ::testing::Not(HasSubstr("sleep 100")));
 }

@@ -366,7 +366,8 @@ pid_t OciSpawned::pid() const {
 }
 
 void OciBackend::RemoveStaleContainers() {
-  absl::StatusOr<RuntimeOutput> list = RunRuntime(runtime_, {"list", "--quiet"}, kRuntimeCallTimeout);
+  absl::StatusOr<RuntimeOutput> list =
+      RunRuntime(runtime_, {"list", "--quiet"}, kRuntimeCallTimeout);
   if (!list.ok() || list->exit_code != 0) return;
   for (absl::string_view line : absl::StrSplit(list->out, '\n', absl::SkipEmpty())) {
     std::string id(absl::StripAsciiWhitespace(line));
@@ -401,8 +402,8 @@ absl::Status OciBackend::ResolveRuntime(bool* first_use) {
   static auto* gvisor_hosts = new std::map<std::string, GVisorHost>();
   absl::MutexLock lock(&mu);
   if (gvisor_) {
-    std::string state_root = gvisor_options_.state_root.empty() ? GVisorDefaultStateRoot()
-                                                                : gvisor_options_.state_root;
+    std::string state_root =
+        gvisor_options_.state_root.empty() ? GVisorDefaultStateRoot() : gvisor_options_.state_root;
     const bool host_net = policy_.network.mode == NetworkMode::kHost;
     std::string key = absl::StrCat("runsc\n", gvisor_options_.platform, "\n", state_root);
     auto it = gvisor_hosts->find(key);
@@ -621,8 +622,8 @@ absl::Status OciBackend::GatherGVisorEvidence(PrepareReport* report) {
                      r->exit_code, "): ", r->stderr_data));
   }
   std::vector<std::string> sec = absl::StrSplit(r->stdout_data, "@@\n");
-  if (absl::Status s = GVisorEvidence(policy_, sec, init_pid_, gvisor_host_, host_uid_,
-                                      &report->evidence);
+  if (absl::Status s =
+          GVisorEvidence(policy_, sec, init_pid_, gvisor_host_, host_uid_, &report->evidence);
       !s.ok()) {
     return s;
   }
@@ -839,8 +840,7 @@ absl::StatusOr<OciBackend::Started> OciBackend::StartExec(const BackendExecReque
       OciProcess(policy_, request.argv, request.env,
                  request.cwd.empty() ? policy_.working_directory : request.cwd);
   if (absl::Status s = sys::WriteFile(st.process_file, process.dump(), 0600); !s.ok()) return s;
-  std::vector<std::string> args = {"exec", "--process", st.process_file, "--pid-file",
-                                   st.pid_file};
+  std::vector<std::string> args = {"exec", "--process", st.process_file, "--pid-file", st.pid_file};
   if (gvisor_) {
     args.push_back("--internal-pid-file");
     args.push_back(st.pid_file + ".in");

@@ -702,9 +702,8 @@ absl::Status ProcessBackend::StartInit(const SandboxPolicy& policy, StepTimer& t
     absl::StatusOr<std::vector<UniqueFd>> files = cgroup_->OpenV1SelfAttachFiles();
     if (!files.ok()) return files.status();
     if (files->size() > static_cast<size_t>(kMaxCgroupHierarchies)) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("cgroup: ", files->size(), " v1 hierarchies (at most ",
-                       kMaxCgroupHierarchies, ")"));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "cgroup: ", files->size(), " v1 hierarchies (at most ", kMaxCgroupHierarchies, ")"));
     }
     task_files = *std::move(files);
     std::vector<std::string> paths = cgroup_->paths();
@@ -822,9 +821,9 @@ absl::Status ProcessBackend::GatherEvidence(const SandboxPolicy& policy, const P
     if (!verified && !policy.IsOptional(Control::kNetworkNamespace)) {
       return ControlError(Control::kNetworkNamespace, detail);
     }
-    ev.push_back({"namespace.net", verified, detail,
-                  policy.network.mode == NetworkMode::kProxy ? kPointsNetworkProxy
-                                                             : kPointsNetworkNone});
+    ev.push_back(
+        {"namespace.net", verified, detail,
+         policy.network.mode == NetworkMode::kProxy ? kPointsNetworkProxy : kPointsNetworkNone});
   }
   auto check = [&](Control control, bool asked, bool verified, std::string detail,
                    int points) -> absl::Status {

@@ -441,7 +441,7 @@ class WasmBackend final : public Backend {
   std::unique_ptr<Backend> inner_;
   SandboxConfig config_;
   std::unique_ptr<WasmEngine> wasm_engine_;  // options_.make_engine(), else node:wasi
-  std::string state_dir_;  // per sandbox: engine/ (read-only inside) and out/
+  std::string state_dir_;                    // per sandbox: engine/ (read-only inside) and out/
   std::string engine_dir_;
   std::string out_dir_;
   std::string cache_dir_;

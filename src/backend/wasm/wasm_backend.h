@@ -74,7 +74,7 @@ struct WasmBackendOptions {
   std::function<absl::StatusOr<std::unique_ptr<WasmEngine>>()> make_engine;
   std::string node_path;    // default: `node` in PATH
   std::string runner_path;  // default: FindWasmRunner()
-  std::string cache_dir;                     // metered modules; default under /var/tmp
+  std::string cache_dir;    // metered modules; default under /var/tmp
   // Keep a warm engine (see below); false: a fresh node for every exec.
   bool warm_engine = true;
 };

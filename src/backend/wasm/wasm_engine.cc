@@ -64,8 +64,7 @@ class NodeWasiEngine final : public WasmEngine {
   absl::StatusOr<std::string> CheckProbe(const nlohmann::json& j) const override {
     std::string version = j.value("node_version", "");
     int major = 0;
-    (void)absl::SimpleAtoi(ToAbsl(std::string_view(version).substr(0, version.find('.'))),
-                           &major);
+    (void)absl::SimpleAtoi(ToAbsl(std::string_view(version).substr(0, version.find('.'))), &major);
     std::string detail = absl::StrCat("node ", version, " (V8 ", j.value("v8_version", ""),
                                       ") with node:wasi preview1, inside the jail");
     if (major < 18 || !j.value("wasi", false)) {

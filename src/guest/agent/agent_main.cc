@@ -163,7 +163,9 @@ class Agent {
       ssize_t n = ::write(port_, wire.data() + off, wire.size() - off);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && errno == EAGAIN) {
-        struct pollfd p{port_, POLLOUT, 0};
+        struct pollfd p {
+          port_, POLLOUT, 0
+        };
         ::poll(&p, 1, 100);
         continue;
       }
@@ -172,7 +174,9 @@ class Agent {
     }
   }
 
-  void SendError(uint64_t id, const std::string& msg) { Send(FrameType::kError, EncodeError({id, msg})); }
+  void SendError(uint64_t id, const std::string& msg) {
+    Send(FrameType::kError, EncodeError({id, msg}));
+  }
 
   void Run() {
     struct utsname u;
@@ -368,8 +372,7 @@ class Agent {
     if (abi >= 2) known |= LANDLOCK_ACCESS_FS_REFER;
     struct landlock_ruleset_attr attr = {};
     attr.handled_access_fs = req.landlock_handled & known;
-    int ruleset = static_cast<int>(
-        ::syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0));
+    int ruleset = static_cast<int>(::syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0));
     if (ruleset < 0) return std::string("landlock_create_ruleset: ") + strerror(errno);
     for (const auto& [access, path] : req.landlock_rules) {
       int fd = ::open(path.c_str(), O_PATH | O_CLOEXEC);
@@ -415,7 +418,9 @@ class Agent {
     };
     auto limit = [&](int res, uint64_t v, const char* name) {
       if (v == 0) return;
-      struct rlimit rl{v, v};
+      struct rlimit rl {
+        v, v
+      };
       if (::setrlimit(res, &rl) != 0) fail(126, name);
     };
     limit(RLIMIT_NOFILE, req.max_open_files, "setrlimit NOFILE");
@@ -439,7 +444,8 @@ class Agent {
     if (!req.seccomp_bpf.empty()) {
       struct sock_fprog prog;
       prog.len = static_cast<unsigned short>(req.seccomp_bpf.size() / sizeof(struct sock_filter));
-      prog.filter = reinterpret_cast<struct sock_filter*>(const_cast<char*>(req.seccomp_bpf.data()));
+      prog.filter =
+          reinterpret_cast<struct sock_filter*>(const_cast<char*>(req.seccomp_bpf.data()));
       if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) fail(126, "seccomp");
     }
     std::string prog = FindProgram(req.argv[0], req.env);
