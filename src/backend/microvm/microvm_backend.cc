@@ -695,14 +695,17 @@ absl::Status MicroVmBackend::VerifyConfinement(PrepareReport* report) {
   // Landlock scopes need ABI 6 (the guest kernel has 2). What they protect
   // (processes and abstract sockets outside the sandbox) is behind the VM
   // boundary; inside, only the root agent runs, which the command cannot
-  // signal (checked) and which listens on no socket.
+  // signal (checked) and which listens on no socket. Only what was checked
+  // earns points: the signal scope's 2; the abstract-socket scope holds by
+  // construction (no listener in the guest), which no probe shows, so 0.
   if (absl::Status s = check(Control::kLandlockScopes, scopes, kv["SIGNAL"] == "denied",
                              absl::StrCat("by the VM boundary, not Landlock (guest ABI 2): host "
                                           "processes and sockets are outside the guest kernel; "
                                           "signal to the guest's agent (pid 1): ",
-                                          kv["SIGNAL"]),
-                             (policy.landlock_scopes.abstract_unix_socket ? 2 : 0) +
-                                 (policy.landlock_scopes.signal ? 2 : 0));
+                                          kv["SIGNAL"],
+                                          "; abstract sockets: no listener in the guest "
+                                          "(by construction, unprobed: 0 points)"),
+                             policy.landlock_scopes.signal ? 2 : 0);
       !s.ok()) {
     return s;
   }
