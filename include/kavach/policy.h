@@ -138,6 +138,32 @@ struct EgressPolicy {
   bool operator==(const EgressPolicy&) const = default;
 };
 
+// Direct injection: how a secret reaches the sandboxed command itself (see
+// docs/egress.md). Every way puts the secret inside the sandbox, so each
+// lowers the verified score; proxy injection (EgressPolicy::credentials)
+// keeps it outside and is preferred.
+enum class SecretDelivery {
+  kEnv,    // variable `target` in every exec's environment (inherited by children)
+  kFile,   // 0400 file at `target` (/run/secrets/NAME, a tmpfs), owned by the sandbox uid
+  kStdin,  // the secret and a newline written to every exec's stdin, before its own data
+};
+std::string_view SecretDeliveryName(SecretDelivery delivery);  // "env", "file", "stdin"
+absl::StatusOr<SecretDelivery> ParseSecretDelivery(std::string_view name);
+
+// The tmpfs that holds file-delivered secrets inside the sandbox.
+inline constexpr char kSecretFileDir[] = "/run/secrets";
+
+struct SecretInjection {
+  SecretDelivery deliver = SecretDelivery::kEnv;
+  // kEnv: the variable name; kFile: /run/secrets/NAME; kStdin: empty.
+  std::string target;
+  // "env:NAME" (kavach's environment) or "file:/abs/path", read when the
+  // sandbox is created. Never the value itself.
+  std::string source;
+
+  bool operator==(const SecretInjection&) const = default;
+};
+
 // Landlock ABI 6 scoping.
 struct LandlockScopes {
   bool abstract_unix_socket = false;  // No connecting to abstract sockets outside.
@@ -176,6 +202,8 @@ struct SandboxPolicy {
   LandlockScopes landlock_scopes;
   ResourceLimits limits;
   EnvironmentPolicy environment;
+  // Secrets handed to the command directly (env, file, stdin).
+  std::vector<SecretInjection> secrets;
   // Working directory inside the sandbox; a fresh writable directory unless
   // the sandbox config binds a host directory there.
   std::string working_directory = "/work";

@@ -182,6 +182,7 @@ struct SpawnOptions : ExecOptions {
 namespace internal {
 class Backend;
 class Gate;
+class InjectedSecrets;
 }  // namespace internal
 
 class Sandbox final {
@@ -229,6 +230,8 @@ class Sandbox final {
   const SandboxConfig config_;
   std::unique_ptr<internal::Backend> backend_;
   std::unique_ptr<internal::Gate> gate_;
+  // policy.secrets, loaded at Create; null when there are none.
+  std::unique_ptr<internal::InjectedSecrets> secrets_;
   StrengthScore score_;
   std::vector<Evidence> evidence_;
   std::vector<SetupStep> create_steps_;

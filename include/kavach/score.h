@@ -54,11 +54,22 @@ int BaseScore(BackendKind kind);
 
 // The original's table: base + policy modifiers (seccomp +5, Landlock rules
 // +3, network off +5, read-only root +3, memory or cpu limit +2, TCP port
-// rules +3, each Landlock scope +2), clamped to 0..100. "Landlock rules" means
+// rules +3, each Landlock scope +2) and kavach's secret-delivery deductions
+// (SecretDeliveryPoints), clamped to 0..100. "Landlock rules" means
 // filesystem.landlock with at least one explicit read_only/read_write/
 // executable path; "TCP port rules" means a port list is present (even empty).
 // The breakdown always sums to the value (a clamp is its own item).
 StrengthScore DeclaredScore(BackendKind kind, const SandboxPolicy& policy);
+
+// What direct secret injection costs (a negative number), once per way used.
+// Each puts the secret inside the sandbox, where any code running as the
+// sandbox user can read it: env -5 (inherited by every child, readable in
+// /proc/PID/environ, routinely dumped by tools and crash reports), file -3
+// (one 0400 file on a tmpfs: not inherited, the command may delete it once
+// read), stdin -2 (read once by the command; nothing left to find by name).
+// The egress proxy's credential injection keeps the secret outside and costs
+// nothing.
+int SecretDeliveryPoints(SecretDelivery delivery);
 
 // Sum of the verified evidence points, clamped to 0..100; one breakdown item
 // per verified item (named by its control). The evidence carries the whole

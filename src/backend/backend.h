@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "egress/secret.h"
 #include "kavach/backend_kind.h"
 #include "kavach/sandbox.h"
 #include "kavach/score.h"
@@ -37,6 +38,14 @@ struct BackendExecRequest {
   std::function<void(std::string_view)> on_stderr;
 };
 
+// A secret the backend writes inside the sandbox (policy.secrets, kFile):
+// a 0400 file at `path`, owned by the sandbox user, on a tmpfs that is gone
+// at Destroy.
+struct SecretFile {
+  std::string path;  // kSecretFileDir/NAME
+  Secret value;
+};
+
 // What Prepare learned: evidence of each control actually enforced, and how
 // long each step took.
 struct PrepareReport {
@@ -54,15 +63,23 @@ class Backend {
   // policy.optional_controls) is FailedPrecondition naming the control.
   virtual absl::Status Prepare(const SandboxConfig& config, PrepareReport* report) = 0;
 
+  // Called before Prepare when the policy delivers secrets as files. A
+  // backend that cannot must refuse (fail closed); the default does.
+  virtual absl::Status SetSecretFiles(std::vector<SecretFile> files) {
+    if (files.empty()) return absl::OkStatus();
+    return absl::FailedPreconditionError(
+        "secrets: delivery by file is supported by the process backend only");
+  }
+
   // Runs one command to completion. A timeout is a result, not an error.
   virtual absl::StatusOr<ExecResult> Exec(const BackendExecRequest& request) = 0;
   // Starts one command; the handle's Wait() returns the same as Exec would.
   virtual absl::StatusOr<std::unique_ptr<SpawnedProcess>> Spawn(
       const BackendExecRequest& request) = 0;
 
-  virtual absl::Status Pause() = 0;   // freeze every process inside
+  virtual absl::Status Pause() = 0;  // freeze every process inside
   virtual absl::Status Resume() = 0;
-  virtual absl::Status Stop() = 0;    // kill every process inside
+  virtual absl::Status Stop() = 0;     // kill every process inside
   virtual absl::Status Destroy() = 0;  // release everything; idempotent
 };
 

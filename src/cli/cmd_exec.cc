@@ -53,6 +53,7 @@ struct ExecFlags {
   std::optional<uint32_t> pids;
   std::optional<std::string> network;
   EgressFlags egress;
+  SecretFlags secrets;
   std::optional<std::string> workdir;
   std::vector<std::string> ro;
   std::vector<std::string> rw;
@@ -107,6 +108,7 @@ std::optional<int> ParseExecFlags(const std::vector<std::string>& args, ExecFlag
                  "none | proxy | host (default: the policy's; proxy: only the --allow-host "
                  "hosts, through kavach's egress proxy)");
   AddEgressOptions(app, flags.egress);
+  AddSecretOptions(app, flags.secrets);
   app.add_option("-w,--workdir", flags.workdir,
                  "host directory bound read-write as the working directory");
   app.add_option("--ro", flags.ro, "host path visible read-only inside (repeatable)");
@@ -183,6 +185,9 @@ std::optional<int> BuildConfig(const ExecFlags& flags, SandboxConfig& config) {
     policy->network.mode = *mode;
   }
   if (std::string err = ApplyEgressFlags(flags.egress, policy->egress); !err.empty()) {
+    return UsageError("exec", err);
+  }
+  if (std::string err = ApplySecretFlags(flags.secrets, policy->secrets); !err.empty()) {
     return UsageError("exec", err);
   }
   if (flags.egress.any() && policy->network.mode != NetworkMode::kProxy) {

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 
 namespace kavach::cli {
 
@@ -20,6 +21,51 @@ void AddEgressOptions(CLI::App& app, EgressFlags& flags) {
                  "network proxy: HOST:ADDR, connect to ADDR for HOST (repeatable)");
   app.add_option("--upstream-ca", flags.upstream_ca,
                  "network proxy: trust this PEM file for upstream TLS");
+}
+
+void AddSecretOptions(CLI::App& app, SecretFlags& flags) {
+  app.add_option("--secret-env", flags.env,
+                 "NAME=env:VAR or NAME=file:PATH: the secret in the command's environment as "
+                 "NAME (repeatable; lowers the score by 5: it enters the sandbox)");
+  app.add_option("--secret-file", flags.file,
+                 "NAME=env:VAR or NAME=file:PATH: the secret in /run/secrets/NAME, mode 0400, "
+                 "on a tmpfs gone at the end (repeatable; score -3)");
+  app.add_option("--secret-stdin", flags.stdin_source,
+                 "env:VAR or file:PATH: the secret and a newline first on the command's stdin "
+                 "(score -2)");
+}
+
+std::string ApplySecretFlags(const SecretFlags& flags, std::vector<SecretInjection>& secrets) {
+  auto split = [](const std::string& flag, const std::string& v, SecretDelivery d,
+                  std::vector<SecretInjection>& out) -> std::string {
+    size_t eq = v.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == v.size()) {
+      return absl::StrCat(flag, " wants NAME=env:VAR or NAME=file:PATH");
+    }
+    SecretInjection s;
+    s.deliver = d;
+    s.target = v.substr(0, eq);
+    if (d == SecretDelivery::kFile && s.target.find('/') == std::string::npos) {
+      s.target = absl::StrCat(kSecretFileDir, "/", s.target);
+    }
+    s.source = v.substr(eq + 1);
+    out.push_back(std::move(s));
+    return "";
+  };
+  for (const std::string& v : flags.env) {
+    if (std::string e = split("--secret-env", v, SecretDelivery::kEnv, secrets); !e.empty()) {
+      return e;
+    }
+  }
+  for (const std::string& v : flags.file) {
+    if (std::string e = split("--secret-file", v, SecretDelivery::kFile, secrets); !e.empty()) {
+      return e;
+    }
+  }
+  if (flags.stdin_source) {
+    secrets.push_back(SecretInjection{SecretDelivery::kStdin, "", *flags.stdin_source});
+  }
+  return "";
 }
 
 std::string ApplyEgressFlags(const EgressFlags& flags, EgressPolicy& egress) {

@@ -36,6 +36,24 @@ struct EgressFlags {
 
 void AddEgressOptions(CLI::App& app, EgressFlags& flags);
 
+// Direct injection (policy.secrets), `kavach exec` only:
+//   --secret-env NAME=env:VAR          (or =file:PATH; repeatable)
+//   --secret-file NAME=env:VAR         (/run/secrets/NAME, mode 0400; repeatable)
+//   --secret-stdin env:VAR             (first line of the command's stdin)
+struct SecretFlags {
+  std::vector<std::string> env;
+  std::vector<std::string> file;
+  std::optional<std::string> stdin_source;
+
+  bool any() const { return !env.empty() || !file.empty() || stdin_source.has_value(); }
+};
+
+void AddSecretOptions(CLI::App& app, SecretFlags& flags);
+
+// Adds the flags to `secrets`; an error message naming the flag, or "". A
+// message never repeats the source part (a value pasted there by mistake).
+std::string ApplySecretFlags(const SecretFlags& flags, std::vector<SecretInjection>& secrets);
+
 // Adds the flags to `egress`. Returns an error message naming the flag, or
 // "" (the policy's Validate() checks the rest).
 std::string ApplyEgressFlags(const EgressFlags& flags, EgressPolicy& egress);

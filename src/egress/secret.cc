@@ -14,22 +14,16 @@
 
 namespace kavach::internal {
 
-void Secret::Wipe() {
-  // Wipe the whole capacity: the value may have been shorter once.
-  if (value_.capacity() > 0) {
-    value_.resize(value_.capacity());
-    OPENSSL_cleanse(value_.data(), value_.size());
+void WipeString(std::string& s) {
+  // Wipe the whole capacity: the value may have been longer once.
+  if (s.capacity() > 0) {
+    s.resize(s.capacity());
+    OPENSSL_cleanse(s.data(), s.size());
   }
-  value_.clear();
+  s.clear();
 }
 
-Secret& Secret::operator=(const Secret& other) {
-  if (this != &other) {
-    Wipe();
-    value_ = other.value_;
-  }
-  return *this;
-}
+void Secret::Wipe() { WipeString(value_); }
 
 Secret::Secret(Secret&& other) noexcept : value_(std::move(other.value_)) { other.Wipe(); }
 

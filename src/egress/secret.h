@@ -22,8 +22,11 @@ class Secret final {
  public:
   Secret() = default;
   explicit Secret(std::string value) : value_(std::move(value)) {}
-  Secret(const Secret& other) : value_(other.value_) {}
-  Secret& operator=(const Secret& other);
+  // Not copyable: every copy is one more place to wipe. Clone() when a second
+  // owner is really needed.
+  Secret(const Secret&) = delete;
+  Secret& operator=(const Secret&) = delete;
+  Secret Clone() const { return Secret(value_); }
   Secret(Secret&& other) noexcept;
   Secret& operator=(Secret&& other) noexcept;
   ~Secret() { Wipe(); }
@@ -36,6 +39,11 @@ class Secret final {
   void Wipe();
   std::string value_;
 };
+
+// Overwrites the whole capacity of `s` (OPENSSL_cleanse), then clears it.
+// For the transient copies a secret passes through (an environment entry, a
+// message buffer) that cannot be Secret themselves.
+void WipeString(std::string& s);
 
 // "env:NAME": the variable's value (NotFound when unset or empty).
 // "file:/path": the file's content, one trailing newline dropped (NotFound,

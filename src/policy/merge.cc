@@ -21,6 +21,9 @@
 //    read_only and read_write. executable is an intersection.
 //  * Environment: allow is an intersection; set is the union of both maps, b
 //    winning on a clash (b is the overlay, the fixed policy of the inner layer).
+//  * secrets: the union, a's first; b's entry for a target a already uses
+//    (and b's stdin secret when a has one) is dropped. Like credentials, a
+//    secret is something the command needs, not a permission to narrow.
 //  * optional_controls: intersection (optional only if both layers agree).
 //  * Identity: a's working_directory and hostname; a's uid/gid unless a runs
 //    as root (0) and b does not, in which case b's non-root id wins.
@@ -187,6 +190,16 @@ SandboxPolicy MergeStricter(const SandboxPolicy& a, const SandboxPolicy& b) {
   m.environment.allow = Intersect(a.environment.allow, b.environment.allow);
   m.environment.set = a.environment.set;
   for (const auto& [k, v] : b.environment.set) m.environment.set[k] = v;
+
+  m.secrets = a.secrets;
+  for (const SecretInjection& sb : b.secrets) {
+    bool clash = false;
+    for (const SecretInjection& sa : a.secrets) {
+      clash = clash || (sa.deliver == sb.deliver &&
+                        (sb.deliver == SecretDelivery::kStdin || sa.target == sb.target));
+    }
+    if (!clash) m.secrets.push_back(sb);
+  }
 
   m.working_directory = a.working_directory;
   m.hostname = a.hostname;

@@ -83,6 +83,12 @@ constexpr std::array<std::pair<SeccompProfile, std::string_view>, 3> kSeccompNam
     {SeccompProfile::kStrict, "strict"},
 }};
 
+constexpr std::array<std::pair<SecretDelivery, std::string_view>, 3> kSecretDeliveryNames = {{
+    {SecretDelivery::kEnv, "env"},
+    {SecretDelivery::kFile, "file"},
+    {SecretDelivery::kStdin, "stdin"},
+}};
+
 constexpr std::array<std::pair<NetworkMode, std::string_view>, 3> kNetworkNames = {{
     {NetworkMode::kNone, "none"},
     {NetworkMode::kProxy, "proxy"},
@@ -140,6 +146,14 @@ absl::StatusOr<SeccompProfile> ParseSeccompProfile(std::string_view name) {
 
 std::string_view NetworkModeName(NetworkMode mode) {
   return NameOf<NetworkMode>(kNetworkNames, mode);
+}
+
+std::string_view SecretDeliveryName(SecretDelivery delivery) {
+  return NameOf<SecretDelivery>(kSecretDeliveryNames, delivery);
+}
+
+absl::StatusOr<SecretDelivery> ParseSecretDelivery(std::string_view name) {
+  return ParseName<SecretDelivery>(kSecretDeliveryNames, name, "secret delivery");
 }
 
 absl::StatusOr<NetworkMode> ParseNetworkMode(std::string_view name) {

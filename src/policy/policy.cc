@@ -250,6 +250,67 @@ absl::Status CheckEgress(const EgressPolicy& egress) {
   return absl::OkStatus();
 }
 
+// A secret's source is never echoed: a value pasted there by mistake must not
+// reach an error message or a log.
+absl::Status CheckSecretSource(const std::string& field, const std::string& source) {
+  bool env = absl::StartsWith(source, "env:");
+  bool file = absl::StartsWith(source, "file:");
+  if (env && !IsValidEnvName(source.substr(4))) {
+    return Bad(field, "env: needs a variable name (env:NAME)");
+  }
+  if (file && !PathProblem(source.substr(5)).empty()) {
+    return Bad(field, "file: needs an absolute, normalised path (file:/path)");
+  }
+  if (!env && !file) return Bad(field, "expected env:NAME or file:/path");
+  return absl::OkStatus();
+}
+
+bool IsSecretFileName(std::string_view name) {
+  if (name.empty() || name.size() > 128 || name == "." || name == "..") return false;
+  for (char c : name) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
+      return false;
+    }
+  }
+  return true;
+}
+
+absl::Status CheckSecrets(const std::vector<SecretInjection>& secrets) {
+  bool stdin_seen = false;
+  for (size_t i = 0; i < secrets.size(); ++i) {
+    const SecretInjection& s = secrets[i];
+    std::string field = absl::StrCat("secrets[", i, "]");
+    if (auto st = CheckSecretSource(field + ".source", s.source); !st.ok()) return st;
+    switch (s.deliver) {
+      case SecretDelivery::kEnv:
+        if (!IsValidEnvName(s.target)) {
+          return Bad(field + ".target", absl::StrCat("\"", s.target, "\" is not a variable name"));
+        }
+        break;
+      case SecretDelivery::kFile:
+        if (!absl::StartsWith(s.target, kSecretFileDir + std::string("/")) ||
+            !IsSecretFileName(s.target.substr(sizeof(kSecretFileDir)))) {
+          return Bad(field + ".target",
+                     absl::StrCat("\"", s.target, "\" must be ", kSecretFileDir,
+                                  "/NAME (NAME of letters, digits, '.', '_', '-')"));
+        }
+        break;
+      case SecretDelivery::kStdin:
+        if (!s.target.empty()) return Bad(field + ".target", "stdin takes no target");
+        if (stdin_seen) return Bad(field, "a second stdin secret (at most one)");
+        stdin_seen = true;
+        break;
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (s.deliver != SecretDelivery::kStdin && secrets[j].deliver == s.deliver &&
+          secrets[j].target == s.target) {
+        return Bad(field + ".target", absl::StrCat("\"", s.target, "\" is used twice"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckPorts(std::string_view field, const std::optional<std::vector<uint16_t>>& ports) {
   if (!ports) return absl::OkStatus();
   for (size_t i = 0; i < ports->size(); ++i) {
@@ -322,6 +383,7 @@ absl::Status SandboxPolicy::Validate() const {
   }
 
   if (auto s = CheckEgress(egress); !s.ok()) return s;
+  if (auto s = CheckSecrets(secrets); !s.ok()) return s;
 
   // Limits.
   if (limits.memory_bytes && *limits.memory_bytes < kMiB) {

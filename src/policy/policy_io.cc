@@ -255,6 +255,38 @@ absl::Status DecodeCredential(const Json& v, const std::string& key, CredentialR
   return absl::OkStatus();
 }
 
+absl::Status DecodeSecret(const Json& v, const std::string& key, SecretInjection& secret) {
+  if (!v.is_object()) return Expected(key, "a table with deliver, target and source", v);
+  bool has_deliver = false, has_source = false;
+  for (const auto& [name, item] : v.items()) {
+    std::string k = Join(key, name);
+    if (name == "deliver") {
+      has_deliver = true;
+      if (!item.is_string()) return Expected(k, "\"env\", \"file\" or \"stdin\"", item);
+      absl::StatusOr<SecretDelivery> d = ParseSecretDelivery(item.get<std::string>());
+      if (!d.ok()) return Expected(k, "\"env\", \"file\" or \"stdin\"", item);
+      secret.deliver = *d;
+    } else if (name == "target") {
+      KAVACH_RETURN_IF_ERROR(Read(item, k, secret.target));
+    } else if (name == "source") {
+      has_source = true;
+      // Not echoed on error: a secret pasted here by mistake must not reach
+      // a log.
+      if (!item.is_string()) {
+        return absl::InvalidArgumentError(absl::StrCat(k, ": expected env:NAME or file:/path"));
+      }
+      secret.source = item.get<std::string>();
+    } else {
+      return UnknownKey(k, {"deliver", "target", "source"});
+    }
+  }
+  for (auto [present, name] :
+       {std::pair<bool, const char*>{has_deliver, "deliver"}, {has_source, "source"}}) {
+    if (!present) return absl::InvalidArgumentError(absl::StrCat(Join(key, name), ": missing"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status DecodeEgress(const Json& v, const std::string& key, EgressPolicy& egress) {
   if (!v.is_object()) return Expected(key, "a table", v);
   for (const auto& [name, item] : v.items()) {
@@ -584,6 +616,18 @@ Json PolicyToJsonValue(const SandboxPolicy& p) {
     for (const auto& [host, addr] : e.resolve) resolve[host] = addr;
     if (!e.upstream_ca_file.empty()) eg["upstream_ca_file"] = e.upstream_ca_file;
   }
+  // Only when set, like egress.
+  if (!p.secrets.empty()) {
+    Json secrets = Json::array();
+    for (const SecretInjection& s : p.secrets) {
+      Json r = Json::object();
+      r["deliver"] = std::string(SecretDeliveryName(s.deliver));
+      if (!s.target.empty()) r["target"] = s.target;
+      r["source"] = s.source;
+      secrets.push_back(std::move(r));
+    }
+    j["secrets"] = std::move(secrets);
+  }
   Json& scopes = j["landlock_scopes"] = Json::object();
   scopes["abstract_unix_socket"] = p.landlock_scopes.abstract_unix_socket;
   scopes["signal"] = p.landlock_scopes.signal;
@@ -639,6 +683,13 @@ absl::StatusOr<SandboxPolicy> PolicyFromJsonValue(const Json& v, std::string_vie
       KAVACH_RETURN_IF_ERROR(DecodeNetwork(item, k, p.network));
     } else if (name == "egress") {
       KAVACH_RETURN_IF_ERROR(DecodeEgress(item, k, p.egress));
+    } else if (name == "secrets") {
+      if (!item.is_array()) return Expected(k, "a list of tables", item);
+      std::vector<SecretInjection> secrets(item.size());
+      for (size_t i = 0; i < item.size(); ++i) {
+        KAVACH_RETURN_IF_ERROR(DecodeSecret(item[i], absl::StrCat(k, "[", i, "]"), secrets[i]));
+      }
+      p.secrets = std::move(secrets);
     } else if (name == "landlock_scopes") {
       KAVACH_RETURN_IF_ERROR(DecodeScopes(item, k, p.landlock_scopes));
     } else if (name == "limits") {
@@ -659,9 +710,9 @@ absl::StatusOr<SandboxPolicy> PolicyFromJsonValue(const Json& v, std::string_vie
     } else if (name == "optional_controls") {
       KAVACH_RETURN_IF_ERROR(DecodeControls(item, k, p.optional_controls));
     } else {
-      return UnknownKey(
-          k, {"extends", "seccomp", "filesystem", "network", "egress", "landlock_scopes", "limits",
-              "environment", "working_directory", "uid", "gid", "hostname", "optional_controls"});
+      return UnknownKey(k, {"extends", "seccomp", "filesystem", "network", "egress", "secrets",
+                            "landlock_scopes", "limits", "environment", "working_directory", "uid",
+                            "gid", "hostname", "optional_controls"});
     }
   }
   absl::Status valid = p.Validate();

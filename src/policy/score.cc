@@ -82,6 +82,18 @@ int BaseScore(BackendKind kind) {
   return 0;  // An out-of-range value cast into the enum earns nothing.
 }
 
+int SecretDeliveryPoints(SecretDelivery delivery) {
+  switch (delivery) {
+    case SecretDelivery::kEnv:
+      return -5;
+    case SecretDelivery::kFile:
+      return -3;
+    case SecretDelivery::kStdin:
+      return -2;
+  }
+  return -5;
+}
+
 StrengthScore DeclaredScore(BackendKind kind, const SandboxPolicy& policy) {
   StrengthScore score;
   Add(score, absl::StrCat("base:", ToAbsl(BackendKindName(kind))), BaseScore(kind));
@@ -105,6 +117,14 @@ StrengthScore DeclaredScore(BackendKind kind, const SandboxPolicy& policy) {
     Add(score, "landlock scope: abstract unix socket", 2);
   }
   if (policy.landlock_scopes.signal) Add(score, "landlock scope: signal", 2);
+  for (SecretDelivery d : {SecretDelivery::kEnv, SecretDelivery::kFile, SecretDelivery::kStdin}) {
+    for (const SecretInjection& s : policy.secrets) {
+      if (s.deliver != d) continue;
+      Add(score, absl::StrCat("secret delivered by ", ToAbsl(SecretDeliveryName(d))),
+          SecretDeliveryPoints(d));
+      break;
+    }
+  }
   Clamp(score);
   return score;
 }

@@ -23,6 +23,7 @@
 #include "sandbox/environment.h"
 #include "sandbox/exec_request.h"
 #include "sandbox/lifecycle.h"
+#include "sandbox/secret_injection.h"
 #include "scan/gate.h"
 
 namespace kavach {
@@ -30,6 +31,30 @@ namespace {
 
 using internal::Gate;
 using internal::GateStream;
+using internal::InjectedSecrets;
+using internal::RedactingStream;
+
+// Removes injected secrets from a result's output (whether or not the gate is
+// on) and, when any was found, says so in the findings; a gated pass becomes
+// a redact verdict.
+void RedactInjectedSecrets(const InjectedSecrets* secrets, ExecResult* result) {
+  if (secrets == nullptr) return;
+  for (auto [data, stream] : {std::pair<std::string*, const char*>{&result->stdout_data, "stdout"},
+                              {&result->stderr_data, "stderr"}}) {
+    size_t n = secrets->Redact(data);
+    if (n == 0) continue;
+    Finding f;
+    f.rule_id = "kavach-injected-secret";
+    f.scanner = "secrets";
+    f.category = "injected_secret";
+    f.severity = Severity::kMedium;
+    f.stream = stream;
+    f.preview = absl::StrCat(n, " occurrence", n == 1 ? "" : "s", " replaced by ",
+                             internal::kInjectedSecretRedaction);
+    result->findings.push_back(std::move(f));
+    if (result->gated && result->verdict < Verdict::kRedact) result->verdict = Verdict::kRedact;
+  }
+}
 
 // 128 random bits as 32 hex digits. getrandom(2) without flags only fails
 // before the pool is seeded (it blocks instead) or on EINTR, so anything else
@@ -195,19 +220,53 @@ class StreamTap final {
   std::shared_ptr<DeferredKiller> killer_;
 };
 
+// Injected secrets out of one output stream, before the gate sees it. Flushed
+// (Finish) when the command ends, before the gate's own tap finishes.
+class SecretTap final {
+ public:
+  SecretTap(const InjectedSecrets* secrets, std::function<void(std::string_view)> next)
+      : stream_(secrets), next_(std::move(next)) {}
+  void Feed(std::string_view chunk) {
+    absl::MutexLock lock(&mu_);
+    std::string out = stream_.Feed(chunk);
+    if (!out.empty()) next_(out);
+  }
+  void Finish() {
+    absl::MutexLock lock(&mu_);
+    std::string out = stream_.Finish();
+    if (!out.empty()) next_(out);
+  }
+
+ private:
+  absl::Mutex mu_;
+  RedactingStream stream_ ABSL_GUARDED_BY(mu_);
+  std::function<void(std::string_view)> next_;
+};
+
+// Puts the injected-secret findings found before the gate ran back into the
+// result the gate filled; a gated pass becomes a redact verdict.
+void AddInjectedFindings(std::vector<Finding> injected, ExecResult* result) {
+  if (injected.empty()) return;
+  for (Finding& f : injected) result->findings.push_back(std::move(f));
+  if (result->gated && result->verdict < Verdict::kRedact) result->verdict = Verdict::kRedact;
+}
+
 // The handle Sandbox::Spawn returns: the backend's process plus the gate.
 // Like the backend's handle, it must not outlive its Sandbox.
 class GatedProcess final : public SpawnedProcess {
  public:
-  GatedProcess(Sandbox* sandbox, Gate* gate, std::vector<std::string> argv,
-               std::unique_ptr<SpawnedProcess> inner, std::shared_ptr<DeferredKiller> killer,
-               std::vector<std::shared_ptr<StreamTap>> taps)
+  GatedProcess(Sandbox* sandbox, Gate* gate, const InjectedSecrets* secrets,
+               std::vector<std::string> argv, std::unique_ptr<SpawnedProcess> inner,
+               std::shared_ptr<DeferredKiller> killer, std::vector<std::shared_ptr<StreamTap>> taps,
+               std::vector<std::shared_ptr<SecretTap>> secret_taps)
       : sandbox_(sandbox),
         gate_(gate),
+        secrets_(secrets),
         argv_(std::move(argv)),
         inner_(std::move(inner)),
         killer_(std::move(killer)),
-        taps_(std::move(taps)) {
+        taps_(std::move(taps)),
+        secret_taps_(std::move(secret_taps)) {
     killer_->Attach(inner_.get());
   }
   ~GatedProcess() override { killer_->Attach(nullptr); }
@@ -225,13 +284,21 @@ class GatedProcess final : public SpawnedProcess {
 
  private:
   absl::StatusOr<ExecResult> Finish(absl::StatusOr<ExecResult> result) {
+    for (const auto& tap : secret_taps_) tap->Finish();
     for (const auto& tap : taps_) tap->Finish();
     if (!result.ok()) return result;
     result->score = sandbox_->score();
     result->evidence = sandbox_->evidence();
-    if (gate_ == nullptr) return result;
-
+    if (gate_ == nullptr) {
+      RedactInjectedSecrets(secrets_, &*result);
+      return result;
+    }
+    // Before the gate: its quarantine store must not keep the secret either.
+    std::vector<Finding> injected;
+    RedactInjectedSecrets(secrets_, &*result);
+    injected.swap(result->findings);
     absl::Status verdict = gate_->Apply(argv_, &*result);
+    AddInjectedFindings(std::move(injected), &*result);
     bool stream_blocked = false;
     for (const auto& tap : taps_) stream_blocked = stream_blocked || tap->blocked();
     if (verdict.ok() && stream_blocked) {
@@ -250,10 +317,12 @@ class GatedProcess final : public SpawnedProcess {
 
   Sandbox* const sandbox_;
   Gate* const gate_;
+  const InjectedSecrets* const secrets_;
   const std::vector<std::string> argv_;
   std::unique_ptr<SpawnedProcess> inner_;
   std::shared_ptr<DeferredKiller> killer_;
   std::vector<std::shared_ptr<StreamTap>> taps_;
+  std::vector<std::shared_ptr<SecretTap>> secret_taps_;
   absl::Mutex wait_mu_;
   std::optional<absl::StatusOr<ExecResult>> final_ ABSL_GUARDED_BY(wait_mu_);
 };
@@ -275,6 +344,21 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Create(const SandboxConfig& co
     if (absl::Status s = internal::ValidateEnvEntry(name, value); !s.ok()) return s;
   }
 
+  std::unique_ptr<InjectedSecrets> secrets;
+  if (!config.policy.secrets.empty()) {
+    // The other backends would carry the value through places kavach does
+    // not control (a runtime's argv or process file, a guest channel).
+    if (config.backend != BackendKind::kProcess || config.inner) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "secrets: direct injection needs the process backend, not ",
+          ToAbsl(BackendKindName(config.backend)), config.inner ? " (composite)" : ""));
+    }
+    absl::StatusOr<std::unique_ptr<InjectedSecrets>> loaded =
+        InjectedSecrets::Load(config.policy.secrets);
+    if (!loaded.ok()) return loaded.status();
+    secrets = *std::move(loaded);
+  }
+
   absl::StatusOr<std::unique_ptr<internal::Backend>> backend =
       config.inner ? internal::CreateCompositeBackend(config.backend, *config.inner)
                    : internal::CreateBackend(config.backend);
@@ -282,6 +366,10 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Create(const SandboxConfig& co
   // From here on the destructor cleans up whatever Prepare built, even when
   // Prepare or the gate fails part-way.
   std::unique_ptr<Sandbox> sandbox(new Sandbox(config, *std::move(backend)));
+  if (secrets != nullptr) {
+    if (absl::Status s = sandbox->backend_->SetSecretFiles(secrets->Files()); !s.ok()) return s;
+    sandbox->secrets_ = std::move(secrets);
+  }
 
   // The gate (rule packs, compiled databases, the audit chain) loads on a
   // thread of its own while the backend prepares: one is CPU work, the other
@@ -311,6 +399,9 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Create(const SandboxConfig& co
                  {{"backend", std::string(BackendKindName(config.backend))},
                   {"error", prepared.ToString()}});
     return prepared;  // as is: the backend names the control that failed
+  }
+  if (sandbox->secrets_ != nullptr) {
+    for (Evidence& e : sandbox->secrets_->MakeEvidence()) report.evidence.push_back(std::move(e));
   }
   sandbox->score_ = VerifiedScore(config.backend, report.evidence);
   sandbox->evidence_ = std::move(report.evidence);
@@ -428,15 +519,22 @@ absl::StatusOr<ExecResult> Sandbox::Exec(const std::vector<std::string>& argv,
       internal::BuildExecRequest(config_, argv, options);
   if (!request.ok()) return request.status();
 
+  if (secrets_ != nullptr) secrets_->AddTo(&*request);
   absl::StatusOr<ExecResult> result = backend_->Exec(*request);
+  if (secrets_ != nullptr) InjectedSecrets::WipeRequest(&*request);
   if (!result.ok()) return result.status();
   result->score = score_;
   result->evidence = evidence_;
+  // Before the gate: its quarantine store must not keep the secret either.
+  RedactInjectedSecrets(secrets_.get(), &*result);
   if (gate_ == nullptr) return result;
+  std::vector<Finding> injected;
+  injected.swap(result->findings);
 
   // PermissionDenied is the block/quarantine verdict; the threat response
   // still runs, since a blocked exec is exactly what raises the tier.
   absl::Status verdict = gate_->Apply(argv, &*result);
+  AddInjectedFindings(std::move(injected), &*result);
   absl::Status threat = RespondToThreat(this, gate_.get());
   if (!verdict.ok()) return verdict;
   if (!threat.ok()) return threat;
@@ -455,24 +553,31 @@ absl::StatusOr<std::unique_ptr<SpawnedProcess>> Sandbox::Spawn(const std::vector
 
   auto killer = std::make_shared<DeferredKiller>();
   std::vector<std::shared_ptr<StreamTap>> taps;
+  std::vector<std::shared_ptr<SecretTap>> secret_taps;
   auto wire = [&](std::function<void(std::string_view)> sink, std::string_view name,
                   std::function<void(std::string_view)>* out) {
     if (!sink) return;
-    if (gate_ == nullptr || !config_.gate.enabled) {
-      *out = std::move(sink);
-      return;
+    if (gate_ != nullptr && config_.gate.enabled) {
+      auto tap = std::make_shared<StreamTap>(gate_->OpenStream(name), std::move(sink), killer);
+      taps.push_back(tap);
+      sink = [tap](std::string_view chunk) { tap->Feed(chunk); };
     }
-    auto tap = std::make_shared<StreamTap>(gate_->OpenStream(name), std::move(sink), killer);
-    taps.push_back(tap);
-    *out = [tap](std::string_view chunk) { tap->Feed(chunk); };
+    if (secrets_ != nullptr) {
+      auto tap = std::make_shared<SecretTap>(secrets_.get(), std::move(sink));
+      secret_taps.push_back(tap);
+      sink = [tap](std::string_view chunk) { tap->Feed(chunk); };
+    }
+    *out = std::move(sink);
   };
   wire(std::move(options.on_stdout), "stdout", &request->on_stdout);
   wire(std::move(options.on_stderr), "stderr", &request->on_stderr);
 
+  if (secrets_ != nullptr) secrets_->AddTo(&*request);
   absl::StatusOr<std::unique_ptr<SpawnedProcess>> inner = backend_->Spawn(*request);
+  if (secrets_ != nullptr) InjectedSecrets::WipeRequest(&*request);
   if (!inner.ok()) return inner.status();
-  return std::make_unique<GatedProcess>(this, gate_.get(), argv, *std::move(inner),
-                                        std::move(killer), std::move(taps));
+  return std::make_unique<GatedProcess>(this, gate_.get(), secrets_.get(), argv, *std::move(inner),
+                                        std::move(killer), std::move(taps), std::move(secret_taps));
 }
 
 }  // namespace kavach

@@ -1099,6 +1099,9 @@ void ReapChildren() {
       if (valid && hdr->type == MessageType::kExec && nfds == 4 &&
           (msg.msg_flags & MSG_TRUNC) == 0) {
         HandleExec(plan, static_cast<size_t>(n), fds);
+        // The environment may hold a secret (policy.secrets); the command has
+        // its own copy now.
+        ::explicit_bzero(g_message, static_cast<size_t>(n));
       } else if (valid && hdr->type == MessageType::kKill) {
         for (auto& s : g_slots) {
           if (s.used && s.exec_id == hdr->exec_id) ::kill(s.pid, SIGKILL);
@@ -1276,6 +1279,13 @@ int BuildRootChild(void* arg) {
   if (builder < 0) SendSetupFailure(plan, InitStep::kBuildRoot, errno, "clone");
   int builder_status = 0;
   while (::waitpid(builder, &builder_status, __WALL) < 0 && errno == EINTR) {
+  }
+  // Secrets written into the root (policy.secrets, kFile) leave init's copy
+  // of the plan now, before any command is forked from it.
+  for (int i = 0; i < plan.root_step_count; ++i) {
+    if (plan.root_steps[i].secret && plan.root_steps[i].data_len > 0) {
+      ::explicit_bzero(const_cast<char*>(plan.root_steps[i].data), plan.root_steps[i].data_len);
+    }
   }
   // A failed builder has already reported why.
   if (!WIFEXITED(builder_status) || WEXITSTATUS(builder_status) != 0) _exit(1);

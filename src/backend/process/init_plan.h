@@ -44,6 +44,8 @@ struct RootStep {
   size_t data_len;
   uint32_t mode;
   bool optional;  // binds: skip when the source is missing
+  // kFile with a secret as `data`: init wipes the bytes once the root is built.
+  bool secret = false;
 };
 
 // One Landlock path rule, with the path as seen inside after pivot_root.

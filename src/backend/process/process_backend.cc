@@ -229,6 +229,12 @@ class StepTimer {
 
 // One running command: the host's ends of its pipes.
 struct ExecChannel {
+  ExecChannel() = default;
+  ExecChannel(ExecChannel&&) = default;
+  ExecChannel& operator=(ExecChannel&&) = default;
+  // stdin may carry a secret (policy.secrets, stdin).
+  ~ExecChannel() { WipeString(stdin_data); }
+
   uint64_t id = 0;
   UniqueFd stdin_w;
   UniqueFd stdout_r;
@@ -266,6 +272,11 @@ class ProcessBackend final : public Backend {
 
   BackendKind kind() const override { return BackendKind::kProcess; }
   absl::Status Prepare(const SandboxConfig& config, PrepareReport* report) override;
+  absl::Status SetSecretFiles(std::vector<SecretFile> files) override {
+    if (!strings_.empty()) return absl::FailedPreconditionError("process backend already prepared");
+    secret_files_ = std::move(files);
+    return absl::OkStatus();
+  }
   absl::StatusOr<ExecResult> Exec(const BackendExecRequest& request) override;
   absl::StatusOr<std::unique_ptr<SpawnedProcess>> Spawn(const BackendExecRequest& request) override;
   absl::Status Pause() override;
@@ -294,8 +305,13 @@ class ProcessBackend final : public Backend {
   absl::Status GatherEvidence(const SandboxPolicy& policy, const ProbeReport& probe,
                               PrepareReport* report);
   void KillInit();
+  // Wipes the host's copies of file-delivered secrets (init has written them).
+  void WipeSecrets();
 
   SandboxPolicy policy_;
+  // policy.secrets delivered as files; held until init has built the root.
+  std::vector<SecretFile> secret_files_;
+  std::vector<std::string*> secret_strings_;  // entries of strings_ holding one
   std::string id_;
   std::string mount_base_;
   std::deque<std::string> strings_;  // storage for the C strings in plan_
@@ -475,6 +491,18 @@ absl::Status ProcessBackend::BuildRootPlan(const SandboxConfig& config) {
     bool is_dir = ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
     step(is_dir ? RootStepKind::kMaskTmpfs : RootStepKind::kMaskFile, "", p, "", 0, true);
   }
+  // Direct injection by file: a private tmpfs owned by the sandbox user (the
+  // builder's fs uid), one 0400 file per secret. It lives in the sandbox's
+  // mount namespace only, so it is gone with it at Destroy.
+  if (!secret_files_.empty()) {
+    step(RootStepKind::kTmpfs, "", kSecretFileDir, "mode=0700,size=1m,nr_inodes=256", 0, false);
+    for (SecretFile& f : secret_files_) {
+      step(RootStepKind::kFile, "", f.path, std::string(f.value.view()), 0400, false);
+      root_steps_.back().secret = true;
+      secret_strings_.push_back(&strings_[strings_.size() - 2]);  // the data; the target follows
+    }
+    secret_files_.clear();  // Secret wipes itself
+  }
   // A file no Landlock rule covers: the probe must fail to read it.
   step(RootStepKind::kFile, "", "/.kavach-canary", "canary\n", 0644, false);
 
@@ -605,6 +633,7 @@ absl::Status ProcessBackend::BuildLandlockPlan(const SandboxPolicy& policy) {
     add("/dev/shm", sys::kLandlockReadWrite, false);
     add("/tmp", sys::kLandlockReadWrite, false);
     add(policy.working_directory, sys::kLandlockReadWrite, false);
+    if (!secret_files_.empty()) add(kSecretFileDir, sys::kLandlockRead, false);
     auto exec_bit = [&](const std::string& p) {
       for (const std::string& e : policy.filesystem.executable) {
         if (IsUnder(p, e)) return sys::kLandlockFsExecute;
@@ -1027,6 +1056,8 @@ absl::Status ProcessBackend::Prepare(const SandboxConfig& config, PrepareReport*
   }
   UniqueFd proxy_socket;
   ssize_t n = RecvSetupReply(control_.get(), &reply, &proxy_socket);
+  // Init has its own copy now (and wipes it); ours is no longer needed.
+  WipeSecrets();
   if (n != static_cast<ssize_t>(sizeof reply) || reply.magic != kProtocolMagic) {
     // init died before it could say why: most likely a fatal signal.
     siginfo_t info = {};
@@ -1138,6 +1169,7 @@ absl::StatusOr<ExecChannel> ProcessBackend::Send(const BackendExecRequest& reque
       return absl::UnavailableError(absl::StrCat("sandbox init is gone: ", Errno(errno)));
     }
   }
+  WipeString(payload);  // the environment may hold a secret
   ch.sent_at = absl::Now();
   ch.stdin_w = std::move(in->write);
   ch.stdout_r = std::move(out->read);
@@ -1445,7 +1477,14 @@ absl::Status ProcessBackend::Stop() {
   return absl::OkStatus();
 }
 
+void ProcessBackend::WipeSecrets() {
+  for (std::string* s : secret_strings_) WipeString(*s);
+  secret_strings_.clear();
+  secret_files_.clear();
+}
+
 absl::Status ProcessBackend::Destroy() {
+  WipeSecrets();
   if (destroyed_) return absl::OkStatus();
   absl::Status status = Stop();
   egress_.reset();  // closes every proxied connection
