@@ -183,6 +183,7 @@ namespace internal {
 class Backend;
 class Gate;
 class InjectedSecrets;
+class EventRecorder;
 }  // namespace internal
 
 class Sandbox final {
@@ -232,6 +233,9 @@ class Sandbox final {
   std::unique_ptr<internal::Gate> gate_;
   // policy.secrets, loaded at Create; null when there are none.
   std::unique_ptr<internal::InjectedSecrets> secrets_;
+  // The backend's own events (egress requests) on their way to the audit
+  // chain; null without an audit log.
+  std::unique_ptr<internal::EventRecorder> recorder_;
   StrengthScore score_;
   std::vector<Evidence> evidence_;
   std::vector<SetupStep> create_steps_;

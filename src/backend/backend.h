@@ -46,6 +46,11 @@ struct SecretFile {
   Secret value;
 };
 
+// Where a backend reports events of its own for the sandbox's audit chain
+// (the egress proxy's request records: "egress_request"). Called from the
+// backend's threads; must not block.
+using BackendEventSink = std::function<void(std::string_view event_type, std::string payload_json)>;
+
 // What Prepare learned: evidence of each control actually enforced, and how
 // long each step took.
 struct PrepareReport {
@@ -62,6 +67,9 @@ class Backend {
   // the policy asks for and the backend cannot apply (and that is not in
   // policy.optional_controls) is FailedPrecondition naming the control.
   virtual absl::Status Prepare(const SandboxConfig& config, PrepareReport* report) = 0;
+
+  // Called before Prepare; a backend without events of its own ignores it.
+  virtual void SetEventSink(BackendEventSink sink) {}
 
   // Called before Prepare when the policy delivers secrets as files. A
   // backend that cannot must refuse (fail closed); the default does.

@@ -8,8 +8,10 @@
 #include <sys/random.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <utility>
@@ -27,6 +29,81 @@
 #include "scan/gate.h"
 
 namespace kavach {
+namespace internal {
+
+// Carries a backend's events (egress request records) to the audit chain on a
+// thread of its own: the backend's threads must not wait for an fsync, and
+// records that pile up meanwhile go in one commit. Events that arrive before
+// the gate exists wait for it.
+class EventRecorder final {
+ public:
+  EventRecorder() : thread_([this] { Run(); }) {}
+  ~EventRecorder() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  EventRecorder(const EventRecorder&) = delete;
+  EventRecorder& operator=(const EventRecorder&) = delete;
+
+  void SetGate(Gate* gate) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      gate_ = gate;
+    }
+    cv_.notify_all();
+  }
+
+  void Push(std::string_view type, std::string payload) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      // Bounded: a flood of requests cannot grow memory without end; what is
+      // dropped is counted in the next record.
+      if (queue_.size() >= kMaxQueued) {
+        ++dropped_;
+        return;
+      }
+      queue_.emplace_back(std::string(type), std::move(payload));
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  static constexpr size_t kMaxQueued = 100000;
+
+  void Run() {
+    for (;;) {
+      std::vector<std::pair<std::string, std::string>> batch;
+      Gate* gate = nullptr;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stopping_ || (gate_ != nullptr && !queue_.empty()); });
+        if (gate_ == nullptr || queue_.empty()) return;  // stopping
+        batch.swap(queue_);
+        if (dropped_ > 0) {
+          batch.emplace_back("egress_records_dropped", nlohmann::json{{"count", dropped_}}.dump());
+          dropped_ = 0;
+        }
+        gate = gate_;
+      }
+      (void)gate->RecordEvents(batch);
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::pair<std::string, std::string>> queue_;
+  uint64_t dropped_ = 0;
+  Gate* gate_ = nullptr;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace internal
+
 namespace {
 
 using internal::Gate;
@@ -366,6 +443,13 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Create(const SandboxConfig& co
   // From here on the destructor cleans up whatever Prepare built, even when
   // Prepare or the gate fails part-way.
   std::unique_ptr<Sandbox> sandbox(new Sandbox(config, *std::move(backend)));
+  if (config.audit.log_path.has_value()) {
+    sandbox->recorder_ = std::make_unique<internal::EventRecorder>();
+    sandbox->backend_->SetEventSink(
+        [recorder = sandbox->recorder_.get()](std::string_view type, std::string payload) {
+          recorder->Push(type, std::move(payload));
+        });
+  }
   if (secrets != nullptr) {
     if (absl::Status s = sandbox->backend_->SetSecretFiles(secrets->Files()); !s.ok()) return s;
     sandbox->secrets_ = std::move(secrets);
@@ -392,6 +476,7 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Create(const SandboxConfig& co
     gate_loader.join();
     if (!gate->ok()) return gate->status();
     sandbox->gate_ = *std::move(*gate);
+    if (sandbox->recorder_ != nullptr) sandbox->recorder_->SetGate(sandbox->gate_.get());
     sandbox->create_steps_.push_back(SetupStep{"gate", gate_time});
   }
   if (!prepared.ok()) {
@@ -424,6 +509,8 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Create(const SandboxConfig& co
 
 Sandbox::~Sandbox() {
   if (state() != SandboxState::kDestroyed) (void)Destroy();
+  // After the backend (no more events), before the gate (flushes into it).
+  recorder_.reset();
 }
 
 SandboxState Sandbox::state() const {
@@ -506,6 +593,7 @@ absl::Status Sandbox::Destroy() {
   // The backend's Destroy kills whatever still runs, so Running -> Destroyed
   // needs no separate Stop.
   if (absl::Status s = backend_->Destroy(); !s.ok()) return s;
+  recorder_.reset();  // the last egress records go in before the state change
   return Transition(SandboxState::kDestroyed);
 }
 

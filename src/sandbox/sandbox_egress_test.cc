@@ -12,11 +12,15 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kavach/sandbox.h"
@@ -191,6 +195,63 @@ TEST_F(SandboxEgressTest, DirectConnectionsReachNothing) {
   EXPECT_THAT(r->stdout_data, Not(HasSubstr("reached"))) << r->stderr_data;
   EXPECT_THAT(r->stdout_data, HasSubstr("blocked")) << r->stderr_data;
   EXPECT_EQ(server_.requests(), 0);
+}
+
+TEST_F(SandboxEgressTest, NameResolutionFailsInside) {
+  // No resolver reachable, and the proxy is the only way to name a host.
+  absl::StatusOr<ExecResult> r =
+      sandbox_->Exec({"python3", "-c",
+                      "import socket\n"
+                      "try:\n"
+                      "  print('resolved', socket.getaddrinfo('example.com', 443))\n"
+                      "except OSError as e: print('failed', type(e).__name__)\n"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(r->stdout_data, HasSubstr("failed")) << r->stderr_data;
+  EXPECT_THAT(r->stdout_data, Not(HasSubstr("resolved")));
+}
+
+// The proxy's request records go into the sandbox's audit chain: host,
+// method, path (no query), status and bytes; never the injected secret.
+TEST_F(SandboxEgressTest, RequestRecordsGoIntoTheAuditChain) {
+  char dir_template[] = "/tmp/kavach-egress-audit-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir_template), nullptr);
+  std::string log = absl::StrCat(dir_template, "/audit.log");
+  ::setenv("KAVACH_E2E_AUDIT_KEY", "0123456789abcdef0123456789abcdef", 1);
+  SandboxConfig c = sandbox_->config();
+  c.audit.log_path = log;
+  c.audit.key_env = "KAVACH_E2E_AUDIT_KEY";
+  absl::StatusOr<std::unique_ptr<Sandbox>> s = Sandbox::Create(c);
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_TRUE((*s)->Start().ok());
+  absl::StatusOr<ExecResult> r =
+      (*s)->Exec({"curl", "-sS", Url("upstream.test", "/v1/audited?q=hidden-query")});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->stdout_data, "ok\n") << r->stderr_data;
+  r = (*s)->Exec({"curl", "-sS", "-o", "/dev/null", Url("denied.test", "/nope")});
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE((*s)->Destroy().ok());
+  s->reset();
+
+  std::ifstream f(log);
+  std::stringstream all;
+  all << f.rdbuf();
+  std::string text = all.str();
+  EXPECT_THAT(text, Not(HasSubstr(kSecret)));
+  EXPECT_THAT(text, Not(HasSubstr("hidden-query")));
+  std::vector<std::string> records;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (line.find("\"egress_request\"") != absl::string_view::npos) records.emplace_back(line);
+  }
+  ASSERT_EQ(records.size(), 2u) << text;
+  EXPECT_THAT(records[0], HasSubstr("upstream.test"));
+  EXPECT_THAT(records[0], HasSubstr("/v1/audited"));
+  EXPECT_THAT(records[0], HasSubstr("GET"));
+  EXPECT_THAT(records[0], HasSubstr("200"));
+  EXPECT_THAT(records[1], HasSubstr("denied.test"));
+  EXPECT_THAT(records[1], HasSubstr("403"));
+  // ... before the sandbox's destroyed state record.
+  EXPECT_LT(text.find("egress_request"), text.rfind("destroyed"));
+  std::filesystem::remove_all(dir_template);
 }
 
 }  // namespace

@@ -285,6 +285,15 @@ class GateImpl final : public Gate {
     return audit_->Append(sandbox_id_, event_type, payload_json).status();
   }
 
+  absl::Status RecordEvents(
+      const std::vector<std::pair<std::string, std::string>>& events) override {
+    if (audit_ == nullptr || events.empty()) return absl::OkStatus();
+    std::vector<AuditEvent> batch;
+    batch.reserve(events.size());
+    for (const auto& [type, payload] : events) batch.push_back({sandbox_id_, type, payload});
+    return audit_->AppendBatch(batch).status();
+  }
+
   std::unique_ptr<GateStream> OpenStream(std::string_view stream_name) override {
     return std::make_unique<GateStreamImpl>(
         config_.enabled ? scanner_->OpenStream(stream_name) : nullptr, config_);

@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -64,6 +65,9 @@ class Gate {
 
   // Appends a state change (and any other sandbox event) to the audit chain.
   virtual absl::Status RecordEvent(std::string_view event_type, std::string_view payload_json) = 0;
+  // Several events, {type, payload}, in one commit of the chain.
+  virtual absl::Status RecordEvents(
+      const std::vector<std::pair<std::string, std::string>>& events) = 0;
 
   // A streaming scanner for one stream of a Spawned command.
   virtual std::unique_ptr<GateStream> OpenStream(std::string_view stream_name) = 0;

@@ -272,6 +272,7 @@ class ProcessBackend final : public Backend {
 
   BackendKind kind() const override { return BackendKind::kProcess; }
   absl::Status Prepare(const SandboxConfig& config, PrepareReport* report) override;
+  void SetEventSink(BackendEventSink sink) override { event_sink_ = std::move(sink); }
   absl::Status SetSecretFiles(std::vector<SecretFile> files) override {
     if (!strings_.empty()) return absl::FailedPreconditionError("process backend already prepared");
     secret_files_ = std::move(files);
@@ -311,6 +312,7 @@ class ProcessBackend final : public Backend {
   SandboxPolicy policy_;
   // policy.secrets delivered as files; held until init has built the root.
   std::vector<SecretFile> secret_files_;
+  BackendEventSink event_sink_;
   std::vector<std::string*> secret_strings_;  // entries of strings_ holding one
   std::string id_;
   std::string mount_base_;
@@ -1029,6 +1031,13 @@ absl::Status ProcessBackend::Prepare(const SandboxConfig& config, PrepareReport*
   if (policy_.network.mode == NetworkMode::kProxy) {
     EgressOptions options;
     options.ca_name = id_;
+    // Request records (host, method, path, status, bytes; never a header
+    // value) go to the sandbox's audit chain.
+    if (event_sink_) {
+      options.on_request = [sink = event_sink_](const EgressRecord& r) {
+        sink("egress_request", EgressRecordJson(r));
+      };
+    }
     absl::StatusOr<std::unique_ptr<EgressProxy>> proxy =
         EgressProxy::Create(policy_.egress, std::move(options));
     if (!proxy.ok()) return fail(proxy.status());
