@@ -152,6 +152,11 @@ struct Conn {
       : client(std::move(s)), watchdog(client.get_executor()), start(Clock::now()), last(start) {}
   tcp::socket client;
   std::optional<tcp::socket> upstream;  // blind tunnels
+  // Plain HTTP: the upstream connection kept open for the client's next
+  // request to the same host:port (keep-alive on both sides).
+  std::optional<tcp::socket> http_up;
+  std::string http_up_key;  // "host:port" of http_up
+  beast::flat_buffer http_ubuf;
   asio::steady_timer watchdog;
   Clock::time_point start;
   Clock::time_point last;
@@ -173,6 +178,19 @@ struct Conn {
       error_code ignored;
       s->close(ignored);
     }
+    if (http_up) {
+      error_code ignored;
+      http_up->close(ignored);
+    }
+  }
+  void DropHttpUpstream() {
+    if (http_up) {
+      error_code ignored;
+      http_up->close(ignored);
+    }
+    http_up.reset();
+    http_up_key.clear();
+    http_ubuf.clear();
   }
 };
 
@@ -531,24 +549,38 @@ struct EgressProxy::Impl {
     // The Host header names the host we connect to (no fronting).
     req.set(http::field::host, t.port == 80 ? t.host : absl::StrCat(t.host, ":", t.port));
     StripProxyHeaders(req);
-    Conn::Scope scope(*c);
-    tcp::socket up(ioc);
-    c->sockets.push_back(&up);
-    error_code ec = co_await ConnectUpstream(t, up);
-    if (ec) {
-      rec.status = 502;
-      rec.reason = "cannot connect to upstream";
-      Record(rec);
-      co_await SendError(c->client, http::status::bad_gateway, "cannot connect to upstream");
-      co_return false;
+    // Keep-alive: the upstream connection of the previous request is reused
+    // when it went to the same host:port and the server has not closed it;
+    // a request to another host gets a fresh one (each request is checked
+    // against the policy on its own either way).
+    std::string key = absl::StrCat(t.host, ":", t.port);
+    if (c->http_up && (c->http_up_key != key || !StillOpen(*c->http_up))) c->DropHttpUpstream();
+    if (!c->http_up) {
+      c->http_up.emplace(ioc);
+      error_code ec = co_await ConnectUpstream(t, *c->http_up);
+      if (ec) {
+        c->DropHttpUpstream();
+        rec.status = 502;
+        rec.reason = "cannot connect to upstream";
+        Record(rec);
+        co_await SendError(c->client, http::status::bad_gateway, "cannot connect to upstream");
+        co_return false;
+      }
+      c->http_up_key = key;
     }
-    beast::flat_buffer ubuf;
-    // One upstream connection per request and "Connection: close" both ways:
-    // the next request may go to another host.
-    req.keep_alive(false);
-    co_await Exchange(*c, c->client, buf, rp, up, ubuf, rec);
+    bool keep = co_await Exchange(*c, c->client, buf, rp, *c->http_up, c->http_ubuf, rec);
     Record(rec);
-    co_return false;
+    if (!keep) c->DropHttpUpstream();
+    co_return keep;
+  }
+
+  // Whether an idle upstream connection may carry another request: no EOF,
+  // error or unexpected bytes waiting on it.
+  static bool StillOpen(tcp::socket& s) {
+    if (!s.is_open()) return false;
+    char byte;
+    ssize_t n = ::recv(s.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
   }
 
   // --- CONNECT ---------------------------------------------------------------

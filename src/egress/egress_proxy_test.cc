@@ -7,6 +7,7 @@
 
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -16,6 +17,7 @@
 #include <boost/beast/http.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <string>
@@ -63,6 +65,7 @@ class EchoServer {
   }
   uint16_t port() const { return port_; }
   int requests() const { return requests_.load(); }
+  int connections() const { return connections_.load(); }
   std::string last_request() {
     std::lock_guard<std::mutex> lock(mu_);
     return last_;
@@ -104,6 +107,7 @@ class EchoServer {
       tcp::socket s(ioc_);
       acceptor_.accept(s, ec);
       if (ec || stop_) return;
+      ++connections_;
       std::thread([this, s = std::move(s)]() mutable {
         if (tls_ != nullptr) {
           ssl::stream<tcp::socket> t(std::move(s), *tls_);
@@ -124,6 +128,7 @@ class EchoServer {
   std::thread thread_;
   std::atomic<bool> stop_{false};
   std::atomic<int> requests_{0};
+  std::atomic<int> connections_{0};
   std::mutex mu_;
   std::string last_;
 };
@@ -477,6 +482,105 @@ TEST_F(ProxyTest, ManyConcurrentConnectionsLeaveNothingBehind) {
   EXPECT_EQ(ok.load(), 16 * 8);
   for (int i = 0; i < 200 && proxy_->active_connections() > 0; ++i) ::usleep(10000);
   EXPECT_EQ(proxy_->active_connections(), 0);
+}
+
+int CountEntries(const char* dir) {
+  int n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir)) ++n;
+  return n;
+}
+
+// HTTP/1.1 keep-alive on the plain-HTTP path: one client connection carries
+// several requests, and they share one upstream connection.
+TEST_F(ProxyTest, PlainHttpKeepAliveReusesBothConnections) {
+  policy_.credentials.clear();
+  StartProxy();
+  tcp::socket s = ConnectToProxy();
+  for (int i = 0; i < 3; ++i) {
+    http::request<http::string_body> req{
+        http::verb::get, absl::StrCat("http://plain.test:", http_->port(), "/k", i), 11};
+    req.set(http::field::host, "plain.test");
+    req.keep_alive(true);
+    Response r = Send(s, req);
+    ASSERT_TRUE(r.ok) << "request " << i;
+    EXPECT_EQ(r.status, 200);
+    EXPECT_THAT(r.body, HasSubstr(absl::StrCat("GET /k", i, "\n")));
+  }
+  EXPECT_EQ(http_->requests(), 3);
+  EXPECT_EQ(http_->connections(), 1);
+  // A denied host on the same connection is still refused, and ends it.
+  http::request<http::string_body> denied{http::verb::get, "http://denied.test/", 11};
+  Response r = Send(s, denied);
+  EXPECT_EQ(r.status, 403);
+  EXPECT_EQ(http_->requests(), 3);
+}
+
+// 1,000 client connections open at once, each with a request in flight
+// through the proxy; afterwards the process has the descriptors and threads
+// it had before.
+TEST_F(ProxyTest, ThousandConcurrentConnectionsLeaveNoFdsOrThreads) {
+  policy_.credentials.clear();
+  struct rlimit rl;
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &rl), 0);
+  // Three descriptors per connection live in this process: the client's, the
+  // proxy's accepted socket and its upstream socket (plus the echo server's).
+  if (rl.rlim_max < 5000) GTEST_SKIP() << "RLIMIT_NOFILE hard limit " << rl.rlim_max << " < 5000";
+  struct rlimit raised = rl;
+  raised.rlim_cur = rl.rlim_max;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &raised), 0);
+  EgressOptions options;
+  options.max_connections = 2000;
+  StartProxy(options);
+  // Warm up once (lazy state: resolver, first accept) before the baseline.
+  ASSERT_EQ(Get(absl::StrCat("http://plain.test:", http_->port(), "/warm")).status, 200);
+  for (int i = 0; i < 200 && proxy_->active_connections() > 0; ++i) ::usleep(10000);
+  ::usleep(100000);
+  int fds_before = CountEntries("/proc/self/fd");
+  int threads_before = CountEntries("/proc/self/task");
+
+  constexpr int kClients = 1000;
+  // The fixture's io_context: its reactor's descriptors exist already.
+  std::vector<tcp::socket> socks;
+  socks.reserve(kClients);
+  for (int i = 0; i < kClients; ++i) {
+    socks.emplace_back(ioc_);
+    boost::system::error_code ec;
+    socks.back().connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), proxy_port_), ec);
+    ASSERT_FALSE(ec) << i << ": " << ec.message();
+  }
+  for (int i = 0; i < 200 && proxy_->active_connections() < kClients; ++i) ::usleep(10000);
+  EXPECT_EQ(proxy_->active_connections(), kClients);
+  for (tcp::socket& s : socks) {
+    std::string req = absl::StrCat("GET http://plain.test:", http_->port(),
+                                   "/c HTTP/1.1\r\nHost: plain.test\r\n\r\n");
+    boost::system::error_code ec;
+    asio::write(s, asio::buffer(req), ec);
+    ASSERT_FALSE(ec) << ec.message();
+  }
+  int ok = 0;
+  for (tcp::socket& s : socks) {
+    beast::flat_buffer buf;
+    http::response<http::string_body> res;
+    boost::system::error_code ec;
+    http::read(s, buf, res, ec);
+    if (!ec && res.result_int() == 200) ++ok;
+  }
+  EXPECT_EQ(ok, kClients);
+  socks.clear();  // the clients hang up
+  for (int i = 0; i < 500 && proxy_->active_connections() > 0; ++i) ::usleep(10000);
+  EXPECT_EQ(proxy_->active_connections(), 0);
+  // The echo server's per-connection threads end once the proxy has closed
+  // its upstream sockets; wait for that, then compare.
+  int fds_after = 0, threads_after = 0;
+  for (int i = 0; i < 500; ++i) {
+    fds_after = CountEntries("/proc/self/fd");
+    threads_after = CountEntries("/proc/self/task");
+    if (fds_after <= fds_before && threads_after <= threads_before) break;
+    ::usleep(10000);
+  }
+  EXPECT_LE(fds_after, fds_before);
+  EXPECT_LE(threads_after, threads_before);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &rl), 0);
 }
 
 TEST_F(ProxyTest, MissingSecretFailsCreateNamingTheSourceOnly) {
