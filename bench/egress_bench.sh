@@ -6,12 +6,14 @@
 #   a) direct to the upstream,
 #   b) through `kavach proxy` (plain HTTP, absolute URI, allow-list checked),
 #   c) through tinyproxy (Debian's, default settings),
-# every client request with "Connection: close" (the kavach proxy closes a
-# plain-HTTP client connection after each request, so the three are compared
-# doing the same work). Prints p50 latency and requests/s of each and the
-# ratios b/a (p50, target <= 1.3) and b/c (throughput, target >= 1).
+# with wrk's HTTP/1.1 keep-alive connections (the kavach proxy keeps client
+# and upstream connections open; tinyproxy answers each request with a close,
+# and wrk reconnects). MODE=close sends "Connection: close" on every request
+# instead, so that all three open a connection per request. Prints p50
+# latency and requests/s of each and the ratios b/a (p50, target <= 1.3) and
+# b/c (throughput, target >= 1), each with met/MISSED.
 #
-# Usage: bench/egress_bench.sh BUILD_DIR [SECONDS] [CONNECTIONS]
+# Usage: [MODE=keepalive|close] bench/egress_bench.sh BUILD_DIR [SECONDS] [CONNECTIONS]
 # Needs: wrk, tinyproxy, nginx-light (scripts/packages.txt).
 set -euo pipefail
 build=${1:?usage: egress_bench.sh BUILD_DIR [SECONDS] [CONNECTIONS]}
@@ -69,12 +71,15 @@ pids+=($!)
 pids+=($!)
 sleep 1
 
+mode=${MODE:-keepalive}
+close_header=""
+[ "$mode" = close ] && close_header='wrk.headers["Connection"] = "close"'
 cat > "$dir/abs.lua" <<EOF
 wrk.path = "http://127.0.0.1:$up/1k"
-wrk.headers["Connection"] = "close"
+$close_header
 EOF
 cat > "$dir/close.lua" <<EOF
-wrk.headers["Connection"] = "close"
+$close_header
 EOF
 
 # p50 in microseconds and requests/s from wrk's --latency output.
@@ -103,6 +108,7 @@ read -r a_p50 a_rps < <(measure -s "$dir/close.lua" "http://127.0.0.1:$up/1k")
 read -r b_p50 b_rps < <(measure -s "$dir/abs.lua" "http://127.0.0.1:$kp")
 read -r c_p50 c_rps < <(measure -s "$dir/abs.lua" "http://127.0.0.1:$tp")
 
+echo "mode $mode, $conns connections, ${secs}s each"
 printf '%-28s %12s %12s\n' "" "p50 (us)" "requests/s"
 printf '%-28s %12s %12s\n' "a) direct (nginx)" "$a_p50" "$a_rps"
 printf '%-28s %12s %12s\n' "b) kavach proxy" "$b_p50" "$b_rps"

@@ -166,6 +166,79 @@ class ExecProxyTest(unittest.TestCase):
         self.assertIn(b"--network proxy", err)
 
 
+class ExecSecretsTest(unittest.TestCase):
+    """--secret-env, --secret-file and --secret-stdin (direct injection)."""
+
+    @classmethod
+    def setUpClass(cls):
+        _, out, _ = run(["backends", "--json"])
+        if not json.loads(out)[0]["available"]:
+            if os.environ.get("KAVACH_CLI_TEST_ALLOW_NO_PROCESS"):
+                raise unittest.SkipTest("process backend unavailable here")
+            raise AssertionError("the process backend is unavailable")
+
+    def test_each_way_delivers_and_nothing_leaks(self):
+        d = tempfile.mkdtemp()
+        try:
+            key_file = os.path.join(d, "file-secret")
+            file_secret = "cli-file-secret-6d1e0a"
+            with open(key_file, "w") as f:
+                f.write(file_secret + "\n")
+            audit = os.path.join(d, "audit.log")
+            env = dict(os.environ, CLI_SECRET_TOKEN=SECRET,
+                       KAVACH_AUDIT_KEY="0123456789abcdef0123456789abcdef")
+            script = ("printf %s \"$API_KEY\" | od -An -v -w64 -tx1; "
+                      "od -An -v -w64 -tx1 /run/secrets/token; stat -c %a /run/secrets/token; "
+                      "read -r s; printf %s \"$s\" | od -An -v -w64 -tx1; "
+                      "echo \"leak $API_KEY\"; for p in /proc/[0-9]*; do "
+                      "tr '\\0' ' ' < $p/cmdline; echo; done | grep -cF -f /run/secrets/token")
+            argv = ["exec", "--json", "--audit", audit,
+                    "--secret-env", "API_KEY=env:CLI_SECRET_TOKEN",
+                    "--secret-file", f"token=file:{key_file}",
+                    "--secret-stdin", "env:CLI_SECRET_TOKEN", "--", "/bin/sh", "-c", script]
+            rc, out, err = run(argv, env=env)
+            self.assertNotIn(SECRET.encode(), out + err)
+            self.assertNotIn(file_secret.encode(), out + err)
+            j = json.loads(out)
+            lines = j["stdout"].splitlines()
+            hx = lambda s: s.encode().hex()
+            self.assertEqual(lines[0].replace(" ", ""), hx(SECRET), j)
+            self.assertEqual(lines[1].replace(" ", ""), hx(file_secret))
+            self.assertEqual(lines[2], "400")
+            self.assertEqual(lines[3].replace(" ", ""), hx(SECRET))
+            self.assertEqual(lines[4], "leak [REDACTED:injected_secret]")
+            self.assertEqual(lines[5], "0")  # in no process's argv inside
+            points = {e["control"]: e["points"] for e in j["evidence"]}
+            self.assertEqual(points.get("secrets.env"), -5)
+            self.assertEqual(points.get("secrets.file"), -3)
+            self.assertEqual(points.get("secrets.stdin"), -2)
+            with open(audit, "rb") as f:
+                log = f.read()
+            self.assertIn(b'"exec"', log)
+            self.assertNotIn(SECRET.encode(), log)
+            self.assertNotIn(file_secret.encode(), log)
+        finally:
+            shutil.rmtree(d)
+
+    def test_missing_source_is_named_without_a_value(self):
+        env = dict(os.environ)
+        env.pop("CLI_SECRET_MISSING", None)
+        rc, out, err = run(["exec", "--secret-env", "API_KEY=env:CLI_SECRET_MISSING", "--",
+                            "/bin/true"], env=env)
+        self.assertNotEqual(rc, 0)
+        self.assertIn(b"env:CLI_SECRET_MISSING", err)
+        # A value where the source belongs is refused without being echoed.
+        rc, out, err = run(["exec", "--secret-env", f"API_KEY={SECRET}", "--", "/bin/true"])
+        self.assertNotEqual(rc, 0)
+        self.assertIn(b"secrets[0].source", err)
+        self.assertNotIn(SECRET.encode(), out + err)
+
+    def test_help_lists_the_flags(self):
+        _, out, _ = run(["exec", "--help"])
+        for flag in (b"--secret-env", b"--secret-file", b"--secret-stdin"):
+            self.assertIn(flag, out)
+
+
 if __name__ == "__main__":
     if len(sys.argv) < 2:
         sys.exit("usage: cli_egress_test.py path/to/kavach [unittest args]")
