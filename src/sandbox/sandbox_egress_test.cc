@@ -160,6 +160,13 @@ TEST_F(SandboxEgressTest, SecretIsNotInTheSandboxEnvironment) {
   EXPECT_THAT(r->stdout_data, Not(HasSubstr("KAVACH_E2E_TOKEN")));
   EXPECT_THAT(r->stdout_data, HasSubstr("HTTPS_PROXY=http://127.0.0.1:3128\n"));
   EXPECT_THAT(r->stdout_data, HasSubstr("SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt\n"));
+  // Nor in any file the sandbox can read outside /proc and the system
+  // directories (the pattern comes in on argv: the test knows the secret).
+  r = sandbox_->Exec({"/bin/sh", "-c",
+                      "grep -rlsF -e \"$0\" /etc /tmp /work /run /dev/shm /root /home; echo done",
+                      kSecret});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->stdout_data, "done\n") << r->stderr_data;
   // The CA bundle inside holds the proxy's CA.
   r = sandbox_->Exec({"/bin/sh", "-c", "grep -c 'BEGIN CERTIFICATE' $SSL_CERT_FILE"});
   ASSERT_TRUE(r.ok()) << r.status();
