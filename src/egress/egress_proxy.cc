@@ -255,6 +255,7 @@ struct EgressProxy::Impl {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::list<tcp::acceptor> acceptors;  // io thread only, after start
   std::thread thread;
+  static constexpr std::chrono::seconds kIdleUpstreamTtl{30};
 
   ~Impl() {
     work.reset();
@@ -483,11 +484,16 @@ struct EgressProxy::Impl {
   }
 
   // One request (header read) on `client` to `t`, sent over `up` (already
-  // connected). Returns whether both sides may carry another message.
+  // connected). `client_keep_alive`: whether the client asked to keep its
+  // connection (the request sent upstream may say otherwise). Returns whether
+  // the client connection may carry another message; `upstream_reusable`
+  // says the same of `up`. The client is told "close" when either side ends.
   template <class ClientStream, class UpStream>
   awaitable<bool> Exchange(Conn& c, ClientStream& client, beast::flat_buffer& cbuf,
                            http::request_parser<http::buffer_body>& rp, UpStream& up,
-                           beast::flat_buffer& ubuf, EgressRecord& rec) {
+                           beast::flat_buffer& ubuf, EgressRecord& rec, bool client_keep_alive,
+                           bool* upstream_reusable = nullptr) {
+    if (upstream_reusable != nullptr) *upstream_reusable = false;
     http::request<http::buffer_body>& req = rp.get();
     bool head = req.method() == http::verb::head;
     error_code ec = co_await Relay(c, client, up, cbuf, rp, rec.request_bytes);
@@ -510,8 +516,11 @@ struct EgressProxy::Impl {
       co_return false;
     }
     rec.status = resp.get().result_int();
-    bool keep = resp.get().keep_alive() && req.keep_alive();
+    bool up_keep = resp.get().keep_alive() && req.keep_alive();
+    bool keep = up_keep && client_keep_alive;
+    if (keep != resp.get().keep_alive()) resp.get().keep_alive(keep);
     ec = co_await Relay(c, up, client, ubuf, resp, rec.response_bytes);
+    if (upstream_reusable != nullptr) *upstream_reusable = !ec && up_keep;
     co_return !ec && keep;
   }
 
@@ -556,6 +565,13 @@ struct EgressProxy::Impl {
     std::string key = absl::StrCat(t.host, ":", t.port);
     if (c->http_up && (c->http_up_key != key || !StillOpen(*c->http_up))) c->DropHttpUpstream();
     if (!c->http_up) {
+      // An idle connection another client left to this host:port.
+      if (std::optional<tcp::socket> idle = TakeIdleUpstream(key)) {
+        c->http_up.emplace(std::move(*idle));
+        c->http_up_key = key;
+      }
+    }
+    if (!c->http_up) {
       c->http_up.emplace(ioc);
       error_code ec = co_await ConnectUpstream(t, *c->http_up);
       if (ec) {
@@ -568,10 +584,58 @@ struct EgressProxy::Impl {
       }
       c->http_up_key = key;
     }
-    bool keep = co_await Exchange(*c, c->client, buf, rp, *c->http_up, c->http_ubuf, rec);
+    // Upstream, the connection is kept open whatever the client asked, so
+    // that it can serve the next client (hop-by-hop, as Connection is).
+    bool client_keep = req.keep_alive();
+    req.keep_alive(true);
+    bool up_reusable = false;
+    bool keep = co_await Exchange(*c, c->client, buf, rp, *c->http_up, c->http_ubuf, rec,
+                                  client_keep, &up_reusable);
     Record(rec);
-    if (!keep) c->DropHttpUpstream();
+    if (!up_reusable) c->DropHttpUpstream();
     co_return keep;
+  }
+
+  // Idle plain-HTTP upstream connections, per "host:port", that a client
+  // connection left behind in a reusable state (io thread only).
+  struct IdleUpstream {
+    tcp::socket socket;
+    Clock::time_point since;
+  };
+  // Declared after ioc: destroyed (closed) before it.
+  std::map<std::string, std::vector<IdleUpstream>> idle_http;
+
+  std::optional<tcp::socket> TakeIdleUpstream(const std::string& key) {
+    auto it = idle_http.find(key);
+    if (it == idle_http.end()) return std::nullopt;
+    std::optional<tcp::socket> found;
+    Clock::time_point now = Clock::now();
+    while (!it->second.empty() && !found) {
+      IdleUpstream u = std::move(it->second.back());
+      it->second.pop_back();
+      if (now - u.since < kIdleUpstreamTtl && StillOpen(u.socket)) {
+        found.emplace(std::move(u.socket));
+      } else {
+        error_code ignored;
+        u.socket.close(ignored);
+      }
+    }
+    if (it->second.empty()) idle_http.erase(it);
+    return found;
+  }
+
+  // Keeps `c`'s upstream connection for another client when it may carry
+  // another request and nothing unread waits on it.
+  void ReleaseHttpUpstream(Conn& c) {
+    if (c.http_up && c.http_up->is_open() && c.http_ubuf.size() == 0 &&
+        options.max_idle_upstreams_per_host > 0) {
+      std::vector<IdleUpstream>& idle = idle_http[c.http_up_key];
+      if (idle.size() < static_cast<size_t>(options.max_idle_upstreams_per_host)) {
+        idle.push_back({std::move(*c.http_up), Clock::now()});
+        c.http_up.reset();
+      }
+    }
+    c.DropHttpUpstream();
   }
 
   // Whether an idle upstream connection may carry another request: no EOF,
@@ -762,7 +826,7 @@ struct EgressProxy::Impl {
         }
         connected = true;
       }
-      bool keep = co_await Exchange(*c, client, cbuf, rp, up, ubuf, r);
+      bool keep = co_await Exchange(*c, client, cbuf, rp, up, ubuf, r, rp.get().keep_alive());
       Record(r);
       if (!keep) co_return;
     }
@@ -783,6 +847,7 @@ struct EgressProxy::Impl {
       }
       if (!co_await ForwardHttp(c, buf, rp)) break;
     }
+    ReleaseHttpUpstream(*c);
     c->done = true;
     c->watchdog.cancel();
     c->CloseAll();

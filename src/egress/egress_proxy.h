@@ -71,6 +71,9 @@ struct EgressOptions {
   absl::Duration idle_timeout = absl::Seconds(60);
   absl::Duration total_timeout = absl::Hours(1);
   int max_connections = 512;
+  // Plain HTTP: upstream connections a finished client connection leaves
+  // open for the next client to the same host:port (closed after 30 s idle).
+  int max_idle_upstreams_per_host = 16;
   // Called on the proxy's thread; must not block for long.
   std::function<void(const EgressRecord&)> on_request;
   // Name for the ephemeral CA ("kavach egress CA <ca_name>").

@@ -515,6 +515,37 @@ TEST_F(ProxyTest, PlainHttpKeepAliveReusesBothConnections) {
   EXPECT_EQ(http_->requests(), 3);
 }
 
+// Client connections that each send one request with "Connection: close"
+// share the upstream connection the first one opened; the client is still
+// told "close".
+TEST_F(ProxyTest, UpstreamConnectionOutlivesClosingClients) {
+  policy_.credentials.clear();
+  StartProxy();
+  for (int i = 0; i < 3; ++i) {
+    tcp::socket s = ConnectToProxy();
+    http::request<http::string_body> req{
+        http::verb::get, absl::StrCat("http://plain.test:", http_->port(), "/c", i), 11};
+    req.set(http::field::host, "plain.test");
+    req.keep_alive(false);
+    boost::system::error_code ec;
+    http::write(s, req, ec);
+    ASSERT_FALSE(ec) << ec.message();
+    beast::flat_buffer buf;
+    http::response<http::string_body> res;
+    http::read(s, buf, res, ec);
+    ASSERT_FALSE(ec) << ec.message();
+    EXPECT_EQ(res.result_int(), 200);
+    EXPECT_FALSE(res.keep_alive());
+    // The upstream was asked to keep the connection.
+    EXPECT_THAT(res.body(), Not(HasSubstr("Connection: close")));
+    char c;
+    s.read_some(asio::buffer(&c, 1), ec);  // the proxy closes its end
+    EXPECT_EQ(ec, asio::error::eof) << ec.message();
+  }
+  EXPECT_EQ(http_->requests(), 3);
+  EXPECT_EQ(http_->connections(), 1);
+}
+
 // 1,000 client connections open at once, each with a request in flight
 // through the proxy; afterwards the process has the descriptors and threads
 // it had before.
@@ -530,6 +561,8 @@ TEST_F(ProxyTest, ThousandConcurrentConnectionsLeaveNoFdsOrThreads) {
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &raised), 0);
   EgressOptions options;
   options.max_connections = 2000;
+  // No idle upstream pool: every descriptor must be gone at the end.
+  options.max_idle_upstreams_per_host = 0;
   StartProxy(options);
   // Warm up once (lazy state: resolver, first accept) before the baseline.
   ASSERT_EQ(Get(absl::StrCat("http://plain.test:", http_->port(), "/warm")).status, 200);
