@@ -155,7 +155,8 @@ struct Conn {
   // Plain HTTP: the upstream connection kept open for the client's next
   // request to the same host:port (keep-alive on both sides).
   std::optional<tcp::socket> http_up;
-  std::string http_up_key;  // "host:port" of http_up
+  std::string http_up_key;         // "host:port" of http_up
+  Clock::time_point http_up_used;  // end of its last exchange
   beast::flat_buffer http_ubuf;
   asio::steady_timer watchdog;
   Clock::time_point start;
@@ -563,7 +564,14 @@ struct EgressProxy::Impl {
     // a request to another host gets a fresh one (each request is checked
     // against the policy on its own either way).
     std::string key = absl::StrCat(t.host, ":", t.port);
-    if (c->http_up && (c->http_up_key != key || !StillOpen(*c->http_up))) c->DropHttpUpstream();
+    // The peek costs a syscall per request; a connection used within the
+    // last second is taken as open (servers announce a close they plan, with
+    // "Connection: close", which drops it).
+    if (c->http_up &&
+        (c->http_up_key != key ||
+         (Clock::now() - c->http_up_used > std::chrono::seconds(1) && !StillOpen(*c->http_up)))) {
+      c->DropHttpUpstream();
+    }
     if (!c->http_up) {
       // An idle connection another client left to this host:port.
       if (std::optional<tcp::socket> idle = TakeIdleUpstream(key)) {
@@ -592,6 +600,7 @@ struct EgressProxy::Impl {
     bool keep = co_await Exchange(*c, c->client, buf, rp, *c->http_up, c->http_ubuf, rec,
                                   client_keep, &up_reusable);
     Record(rec);
+    c->http_up_used = Clock::now();
     if (!up_reusable) c->DropHttpUpstream();
     co_return keep;
   }
