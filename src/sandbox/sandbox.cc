@@ -443,7 +443,8 @@ absl::StatusOr<std::unique_ptr<Sandbox>> Sandbox::Create(const SandboxConfig& co
   // From here on the destructor cleans up whatever Prepare built, even when
   // Prepare or the gate fails part-way.
   std::unique_ptr<Sandbox> sandbox(new Sandbox(config, *std::move(backend)));
-  if (config.audit.log_path.has_value()) {
+  // Only the egress proxy reports events of its own so far (network proxy).
+  if (config.audit.log_path.has_value() && config.policy.network.mode == NetworkMode::kProxy) {
     sandbox->recorder_ = std::make_unique<internal::EventRecorder>();
     sandbox->backend_->SetEventSink(
         [recorder = sandbox->recorder_.get()](std::string_view type, std::string payload) {
