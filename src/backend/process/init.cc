@@ -233,15 +233,19 @@ void FdPath(char* out, int fd) {
   *p = '\0';
 }
 
-// mkdir -p on a writable buffer.
+// mkdir -p on a writable buffer. The leaf is tried first and the parents
+// only when it reports ENOENT: most targets sit in a directory made by an
+// earlier step, and walking every prefix from / cost the builder a hundred
+// failing mkdir calls per sandbox.
 int MakeDirs(char* path, mode_t mode) {
-  for (char* p = path + 1; *p != '\0'; ++p) {
-    if (*p != '/') continue;
-    *p = '\0';
-    int r = ::mkdir(path, 0755);
-    *p = '/';
-    if (r != 0 && errno != EEXIST) return -1;
-  }
+  if (::mkdir(path, mode) == 0 || errno == EEXIST) return 0;
+  if (errno != ENOENT) return -1;
+  char* slash = strrchr(path, '/');
+  if (slash == nullptr || slash == path) return -1;
+  *slash = '\0';
+  int r = MakeDirs(path, 0755);
+  *slash = '/';
+  if (r != 0) return -1;
   if (::mkdir(path, mode) != 0 && errno != EEXIST) return -1;
   return 0;
 }

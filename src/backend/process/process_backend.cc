@@ -294,6 +294,8 @@ class ProcessBackend final : public Backend {
   absl::Status GatherEvidence(const SandboxPolicy& policy, const ProbeReport& probe,
                               PrepareReport* report);
   void KillInit();
+  // Stop(), with the cgroup-wide kill only when `sweep_cgroup`.
+  absl::Status StopProcesses(bool sweep_cgroup);
 
   SandboxPolicy policy_;
   std::string id_;
@@ -1434,20 +1436,24 @@ void ProcessBackend::KillInit() {
   init_pidfd_.Reset();
 }
 
-absl::Status ProcessBackend::Stop() {
+absl::Status ProcessBackend::Stop() { return StopProcesses(/*sweep_cgroup=*/true); }
+
+absl::Status ProcessBackend::StopProcesses(bool sweep_cgroup) {
   if (stopped_.exchange(true)) return absl::OkStatus();
   {
     absl::MutexLock lock(&send_mu_);
     control_.Reset();  // init sees EOF and kills everything
   }
   KillInit();
-  if (cgroup_) return cgroup_->KillAll();
+  if (cgroup_ && sweep_cgroup) return cgroup_->KillAll();
   return absl::OkStatus();
 }
 
 absl::Status ProcessBackend::Destroy() {
   if (destroyed_) return absl::OkStatus();
-  absl::Status status = Stop();
+  // The cgroup's Destroy below kills whatever is left and refuses to remove
+  // a cgroup that still holds a task: no separate sweep first.
+  absl::Status status = StopProcesses(/*sweep_cgroup=*/false);
   egress_.reset();  // closes every proxied connection
   if (cgroup_) {
     absl::Status s = cgroup_->Destroy();
