@@ -70,16 +70,22 @@ absl::StatusOr<uint64_t> ReadU64(const std::string& path) {
   return v;
 }
 
-// "key value" lines (memory.events, cpu.stat, cgroup.events, oom_control).
-absl::StatusOr<uint64_t> ReadKey(const std::string& path, std::string_view key) {
-  absl::StatusOr<std::string> s = ReadFile(path);
-  if (!s.ok()) return s.status();
-  for (absl::string_view line : absl::StrSplit(*s, '\n', absl::SkipEmpty())) {
+// The value of `key` in "key value" lines, if there.
+std::optional<uint64_t> FindKey(std::string_view text, std::string_view key) {
+  for (absl::string_view line : absl::StrSplit(ToAbsl(text), '\n', absl::SkipEmpty())) {
     std::pair<absl::string_view, absl::string_view> kv =
         absl::StrSplit(line, absl::MaxSplits(' ', 1));
     uint64_t v;
     if (kv.first == ToAbsl(key) && absl::SimpleAtoi(kv.second, &v)) return v;
   }
+  return std::nullopt;
+}
+
+// "key value" lines (memory.events, cpu.stat, cgroup.events, oom_control).
+absl::StatusOr<uint64_t> ReadKey(const std::string& path, std::string_view key) {
+  absl::StatusOr<std::string> s = ReadFile(path);
+  if (!s.ok()) return s.status();
+  if (std::optional<uint64_t> v = FindKey(*s, key)) return *v;
   return absl::NotFoundError(absl::StrCat(path, " has no ", ToAbsl(key)));
 }
 
@@ -685,6 +691,24 @@ absl::StatusOr<CgroupLimits> Cgroup::ReadBackLimits() const {
 absl::StatusOr<uint64_t> Cgroup::OomKillCount() const {
   const std::string dir = DirFor(kMemory);
   const std::string file = version_ == CgroupVersion::kV2 ? "memory.events" : "memory.oom_control";
+  {
+    // Read before and after every exec: the file is kept open and re-read
+    // with one pread (kernfs regenerates it on each read from offset 0).
+    absl::MutexLock lock(&oom_mu_);
+    if (!oom_fd_ && !destroyed_ && !dir.empty()) {
+      oom_fd_.Reset(::open(Join(dir, file).c_str(), O_RDONLY | O_CLOEXEC));
+    }
+    if (oom_fd_) {
+      char buf[512];
+      ssize_t n = ::pread(oom_fd_.get(), buf, sizeof buf, 0);
+      if (n > 0) {
+        if (std::optional<uint64_t> v =
+                FindKey(std::string_view(buf, static_cast<size_t>(n)), "oom_kill")) {
+          return *v;
+        }
+      }
+    }
+  }
   if (dir.empty() || !Exists(Join(dir, file))) {
     return absl::FailedPreconditionError(
         absl::StrCat("cgroup.memory: no ", file, " (memory controller not joined)"));
@@ -939,6 +963,10 @@ absl::Status Cgroup::Destroy() {
   }
   v2_fd_.Reset();
   peak_fd_.Reset();
+  {
+    absl::MutexLock lock(&oom_mu_);
+    oom_fd_.Reset();
+  }
   // One pass without waiting: after a clean kill every directory is empty
   // and goes at the first rmdir.
   std::vector<std::string> busy;

@@ -42,6 +42,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "linux/cgroup_host.h"
 #include "linux/unique_fd.h"
@@ -198,6 +199,8 @@ class Cgroup final {
   std::map<std::string, std::string> dir_for_;  // controller -> directory
   UniqueFd v2_fd_;
   UniqueFd peak_fd_;  // v2 memory.peak held open after ResetPeak()
+  mutable absl::Mutex oom_mu_;
+  mutable UniqueFd oom_fd_;  // memory.events / memory.oom_control, opened on first read
   bool use_cgroup_kill_ = true;
   absl::Duration settle_timeout_ = absl::Seconds(10);
   bool destroyed_ = false;

@@ -772,15 +772,11 @@ int CommandChild(void* raw) {
     }
   }
 
-  // Capabilities: the bounding and ambient sets first (dropping the bounding
-  // set needs CAP_SETPCAP, which the uid change below does not clear: init's
-  // uid is not mapped in the namespace, so the kernel's setuid-from-root
-  // emulation does not apply and we clear the sets explicitly).
-  for (int cap = 0; cap <= plan.last_capability; ++cap) {
-    if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) {
-      CHILD_FAIL(InitStep::kCapabilities);
-    }
-  }
+  // Capabilities: the ambient set first, then the uid change and capset.
+  // init's uid is not mapped in the namespace, so the kernel's
+  // setuid-from-root emulation does not apply and every set is cleared
+  // explicitly. The bounding set was emptied once in init (DropBoundingSet)
+  // and a clone inherits it; the probe child reads CapBnd to prove it.
   if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL) {
     CHILD_FAIL(InitStep::kCapabilities);
   }
@@ -828,6 +824,20 @@ pid_t StartChild(ChildArgs* args) {
     return -1;
   }
   return pid;
+}
+
+// Empties init's capability bounding set, once, after the root is built:
+// every command and the probe are clones of init and inherit it, so no
+// command can regain a capability through execve. Init keeps its effective
+// capabilities (it still makes pid namespaces); the bounding set only limits
+// what an execve may grant, and init never execs. Doing it here instead of in
+// each command saves ~40 prctl calls per exec.
+void DropBoundingSet(const InitPlan& plan) {
+  for (int cap = 0; cap <= plan.last_capability; ++cap) {
+    if (::prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL) {
+      SendSetupFailure(plan, InitStep::kCapabilities, errno, "PR_CAPBSET_DROP");
+    }
+  }
 }
 
 void RunProbeChild(const InitPlan& plan, ProbeReport* report) {
@@ -1316,6 +1326,7 @@ int BuildRootChild(void* arg) {
   g_sigchld_fd = sigchld_fd;
   if (sigchld_fd < 0) SendSetupFailure(plan, InitStep::kSync, errno, "signalfd");
 
+  DropBoundingSet(plan);
   SetupReply reply;
   reply.type = MessageType::kReady;
   RunProbeChild(plan, &reply.probe);

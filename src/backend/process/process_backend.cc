@@ -287,7 +287,9 @@ class ProcessBackend final : public Backend {
     return strings_.back().c_str();
   }
   absl::Status BuildRootPlan(const SandboxConfig& config);
-  absl::Status BuildCgroup(const SandboxPolicy& policy, PrepareReport* report);
+  // `layout`: the host's, when already detected (else Create detects it).
+  absl::Status BuildCgroup(const SandboxPolicy& policy, const sys::CgroupLayout* layout,
+                           PrepareReport* report);
   absl::Status BuildLandlockPlan(const SandboxPolicy& policy);
   absl::Status StartInit(const SandboxPolicy& policy, StepTimer& timer);
   absl::Status WriteIdMaps(pid_t pid);
@@ -489,7 +491,8 @@ absl::Status ProcessBackend::BuildRootPlan(const SandboxConfig& config) {
   return absl::OkStatus();
 }
 
-absl::Status ProcessBackend::BuildCgroup(const SandboxPolicy& policy, PrepareReport* report) {
+absl::Status ProcessBackend::BuildCgroup(const SandboxPolicy& policy,
+                                         const sys::CgroupLayout* layout, PrepareReport* report) {
   sys::CgroupLimits limits;
   limits.memory_bytes = policy.limits.memory_bytes;
   limits.cpu_cores = policy.limits.cpu_cores;
@@ -529,7 +532,9 @@ absl::Status ProcessBackend::BuildCgroup(const SandboxPolicy& policy, PrepareRep
   // An optional control the host cannot give is dropped and recorded; a
   // required one fails the sandbox.
   for (int attempt = 0; attempt < 4; ++attempt) {
-    absl::StatusOr<std::unique_ptr<sys::Cgroup>> cg = sys::Cgroup::Create(name, limits);
+    sys::CgroupOptions options;
+    if (layout != nullptr) options.layout = *layout;
+    absl::StatusOr<std::unique_ptr<sys::Cgroup>> cg = sys::Cgroup::Create(name, limits, options);
     if (cg.ok()) {
       cgroup_ = std::move(*cg);
       return absl::OkStatus();
@@ -1014,9 +1019,15 @@ absl::Status ProcessBackend::Prepare(const SandboxConfig& config, PrepareReport*
   timer.Mark("plan");
   // Once per process: remove cgroups left behind by kavach processes that
   // died without cleaning up (kill -9); their owner pid is in the name.
+  // The host's layout is read once for both (mountinfo and /proc/self/cgroup).
+  absl::StatusOr<sys::CgroupLayout> layout = sys::DetectCgroupLayout();
   static absl::once_flag stale_once;
-  absl::call_once(stale_once, [] { (void)sys::RemoveStaleCgroups(); });
-  if (absl::Status s = BuildCgroup(policy_, report); !s.ok()) return fail(s);
+  absl::call_once(stale_once, [&] {
+    (void)(layout.ok() ? sys::RemoveStaleCgroups(*layout) : sys::RemoveStaleCgroups());
+  });
+  if (absl::Status s = BuildCgroup(policy_, layout.ok() ? &*layout : nullptr, report); !s.ok()) {
+    return fail(s);
+  }
   timer.Mark("cgroup");
   if (absl::Status s = StartInit(policy_, timer); !s.ok()) return fail(s);
 
