@@ -700,6 +700,7 @@ absl::Status ProcessBackend::StartInit(const SandboxPolicy& policy, StepTimer& t
   plan_.rlimit_fsize = policy.limits.max_file_size_bytes.value_or(0);
   plan_.seccomp = seccomp_ ? &seccomp_->fprog() : nullptr;
   plan_.bring_up_loopback = policy.network.mode != NetworkMode::kHost;
+  plan_.new_netns = policy.network.mode != NetworkMode::kHost;  // made by init, not the clone
 
   // cgroup v1: init moves itself in (see Cgroup::OpenV1SelfAttachFiles);
   // these fds are copied into init by the clone and closed here after it.
@@ -721,9 +722,10 @@ absl::Status ProcessBackend::StartInit(const SandboxPolicy& policy, StepTimer& t
     plan_.cgroup_task_fd_count = static_cast<int>(task_files.size());
   }
 
+  // No CLONE_NEWNET: init makes the network namespace itself, in parallel
+  // with its root build (plan_.new_netns).
   uint64_t flags =
       CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
-  if (policy.network.mode != NetworkMode::kHost) flags |= CLONE_NEWNET;
   int pidfd = -1;
   struct clone_args args = {};
   args.flags = flags;
@@ -750,10 +752,9 @@ absl::Status ProcessBackend::StartInit(const SandboxPolicy& policy, StepTimer& t
   if (pid == 0) RunInit(plan_);  // the child; never returns
   if (pid < 0) {
     int err = errno;
-    return absl::FailedPreconditionError(
-        absl::StrCat("namespace.user: clone3 into new user, pid, mount, ipc, uts",
-                     policy.network.mode != NetworkMode::kHost ? ", net" : "",
-                     " namespaces failed: ", Errno(err)));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "namespace.user: clone3 into new user, pid, mount, ipc, uts namespaces failed: ",
+        Errno(err)));
   }
   init_pid_ = static_cast<pid_t>(pid);
   init_pidfd_.Reset(pidfd);
