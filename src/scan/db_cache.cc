@@ -148,16 +148,20 @@ std::string CacheEntryPath(const std::string& dir, const std::string& key_hex) {
   return absl::StrCat(dir, "/scan-", key_hex, ".v", kScanCacheFormat, ".hsdb");
 }
 
-std::optional<std::string> LoadCacheEntry(const std::string& dir, const std::string& key_hex) {
+MappedCacheEntry::~MappedCacheEntry() {
+  if (map_ != nullptr) ::munmap(map_, size_);
+}
+
+std::optional<MappedCacheEntry> MapCacheEntry(const std::string& dir, const std::string& key_hex) {
   std::string key;
   if (dir.empty() || !KeyBytes(key_hex, &key) || !PrivateDir(dir)) return std::nullopt;
   const std::string path = CacheEntryPath(dir, key_hex);
   if (!PrivateFile(path)) return std::nullopt;
   // Mapped, not read: the entry is megabytes, and every gated exec loads it.
-  // The checks and the digest run on the page cache's own pages; the payload
-  // is copied once, after it has proven intact. (Entries are replaced by
-  // rename, never rewritten in place, so the mapped inode does not shrink
-  // under us.)
+  // The checks and the digest run on the page cache's own pages, and the
+  // Hyperscan databases are deserialised straight from them. (Entries are
+  // replaced by rename, never rewritten in place, so the mapped inode does
+  // not shrink under us.)
   sys::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (!fd) return std::nullopt;
   struct stat st;
@@ -169,22 +173,23 @@ std::optional<std::string> LoadCacheEntry(const std::string& dir, const std::str
   const size_t size = static_cast<size_t>(st.st_size);
   void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd.get(), 0);
   if (map == MAP_FAILED) return std::nullopt;
-  struct Unmap {
-    void* p;
-    size_t n;
-    ~Unmap() { ::munmap(p, n); }
-  } unmap{map, size};
   const char* p = static_cast<const char*>(map);
+  const uint64_t len = GetLe(p + 44, 8);
+  MappedCacheEntry entry(map, size, std::string_view(p + kHeaderSize, size - kHeaderSize));
   if (std::memcmp(p, kMagic, sizeof kMagic) != 0) return std::nullopt;
   if (GetLe(p + 8, 4) != kScanCacheFormat) return std::nullopt;
   if (std::memcmp(p + 12, key.data(), 32) != 0) return std::nullopt;
-  uint64_t len = GetLe(p + 44, 8);
   if (len != size - kHeaderSize) return std::nullopt;
-  std::string_view payload(p + kHeaderSize, len);
-  std::array<unsigned char, 32> digest = Sha256(payload);
+  std::array<unsigned char, 32> digest = Sha256(entry.payload());
   if (std::memcmp(p + 52, digest.data(), 32) != 0) return std::nullopt;
   utimes(path.c_str(), nullptr);  // in use: keeps it from being pruned
-  return std::string(payload);
+  return entry;
+}
+
+std::optional<std::string> LoadCacheEntry(const std::string& dir, const std::string& key_hex) {
+  std::optional<MappedCacheEntry> entry = MapCacheEntry(dir, key_hex);
+  if (!entry) return std::nullopt;
+  return std::string(entry->payload());
 }
 
 absl::Status StoreCacheEntry(const std::string& dir, const std::string& key_hex,

@@ -1058,9 +1058,9 @@ absl::StatusOr<std::unique_ptr<Scanner>> Scanner::Create(std::vector<RulePack> p
   std::string key;
   if (!dir.empty()) {
     key = CacheKeyHex(CacheKeyInput(packs));
-    if (std::optional<std::string> payload = LoadCacheEntry(dir, key)) {
+    if (std::optional<MappedCacheEntry> entry = MapCacheEntry(dir, key)) {
       auto impl = std::make_unique<ScannerImpl>();
-      if (RestoreFromCache(*payload, packs, impl.get())) {
+      if (RestoreFromCache(entry->payload(), packs, impl.get())) {
         impl->info.cache_hit = true;
         impl->info.cache_path = CacheEntryPath(dir, key);
         return std::unique_ptr<Scanner>(new Scanner(std::move(impl)));
