@@ -70,16 +70,22 @@ absl::StatusOr<uint64_t> ReadU64(const std::string& path) {
   return v;
 }
 
-// "key value" lines (memory.events, cpu.stat, cgroup.events, oom_control).
-absl::StatusOr<uint64_t> ReadKey(const std::string& path, std::string_view key) {
-  absl::StatusOr<std::string> s = ReadFile(path);
-  if (!s.ok()) return s.status();
-  for (absl::string_view line : absl::StrSplit(*s, '\n', absl::SkipEmpty())) {
+// The value of `key` in "key value" lines, if there.
+std::optional<uint64_t> FindKey(std::string_view text, std::string_view key) {
+  for (absl::string_view line : absl::StrSplit(ToAbsl(text), '\n', absl::SkipEmpty())) {
     std::pair<absl::string_view, absl::string_view> kv =
         absl::StrSplit(line, absl::MaxSplits(' ', 1));
     uint64_t v;
     if (kv.first == ToAbsl(key) && absl::SimpleAtoi(kv.second, &v)) return v;
   }
+  return std::nullopt;
+}
+
+// "key value" lines (memory.events, cpu.stat, cgroup.events, oom_control).
+absl::StatusOr<uint64_t> ReadKey(const std::string& path, std::string_view key) {
+  absl::StatusOr<std::string> s = ReadFile(path);
+  if (!s.ok()) return s.status();
+  if (std::optional<uint64_t> v = FindKey(*s, key)) return *v;
   return absl::NotFoundError(absl::StrCat(path, " has no ", ToAbsl(key)));
 }
 
@@ -138,7 +144,12 @@ bool WaitFor(const std::function<bool()>& done, absl::Duration timeout) {
 // rmdir of a cgroup, children first. EBUSY can last a moment after the last
 // process left, so it is retried until `timeout`.
 absl::Status RemoveTree(const std::string& dir, absl::Duration timeout) {
-  if (!Exists(dir)) return absl::OkStatus();
+  // First the common case, an empty leaf: one rmdir. EBUSY (tasks or child
+  // cgroups left) takes the full walk below.
+  if (::rmdir(dir.c_str()) == 0 || errno == ENOENT) return absl::OkStatus();
+  if (errno != EBUSY && errno != ENOTEMPTY) {
+    return ErrnoStatus(errno, absl::StrCat("rmdir ", dir));
+  }
   for (const std::string& sub : SubDirs(dir)) {
     absl::Status s = RemoveTree(sub, timeout);
     if (!s.ok()) return s;
@@ -680,6 +691,24 @@ absl::StatusOr<CgroupLimits> Cgroup::ReadBackLimits() const {
 absl::StatusOr<uint64_t> Cgroup::OomKillCount() const {
   const std::string dir = DirFor(kMemory);
   const std::string file = version_ == CgroupVersion::kV2 ? "memory.events" : "memory.oom_control";
+  {
+    // Read before and after every exec: the file is kept open and re-read
+    // with one pread (kernfs regenerates it on each read from offset 0).
+    absl::MutexLock lock(&oom_mu_);
+    if (!oom_fd_ && !destroyed_ && !dir.empty()) {
+      oom_fd_.Reset(::open(Join(dir, file).c_str(), O_RDONLY | O_CLOEXEC));
+    }
+    if (oom_fd_) {
+      char buf[512];
+      ssize_t n = ::pread(oom_fd_.get(), buf, sizeof buf, 0);
+      if (n > 0) {
+        if (std::optional<uint64_t> v =
+                FindKey(std::string_view(buf, static_cast<size_t>(n)), "oom_kill")) {
+          return *v;
+        }
+      }
+    }
+  }
   if (dir.empty() || !Exists(Join(dir, file))) {
     return absl::FailedPreconditionError(
         absl::StrCat("cgroup.memory: no ", file, " (memory controller not joined)"));
@@ -896,6 +925,20 @@ absl::Status Cgroup::KillLoop() {
   return WaitEmpty();
 }
 
+bool Cgroup::KnownEmpty() const {
+  if (dirs_.empty()) return false;
+  if (version_ == CgroupVersion::kV2) {
+    absl::StatusOr<uint64_t> populated = ReadKey(Join(dirs_[0], "cgroup.events"), "populated");
+    return populated.ok() && *populated == 0;
+  }
+  // Every task of the tree is in each v1 hierarchy it joined; pids.current
+  // counts the whole subtree, zombies included.
+  const std::string dir = DirFor(kPids);
+  if (dir.empty()) return false;
+  absl::StatusOr<uint64_t> current = ReadU64(Join(dir, "pids.current"));
+  return current.ok() && *current == 0;
+}
+
 absl::Status Cgroup::KillAll() {
   if (destroyed_) return absl::OkStatus();
   if (version_ == CgroupVersion::kV2 && use_cgroup_kill_ && !dirs_.empty() &&
@@ -909,7 +952,10 @@ absl::Status Cgroup::KillAll() {
 
 absl::Status Cgroup::Destroy() {
   if (destroyed_) return absl::OkStatus();
-  absl::Status first = KillAll();
+  // Empty by the quick check (the usual case once a sandbox's init has been
+  // reaped): straight to rmdir, which itself refuses a cgroup that still
+  // holds a task; a busy one gets the full kill below.
+  absl::Status first = KnownEmpty() ? absl::OkStatus() : KillAll();
   // A frozen v2 cgroup that is empty can still be removed, but thaw anyway so
   // that nothing we missed stays stuck.
   if (version_ == CgroupVersion::kV1 && !DirFor(kFreezer).empty()) {
@@ -917,10 +963,28 @@ absl::Status Cgroup::Destroy() {
   }
   v2_fd_.Reset();
   peak_fd_.Reset();
+  {
+    absl::MutexLock lock(&oom_mu_);
+    oom_fd_.Reset();
+  }
+  // One pass without waiting: after a clean kill every directory is empty
+  // and goes at the first rmdir.
+  std::vector<std::string> busy;
+  for (const std::string& dir : dirs_) {
+    if (!RemoveTree(dir, absl::ZeroDuration()).ok()) busy.push_back(dir);
+  }
+  if (!busy.empty() && first.ok()) {
+    // Tasks that KnownEmpty() could not see (moved out of the pids
+    // hierarchy from outside) or still leaving: the full kill, then wait.
+    std::vector<std::string> all = dirs_;
+    dirs_ = busy;  // the removed ones have no cgroup.procs left to read
+    first = KillLoop();
+    dirs_ = std::move(all);
+  }
   bool all_gone = true;
   // If the kill failed the directories stay busy: do not wait for each.
   const absl::Duration rmdir_wait = first.ok() ? settle_timeout_ : absl::ZeroDuration();
-  for (const std::string& dir : dirs_) {
+  for (const std::string& dir : busy) {
     absl::Status s = RemoveTree(dir, rmdir_wait);
     if (!s.ok()) {
       all_gone = false;

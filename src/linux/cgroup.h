@@ -42,6 +42,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "linux/cgroup_host.h"
 #include "linux/unique_fd.h"
@@ -183,6 +184,11 @@ class Cgroup final {
   Cgroup() = default;
 
   absl::StatusOr<std::vector<pid_t>> PidsIn(const std::vector<std::string>& dirs) const;
+  // True when one read of a hierarchical counter shows no task anywhere in
+  // the tree (v2 cgroup.events "populated 0", v1 pids.current 0); false when
+  // it shows some or cannot tell. Lets Destroy() skip the per-directory
+  // cgroup.procs walk in the common case of a sandbox whose init was reaped.
+  bool KnownEmpty() const;
   absl::Status WaitEmpty();
   absl::Status KillLoop();
 
@@ -193,6 +199,8 @@ class Cgroup final {
   std::map<std::string, std::string> dir_for_;  // controller -> directory
   UniqueFd v2_fd_;
   UniqueFd peak_fd_;  // v2 memory.peak held open after ResetPeak()
+  mutable absl::Mutex oom_mu_;
+  mutable UniqueFd oom_fd_;  // memory.events / memory.oom_control, opened on first read
   bool use_cgroup_kill_ = true;
   absl::Duration settle_timeout_ = absl::Seconds(10);
   bool destroyed_ = false;

@@ -322,6 +322,36 @@ TEST_P(CgroupModeTest, DestroyLeavesNoDirectoryAndIsIdempotent) {
   EXPECT_FALSE(cg->AddProcess(::getpid()).ok()) << "AddProcess after Destroy must fail";
 }
 
+// Destroy's quick emptiness check reads one hierarchical counter (v1:
+// pids.current). A task that was moved out of that one hierarchy from outside
+// is invisible to it, yet still holds the others: Destroy must find it by the
+// busy rmdir, kill it and remove everything.
+TEST_P(CgroupModeTest, DestroyKillsATaskHiddenFromTheEmptinessCheck) {
+  if (GetParam().version != CgroupOptions::Version::kV1) {
+    GTEST_SKIP() << "v2 checks cgroup.events, which sees the whole tree";
+  }
+  if (!Offers("pids")) GTEST_SKIP() << "no pids controller in " << GetParam().label;
+  std::unique_ptr<Cgroup> cg = MakeCgroup();
+  ASSERT_NE(cg, nullptr);
+  std::vector<std::string> paths = cg->paths();
+  ASSERT_GE(paths.size(), 2u) << "needs a hierarchy besides pids";
+  Child child(PauseForever);
+  ASSERT_TRUE(cg->AddProcess(child.pid()).ok());
+  child.Go();
+  const CgroupHierarchy* pids = layout_.V1For("pids");
+  ASSERT_NE(pids, nullptr);
+  ASSERT_TRUE(WriteKernelFile(pids->own_dir + "/cgroup.procs", absl::StrCat(child.pid())).ok());
+  absl::StatusOr<uint64_t> current = cg->PidsCurrent();
+  ASSERT_TRUE(current.ok()) << current.status();
+  ASSERT_EQ(*current, 0u) << "the child is still counted in pids";
+
+  absl::Status s = cg->Destroy();
+  ASSERT_TRUE(s.ok()) << s;
+  for (const std::string& p : paths) EXPECT_FALSE(Exists(p)) << p << " left behind";
+  int status = child.Wait();
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << status;
+}
+
 TEST_P(CgroupModeTest, DestructorRemovesEverything) {
   std::vector<std::string> paths;
   {

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <linux/fs.h>
 #include <sched.h>
+#include <seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
@@ -14,6 +15,38 @@
 
 namespace kavach::internal {
 namespace {
+
+// One profile's program as kavach_seccomp_gen wrote it at build time.
+struct PrecompiledSeccomp {
+  const sock_filter* insns;  // nullptr: the build could not compile it
+  size_t count;
+  const char* const* skipped;  // nullptr-terminated
+};
+
+#ifdef KAVACH_SECCOMP_GENERATOR
+// The generator itself is built from this file and has no programs yet.
+const PrecompiledSeccomp* PrecompiledFor(SeccompProfile) { return nullptr; }
+#else
+#include "seccomp_precompiled.inc"
+
+// The build's program, if this process would compile the very same one: the
+// output depends on libseccomp's version, the native arch and the kernel API
+// level libseccomp detects (it picks the bad-arch action), nothing else.
+const PrecompiledSeccomp* PrecompiledFor(SeccompProfile profile) {
+  static const bool usable = [] {
+    const scmp_version* v = seccomp_version();
+    return v != nullptr && v->major == seccomp_gen::kLibseccompMajor &&
+           v->minor == seccomp_gen::kLibseccompMinor && v->micro == seccomp_gen::kLibseccompMicro &&
+           seccomp_arch_native() == seccomp_gen::kNativeArch &&
+           seccomp_api_get() == seccomp_gen::kApiLevel;
+  }();
+  if (!usable) return nullptr;
+  const PrecompiledSeccomp* p = nullptr;
+  if (profile == SeccompProfile::kBasic) p = &seccomp_gen::kBasic;
+  if (profile == SeccompProfile::kStrict) p = &seccomp_gen::kStrict;
+  return p != nullptr && p->insns != nullptr ? p : nullptr;
+}
+#endif
 
 using sys::SeccompAction;
 using sys::SeccompArgCondition;
@@ -366,6 +399,12 @@ std::vector<SyscallGroup> StrictGroups() {
 }
 
 absl::StatusOr<std::shared_ptr<const sys::SeccompProgram>> Compile(SeccompProfile profile) {
+  if (const PrecompiledSeccomp* pre = PrecompiledFor(profile)) {
+    std::vector<std::string> skipped;
+    for (const char* const* s = pre->skipped; *s != nullptr; ++s) skipped.emplace_back(*s);
+    return std::make_shared<const sys::SeccompProgram>(
+        std::vector<sock_filter>(pre->insns, pre->insns + pre->count), std::move(skipped));
+  }
   absl::StatusOr<SeccompProfileSpec> spec = SeccompProfileSpecFor(profile);
   if (!spec.ok()) return spec.status();
   absl::StatusOr<sys::SeccompProgram> program = BuildSeccompProgram(*spec);
@@ -406,6 +445,10 @@ absl::StatusOr<sys::SeccompProgram> BuildSeccompProgram(const SeccompProfileSpec
                                      ": ", program.status().message()));
   }
   return program;
+}
+
+bool SeccompProgramIsPrecompiled(SeccompProfile profile) {
+  return PrecompiledFor(profile) != nullptr;
 }
 
 absl::StatusOr<std::shared_ptr<const sys::SeccompProgram>> SeccompProgramFor(

@@ -65,6 +65,11 @@ absl::StatusOr<sys::SeccompProgram> BuildSeccompProgram(const SeccompProfileSpec
 absl::StatusOr<std::shared_ptr<const sys::SeccompProgram>> SeccompProgramFor(
     SeccompProfile profile);
 
+// Whether SeccompProgramFor(profile) takes the program compiled at build time
+// (kavach_seccomp_gen) instead of running libseccomp: true when this process's
+// libseccomp version, native arch and kernel API level match the build's.
+bool SeccompProgramIsPrecompiled(SeccompProfile profile);
+
 }  // namespace kavach::internal
 
 #endif  // KAVACH_POLICY_SECCOMP_PROFILES_H_

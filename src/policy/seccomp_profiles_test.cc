@@ -456,5 +456,32 @@ TEST(SeccompProfiles, StrictKillsNothingButDeniesMountFromShell) {
   EXPECT_THAT(r.out, HasSubstr("permission denied")) << r.out;
 }
 
+
+// The programs embedded at build time (kavach_seccomp_gen) must be exactly
+// what libseccomp produces for each profile here, instruction for
+// instruction; and on the machine that built them they must be the ones used.
+TEST(SeccompProfiles, PrecompiledProgramsEqualLibseccompOutput) {
+  for (SeccompProfile profile : {SeccompProfile::kBasic, SeccompProfile::kStrict}) {
+    SCOPED_TRACE(std::string(SeccompProfileName(profile)));
+    EXPECT_TRUE(SeccompProgramIsPrecompiled(profile))
+        << "the build's libseccomp version, arch or kernel API level differs from this run's";
+    absl::StatusOr<std::shared_ptr<const sys::SeccompProgram>> used = SeccompProgramFor(profile);
+    ASSERT_TRUE(used.ok()) << used.status();
+    absl::StatusOr<SeccompProfileSpec> spec = SeccompProfileSpecFor(profile);
+    ASSERT_TRUE(spec.ok());
+    absl::StatusOr<sys::SeccompProgram> fresh = BuildSeccompProgram(*spec);
+    ASSERT_TRUE(fresh.ok()) << fresh.status();
+    const std::vector<sock_filter>& a = (*used)->instructions();
+    const std::vector<sock_filter>& b = fresh->instructions();
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_TRUE(a[i].code == b[i].code && a[i].jt == b[i].jt && a[i].jf == b[i].jf &&
+                  a[i].k == b[i].k)
+          << "instruction " << i << " differs";
+    }
+    EXPECT_EQ((*used)->skipped_syscalls(), fresh->skipped_syscalls());
+  }
+}
+
 }  // namespace
 }  // namespace kavach::internal

@@ -24,6 +24,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "absl/status/status.h"
 
@@ -45,6 +46,28 @@ std::string CacheKeyHex(std::string_view data);
 // file, unreadable, wrong magic/format/key, truncated, or payload digest
 // mismatch.
 std::optional<std::string> LoadCacheEntry(const std::string& dir, const std::string& key_hex);
+
+// As LoadCacheEntry, without copying the payload: it stays in a read-only
+// mapping of the entry's file, valid as long as the returned object lives.
+class MappedCacheEntry final {
+ public:
+  MappedCacheEntry(void* map, size_t size, std::string_view payload)
+      : map_(map), size_(size), payload_(payload) {}
+  MappedCacheEntry(MappedCacheEntry&& other) noexcept
+      : map_(std::exchange(other.map_, nullptr)), size_(other.size_), payload_(other.payload_) {}
+  MappedCacheEntry& operator=(MappedCacheEntry&&) = delete;
+  MappedCacheEntry(const MappedCacheEntry&) = delete;
+  MappedCacheEntry& operator=(const MappedCacheEntry&) = delete;
+  ~MappedCacheEntry();
+
+  std::string_view payload() const { return payload_; }
+
+ private:
+  void* map_;
+  size_t size_;
+  std::string_view payload_;
+};
+std::optional<MappedCacheEntry> MapCacheEntry(const std::string& dir, const std::string& key_hex);
 
 // Stores `payload` under `key_hex` (creating `dir` 0700 if needed), and
 // removes entries not loaded for 30 days (a load refreshes an entry's

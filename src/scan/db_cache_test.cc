@@ -85,6 +85,15 @@ TEST(DbCacheTest, RoundTripWithPrivateModes) {
   std::optional<std::string> got = LoadCacheEntry(dir, key);
   ASSERT_TRUE(got.has_value());
   EXPECT_EQ(*got, payload);
+  {
+    // The mapped form (what Scanner::Create uses) sees the same bytes, and
+    // keeps them after being moved.
+    std::optional<MappedCacheEntry> mapped = MapCacheEntry(dir, key);
+    ASSERT_TRUE(mapped.has_value());
+    MappedCacheEntry moved = *std::move(mapped);
+    EXPECT_EQ(moved.payload(), payload);
+    EXPECT_FALSE(MapCacheEntry(dir, CacheKeyHex("k2")).has_value());
+  }
   struct stat st;
   ASSERT_EQ(stat(dir.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0700u);

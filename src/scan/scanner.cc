@@ -764,6 +764,14 @@ class PayloadReader {
     pos_ += n;
     return true;
   }
+  // As Str, without the copy: valid as long as the payload is.
+  bool View(std::string_view* s) {
+    uint64_t n;
+    if (!U64(&n) || n > data_.size() - pos_) return false;
+    *s = data_.substr(pos_, n);
+    pos_ += n;
+    return true;
+  }
   bool done() const { return pos_ == data_.size(); }
 
  private:
@@ -845,8 +853,8 @@ bool CachePayload(const ScannerImpl& impl, std::string* out) {
 }
 
 bool DeserializeDb(PayloadReader* r, HsDatabase* db) {
-  std::string bytes;
-  if (!r->Str(&bytes)) return false;
+  std::string_view bytes;
+  if (!r->View(&bytes)) return false;
   // Validates the bytes (magic, version, platform, CRC) before use.
   return hs_deserialize_database(bytes.data(), bytes.size(), &db->db) == HS_SUCCESS;
 }
@@ -1050,9 +1058,9 @@ absl::StatusOr<std::unique_ptr<Scanner>> Scanner::Create(std::vector<RulePack> p
   std::string key;
   if (!dir.empty()) {
     key = CacheKeyHex(CacheKeyInput(packs));
-    if (std::optional<std::string> payload = LoadCacheEntry(dir, key)) {
+    if (std::optional<MappedCacheEntry> entry = MapCacheEntry(dir, key)) {
       auto impl = std::make_unique<ScannerImpl>();
-      if (RestoreFromCache(*payload, packs, impl.get())) {
+      if (RestoreFromCache(entry->payload(), packs, impl.get())) {
         impl->info.cache_hit = true;
         impl->info.cache_path = CacheEntryPath(dir, key);
         return std::unique_ptr<Scanner>(new Scanner(std::move(impl)));

@@ -112,6 +112,11 @@ struct InitPlan {
   bool read_only_root = false;
   const char* hostname = nullptr;
   bool bring_up_loopback = false;
+  // A network namespace of its own (every mode but host). Not made by the
+  // host's clone: a helper of init unshares it while init builds the root,
+  // and init joins it before loopback, Landlock and the probe (see
+  // StartNetnsHelper in init.cc).
+  bool new_netns = false;
   // Network mode proxy: init listens on 127.0.0.1:proxy_port inside the
   // sandbox's network namespace and hands the socket to the host with READY
   // (SCM_RIGHTS); the host's egress proxy accepts on it. 0: none.

@@ -299,7 +299,9 @@ class ProcessBackend final : public Backend {
     return strings_.back().c_str();
   }
   absl::Status BuildRootPlan(const SandboxConfig& config);
-  absl::Status BuildCgroup(const SandboxPolicy& policy, PrepareReport* report);
+  // `layout`: the host's, when already detected (else Create detects it).
+  absl::Status BuildCgroup(const SandboxPolicy& policy, const sys::CgroupLayout* layout,
+                           PrepareReport* report);
   absl::Status BuildLandlockPlan(const SandboxPolicy& policy);
   absl::Status StartInit(const SandboxPolicy& policy, StepTimer& timer);
   absl::Status WriteIdMaps(pid_t pid);
@@ -308,6 +310,8 @@ class ProcessBackend final : public Backend {
   void KillInit();
   // Wipes the host's copies of file-delivered secrets (init has written them).
   void WipeSecrets();
+  // Stop(), with the cgroup-wide kill only when `sweep_cgroup`.
+  absl::Status StopProcesses(bool sweep_cgroup);
 
   SandboxPolicy policy_;
   // policy.secrets delivered as files; held until init has built the root.
@@ -517,7 +521,8 @@ absl::Status ProcessBackend::BuildRootPlan(const SandboxConfig& config) {
   return absl::OkStatus();
 }
 
-absl::Status ProcessBackend::BuildCgroup(const SandboxPolicy& policy, PrepareReport* report) {
+absl::Status ProcessBackend::BuildCgroup(const SandboxPolicy& policy,
+                                         const sys::CgroupLayout* layout, PrepareReport* report) {
   sys::CgroupLimits limits;
   limits.memory_bytes = policy.limits.memory_bytes;
   limits.cpu_cores = policy.limits.cpu_cores;
@@ -557,7 +562,9 @@ absl::Status ProcessBackend::BuildCgroup(const SandboxPolicy& policy, PrepareRep
   // An optional control the host cannot give is dropped and recorded; a
   // required one fails the sandbox.
   for (int attempt = 0; attempt < 4; ++attempt) {
-    absl::StatusOr<std::unique_ptr<sys::Cgroup>> cg = sys::Cgroup::Create(name, limits);
+    sys::CgroupOptions options;
+    if (layout != nullptr) options.layout = *layout;
+    absl::StatusOr<std::unique_ptr<sys::Cgroup>> cg = sys::Cgroup::Create(name, limits, options);
     if (cg.ok()) {
       cgroup_ = std::move(*cg);
       return absl::OkStatus();
@@ -724,6 +731,7 @@ absl::Status ProcessBackend::StartInit(const SandboxPolicy& policy, StepTimer& t
   plan_.rlimit_fsize = policy.limits.max_file_size_bytes.value_or(0);
   plan_.seccomp = seccomp_ ? &seccomp_->fprog() : nullptr;
   plan_.bring_up_loopback = policy.network.mode != NetworkMode::kHost;
+  plan_.new_netns = policy.network.mode != NetworkMode::kHost;  // made by init, not the clone
 
   // cgroup v1: init moves itself in (see Cgroup::OpenV1SelfAttachFiles);
   // these fds are copied into init by the clone and closed here after it.
@@ -745,9 +753,10 @@ absl::Status ProcessBackend::StartInit(const SandboxPolicy& policy, StepTimer& t
     plan_.cgroup_task_fd_count = static_cast<int>(task_files.size());
   }
 
+  // No CLONE_NEWNET: init makes the network namespace itself, in parallel
+  // with its root build (plan_.new_netns).
   uint64_t flags =
       CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
-  if (policy.network.mode != NetworkMode::kHost) flags |= CLONE_NEWNET;
   int pidfd = -1;
   struct clone_args args = {};
   args.flags = flags;
@@ -774,10 +783,9 @@ absl::Status ProcessBackend::StartInit(const SandboxPolicy& policy, StepTimer& t
   if (pid == 0) RunInit(plan_);  // the child; never returns
   if (pid < 0) {
     int err = errno;
-    return absl::FailedPreconditionError(
-        absl::StrCat("namespace.user: clone3 into new user, pid, mount, ipc, uts",
-                     policy.network.mode != NetworkMode::kHost ? ", net" : "",
-                     " namespaces failed: ", Errno(err)));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "namespace.user: clone3 into new user, pid, mount, ipc, uts namespaces failed: ",
+        Errno(err)));
   }
   init_pid_ = static_cast<pid_t>(pid);
   init_pidfd_.Reset(pidfd);
@@ -1050,9 +1058,15 @@ absl::Status ProcessBackend::Prepare(const SandboxConfig& config, PrepareReport*
   timer.Mark("plan");
   // Once per process: remove cgroups left behind by kavach processes that
   // died without cleaning up (kill -9); their owner pid is in the name.
+  // The host's layout is read once for both (mountinfo and /proc/self/cgroup).
+  absl::StatusOr<sys::CgroupLayout> layout = sys::DetectCgroupLayout();
   static absl::once_flag stale_once;
-  absl::call_once(stale_once, [] { (void)sys::RemoveStaleCgroups(); });
-  if (absl::Status s = BuildCgroup(policy_, report); !s.ok()) return fail(s);
+  absl::call_once(stale_once, [&] {
+    (void)(layout.ok() ? sys::RemoveStaleCgroups(*layout) : sys::RemoveStaleCgroups());
+  });
+  if (absl::Status s = BuildCgroup(policy_, layout.ok() ? &*layout : nullptr, report); !s.ok()) {
+    return fail(s);
+  }
   timer.Mark("cgroup");
   if (absl::Status s = StartInit(policy_, timer); !s.ok()) return fail(s);
 
@@ -1475,14 +1489,16 @@ void ProcessBackend::KillInit() {
   init_pidfd_.Reset();
 }
 
-absl::Status ProcessBackend::Stop() {
+absl::Status ProcessBackend::Stop() { return StopProcesses(/*sweep_cgroup=*/true); }
+
+absl::Status ProcessBackend::StopProcesses(bool sweep_cgroup) {
   if (stopped_.exchange(true)) return absl::OkStatus();
   {
     absl::MutexLock lock(&send_mu_);
     control_.Reset();  // init sees EOF and kills everything
   }
   KillInit();
-  if (cgroup_) return cgroup_->KillAll();
+  if (cgroup_ && sweep_cgroup) return cgroup_->KillAll();
   return absl::OkStatus();
 }
 
@@ -1495,7 +1511,9 @@ void ProcessBackend::WipeSecrets() {
 absl::Status ProcessBackend::Destroy() {
   WipeSecrets();
   if (destroyed_) return absl::OkStatus();
-  absl::Status status = Stop();
+  // The cgroup's Destroy below kills whatever is left and refuses to remove
+  // a cgroup that still holds a task: no separate sweep first.
+  absl::Status status = StopProcesses(/*sweep_cgroup=*/false);
   egress_.reset();  // closes every proxied connection
   if (cgroup_) {
     absl::Status s = cgroup_->Destroy();

@@ -63,6 +63,24 @@ int VerifiedPoints(const PrepareReport& report) {
   return total;
 }
 
+// init empties the bounding set once and every command inherits it: each
+// command, not only the probe, must show no capability in any set, also the
+// second and later execs of a sandbox.
+TEST(ProcessBackendTest, EveryCommandHasNoCapabilityInAnySet) {
+  PrepareReport report;
+  auto backend = Prepared(SandboxPolicy::Strict(), &report);
+  ASSERT_NE(backend, nullptr);
+  for (int i = 0; i < 3; ++i) {
+    auto r = backend->Exec(Request({"/bin/sh", "-c", "grep ^Cap /proc/self/status"}));
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(r->exit_code, 0) << r->stderr_data;
+    for (const char* set : {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"}) {
+      EXPECT_THAT(r->stdout_data, HasSubstr(std::string(set) + ":\t0000000000000000"))
+          << r->stdout_data;
+    }
+  }
+}
+
 TEST(ProcessBackendTest, StrictRunsShellAndVerifiesEveryControl) {
   PrepareReport report;
   auto backend = Prepared(SandboxPolicy::Strict(), &report);
