@@ -149,13 +149,17 @@ const char* FrameTypeName(FrameType type) {
       return "pong";
     case FrameType::kError:
       return "error";
+    case FrameType::kStart:
+      return "start";
+    case FrameType::kStartDone:
+      return "start-done";
   }
   return "unknown";
 }
 
 bool IsKnownFrameType(uint8_t type) {
   return type >= static_cast<uint8_t>(FrameType::kHello) &&
-         type <= static_cast<uint8_t>(FrameType::kError);
+         type <= static_cast<uint8_t>(FrameType::kStartDone);
 }
 
 std::string EncodeFrame(FrameType type, std::string_view payload) {
@@ -426,6 +430,36 @@ std::string DecodeError(std::string_view p, const Limits& l, Error* out) {
   PayloadReader r(p, l, "error");
   out->id = r.U64("id");
   out->message = r.Str("message", 1024);
+  return r.Finish();
+}
+
+std::string EncodeStart(const Start& m) {
+  std::string s;
+  PutStr(&s, m.hostname);
+  PutStr(&s, m.machine_id);
+  PutU64(&s, m.realtime_ns);
+  PutStr(&s, m.mounts);
+  return s;
+}
+
+std::string EncodeStartDone(const StartDone& m) {
+  std::string s;
+  PutStr(&s, m.errors);
+  return s;
+}
+
+std::string DecodeStart(std::string_view p, const Limits& l, Start* out) {
+  PayloadReader r(p, l, "start");
+  out->hostname = r.Str("hostname", 64);
+  out->machine_id = r.Str("machine_id", 32);
+  out->realtime_ns = r.U64("realtime_ns");
+  out->mounts = r.Str("mounts");
+  return r.Finish();
+}
+
+std::string DecodeStartDone(std::string_view p, const Limits& l, StartDone* out) {
+  PayloadReader r(p, l, "start-done");
+  out->errors = r.Str("errors");
   return r.Finish();
 }
 

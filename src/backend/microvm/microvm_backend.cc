@@ -28,6 +28,7 @@
 #include "backend/microvm/guest_image.h"
 #include "backend/microvm/qemu_vm.h"
 #include "backend/microvm/vm_spec.h"
+#include "backend/microvm/vm_template.h"
 #include "backend/process/process_backend.h"
 #include "kavach/score.h"
 #include "linux/file_util.h"
@@ -168,7 +169,7 @@ void RemoveStaleStateDirs(const std::string& base) {
         if (!absl::SimpleAtoi(e->d_name, &pid) || pid <= 1) continue;
         absl::StatusOr<std::string> cmd = sys::ReadFile(absl::StrCat("/proc/", pid, "/cmdline"));
         if (cmd.ok() && absl::StrContains(*cmd, "qemu-system") &&
-            absl::StrContains(*cmd, dir + "/agent.sock")) {
+            absl::StrContains(*cmd, dir + "/")) {
           ::kill(pid, SIGKILL);
         }
       }
@@ -176,6 +177,13 @@ void RemoveStaleStateDirs(const std::string& base) {
     }
     RemoveTree(dir);
   }
+}
+
+// Clones from a cached template unless KAVACH_MICROVM_CLONE=off (the CLI's
+// --cold).
+bool CloneWanted() {
+  const char* e = std::getenv("KAVACH_MICROVM_CLONE");
+  return e == nullptr || std::string(e) != "off";
 }
 
 bool JailWanted() {
@@ -235,6 +243,7 @@ class MicroVmBackend final : public Backend {
   // there; the jail's own evidence comes back as vmm.* items.
   absl::StatusOr<VmmLauncher> JailLauncher(const VmSpec& spec, const GuestImage& image,
                                            const std::string& workdir, uint64_t memory_bytes,
+                                           const std::vector<std::string>& extra_rw,
                                            std::vector<Evidence>* evidence);
   // Runs a probe command under that confinement and turns what it saw into
   // evidence; a requested control the probe does not confirm fails closed.
@@ -413,25 +422,109 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
   cg.max_pids = 512;
   std::string cgroup_detail;
   bool in_cgroup = false;
-  VmmLauncher launcher;
   std::vector<Evidence> jail_evidence;
-  if (JailWanted()) {
-    absl::StatusOr<VmmLauncher> jailed =
-        JailLauncher(spec, *image, workdir, *cg.memory_bytes, &jail_evidence);
-    if (!jailed.ok()) return jailed.status();
-    launcher = *std::move(jailed);
-  } else {
-    launcher = DirectVmmLauncher(state_dir_ + "/qemu.log", cg, &cgroup_detail, &in_cgroup);
+  // A launcher for one VM (template or sandbox); `extra_rw` are files QEMU
+  // must open read-write besides its state directory (a template's RAM).
+  auto make_launcher = [&](const VmSpec& vspec, const std::vector<std::string>& extra_rw,
+                           const std::string& log) -> absl::StatusOr<VmmLauncher> {
+    if (JailWanted()) {
+      jail_evidence.clear();
+      return JailLauncher(vspec, *image, workdir, *cg.memory_bytes, extra_rw, &jail_evidence);
+    }
+    return DirectVmmLauncher(log, cg, &cgroup_detail, &in_cgroup);
+  };
+
+  // This sandbox's identity, clock and mounts, sent to the agent before any
+  // command (a clone resumes with its template's hostname, RNG and clock).
+  guest::Start start;
+  {
+    unsigned char rnd[20];
+    if (::getrandom(rnd, sizeof rnd, 0) != static_cast<ssize_t>(sizeof rnd)) {
+      return sys::ErrnoStatus(errno, "getrandom");
+    }
+    std::string hex;
+    for (unsigned char c : rnd) absl::StrAppend(&hex, absl::Hex(c, absl::kZeroPad2));
+    start.machine_id = hex.substr(0, 32);
+    start.hostname = absl::StrCat("kavach-", hex.substr(32, 8));
+    start.mounts = GuestMounts(spec);
   }
   absl::Time t_jail = absl::Now();
-  report->steps.push_back({"vm.vmm_jail", t_jail - t_image});
-  absl::StatusOr<std::unique_ptr<QemuVm>> vm = QemuVm::Start(qemu, spec, state_dir_, launcher);
-  if (!vm.ok()) return vm.status();
-  vm_ = *std::move(vm);
-  absl::StatusOr<guest::Hello> hello = vm_->WaitReady(options_.boot_timeout);
-  if (!hello.ok()) return hello.status();
+  std::string clone_detail = "cold boot (KAVACH_MICROVM_CLONE=off or --cold)";
+  bool cloned = false;
+  if (CloneWanted()) {
+    std::string cache = options_.image_cache.empty() ? DefaultImageCacheDir() : options_.image_cache;
+    std::string key = TemplateKey(*image, qemu, spec, policy.uid, policy.gid);
+    absl::StatusOr<std::optional<VmTemplate>> found = FindTemplate(cache, key);
+    if (!found.ok()) return found.status();
+    std::optional<VmTemplate> tmpl = *std::move(found);
+    bool built = false;
+    if (!tmpl) {
+      // Boot the template: the same VM with its RAM in a shared file and a
+      // QMP socket, saved once its agent says hello (nothing mounted).
+      absl::StatusOr<VmTemplate> b = BuildTemplate(
+          cache, key, spec.memory_mib, policy.uid, policy.gid,
+          [&](const std::string& ram, const std::string& state) -> absl::Status {
+            VmSpec ts = spec;
+            ts.memory_file = ram;
+            ts.memory_shared = true;
+            ts.qmp_socket = state_dir_ + "/tmpl-qmp.sock";
+            ts.agent_socket = state_dir_ + "/tmpl-agent.sock";
+            ts.console_log = state_dir_ + "/tmpl-console.log";
+            absl::StatusOr<VmmLauncher> l =
+                make_launcher(ts, {ram}, state_dir_ + "/tmpl-qemu.log");
+            if (!l.ok()) return l.status();
+            absl::StatusOr<std::unique_ptr<QemuVm>> tvm = QemuVm::Start(qemu, ts, state_dir_, *l);
+            if (!tvm.ok()) return tvm.status();
+            absl::StatusOr<guest::Hello> h = (*tvm)->WaitReady(options_.boot_timeout);
+            if (!h.ok()) return h.status();
+            absl::Status saved = (*tvm)->SaveState(state, absl::Seconds(60));
+            absl::Status gone = (*tvm)->Destroy();
+            return saved.ok() ? gone : saved;
+          });
+      if (!b.ok()) return b.status();
+      tmpl = *std::move(b);
+      built = true;
+      report->steps.push_back({"vm.template_build", absl::Now() - t_jail});
+      t_jail = absl::Now();
+    }
+    VmSpec cs = spec;
+    cs.memory_file = tmpl->ram;
+    cs.memory_shared = false;  // copy-on-write: the template's file is never written
+    cs.qmp_socket = state_dir_ + "/qmp.sock";
+    cs.incoming = true;
+    absl::StatusOr<VmmLauncher> launcher =
+        make_launcher(cs, {tmpl->ram}, state_dir_ + "/qemu.log");
+    if (!launcher.ok()) return launcher.status();
+    report->steps.push_back({"vm.vmm_jail", absl::Now() - t_jail});
+    absl::Time t_start = absl::Now();
+    absl::StatusOr<std::unique_ptr<QemuVm>> vm = QemuVm::Start(qemu, cs, state_dir_, *launcher);
+    if (!vm.ok()) return vm.status();
+    vm_ = *std::move(vm);
+    if (absl::Status s = vm_->LoadState(tmpl->state, absl::Seconds(30)); !s.ok()) {
+      (void)vm_->Destroy();
+      return absl::Status(s.code(), absl::StrCat("microvm clone of template ", tmpl->dir, ": ",
+                                                 s.message()));
+    }
+    if (absl::Status s = vm_->StartGuest(start, absl::Seconds(30)); !s.ok()) return s;
+    report->steps.push_back({"vm.clone", absl::Now() - t_start});
+    cloned = true;
+    clone_detail = absl::StrCat("copy-on-write clone of template ", tmpl->dir,
+                                built ? " (built now)" : " (cached)", ", restored and started in ",
+                                absl::FormatDuration(vm_->boot_time()));
+  } else {
+    absl::StatusOr<VmmLauncher> launcher = make_launcher(spec, {}, state_dir_ + "/qemu.log");
+    if (!launcher.ok()) return launcher.status();
+    report->steps.push_back({"vm.vmm_jail", absl::Now() - t_jail});
+    absl::Time t_start = absl::Now();
+    absl::StatusOr<std::unique_ptr<QemuVm>> vm = QemuVm::Start(qemu, spec, state_dir_, *launcher);
+    if (!vm.ok()) return vm.status();
+    vm_ = *std::move(vm);
+    absl::StatusOr<guest::Hello> hello = vm_->WaitReady(options_.boot_timeout);
+    if (!hello.ok()) return hello.status();
+    if (absl::Status s = vm_->StartGuest(start, absl::Seconds(30)); !s.ok()) return s;
+    report->steps.push_back({"vm.boot", absl::Now() - t_start});
+  }
   absl::Time t_boot = absl::Now();
-  report->steps.push_back({"vm.boot", t_boot - t_jail});
 
   // Fresh entropy before any command: the guest starts from the same image
   // (and, for clones, from the same memory) as every other.
@@ -443,22 +536,29 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
   if (!bits.ok()) return bits.status();
   report->steps.push_back({"vm.reseed", absl::Now() - t_boot});
 
+  // The guest's kernel is the image's (a clone's hello went to its template).
+  std::string guest_release = image->kernel_release;
   std::string host_release;
   if (absl::StatusOr<std::string> r = sys::ReadFile("/proc/sys/kernel/osrelease"); r.ok()) {
     host_release = std::string(absl::StripTrailingAsciiWhitespace(*r));
   }
   report->evidence.push_back(
       {"base:firecracker", true,
-       absl::StrCat("guest kernel ", hello->kernel_release, " (host ", host_release,
-                    ") booted under QEMU -M microvm, accel ", spec.accelerator, " (", accel.reason,
-                    "); agent ", hello->agent, " ready after ",
+       absl::StrCat("guest kernel ", guest_release, " (host ", host_release,
+                    ") ", cloned ? "cloned" : "booted", " under QEMU -M microvm, accel ",
+                    spec.accelerator, " (", accel.reason, "); agent ready after ",
                     absl::FormatDuration(vm_->boot_time())),
        BaseScore(BackendKind::kFirecracker)});
   // Facts for `kavach exec --json` (vmm, accelerator, guest_kernel, clone).
   report->evidence.push_back({"vm.vmm", true, "qemu", 0});
   report->evidence.push_back({"vm.accelerator", true, spec.accelerator, 0});
-  report->evidence.push_back({"vm.guest_kernel", true, hello->kernel_release, 0});
-  report->evidence.push_back({"vm.clone", false, "cold boot (no template clone)", 0});
+  report->evidence.push_back({"vm.guest_kernel", true, guest_release, 0});
+  report->evidence.push_back({"vm.clone", cloned, clone_detail, 0});
+  report->evidence.push_back(
+      {"vm.identity", true,
+       absl::StrCat("hostname ", start.hostname, ", machine-id ", start.machine_id,
+                    ", clock set from the host before the first command"),
+       0});
   report->evidence.push_back(
       {"network isolated", true, "no network device attached (-nodefaults, no -netdev)", 5});
   report->evidence.push_back(
@@ -514,6 +614,7 @@ absl::StatusOr<VmmLauncher> MicroVmBackend::JailLauncher(const VmSpec& spec,
                                                          const GuestImage& image,
                                                          const std::string& workdir,
                                                          uint64_t memory_bytes,
+                                                         const std::vector<std::string>& extra_rw,
                                                          std::vector<Evidence>* evidence) {
   const SandboxPolicy& policy = config_.policy;
   SandboxConfig jc;
@@ -525,6 +626,9 @@ absl::StatusOr<VmmLauncher> MicroVmBackend::JailLauncher(const VmSpec& spec,
   jc.policy.filesystem.read_only = {image.dir};
   jc.policy.filesystem.read_write = {state_dir_};
   if (workdir.rfind(state_dir_ + "/", 0) != 0) jc.policy.filesystem.read_write.push_back(workdir);
+  // A template's RAM file: QEMU 7.2 opens mem-path read-write even for the
+  // private (copy-on-write) mapping of a clone.
+  for (const std::string& p : extra_rw) jc.policy.filesystem.read_write.push_back(p);
   for (const VmShare& share : spec.shares) {
     if (share.host_path == workdir || share.host_path == "/usr") continue;
     bool system = false;
@@ -540,7 +644,9 @@ absl::StatusOr<VmmLauncher> MicroVmBackend::JailLauncher(const VmSpec& spec,
   jc.policy.network.mode = NetworkMode::kNone;
   // The jail's host user: as root, the owner of its working directory.
   std::string jail_home = state_dir_ + "/vmm";
-  if (::mkdir(jail_home.c_str(), 0700) != 0) return sys::ErrnoStatus(errno, jail_home);
+  if (::mkdir(jail_home.c_str(), 0700) != 0 && errno != EEXIST) {
+    return sys::ErrnoStatus(errno, jail_home);
+  }
   if (::geteuid() == 0) {
     for (const std::string& p : {state_dir_, jail_home}) {
       if (::chown(p.c_str(), policy.uid, policy.gid) != 0) {

@@ -1,9 +1,10 @@
 // Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
 //
 // kavach-guest-agent: PID 1 of a kavach microVM (exec'd by the initramfs's
-// /init once the virtio modules are loaded). It mounts what the kernel
-// command line asks for (kavach_mounts=), finds the virtio-serial port named
-// kavach.agent, says hello and then serves the frames of guest/protocol.h:
+// /init once the virtio modules are loaded). It finds the virtio-serial port
+// named kavach.agent, says hello, and waits for the host's start frame
+// (identity, clock, mounts: nothing is mounted before it, so a booted guest
+// can be saved as a template) and then serves the frames of guest/protocol.h:
 // one command at a time, as an unprivileged uid with the requested rlimits,
 // output streamed in chunks, everything the command left behind killed when it
 // ends. Statically linked; no dependency beyond libc.
@@ -86,49 +87,81 @@ void MkdirP(const std::string& path) {
   }
 }
 
-// kavach_mounts=ro:TAG:/path,rw:TAG:/path,link:/bin:usr/bin,tmp:/tmp
-void SetUpMounts() {
+// "ro:TAG:/path,rw:TAG:/path,link:/bin:usr/bin,tmp:/tmp,roroot" (from the
+// host's start frame). Returns what failed, "" when everything took.
+std::string SetUpMounts(const std::string& spec) {
+  std::string errors;
+  auto fail = [&](const std::string& what) {
+    Log(what);
+    errors += (errors.empty() ? "" : "; ") + what;
+  };
   bool ro_root = false;
-  std::string cmdline = ReadSmallFile("/proc/cmdline");
-  for (const std::string& word : Split(cmdline, ' ')) {
-    if (word.rfind("kavach_mounts=", 0) != 0) continue;
-    std::string spec = word.substr(strlen("kavach_mounts="));
-    while (!spec.empty() && (spec.back() == '\n' || spec.back() == ' ')) spec.pop_back();
-    for (const std::string& item : Split(spec, ',')) {
-      std::vector<std::string> f = Split(item, ':');
-      if (f.size() == 3 && (f[0] == "ro" || f[0] == "rw")) {
-        MkdirP(f[2]);
-        // Read-only shares may cache freely; read-write ones write through,
-        // so nothing is lost when the VM is killed after a command.
-        std::string opts = "trans=virtio,version=9p2000.L,msize=262144";
-        unsigned long flags = MS_NOSUID | MS_NODEV;
-        if (f[0] == "ro") {
-          flags |= MS_RDONLY;
-          opts += ",cache=loose";
-        }
-        if (::mount(f[1].c_str(), f[2].c_str(), "9p", flags, opts.c_str()) != 0) {
-          Log("mount " + f[1] + " on " + f[2] + ": " + strerror(errno));
-        }
-      } else if (f.size() == 3 && f[0] == "link") {
-        if (::symlink(f[2].c_str(), f[1].c_str()) != 0 && errno != EEXIST) {
-          Log("symlink " + f[1] + ": " + strerror(errno));
-        }
-      } else if (f.size() == 2 && f[0] == "tmp") {
-        MkdirP(f[1]);
-        if (::mount("tmpfs", f[1].c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) {
-          Log("mount tmpfs on " + f[1] + ": " + strerror(errno));
-        }
-      } else if (f.size() == 1 && f[0] == "roroot") {
-        ro_root = true;
-      } else {
-        Log("ignoring mount item '" + item + "'");
+  if (spec.empty()) return errors;
+  for (const std::string& item : Split(spec, ',')) {
+    std::vector<std::string> f = Split(item, ':');
+    if (f.size() == 3 && (f[0] == "ro" || f[0] == "rw")) {
+      MkdirP(f[2]);
+      // Read-only shares may cache freely; read-write ones write through,
+      // so nothing is lost when the VM is killed after a command.
+      std::string opts = "trans=virtio,version=9p2000.L,msize=262144";
+      unsigned long flags = MS_NOSUID | MS_NODEV;
+      if (f[0] == "ro") {
+        flags |= MS_RDONLY;
+        opts += ",cache=loose";
       }
+      if (::mount(f[1].c_str(), f[2].c_str(), "9p", flags, opts.c_str()) != 0) {
+        fail("mount " + f[1] + " on " + f[2] + ": " + strerror(errno));
+      }
+    } else if (f.size() == 3 && f[0] == "link") {
+      if (::symlink(f[2].c_str(), f[1].c_str()) != 0 && errno != EEXIST) {
+        fail("symlink " + f[1] + ": " + strerror(errno));
+      }
+    } else if (f.size() == 2 && f[0] == "tmp") {
+      MkdirP(f[1]);
+      if (::mount("tmpfs", f[1].c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) {
+        fail("mount tmpfs on " + f[1] + ": " + strerror(errno));
+      }
+    } else if (f.size() == 1 && f[0] == "roroot") {
+      ro_root = true;
+    } else {
+      fail("bad mount item '" + item + "'");
     }
   }
   // Last, once everything is mounted on it.
   if (ro_root && ::mount(nullptr, "/", nullptr, MS_REMOUNT | MS_RDONLY, nullptr) != 0) {
-    Log(std::string("remount / read-only: ") + strerror(errno));
+    fail(std::string("remount / read-only: ") + strerror(errno));
   }
+  return errors;
+}
+
+// This guest's own identity and clock (a clone resumes with its
+// template's), then its mounts.
+std::string ApplyStart(const Start& st) {
+  std::string errors;
+  auto fail = [&](const std::string& what) {
+    Log(what);
+    errors += (errors.empty() ? "" : "; ") + what;
+  };
+  if (st.realtime_ns != 0) {
+    struct timespec ts;
+    ts.tv_sec = static_cast<time_t>(st.realtime_ns / 1000000000);
+    ts.tv_nsec = static_cast<long>(st.realtime_ns % 1000000000);
+    if (::clock_settime(CLOCK_REALTIME, &ts) != 0) fail(std::string("clock_settime: ") + strerror(errno));
+  }
+  if (!st.hostname.empty() && ::sethostname(st.hostname.data(), st.hostname.size()) != 0) {
+    fail(std::string("sethostname: ") + strerror(errno));
+  }
+  if (!st.machine_id.empty()) {
+    std::string id = st.machine_id + "\n";
+    int fd = ::open("/etc/machine-id", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
+    if (fd < 0 || ::write(fd, id.data(), id.size()) != static_cast<ssize_t>(id.size())) {
+      fail(std::string("write /etc/machine-id: ") + strerror(errno));
+    }
+    if (fd >= 0) ::close(fd);
+  }
+  std::string m = SetUpMounts(st.mounts);
+  if (!m.empty()) errors += (errors.empty() ? "" : "; ") + m;
+  return errors;
 }
 
 // The port's /dev node; the name appears in sysfs shortly after the device.
@@ -202,7 +235,7 @@ class Agent {
     fds.push_back({sigchld_fd_, POLLIN, 0});
     // SIGCHLD, the pipes and the port wake us; a timer only for the
     // command's deadline and for a port with no host behind it.
-    int timeout_ms = port_eof_ ? 50 : -1;
+    int timeout_ms = port_eof_ ? 2 : -1;
     if (running() && deadline_us_ != 0 && !timed_out_) {
       uint64_t now = NowUs();
       int left = deadline_us_ > now ? static_cast<int>((deadline_us_ - now) / 1000) + 1 : 0;
@@ -245,8 +278,10 @@ class Agent {
     if (n == 0) {
       // No host connected to the chardev (or it went away): keep serving,
       // a host may connect (again), e.g. after a snapshot restore.
+      // The port polls readable while no host is connected: sleep a little
+      // (short, so a restored clone sees its new host at once).
       port_eof_ = true;
-      if (!running()) ::usleep(20000);
+      if (!running()) ::usleep(2000);
       return;
     }
     if (n < 0) return;
@@ -266,6 +301,7 @@ class Agent {
         ExecRequest req;
         std::string err = DecodeExec(f.payload, kGuestLimits, &req);
         if (!err.empty()) return SendError(0, err);
+        if (!started_) return SendError(req.id, "agent: exec before start");
         if (running()) return SendError(req.id, "agent: a command is already running");
         StartCommand(req);
         return;
@@ -282,6 +318,15 @@ class Agent {
         std::string err = DecodeReseed(f.payload, kGuestLimits, &r);
         if (!err.empty()) return SendError(0, err);
         Send(FrameType::kReseedDone, EncodeReseedDone({AddEntropy(r.seed)}));
+        return;
+      }
+      case FrameType::kStart: {
+        Start st;
+        std::string err = DecodeStart(f.payload, kGuestLimits, &st);
+        if (!err.empty()) return SendError(0, err);
+        if (started_) return SendError(0, "agent: already started");
+        started_ = true;
+        Send(FrameType::kStartDone, EncodeStartDone({ApplyStart(st)}));
         return;
       }
       case FrameType::kPing:
@@ -555,6 +600,7 @@ class Agent {
   int sigchld_fd_;
   FrameReader reader_;
   bool port_eof_ = false;
+  bool started_ = false;
   uint64_t id_ = 0;
   pid_t child_ = -1;
   int out_fd_ = -1;
@@ -573,7 +619,6 @@ class Agent {
 int Main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
   bool init = argc > 1 && std::strcmp(argv[1], "--init") == 0;
-  if (init) SetUpMounts();
   std::string port = FindPort();
   if (port.empty()) {
     Log("no virtio-serial port named kavach.agent");
