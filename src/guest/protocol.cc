@@ -289,6 +289,8 @@ std::string EncodeExit(const ExitStatus& m) {
   PutU64(&s, m.cpu_us);
   PutU64(&s, m.max_rss_kb);
   PutU64(&s, m.wall_us);
+  PutU64(&s, m.setup_us);
+  PutU64(&s, m.reap_us);
   return s;
 }
 
@@ -396,6 +398,8 @@ std::string DecodeExit(std::string_view p, const Limits& l, ExitStatus* out) {
   out->cpu_us = r.U64("cpu_us");
   out->max_rss_kb = r.U64("max_rss_kb");
   out->wall_us = r.U64("wall_us");
+  out->setup_us = r.U64("setup_us");
+  out->reap_us = r.U64("reap_us");
   if (out->exit_code < -1 || out->exit_code > 255) {
     r.Fail("exit_code " + std::to_string(out->exit_code) + " out of range");
   }

@@ -156,7 +156,9 @@ struct ExitStatus {
   bool timed_out = false;  // the agent's own timer killed it
   uint64_t cpu_us = 0;     // user + system of the command's tree
   uint64_t max_rss_kb = 0;
-  uint64_t wall_us = 0;
+  uint64_t wall_us = 0;   // fork to exit frame
+  uint64_t setup_us = 0;  // fork to the command's execve (confinement set-up)
+  uint64_t reap_us = 0;   // the command's end to the exit frame
 };
 
 struct Kill {

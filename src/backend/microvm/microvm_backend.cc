@@ -857,6 +857,11 @@ absl::StatusOr<ExecResult> MicroVmBackend::Exec(const BackendExecRequest& reques
   r.cpu_time = absl::Microseconds(static_cast<int64_t>(out->exit.cpu_us));
   r.peak_memory_bytes = out->exit.max_rss_kb * 1024;
   r.setup.push_back({"vm.exec", r.wall_time});
+  // The guest's own view: from its fork to its exit frame.
+  auto us = [](uint64_t v) { return absl::Microseconds(static_cast<int64_t>(v)); };
+  r.setup.push_back({"vm.guest_exec", us(out->exit.wall_us)});
+  r.setup.push_back({"vm.guest_setup", us(out->exit.setup_us)});
+  r.setup.push_back({"vm.guest_reap", us(out->exit.reap_us)});
   return r;
 }
 

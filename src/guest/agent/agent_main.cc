@@ -18,6 +18,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/reboot.h>
@@ -384,9 +385,10 @@ class Agent {
     struct rusage before;
     ::getrusage(RUSAGE_CHILDREN, &before);
     start_us_ = NowUs();
+    *exec_stamp_ = 0;
     pid_t pid = ::fork();
     if (pid < 0) return SendError(req.id, std::string("agent: fork: ") + strerror(errno));
-    if (pid == 0) RunChild(req, in[0], out[1], err[1]);
+    if (pid == 0) RunChild(req, in[0], out[1], err[1], exec_stamp_);
     ::close(out[1]);
     ::close(err[1]);
     if (in[0] >= 0) ::close(in[0]);
@@ -446,7 +448,8 @@ class Agent {
     return {};
   }
 
-  [[noreturn]] static void RunChild(const ExecRequest& req, int in, int out, int err) {
+  [[noreturn]] static void RunChild(const ExecRequest& req, int in, int out, int err,
+                                    uint64_t* exec_stamp) {
     ::setsid();
     for (int s = 1; s < NSIG; ++s) ::signal(s, SIG_DFL);
     sigset_t none;
@@ -500,6 +503,7 @@ class Agent {
     std::vector<char*> envp;
     for (const std::string& e : req.env) envp.push_back(const_cast<char*>(e.c_str()));
     envp.push_back(nullptr);
+    *exec_stamp = NowUs();
     ::execve(prog.c_str(), argv.data(), envp.data());
     fail(errno == ENOENT ? 127 : 126, "exec " + req.argv[0]);
     _exit(127);
@@ -562,6 +566,7 @@ class Agent {
       if (p == child_) {
         child_ = -1;
         exited_ = true;
+        reaped_us_ = NowUs();
         status_ = status;
         // Whatever the command left running dies with it, which also closes
         // the pipes it may have inherited.
@@ -591,7 +596,11 @@ class Agent {
     uint64_t cpu_before = us(rusage_before_.ru_utime) + us(rusage_before_.ru_stime);
     e.cpu_us = cpu_after > cpu_before ? cpu_after - cpu_before : 0;
     e.max_rss_kb = static_cast<uint64_t>(after.ru_maxrss);
-    e.wall_us = NowUs() - start_us_;
+    uint64_t now = NowUs();
+    e.wall_us = now - start_us_;
+    uint64_t exec_at = *exec_stamp_;
+    e.setup_us = exec_at > start_us_ ? exec_at - start_us_ : 0;
+    e.reap_us = now > reaped_us_ ? now - reaped_us_ : 0;
     exited_ = false;
     Send(FrameType::kExit, EncodeExit(e));
   }
@@ -609,6 +618,10 @@ class Agent {
   std::string stdin_;
   size_t stdin_off_ = 0;
   uint64_t start_us_ = 0;
+  uint64_t reaped_us_ = 0;
+  // A page shared with the children: each writes the time of its execve.
+  uint64_t* exec_stamp_ = static_cast<uint64_t*>(
+      ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
   uint64_t deadline_us_ = 0;
   bool timed_out_ = false;
   bool exited_ = false;
