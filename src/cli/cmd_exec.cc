@@ -48,7 +48,7 @@ struct ExecFlags {
   std::optional<uint64_t> memory_mb;
   std::optional<double> cpus;
   std::optional<std::string> vmm;
-  bool cold = false;  // --backend firecracker: boot fresh, no template clone
+  bool cold = false;                   // --backend firecracker: boot fresh, no template clone
   std::optional<std::string> runtime;  // oci: crun | runc
   std::optional<std::string> inner;    // oci, gvisor: process
   std::optional<uint32_t> pids;

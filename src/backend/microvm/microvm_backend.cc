@@ -452,7 +452,8 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
   std::string clone_detail = "cold boot (KAVACH_MICROVM_CLONE=off or --cold)";
   bool cloned = false;
   if (CloneWanted()) {
-    std::string cache = options_.image_cache.empty() ? DefaultImageCacheDir() : options_.image_cache;
+    std::string cache =
+        options_.image_cache.empty() ? DefaultImageCacheDir() : options_.image_cache;
     std::string key = TemplateKey(*image, qemu, spec, policy.uid, policy.gid);
     absl::StatusOr<std::optional<VmTemplate>> found = FindTemplate(cache, key);
     if (!found.ok()) return found.status();
@@ -470,8 +471,7 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
             ts.qmp_socket = state_dir_ + "/tmpl-qmp.sock";
             ts.agent_socket = state_dir_ + "/tmpl-agent.sock";
             ts.console_log = state_dir_ + "/tmpl-console.log";
-            absl::StatusOr<VmmLauncher> l =
-                make_launcher(ts, {ram}, state_dir_ + "/tmpl-qemu.log");
+            absl::StatusOr<VmmLauncher> l = make_launcher(ts, {ram}, state_dir_ + "/tmpl-qemu.log");
             if (!l.ok()) return l.status();
             absl::StatusOr<std::unique_ptr<QemuVm>> tvm = QemuVm::Start(qemu, ts, state_dir_, *l);
             if (!tvm.ok()) return tvm.status();
@@ -492,8 +492,7 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
     cs.memory_shared = false;  // copy-on-write: the template's file is never written
     cs.qmp_socket = state_dir_ + "/qmp.sock";
     cs.incoming = true;
-    absl::StatusOr<VmmLauncher> launcher =
-        make_launcher(cs, {tmpl->ram}, state_dir_ + "/qemu.log");
+    absl::StatusOr<VmmLauncher> launcher = make_launcher(cs, {tmpl->ram}, state_dir_ + "/qemu.log");
     if (!launcher.ok()) return launcher.status();
     report->steps.push_back({"vm.vmm_jail", absl::Now() - t_jail});
     absl::Time t_start = absl::Now();
@@ -502,8 +501,8 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
     vm_ = *std::move(vm);
     if (absl::Status s = vm_->LoadState(tmpl->state, absl::Seconds(30)); !s.ok()) {
       (void)vm_->Destroy();
-      return absl::Status(s.code(), absl::StrCat("microvm clone of template ", tmpl->dir, ": ",
-                                                 s.message()));
+      return absl::Status(s.code(),
+                          absl::StrCat("microvm clone of template ", tmpl->dir, ": ", s.message()));
     }
     if (absl::Status s = vm_->StartGuest(start, absl::Seconds(30)); !s.ok()) return s;
     report->steps.push_back({"vm.clone", absl::Now() - t_start});
@@ -544,8 +543,8 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
   }
   report->evidence.push_back(
       {"base:firecracker", true,
-       absl::StrCat("guest kernel ", guest_release, " (host ", host_release,
-                    ") ", cloned ? "cloned" : "booted", " under QEMU -M microvm, accel ",
+       absl::StrCat("guest kernel ", guest_release, " (host ", host_release, ") ",
+                    cloned ? "cloned" : "booted", " under QEMU -M microvm, accel ",
                     spec.accelerator, " (", accel.reason, "); agent ready after ",
                     absl::FormatDuration(vm_->boot_time())),
        BaseScore(BackendKind::kFirecracker)});
@@ -610,12 +609,9 @@ guest::ExecRequest MicroVmBackend::ToGuest(const BackendExecRequest& request, ui
   return g;
 }
 
-absl::StatusOr<VmmLauncher> MicroVmBackend::JailLauncher(const VmSpec& spec,
-                                                         const GuestImage& image,
-                                                         const std::string& workdir,
-                                                         uint64_t memory_bytes,
-                                                         const std::vector<std::string>& extra_rw,
-                                                         std::vector<Evidence>* evidence) {
+absl::StatusOr<VmmLauncher> MicroVmBackend::JailLauncher(
+    const VmSpec& spec, const GuestImage& image, const std::string& workdir, uint64_t memory_bytes,
+    const std::vector<std::string>& extra_rw, std::vector<Evidence>* evidence) {
   const SandboxPolicy& policy = config_.policy;
   SandboxConfig jc;
   jc.backend = BackendKind::kProcess;

@@ -22,7 +22,6 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
-#include "openssl/evp.h"
 #include "backend/microvm/guest_image.h"
 #include "backend/microvm/qemu_vm.h"
 #include "backend/microvm/vm_spec.h"
@@ -30,6 +29,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "linux/file_util.h"
+#include "openssl/evp.h"
 
 namespace kavach::internal {
 namespace {
@@ -240,8 +240,7 @@ TEST(QemuArgv, TemplateAndCloneMapTheRamFileSharedOrPrivate) {
   t.qmp_socket = "/s/qmp.sock";
   std::string joined = absl::StrJoin(QemuArgv("q", t), " ");
   EXPECT_THAT(joined, HasSubstr("-M microvm,memory-backend=mem "));
-  EXPECT_THAT(joined,
-              HasSubstr("memory-backend-file,id=mem,size=512M,mem-path=/t/ram,share=on"));
+  EXPECT_THAT(joined, HasSubstr("memory-backend-file,id=mem,size=512M,mem-path=/t/ram,share=on"));
   EXPECT_THAT(joined, HasSubstr("-qmp unix:/s/qmp.sock,server=on,wait=off"));
   EXPECT_THAT(joined, Not(HasSubstr("-incoming")));
   VmSpec c = t;
@@ -786,7 +785,8 @@ TEST(MicroVmClones, TwoClonesShareNeitherEntropyNorFilesAndLeaveNothing) {
   }
 
   const char* probe =
-      "od -An -tx1 -N32 /dev/urandom | tr -d ' \\n'; echo; cat /proc/sys/kernel/hostname /etc/machine-id";
+      "od -An -tx1 -N32 /dev/urandom | tr -d ' \\n'; echo; cat /proc/sys/kernel/hostname "
+      "/etc/machine-id";
   absl::StatusOr<ExecResult> ra = first->Run(probe);
   absl::StatusOr<ExecResult> rb = second->Run(probe);
   ASSERT_TRUE(ra.ok() && rb.ok());

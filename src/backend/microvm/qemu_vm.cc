@@ -294,8 +294,8 @@ absl::Status QemuVm::StartGuest(const guest::Start& start, absl::Duration timeou
 
 namespace {
 nlohmann::json IgnoreShared() {
-  return {{"capabilities", nlohmann::json::array({{{"capability", "x-ignore-shared"},
-                                                    {"state", true}}})}};
+  return {{"capabilities",
+           nlohmann::json::array({{{"capability", "x-ignore-shared"}, {"state", true}}})}};
 }
 }  // namespace
 
@@ -305,15 +305,14 @@ absl::Status QemuVm::SaveState(const std::string& path, absl::Duration timeout) 
   sys::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (!fd) return sys::ErrnoStatus(errno, absl::StrCat("open ", path));
   if (!spec_.memory_file.empty()) {
-    if (absl::StatusOr<nlohmann::json> r = qmp_->Execute("migrate-set-capabilities",
-                                                          IgnoreShared());
+    if (absl::StatusOr<nlohmann::json> r =
+            qmp_->Execute("migrate-set-capabilities", IgnoreShared());
         !r.ok()) {
       return r.status();
     }
   }
   if (absl::Status s = qmp_->SendFd("kavach-state", fd.get()); !s.ok()) return s;
-  if (absl::StatusOr<nlohmann::json> r =
-          qmp_->Execute("migrate", {{"uri", "fd:kavach-state"}});
+  if (absl::StatusOr<nlohmann::json> r = qmp_->Execute("migrate", {{"uri", "fd:kavach-state"}});
       !r.ok()) {
     return r.status();
   }

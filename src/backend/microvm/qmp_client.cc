@@ -83,8 +83,7 @@ absl::StatusOr<nlohmann::json> QmpClient::ReadMessage(absl::Time deadline) {
       buf_.erase(0, nl + 1);
       nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
       if (j.is_discarded() || !j.is_object()) {
-        return absl::DataLossError(
-            absl::StrCat("QMP: not a JSON object: ", line.substr(0, 200)));
+        return absl::DataLossError(absl::StrCat("QMP: not a JSON object: ", line.substr(0, 200)));
       }
       return j;
     }

@@ -68,9 +68,9 @@ std::string TemplateKey(const GuestImage& image, const std::string& qemu, const 
     absl::StrAppend(&m, "qemu ", qemu, "\n");
   }
   absl::StrAppend(&m, "memory ", spec.memory_mib, "\ncpus ", spec.cpus, "\naccel ",
-                  spec.accelerator, "\ntsc ", spec.tsc_khz.value_or(0), "\nnetwork ",
-                  spec.network, "\nsandbox ", spec.qemu_sandbox, "\ncmdline ",
-                  GuestKernelCmdline(spec), "\nowner ", uid, ":", gid, "\n");
+                  spec.accelerator, "\ntsc ", spec.tsc_khz.value_or(0), "\nnetwork ", spec.network,
+                  "\nsandbox ", spec.qemu_sandbox, "\ncmdline ", GuestKernelCmdline(spec),
+                  "\nowner ", uid, ":", gid, "\n");
   for (const VmShare& s : spec.shares) {
     absl::StrAppend(&m, "share ", s.tag, " ", s.read_only ? "ro" : "rw", "\n");
   }

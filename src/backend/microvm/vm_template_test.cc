@@ -95,10 +95,10 @@ TEST_F(TemplateCache, AChangedRamFileIsDiscarded) {
 }
 
 TEST_F(TemplateCache, AFailedBootLeavesNothing) {
-  absl::StatusOr<VmTemplate> t =
-      BuildTemplate(dir_, "k3", 128, ::getuid(), ::getgid(), [](const std::string&, const std::string&) {
-        return absl::UnavailableError("the VM exited");
-      });
+  absl::StatusOr<VmTemplate> t = BuildTemplate(dir_, "k3", 128, ::getuid(), ::getgid(),
+                                               [](const std::string&, const std::string&) {
+                                                 return absl::UnavailableError("the VM exited");
+                                               });
   ASSERT_FALSE(t.ok());
   EXPECT_THAT(t.status().message(), HasSubstr("microvm template: the VM exited"));
   absl::StatusOr<std::optional<VmTemplate>> found = FindTemplate(dir_, "k3");

@@ -147,7 +147,9 @@ std::string ApplyStart(const Start& st) {
     struct timespec ts;
     ts.tv_sec = static_cast<time_t>(st.realtime_ns / 1000000000);
     ts.tv_nsec = static_cast<long>(st.realtime_ns % 1000000000);
-    if (::clock_settime(CLOCK_REALTIME, &ts) != 0) fail(std::string("clock_settime: ") + strerror(errno));
+    if (::clock_settime(CLOCK_REALTIME, &ts) != 0) {
+      fail(std::string("clock_settime: ") + strerror(errno));
+    }
   }
   if (!st.hostname.empty() && ::sethostname(st.hostname.data(), st.hostname.size()) != 0) {
     fail(std::string("sethostname: ") + strerror(errno));
@@ -386,9 +388,26 @@ class Agent {
     ::getrusage(RUSAGE_CHILDREN, &before);
     start_us_ = NowUs();
     *exec_stamp_ = 0;
-    pid_t pid = ::fork();
-    if (pid < 0) return SendError(req.id, std::string("agent: fork: ") + strerror(errno));
-    if (pid == 0) RunChild(req, in[0], out[1], err[1], exec_stamp_);
+    ChildPlan plan{&req, in[0], out[1],     err[1], devnull_, -1, FindProgram(req.argv[0], req.env),
+                   {},   {},    exec_stamp_};
+    if (req.landlock_handled != 0) {
+      std::string e = Ruleset(req, &plan.ruleset);
+      if (!e.empty()) {
+        for (int fd : {out[0], out[1], err[0], err[1], in[0], in[1]}) {
+          if (fd >= 0) ::close(fd);
+        }
+        return SendError(req.id, "agent: " + e);
+      }
+    }
+    for (const std::string& a : req.argv) plan.argv.push_back(const_cast<char*>(a.c_str()));
+    plan.argv.push_back(nullptr);
+    for (const std::string& e : req.env) plan.envp.push_back(const_cast<char*>(e.c_str()));
+    plan.envp.push_back(nullptr);
+    // vfork: no copy of the agent's page tables and no copy-on-write faults
+    // afterwards (each costs under TCG); we wait until the child execs.
+    pid_t pid = ::vfork();
+    if (pid < 0) return SendError(req.id, std::string("agent: vfork: ") + strerror(errno));
+    if (pid == 0) RunChild(plan);
     ::close(out[1]);
     ::close(err[1]);
     if (in[0] >= 0) ::close(in[0]);
@@ -408,11 +427,22 @@ class Agent {
     rusage_before_ = before;
   }
 
-  // Restricts the calling process with the request's Landlock rules; an
-  // empty string on success, else what failed. Rights the kernel's ABI does
-  // not know are dropped (the host asks for ABI 2 at most: the file-system
-  // rights up to REFER).
-  static std::string ApplyLandlock(const ExecRequest& req) {
+  // The request's Landlock ruleset as a descriptor, built once and reused
+  // while the requests bring the same rules (they do for a sandbox's life),
+  // so each command only calls landlock_restrict_self. Rights the kernel's
+  // ABI does not know are dropped (the host asks for ABI 2 at most: the
+  // file-system rights up to REFER). "" on success, else what failed.
+  std::string Ruleset(const ExecRequest& req, int* out) {
+    std::string key = std::to_string(req.landlock_handled);
+    for (const auto& [access, path] : req.landlock_rules) {
+      key += "\n" + std::to_string(access) + " " + path;
+    }
+    if (ruleset_fd_ >= 0 && key == ruleset_key_) {
+      *out = ruleset_fd_;
+      return {};
+    }
+    if (ruleset_fd_ >= 0) ::close(ruleset_fd_);
+    ruleset_fd_ = -1;
     long abi = ::syscall(SYS_landlock_create_ruleset, nullptr, 0, LANDLOCK_CREATE_RULESET_VERSION);
     if (abi < 1) return std::string("landlock unavailable in the guest kernel: ") + strerror(errno);
     uint64_t known = (LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1;  // ABI 1
@@ -441,29 +471,48 @@ class Agent {
         return "landlock_add_rule " + path + ": " + strerror(e);
       }
     }
-    long rc = ::syscall(SYS_landlock_restrict_self, ruleset, 0);
-    int e = errno;
-    ::close(ruleset);
-    if (rc != 0) return std::string("landlock_restrict_self: ") + strerror(e);
+    ruleset_fd_ = ruleset;  // O_CLOEXEC: commands do not inherit it
+    ruleset_key_ = key;
+    *out = ruleset;
     return {};
   }
 
-  [[noreturn]] static void RunChild(const ExecRequest& req, int in, int out, int err,
-                                    uint64_t* exec_stamp) {
+  // Everything the child needs, prepared before vfork: the child only makes
+  // system calls (it shares our memory until it execs).
+  struct ChildPlan {
+    const ExecRequest* req;
+    int in, out, err, devnull;
+    int ruleset;  // -1: no Landlock
+    std::string prog;
+    std::vector<char*> argv, envp;
+    uint64_t* exec_stamp;
+  };
+
+  // Runs in the vfork child: system calls only, no allocation, then execve
+  // or _exit. A failure writes a fixed message to the command's stderr.
+  [[noreturn]] static void RunChild(const ChildPlan& p) {
+    const ExecRequest& req = *p.req;
+    auto fail = [&req](int code, const char* what) {
+      int e = errno;
+      char m[512];
+      bool exec = code == 127 || std::strcmp(what, "exec") == 0;
+      int n = snprintf(m, sizeof m, "kavach: %s%s%.200s: %s\n", what, exec ? " " : "",
+                       exec ? req.argv[0].c_str() : "", e ? strerror(e) : "failed");
+      if (n > 0) (void)!::write(2, m, std::min<size_t>(static_cast<size_t>(n), sizeof m - 1));
+      _exit(code);
+    };
     ::setsid();
-    for (int s = 1; s < NSIG; ++s) ::signal(s, SIG_DFL);
+    // execve resets caught signals; the only one the agent ignores (and so
+    // would pass on ignored) is SIGPIPE.
+    struct sigaction dfl = {};
+    dfl.sa_handler = SIG_DFL;
+    ::sigaction(SIGPIPE, &dfl, nullptr);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    int devnull = ::open("/dev/null", O_RDWR);
-    ::dup2(in >= 0 ? in : devnull, 0);
-    ::dup2(out, 1);
-    ::dup2(err, 2);
-    auto fail = [](int code, const std::string& what) {
-      std::string m = "kavach: " + what + ": " + strerror(errno) + "\n";
-      (void)!::write(2, m.data(), m.size());
-      _exit(code);
-    };
+    ::dup2(p.in >= 0 ? p.in : p.devnull, 0);
+    ::dup2(p.out, 1);
+    ::dup2(p.err, 2);
     auto limit = [&](int res, uint64_t v, const char* name) {
       if (v == 0) return;
       struct rlimit rl {
@@ -475,19 +524,17 @@ class Agent {
     limit(RLIMIT_FSIZE, req.max_file_size, "setrlimit FSIZE");
     limit(RLIMIT_NPROC, req.max_processes, "setrlimit NPROC");
     limit(RLIMIT_AS, req.max_memory, "setrlimit AS");
-    if (::setgroups(0, nullptr) != 0) fail(126, "setgroups");
-    if (::setgid(req.gid) != 0) fail(126, "setgid");
-    if (::setuid(req.uid) != 0) fail(126, "setuid");
-    if (!req.cwd.empty() && ::chdir(req.cwd.c_str()) != 0) fail(126, "chdir " + req.cwd);
-    if (req.no_new_privs || req.landlock_handled != 0 || !req.seccomp_bpf.empty()) {
+    // Raw system calls: this task alone changes its credentials (libc's
+    // wrappers would coordinate with threads the vfork child does not own).
+    if (::syscall(SYS_setgroups, 0, nullptr) != 0) fail(126, "setgroups");
+    if (::syscall(SYS_setresgid, req.gid, req.gid, req.gid) != 0) fail(126, "setgid");
+    if (::syscall(SYS_setresuid, req.uid, req.uid, req.uid) != 0) fail(126, "setuid");
+    if (!req.cwd.empty() && ::chdir(req.cwd.c_str()) != 0) fail(126, "chdir");
+    if (req.no_new_privs || p.ruleset >= 0 || !req.seccomp_bpf.empty()) {
       if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(126, "no_new_privs");
     }
-    if (req.landlock_handled != 0) {
-      std::string err = ApplyLandlock(req);
-      if (!err.empty()) {
-        errno = 0;
-        fail(126, err);
-      }
+    if (p.ruleset >= 0 && ::syscall(SYS_landlock_restrict_self, p.ruleset, 0) != 0) {
+      fail(126, "landlock_restrict_self");
     }
     if (!req.seccomp_bpf.empty()) {
       struct sock_fprog prog;
@@ -496,16 +543,9 @@ class Agent {
           reinterpret_cast<struct sock_filter*>(const_cast<char*>(req.seccomp_bpf.data()));
       if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) fail(126, "seccomp");
     }
-    std::string prog = FindProgram(req.argv[0], req.env);
-    std::vector<char*> argv;
-    for (const std::string& a : req.argv) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    std::vector<char*> envp;
-    for (const std::string& e : req.env) envp.push_back(const_cast<char*>(e.c_str()));
-    envp.push_back(nullptr);
-    *exec_stamp = NowUs();
-    ::execve(prog.c_str(), argv.data(), envp.data());
-    fail(errno == ENOENT ? 127 : 126, "exec " + req.argv[0]);
+    *p.exec_stamp = NowUs();
+    ::execve(p.prog.c_str(), p.argv.data(), p.envp.data());
+    fail(errno == ENOENT ? 127 : 126, "exec");  // "kavach: exec PROG: No such file or directory"
     _exit(127);
   }
 
@@ -569,8 +609,11 @@ class Agent {
         reaped_us_ = NowUs();
         status_ = status;
         // Whatever the command left running dies with it, which also closes
-        // the pipes it may have inherited.
-        KillEverything();
+        // the pipes it may have inherited. We are pid 1: every process the
+        // command left behind is our child now (orphans are re-parented to
+        // init), so with no child left there is nothing to look for.
+        siginfo_t si = {};
+        if (::waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == 0) KillEverything();
       }
     }
   }
@@ -619,6 +662,9 @@ class Agent {
   size_t stdin_off_ = 0;
   uint64_t start_us_ = 0;
   uint64_t reaped_us_ = 0;
+  int devnull_ = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  int ruleset_fd_ = -1;
+  std::string ruleset_key_;
   // A page shared with the children: each writes the time of its execve.
   uint64_t* exec_stamp_ = static_cast<uint64_t*>(
       ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
