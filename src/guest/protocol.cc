@@ -270,6 +270,7 @@ std::string EncodeExec(const ExecRequest& m) {
     PutStr(&s, path);
   }
   PutStr(&s, m.seccomp_bpf);
+  PutU8(&s, m.probe_abstract_socket ? 1 : 0);
   return s;
 }
 
@@ -369,6 +370,7 @@ std::string DecodeExec(std::string_view p, const Limits& l, ExecRequest* out) {
   }
   out->seccomp_bpf = r.Str("seccomp_bpf", kMaxSeccompBytes);
   if (out->seccomp_bpf.size() % 8 != 0) r.Fail("seccomp_bpf: not a whole number of instructions");
+  out->probe_abstract_socket = r.Bool("probe_abstract_socket");
   if (out->argv.empty()) r.Fail("argv: empty");
   for (const std::string& a : out->argv) {
     if (a.find('\0') != std::string::npos) r.Fail("argv: NUL byte in an argument");

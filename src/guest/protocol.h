@@ -141,7 +141,14 @@ struct ExecRequest {
   // A compiled seccomp filter (struct sock_filter[], 8 bytes each), loaded
   // last before exec; empty: none.
   std::string seccomp_bpf;
+  // Instead of running argv[0]: once confined exactly as a command would be,
+  // try to connect to the agent's abstract unix socket (kAgentAbstractSocket)
+  // and print "ABSTRACT=open" or "ABSTRACT=denied <errno name>" on stdout.
+  bool probe_abstract_socket = false;
 };
+// The agent listens on this abstract socket (leading NUL) in the guest's
+// initial network namespace; commands run in a namespace of their own.
+inline constexpr char kAgentAbstractSocket[] = "kavach.agent.scope";
 inline constexpr uint32_t kMaxSeccompBytes = 8 * 4096;
 
 struct Output {

@@ -795,23 +795,47 @@ absl::Status MicroVmBackend::VerifyConfinement(PrepareReport* report) {
       !s.ok()) {
     return s;
   }
-  bool scopes = policy.landlock_scopes.abstract_unix_socket || policy.landlock_scopes.signal;
-  // Landlock scopes need ABI 6 (the guest kernel has 2). What they protect
-  // (processes and abstract sockets outside the sandbox) is behind the VM
-  // boundary; inside, only the root agent runs, which the command cannot
-  // signal (checked) and which listens on no socket. Only what was checked
-  // earns points: the signal scope's 2; the abstract-socket scope holds by
-  // construction (no listener in the guest), which no probe shows, so 0.
-  if (absl::Status s = check(Control::kLandlockScopes, scopes, kv["SIGNAL"] == "denied",
-                             absl::StrCat("by the VM boundary, not Landlock (guest ABI 2): host "
-                                          "processes and sockets are outside the guest kernel; "
-                                          "signal to the guest's agent (pid 1): ",
-                                          kv["SIGNAL"],
-                                          "; abstract sockets: no listener in the guest "
-                                          "(by construction, unprobed: 0 points)"),
-                             policy.landlock_scopes.signal ? 2 : 0);
+  // Landlock scopes need ABI 6 (the guest kernel has 2); the VM boundary and
+  // the agent's set-up hold them instead, and each is probed. Signals: the
+  // only process in the guest besides the command's is the root agent,
+  // which the command cannot signal (checked). Abstract unix sockets: each
+  // command runs in a network namespace of its own, and a probe confined
+  // like a command tries the abstract socket the agent listens on.
+  if (absl::Status s =
+          check(Control::kLandlockScopes, policy.landlock_scopes.signal, kv["SIGNAL"] == "denied",
+                absl::StrCat("signal scope by the VM boundary, not Landlock (guest "
+                             "ABI 2): host processes are outside the guest kernel; "
+                             "signal to the guest's agent (pid 1): ",
+                             kv["SIGNAL"]),
+                2);
       !s.ok()) {
     return s;
+  }
+  if (policy.landlock_scopes.abstract_unix_socket) {
+    std::string seen = "not tried";
+    BackendExecRequest pr;
+    pr.argv = {"kavach-abstract-socket-probe"};
+    pr.cwd = policy.working_directory;
+    pr.timeout = absl::Seconds(20);
+    guest::ExecRequest g = ToGuest(pr, next_id_.fetch_add(1));
+    g.probe_abstract_socket = true;
+    {
+      absl::MutexLock lock(&exec_mu_);
+      absl::StatusOr<VmExecOutcome> out = vm_->Exec(g, VmExecSinks{});
+      if (!out.ok()) return out.status();
+      seen = std::string(absl::StripTrailingAsciiWhitespace(out->stdout_data));
+      if (seen.empty()) seen = absl::StrCat("no answer: ", out->stderr_data.substr(0, 200));
+    }
+    if (absl::Status s =
+            check(Control::kLandlockScopes, true, absl::StartsWith(seen, "ABSTRACT=denied"),
+                  absl::StrCat("abstract unix socket scope by a network namespace per "
+                               "command (not Landlock, guest ABI 2): the agent's "
+                               "abstract socket from a confined probe: ",
+                               seen),
+                  2);
+        !s.ok()) {
+      return s;
+    }
   }
   bool rl_asked = policy.limits.max_open_files.has_value() || policy.limits.max_file_size_bytes;
   bool rl_ok = (!policy.limits.max_open_files ||

@@ -15,7 +15,9 @@
 #include <linux/landlock.h>
 #include <linux/random.h>
 #include <linux/seccomp.h>
+#include <net/if.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -24,10 +26,12 @@
 #include <sys/reboot.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -190,7 +194,8 @@ std::string FindPort() {
 
 class Agent {
  public:
-  Agent(int port, int sigchld_fd) : port_(port), sigchld_fd_(sigchld_fd), reader_(kGuestLimits) {}
+  Agent(int port, int sigchld_fd, int netns)
+      : port_(port), sigchld_fd_(sigchld_fd), netns_(netns), reader_(kGuestLimits) {}
 
   void Send(FrameType type, const std::string& payload) {
     std::string wire = EncodeFrame(type, payload);
@@ -388,8 +393,9 @@ class Agent {
     ::getrusage(RUSAGE_CHILDREN, &before);
     start_us_ = NowUs();
     *exec_stamp_ = 0;
-    ChildPlan plan{&req, in[0], out[1],     err[1], devnull_, -1, FindProgram(req.argv[0], req.env),
-                   {},   {},    exec_stamp_};
+    ChildPlan plan{
+        &req, in[0], out[1],      err[1], devnull_, -1, FindProgram(req.argv[0], req.env),
+        {},   {},    exec_stamp_, netns_};
     if (req.landlock_handled != 0) {
       std::string e = Ruleset(req, &plan.ruleset);
       if (!e.empty()) {
@@ -486,7 +492,29 @@ class Agent {
     std::string prog;
     std::vector<char*> argv, envp;
     uint64_t* exec_stamp;
+    int netns;  // the commands' network namespace; -1: none
   };
+
+  // In the confined child: can the agent's abstract socket be reached?
+  [[noreturn]] static void ProbeAbstractSocket() {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int e = 0;
+    if (fd < 0) {
+      e = errno;
+    } else {
+      struct sockaddr_un a = {};
+      a.sun_family = AF_UNIX;
+      size_t n = std::strlen(kAgentAbstractSocket);
+      std::memcpy(a.sun_path + 1, kAgentAbstractSocket, n);
+      socklen_t len = static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+      if (::connect(fd, reinterpret_cast<struct sockaddr*>(&a), len) != 0) e = errno;
+    }
+    char m[128];
+    int k = e == 0 ? snprintf(m, sizeof m, "ABSTRACT=open\n")
+                   : snprintf(m, sizeof m, "ABSTRACT=denied %s\n", strerrorname_np(e));
+    if (k > 0) (void)!::write(1, m, static_cast<size_t>(k));
+    _exit(0);
+  }
 
   // Runs in the vfork child: system calls only, no allocation, then execve
   // or _exit. A failure writes a fixed message to the command's stderr.
@@ -524,6 +552,10 @@ class Agent {
     limit(RLIMIT_FSIZE, req.max_file_size, "setrlimit FSIZE");
     limit(RLIMIT_NPROC, req.max_processes, "setrlimit NPROC");
     limit(RLIMIT_AS, req.max_memory, "setrlimit AS");
+    // Its own network namespace (only a loopback): abstract unix sockets
+    // are per namespace, so the agent's (and any other outside the
+    // command's) cannot be reached.
+    if (p.netns >= 0 && ::setns(p.netns, CLONE_NEWNET) != 0) fail(126, "setns net");
     // Raw system calls: this task alone changes its credentials (libc's
     // wrappers would coordinate with threads the vfork child does not own).
     if (::syscall(SYS_setgroups, 0, nullptr) != 0) fail(126, "setgroups");
@@ -543,6 +575,7 @@ class Agent {
           reinterpret_cast<struct sock_filter*>(const_cast<char*>(req.seccomp_bpf.data()));
       if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) fail(126, "seccomp");
     }
+    if (req.probe_abstract_socket) ProbeAbstractSocket();
     *p.exec_stamp = NowUs();
     ::execve(p.prog.c_str(), p.argv.data(), p.envp.data());
     fail(errno == ENOENT ? 127 : 126, "exec");  // "kavach: exec PROG: No such file or directory"
@@ -650,6 +683,7 @@ class Agent {
 
   int port_;
   int sigchld_fd_;
+  int netns_;
   FrameReader reader_;
   bool port_eof_ = false;
   bool started_ = false;
@@ -675,7 +709,58 @@ class Agent {
   struct rusage rusage_before_ = {};
 };
 
+// Listens on kAgentAbstractSocket in the initial network namespace (the
+// probe's target: nothing ever accepts on it) and makes the namespace the
+// commands run in, with its loopback up. Returns its descriptor, -1 when it
+// cannot be made (then the scope probe finds the socket reachable).
+int CommandNetns() {
+  int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un a = {};
+  a.sun_family = AF_UNIX;
+  size_t n = std::strlen(kAgentAbstractSocket);
+  std::memcpy(a.sun_path + 1, kAgentAbstractSocket, n);
+  socklen_t len = static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+  if (listener < 0 || ::bind(listener, reinterpret_cast<struct sockaddr*>(&a), len) != 0 ||
+      ::listen(listener, 1) != 0) {
+    Log(std::string("abstract listener: ") + strerror(errno));
+  }
+  int initial = ::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (initial < 0 || ::unshare(CLONE_NEWNET) != 0) {
+    Log(std::string("command network namespace: ") + strerror(errno));
+    if (initial >= 0) ::close(initial);
+    return -1;
+  }
+  int cmd = ::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  // Loopback up, as in the initial namespace (programs talk to themselves).
+  int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct ifreq ifr = {};
+  std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  if (s < 0 || ::ioctl(s, SIOCGIFFLAGS, &ifr) != 0 ||
+      (ifr.ifr_flags |= IFF_UP, ::ioctl(s, SIOCSIFFLAGS, &ifr)) != 0) {
+    Log(std::string("loopback up: ") + strerror(errno));
+  }
+  if (s >= 0) ::close(s);
+  if (::setns(initial, CLONE_NEWNET) != 0) {
+    Log(std::string("setns back: ") + strerror(errno));
+    ::reboot(RB_POWER_OFF);  // the agent would serve from the wrong namespace
+  }
+  ::close(initial);
+  return cmd;
+}
+
 int Main(int argc, char** argv) {
+  // The kernel may start init without descriptors 0-2 (no /dev/console in
+  // the initramfs): fill them, so no descriptor of ours lands there and is
+  // overwritten when a command's stdio is set up.
+  for (;;) {
+    int fd = ::open("/dev/console", O_RDWR | O_NOCTTY);
+    if (fd < 0) fd = ::open("/dev/null", O_RDWR);
+    if (fd < 0) break;
+    if (fd > 2) {
+      ::close(fd);
+      break;
+    }
+  }
   ::signal(SIGPIPE, SIG_IGN);
   bool init = argc > 1 && std::strcmp(argv[1], "--init") == 0;
   std::string port = FindPort();
@@ -702,7 +787,8 @@ int Main(int argc, char** argv) {
     if (init) ::reboot(RB_POWER_OFF);
     return 1;
   }
-  Agent agent(fd, sigfd);
+  int netns = init ? CommandNetns() : -1;
+  Agent agent(fd, sigfd, netns);
   agent.Run();
   return 0;
 }
