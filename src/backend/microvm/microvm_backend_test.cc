@@ -826,6 +826,18 @@ TEST(MicroVmClones, TwoClonesShareNeitherEntropyNorFilesAndLeaveNothing) {
     ::closedir(d);
   }
   EXPECT_EQ(vms, 0) << "a VM state directory was left behind";
+  // No QEMU naming one of our state directories is still running.
+  int qemus = 0;
+  if (DIR* p = ::opendir("/proc")) {
+    std::string ours = absl::StrCat("/vm-", ::getpid(), "-");
+    while (struct dirent* e = ::readdir(p)) {
+      absl::StatusOr<std::string> cmd =
+          sys::ReadFile(absl::StrCat("/proc/", e->d_name, "/cmdline"));
+      qemus += cmd.ok() && absl::StrContains(*cmd, "qemu-system") && absl::StrContains(*cmd, ours);
+    }
+    ::closedir(p);
+  }
+  EXPECT_EQ(qemus, 0) << "a QEMU was left running";
   EXPECT_EQ(FileSha256(tdir + "/ram"), digest) << "a clone wrote the template's RAM file";
 }
 

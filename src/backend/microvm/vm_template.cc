@@ -1,6 +1,7 @@
 // Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
 #include "backend/microvm/vm_template.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <sys/file.h>
@@ -9,7 +10,9 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -112,6 +115,17 @@ absl::StatusOr<VmTemplate> BuildTemplate(
   absl::StatusOr<std::optional<VmTemplate>> found = FindTemplate(cache, key);
   if (!found.ok()) return found.status();
   if (found->has_value()) return **found;
+  // Builds of this key that died (we hold its lock, so none is running):
+  // each holds a guest-sized RAM file.
+  if (DIR* d = ::opendir(base.c_str())) {
+    std::string prefix = absl::StrCat(".build-", key.substr(0, 16), "-");
+    std::vector<std::string> stale;
+    while (struct dirent* e = ::readdir(d)) {
+      if (absl::StartsWith(e->d_name, prefix)) stale.push_back(base + "/" + e->d_name);
+    }
+    ::closedir(d);
+    for (const std::string& dir : stale) RemoveTemplate(Paths(dir, key));
+  }
 
   std::string tmp = absl::StrCat(base, "/.build-", key.substr(0, 16), "-XXXXXX");
   if (::mkdtemp(tmp.data()) == nullptr) return sys::ErrnoStatus(errno, "mkdtemp " + tmp);

@@ -94,6 +94,18 @@ TEST_F(TemplateCache, AChangedRamFileIsDiscarded) {
   EXPECT_NE(::stat(t->dir.c_str(), &st), 0) << "the tampered template was not removed";
 }
 
+TEST_F(TemplateCache, ABuildThatDiedIsClearedByTheNextBuilder) {
+  ASSERT_EQ(::mkdir((dir_ + "/templates").c_str(), 0711), 0);
+  std::string dead = dir_ + "/templates/.build-k4-XXXXXX";
+  ASSERT_EQ(::mkdir(dead.c_str(), 0711), 0);
+  ASSERT_TRUE(sys::WriteFile(dead + "/ram", "half a guest").ok());
+  int boots = 0;
+  absl::StatusOr<VmTemplate> t = Build("k4", &boots);
+  ASSERT_TRUE(t.ok()) << t.status();
+  struct stat st;
+  EXPECT_NE(::stat(dead.c_str(), &st), 0) << "the dead build's directory is still there";
+}
+
 TEST_F(TemplateCache, AFailedBootLeavesNothing) {
   absl::StatusOr<VmTemplate> t = BuildTemplate(dir_, "k3", 128, ::getuid(), ::getgid(),
                                                [](const std::string&, const std::string&) {
