@@ -28,6 +28,7 @@
 #include "backend/microvm/vm_template.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kavach/sandbox.h"
 #include "linux/file_util.h"
 #include "openssl/evp.h"
 
@@ -839,6 +840,35 @@ TEST(MicroVmClones, TwoClonesShareNeitherEntropyNorFilesAndLeaveNothing) {
   }
   EXPECT_EQ(qemus, 0) << "a QEMU was left running";
   EXPECT_EQ(FileSha256(tdir + "/ram"), digest) << "a clone wrote the template's RAM file";
+}
+
+// A SandboxPool of this backend hands out template clones, each with its
+// own identity.
+TEST(MicroVmClones, SandboxPoolHandsOutClones) {
+  BackendAvailability a = ProbeMicroVm();
+  if (!a.available) GTEST_SKIP() << "microvm cannot run here: " << a.reason;
+  ::unsetenv("KAVACH_MICROVM_CLONE");
+  absl::StatusOr<SandboxConfig> config = SandboxConfig::Builder()
+                                             .backend(BackendKind::kFirecracker)
+                                             .policy(SandboxPolicy::Strict())
+                                             .timeout(absl::Seconds(30))
+                                             .Build();
+  ASSERT_TRUE(config.ok()) << config.status();
+  absl::StatusOr<std::unique_ptr<SandboxPool>> pool = SandboxPool::Create(*config, 2);
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  std::vector<std::string> hostnames;
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<std::unique_ptr<Sandbox>> sb = (*pool)->Claim();
+    ASSERT_TRUE(sb.ok()) << sb.status();
+    bool cloned = false;
+    for (const Evidence& e : (*sb)->evidence()) cloned |= e.control == "vm.clone" && e.verified;
+    EXPECT_TRUE(cloned) << "pool sandbox " << i << " was not a template clone";
+    absl::StatusOr<ExecResult> r = (*sb)->Exec({"/bin/cat", "/proc/sys/kernel/hostname"});
+    ASSERT_TRUE(r.ok()) << r.status();
+    hostnames.push_back(r->stdout_data);
+    ASSERT_TRUE((*sb)->Destroy().ok());
+  }
+  EXPECT_NE(hostnames[0], hostnames[1]);
 }
 
 // --cold: a fresh boot, no template involved.
