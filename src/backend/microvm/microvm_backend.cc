@@ -507,9 +507,11 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
     if (absl::Status s = vm_->StartGuest(start, absl::Seconds(30)); !s.ok()) return s;
     report->steps.push_back({"vm.clone", absl::Now() - t_start});
     cloned = true;
-    clone_detail = absl::StrCat("copy-on-write clone of template ", tmpl->dir,
-                                built ? " (built now)" : " (cached)", ", restored and started in ",
-                                absl::FormatDuration(vm_->boot_time()));
+    clone_detail = absl::StrCat(
+        "copy-on-write clone of template ", tmpl->dir, built ? " (built now)" : " (cached)",
+        ", restored and started in ", absl::FormatDuration(vm_->boot_time()),
+        "; its RAM file is mapped private but bound read-write into the VMM jail (QEMU 7.2 "
+        "opens mem-path read-write), its ctime stamp checked before each clone");
   } else {
     absl::StatusOr<VmmLauncher> launcher = make_launcher(spec, {}, state_dir_ + "/qemu.log");
     if (!launcher.ok()) return launcher.status();
