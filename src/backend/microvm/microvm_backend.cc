@@ -535,6 +535,11 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
   }
   absl::StatusOr<uint32_t> bits = vm_->Reseed(seed, absl::Seconds(10));
   if (!bits.ok()) return bits.status();
+  if (cloned && *bits == 0) {
+    // A clone's CRNG is its template's until reseeded: fail closed.
+    return absl::FailedPreconditionError(
+        "microvm: the clone's kernel RNG could not be reseeded (RNDADDENTROPY/RNDRESEEDCRNG)");
+  }
   report->steps.push_back({"vm.reseed", absl::Now() - t_boot});
 
   // The guest's kernel is the image's (a clone's hello went to its template).
@@ -567,7 +572,9 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
        absl::StrCat("guest RAM -m ", spec.memory_mib, " MiB, -smp ", spec.cpus), 2});
   report->evidence.push_back(
       {"vm.entropy_reseed", bits.ok() && *bits > 0,
-       absl::StrCat("64 host random bytes mixed in, ", *bits, " bits credited"), 0});
+       absl::StrCat("64 host random bytes mixed in, ", *bits,
+                    " bits credited, CRNG reseeded before the first command"),
+       0});
   if (JailWanted()) {
     for (Evidence& e : jail_evidence) report->evidence.push_back(std::move(e));
   } else {

@@ -351,7 +351,8 @@ class Agent {
   }
 
   // Mixes the seed into the pool and credits it (RNDADDENTROPY needs root,
-  // which the agent is); falls back to an uncredited write.
+  // which the agent is), then reseeds the CRNG; falls back to an uncredited
+  // write (0 bits reported).
   static uint32_t AddEntropy(const std::string& seed) {
     int fd = ::open("/dev/urandom", O_WRONLY | O_CLOEXEC);
     if (fd < 0) return 0;
@@ -361,7 +362,11 @@ class Agent {
     info->buf_size = static_cast<int>(seed.size());
     memcpy(info->buf, seed.data(), seed.size());
     uint32_t credited = 0;
-    if (::ioctl(fd, RNDADDENTROPY, info) == 0) {
+    // Then reseed the kernel's CRNG from the pool at once: otherwise it
+    // keeps the key it had (a clone's is its template's, the same in every
+    // clone) until its next scheduled reseed, and clones would read the
+    // same /dev/urandom bytes until then. Credited only when both took.
+    if (::ioctl(fd, RNDADDENTROPY, info) == 0 && ::ioctl(fd, RNDRESEEDCRNG) == 0) {
       credited = static_cast<uint32_t>(seed.size() * 8);
     } else {
       (void)!::write(fd, seed.data(), seed.size());
