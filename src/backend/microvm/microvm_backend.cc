@@ -471,12 +471,23 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
             ts.qmp_socket = state_dir_ + "/tmpl-qmp.sock";
             ts.agent_socket = state_dir_ + "/tmpl-agent.sock";
             ts.console_log = state_dir_ + "/tmpl-console.log";
-            absl::StatusOr<VmmLauncher> l = make_launcher(ts, {ram}, state_dir_ + "/tmpl-qemu.log");
-            if (!l.ok()) return l.status();
-            absl::StatusOr<std::unique_ptr<QemuVm>> tvm = QemuVm::Start(qemu, ts, state_dir_, *l);
-            if (!tvm.ok()) return tvm.status();
-            absl::StatusOr<guest::Hello> h = (*tvm)->WaitReady(options_.boot_timeout);
-            if (!h.ok()) return h.status();
+            // A boot that never says hello is retried once (rare under TCG on
+            // a loaded host), on zeroed RAM.
+            absl::StatusOr<std::unique_ptr<QemuVm>> tvm = absl::UnknownError("not started");
+            for (int attempt = 0; attempt < 2; ++attempt) {
+              if (attempt > 0 && (::truncate(ram.c_str(), 0) != 0 ||
+                                  ::truncate(ram.c_str(), off_t{spec.memory_mib} << 20) != 0)) {
+                return sys::ErrnoStatus(errno, "truncate " + ram);
+              }
+              absl::StatusOr<VmmLauncher> l =
+                  make_launcher(ts, {ram}, state_dir_ + "/tmpl-qemu.log");
+              if (!l.ok()) return l.status();
+              tvm = QemuVm::Start(qemu, ts, state_dir_, *l);
+              if (!tvm.ok()) return tvm.status();
+              absl::StatusOr<guest::Hello> h = (*tvm)->WaitReady(options_.boot_timeout);
+              if (h.ok()) break;
+              if (attempt > 0 || !absl::IsDeadlineExceeded(h.status())) return h.status();
+            }
             absl::Status saved = (*tvm)->SaveState(state, absl::Seconds(60));
             absl::Status gone = (*tvm)->Destroy();
             return saved.ok() ? gone : saved;
