@@ -77,6 +77,18 @@ std::string TemplateKey(const GuestImage& image, const std::string& qemu, const 
   for (const VmShare& s : spec.shares) {
     absl::StrAppend(&m, "share ", s.tag, " ", s.read_only ? "ro" : "rw", "\n");
   }
+  // The whole QEMU command line too, with what may differ per clone (socket,
+  // console, share and RAM paths) blanked: any other option a clone did not
+  // share with its template (a CPU model, a device) changes the key.
+  VmSpec shape = spec;
+  shape.agent_socket = shape.console_log = "/-";
+  shape.qmp_socket = "/-";
+  shape.memory_file = "/-";
+  shape.memory_shared = false;
+  shape.incoming = false;
+  for (VmShare& s : shape.shares) s.host_path = s.guest_path = "/-";
+  absl::StrAppend(&m, "argv");
+  for (const std::string& a : QemuArgv("qemu", shape)) absl::StrAppend(&m, " ", a);
   return HexSha256(m);
 }
 
