@@ -357,6 +357,20 @@ class ExecTest(unittest.TestCase):
                 found.append(pid)
         return found
 
+    def test_microvm_clones_by_default_and_cold_boots_on_request(self):
+        _, out, _ = run(["backends", "--json"])
+        fc = [b for b in json.loads(out) if b["backend"] == "firecracker"]
+        if not fc or not fc[0]["available"]:
+            self.skipTest("the microVM backend cannot run here")
+        for flags, clone in ((["--cold"], False), ([], True), ([], True)):
+            rc, out, err = run(["exec", "--backend", "firecracker", "--no-gate", "--json"] +
+                               flags + ["--", "/bin/echo", "hi"], timeout=300)
+            self.assertEqual(rc, 0, err)
+            j = json.loads(out)
+            self.assertEqual(j["stdout"], "hi\n")
+            self.assertIs(j["clone"], clone, flags)
+            self.assertEqual(j["vmm"], "qemu")
+
     def test_unavailable_backend_is_125(self):
         _, out, _ = run(["backends", "--json"])
         unavailable = [b["backend"] for b in json.loads(out) if not b["available"]]

@@ -48,6 +48,7 @@ struct ExecFlags {
   std::optional<uint64_t> memory_mb;
   std::optional<double> cpus;
   std::optional<std::string> vmm;
+  bool cold = false;                   // --backend firecracker: boot fresh, no template clone
   std::optional<std::string> runtime;  // oci: crun | runc
   std::optional<std::string> inner;    // oci, gvisor: process
   std::optional<uint32_t> pids;
@@ -103,6 +104,8 @@ std::optional<int> ParseExecFlags(const std::vector<std::string>& args, ExecFlag
       ->check(CLI::IsMember({"process"}));
   app.add_option("--vmm", flags.vmm, "firecracker backend: qemu | firecracker (default: auto)")
       ->check(CLI::IsMember({"qemu", "firecracker"}));
+  app.add_flag("--cold", flags.cold,
+               "firecracker backend: boot a fresh VM instead of cloning the cached template");
   app.add_option("--pids", flags.pids, "maximum number of processes")->check(CLI::PositiveNumber);
   app.add_option("--network", flags.network,
                  "none | proxy | host (default: the policy's; proxy: only the --allow-host "
@@ -384,6 +387,7 @@ int RunExecCommand(const std::vector<std::string>& args) {
   // The microVM backend reads its VMM choice from the environment of the
   // process that creates it (the registry takes no per-backend options).
   if (flags.vmm) ::setenv("KAVACH_VMM", flags.vmm->c_str(), 1);
+  if (flags.cold) ::setenv("KAVACH_MICROVM_CLONE", "off", 1);
   if (flags.runtime) ::setenv("KAVACH_OCI_RUNTIME", flags.runtime->c_str(), 1);
   // crun and runc leave a container's first process orphaned; as a
   // subreaper kavach gets it back as a child and reaps it when it stops,

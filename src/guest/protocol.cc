@@ -149,13 +149,17 @@ const char* FrameTypeName(FrameType type) {
       return "pong";
     case FrameType::kError:
       return "error";
+    case FrameType::kStart:
+      return "start";
+    case FrameType::kStartDone:
+      return "start-done";
   }
   return "unknown";
 }
 
 bool IsKnownFrameType(uint8_t type) {
   return type >= static_cast<uint8_t>(FrameType::kHello) &&
-         type <= static_cast<uint8_t>(FrameType::kError);
+         type <= static_cast<uint8_t>(FrameType::kStartDone);
 }
 
 std::string EncodeFrame(FrameType type, std::string_view payload) {
@@ -266,6 +270,7 @@ std::string EncodeExec(const ExecRequest& m) {
     PutStr(&s, path);
   }
   PutStr(&s, m.seccomp_bpf);
+  PutU8(&s, m.probe_abstract_socket ? 1 : 0);
   return s;
 }
 
@@ -285,6 +290,8 @@ std::string EncodeExit(const ExitStatus& m) {
   PutU64(&s, m.cpu_us);
   PutU64(&s, m.max_rss_kb);
   PutU64(&s, m.wall_us);
+  PutU64(&s, m.setup_us);
+  PutU64(&s, m.reap_us);
   return s;
 }
 
@@ -363,6 +370,7 @@ std::string DecodeExec(std::string_view p, const Limits& l, ExecRequest* out) {
   }
   out->seccomp_bpf = r.Str("seccomp_bpf", kMaxSeccompBytes);
   if (out->seccomp_bpf.size() % 8 != 0) r.Fail("seccomp_bpf: not a whole number of instructions");
+  out->probe_abstract_socket = r.Bool("probe_abstract_socket");
   if (out->argv.empty()) r.Fail("argv: empty");
   for (const std::string& a : out->argv) {
     if (a.find('\0') != std::string::npos) r.Fail("argv: NUL byte in an argument");
@@ -392,6 +400,8 @@ std::string DecodeExit(std::string_view p, const Limits& l, ExitStatus* out) {
   out->cpu_us = r.U64("cpu_us");
   out->max_rss_kb = r.U64("max_rss_kb");
   out->wall_us = r.U64("wall_us");
+  out->setup_us = r.U64("setup_us");
+  out->reap_us = r.U64("reap_us");
   if (out->exit_code < -1 || out->exit_code > 255) {
     r.Fail("exit_code " + std::to_string(out->exit_code) + " out of range");
   }
@@ -426,6 +436,36 @@ std::string DecodeError(std::string_view p, const Limits& l, Error* out) {
   PayloadReader r(p, l, "error");
   out->id = r.U64("id");
   out->message = r.Str("message", 1024);
+  return r.Finish();
+}
+
+std::string EncodeStart(const Start& m) {
+  std::string s;
+  PutStr(&s, m.hostname);
+  PutStr(&s, m.machine_id);
+  PutU64(&s, m.realtime_ns);
+  PutStr(&s, m.mounts);
+  return s;
+}
+
+std::string EncodeStartDone(const StartDone& m) {
+  std::string s;
+  PutStr(&s, m.errors);
+  return s;
+}
+
+std::string DecodeStart(std::string_view p, const Limits& l, Start* out) {
+  PayloadReader r(p, l, "start");
+  out->hostname = r.Str("hostname", 64);
+  out->machine_id = r.Str("machine_id", 32);
+  out->realtime_ns = r.U64("realtime_ns");
+  out->mounts = r.Str("mounts");
+  return r.Finish();
+}
+
+std::string DecodeStartDone(std::string_view p, const Limits& l, StartDone* out) {
+  PayloadReader r(p, l, "start-done");
+  out->errors = r.Str("errors");
   return r.Finish();
 }
 

@@ -18,10 +18,14 @@
 // u32 length and the bytes, lists as a u32 count and the items. A payload must
 // be consumed exactly: a short or an over-long payload is malformed.
 //
-// Host -> guest: kExec, kKill, kReseed, kShutdown, kPing.
+// Host -> guest: kStart (once, before any exec: identity, clock, mounts),
+// kExec, kKill, kReseed, kShutdown, kPing.
 // Guest -> host: kHello (once, when the agent is up), kStdout, kStderr (data of
 // the running exec, in order), kExit (how it ended, with its resource use),
-// kReseedDone, kPong, kError (the agent refused a frame or failed).
+// kReseedDone, kStartDone, kPong, kError (the agent refused a frame or failed).
+// The agent mounts nothing until kStart: a VM that has not started can be
+// saved as a template (QEMU refuses to migrate while a 9p export is
+// attached) and each clone of it is started with its own shares.
 // One exec runs at a time; every exec-bound frame carries its exec id.
 #ifndef KAVACH_GUEST_PROTOCOL_H_
 #define KAVACH_GUEST_PROTOCOL_H_
@@ -36,7 +40,7 @@
 namespace kavach::guest {
 
 inline constexpr uint32_t kMagic = 0x4741564B;  // bytes "KVAG"
-inline constexpr uint8_t kVersion = 1;
+inline constexpr uint8_t kVersion = 2;          // 2: start/start-done
 inline constexpr size_t kHeaderSize = 12;
 
 enum class FrameType : uint8_t {
@@ -52,6 +56,8 @@ enum class FrameType : uint8_t {
   kPing = 10,
   kPong = 11,
   kError = 12,
+  kStart = 13,
+  kStartDone = 14,
 };
 // "hello", "exec", ...; "unknown" otherwise.
 const char* FrameTypeName(FrameType type);
@@ -135,7 +141,14 @@ struct ExecRequest {
   // A compiled seccomp filter (struct sock_filter[], 8 bytes each), loaded
   // last before exec; empty: none.
   std::string seccomp_bpf;
+  // Instead of running argv[0]: once confined exactly as a command would be,
+  // try to connect to the agent's abstract unix socket (kAgentAbstractSocket)
+  // and print "ABSTRACT=open" or "ABSTRACT=denied <errno name>" on stdout.
+  bool probe_abstract_socket = false;
 };
+// The agent listens on this abstract socket (leading NUL) in the guest's
+// initial network namespace; commands run in a namespace of their own.
+inline constexpr char kAgentAbstractSocket[] = "kavach.agent.scope";
 inline constexpr uint32_t kMaxSeccompBytes = 8 * 4096;
 
 struct Output {
@@ -150,7 +163,9 @@ struct ExitStatus {
   bool timed_out = false;  // the agent's own timer killed it
   uint64_t cpu_us = 0;     // user + system of the command's tree
   uint64_t max_rss_kb = 0;
-  uint64_t wall_us = 0;
+  uint64_t wall_us = 0;   // fork to exit frame
+  uint64_t setup_us = 0;  // fork to the command's execve (confinement set-up)
+  uint64_t reap_us = 0;   // the command's end to the exit frame
 };
 
 struct Kill {
@@ -166,6 +181,21 @@ struct ReseedDone {
   uint32_t credited_bits = 0;
 };
 
+// What makes a booted (or cloned) guest this sandbox's: its identity, the
+// wall clock (a clone resumes with its template's), and its mounts in the
+// agent's list syntax: "ro:TAG:/path", "rw:TAG:/path", "link:/bin:usr/bin",
+// "tmp:/tmp", "roroot", comma-separated.
+struct Start {
+  std::string hostname;    // at most 64 bytes
+  std::string machine_id;  // 32 hex digits, written to /etc/machine-id
+  uint64_t realtime_ns = 0;
+  std::string mounts;
+};
+
+struct StartDone {
+  std::string errors;  // empty when every mount and setting took
+};
+
 struct Error {
   uint64_t id = 0;  // 0 when not about an exec
   std::string message;
@@ -179,6 +209,8 @@ std::string EncodeKill(const Kill& m);
 std::string EncodeReseed(const Reseed& m);
 std::string EncodeReseedDone(const ReseedDone& m);
 std::string EncodeError(const Error& m);
+std::string EncodeStart(const Start& m);
+std::string EncodeStartDone(const StartDone& m);
 
 // Each returns an empty string on success, else what is wrong ("exec: argv
 // count 70000 exceeds 65536", "exit: 3 trailing bytes").
@@ -190,6 +222,8 @@ std::string DecodeKill(std::string_view p, const Limits& l, Kill* out);
 std::string DecodeReseed(std::string_view p, const Limits& l, Reseed* out);
 std::string DecodeReseedDone(std::string_view p, const Limits& l, ReseedDone* out);
 std::string DecodeError(std::string_view p, const Limits& l, Error* out);
+std::string DecodeStart(std::string_view p, const Limits& l, Start* out);
+std::string DecodeStartDone(std::string_view p, const Limits& l, StartDone* out);
 
 }  // namespace kavach::guest
 

@@ -82,9 +82,10 @@ TEST(FrameReader, RejectsWrongVersionUnknownTypeAndFlags) {
   Frame f;
   {
     FrameReader r(kHostLimits);
-    r.Feed(Header(kMagic, 2, 1, 0, 0));
+    r.Feed(Header(kMagic, kVersion + 1, 1, 0, 0));
     EXPECT_FALSE(r.Next(&f));
-    EXPECT_THAT(r.error(), HasSubstr("unsupported protocol version 2"));
+    EXPECT_THAT(r.error(),
+                HasSubstr("unsupported protocol version " + std::to_string(kVersion + 1)));
   }
   {
     FrameReader r(kHostLimits);
@@ -382,6 +383,46 @@ TEST(FrameReaderFuzz, MutatedStreamsNeverCrashOrOverBuffer) {
   EXPECT_GT(failures, 1000u);
   EXPECT_GT(decoded, 1000u);
   EXPECT_GT(rejected, 100u);
+}
+
+TEST(Payloads, StartCarriesIdentityClockAndMountsAndCapsTheHostname) {
+  Start in;
+  in.hostname = "kavach-0123abcd";
+  in.machine_id = std::string(32, 'f');
+  in.realtime_ns = 1796425614335585921ull;
+  in.mounts = "link:/bin:usr/bin,ro:kv0:/usr,rw:kv1:/work,tmp:/tmp,roroot";
+  Start out;
+  ASSERT_EQ(DecodeStart(EncodeStart(in), kGuestLimits, &out), "");
+  EXPECT_EQ(out.hostname, in.hostname);
+  EXPECT_EQ(out.machine_id, in.machine_id);
+  EXPECT_EQ(out.realtime_ns, in.realtime_ns);
+  EXPECT_EQ(out.mounts, in.mounts);
+  in.hostname = std::string(65, 'h');
+  EXPECT_THAT(DecodeStart(EncodeStart(in), kGuestLimits, &out), HasSubstr("hostname"));
+  StartDone d;
+  ASSERT_EQ(DecodeStartDone(EncodeStartDone({"mount kv1 on /work: ENOENT"}), kHostLimits, &d), "");
+  EXPECT_EQ(d.errors, "mount kv1 on /work: ENOENT");
+  EXPECT_STREQ(FrameTypeName(FrameType::kStart), "start");
+  EXPECT_TRUE(IsKnownFrameType(static_cast<uint8_t>(FrameType::kStartDone)));
+}
+
+TEST(Payloads, ExecCarriesTheAbstractSocketProbeFlag) {
+  ExecRequest in;
+  in.id = 7;
+  in.argv = {"probe"};
+  in.probe_abstract_socket = true;
+  ExecRequest out;
+  ASSERT_EQ(DecodeExec(EncodeExec(in), kGuestLimits, &out), "");
+  EXPECT_TRUE(out.probe_abstract_socket);
+  ExitStatus e;
+  e.id = 7;
+  e.exit_code = 0;
+  e.setup_us = 1250;
+  e.reap_us = 20;
+  ExitStatus back;
+  ASSERT_EQ(DecodeExit(EncodeExit(e), kHostLimits, &back), "");
+  EXPECT_EQ(back.setup_us, 1250u);
+  EXPECT_EQ(back.reap_us, 20u);
 }
 
 }  // namespace

@@ -318,10 +318,32 @@ absl::StatusOr<std::string> GuestImageKey(const GuestImageInputs& in) {
   return Sha256(manifest).substr(0, 32);
 }
 
+namespace {
+
+// The inputs' identities as the file system reports them (device, inode,
+// size, modification and change times: ctime cannot be set back by anyone
+// but the kernel), for remembering a digest without re-reading ~20 MB of
+// inputs on every sandbox.
+absl::StatusOr<std::string> InputStamps(const GuestImageInputs& in) {
+  std::string m = absl::StrCat(kFormat, "\ninit ", Sha256(InitScript(in.modules)), "\n");
+  std::vector<std::string> paths = {in.kernel, in.busybox, in.agent, in.ld_so_cache};
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> mods = ModuleFiles(in);
+  if (!mods.ok()) return mods.status();
+  for (const auto& [name, path] : *mods) paths.push_back(path);
+  for (const std::string& p : paths) {
+    if (p.empty()) continue;
+    struct stat st;
+    if (::stat(p.c_str(), &st) != 0) return sys::ErrnoStatus(errno, p);
+    absl::StrAppend(&m, p, " ", st.st_dev, " ", st.st_ino, " ", st.st_size, " ", st.st_mtim.tv_sec,
+                    ".", st.st_mtim.tv_nsec, " ", st.st_ctim.tv_sec, ".", st.st_ctim.tv_nsec, "\n");
+  }
+  return Sha256(m);
+}
+
+}  // namespace
+
 absl::StatusOr<GuestImage> EnsureGuestImage(const GuestImageInputs& in,
                                             const std::string& cache_dir) {
-  absl::StatusOr<std::string> key = GuestImageKey(in);
-  if (!key.ok()) return key.status();
   if (absl::Status s = MakeDirs(cache_dir, 0700); !s.ok()) return s;
   // A planted image would run in every sandbox: the cache must be ours alone.
   struct stat st;
@@ -329,6 +351,18 @@ absl::StatusOr<GuestImage> EnsureGuestImage(const GuestImageInputs& in,
       (st.st_mode & 022) != 0) {
     return absl::PermissionDeniedError(
         absl::StrCat("guest image cache ", cache_dir, " is not a private directory owned by us"));
+  }
+  // The digest of unchanged inputs is remembered under their stamps.
+  absl::StatusOr<std::string> stamps = InputStamps(in);
+  std::string memo = stamps.ok() ? absl::StrCat(cache_dir, "/stamps/", *stamps) : "";
+  absl::StatusOr<std::string> key = absl::NotFoundError("no memo");
+  if (!memo.empty()) key = sys::ReadFile(memo);
+  if (!key.ok() || key->size() != 32) {
+    key = GuestImageKey(in);
+    if (!key.ok()) return key.status();
+    if (!memo.empty() && MakeDirs(cache_dir + "/stamps", 0700).ok()) {
+      (void)sys::WriteFile(memo, *key, 0600);
+    }
   }
   GuestImage img;
   img.key = *key;

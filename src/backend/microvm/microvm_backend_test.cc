@@ -25,9 +25,12 @@
 #include "backend/microvm/guest_image.h"
 #include "backend/microvm/qemu_vm.h"
 #include "backend/microvm/vm_spec.h"
+#include "backend/microvm/vm_template.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kavach/sandbox.h"
 #include "linux/file_util.h"
+#include "openssl/evp.h"
 
 namespace kavach::internal {
 namespace {
@@ -221,12 +224,36 @@ TEST(QemuArgv, MicrovmWithSharesAgentAndNoNetwork) {
   EXPECT_THAT(absl::StrJoin(QemuArgv("q", net), " "), HasSubstr("virtio-net-device"));
 }
 
-TEST(QemuArgv, KernelCommandLineCarriesTheBootFixesAndMounts) {
+TEST(QemuArgv, KernelCommandLineCarriesTheBootFixesAndTheStartFrameTheMounts) {
   std::string c = GuestKernelCmdline(BasicSpec());
   EXPECT_THAT(c, HasSubstr("console=ttyS0"));
   EXPECT_THAT(c, HasSubstr("panic=-1"));
   EXPECT_THAT(c, HasSubstr("tsc_early_khz=2300000"));
-  EXPECT_THAT(c, HasSubstr("kavach_mounts=link:/bin:usr/bin,ro:kv0:/usr,rw:kv1:/work,tmp:/tmp"));
+  // Nothing per sandbox on the command line: clones share their template's.
+  EXPECT_THAT(c, Not(HasSubstr("kv1")));
+  EXPECT_EQ(GuestMounts(BasicSpec()), "link:/bin:usr/bin,ro:kv0:/usr,rw:kv1:/work,tmp:/tmp");
+}
+
+TEST(QemuArgv, TemplateAndCloneMapTheRamFileSharedOrPrivate) {
+  VmSpec t = BasicSpec();
+  t.memory_file = "/t/ram";
+  t.memory_shared = true;
+  t.qmp_socket = "/s/qmp.sock";
+  std::string joined = absl::StrJoin(QemuArgv("q", t), " ");
+  EXPECT_THAT(joined, HasSubstr("-M microvm,memory-backend=mem "));
+  EXPECT_THAT(joined, HasSubstr("memory-backend-file,id=mem,size=512M,mem-path=/t/ram,share=on"));
+  EXPECT_THAT(joined, HasSubstr("-qmp unix:/s/qmp.sock,server=on,wait=off"));
+  EXPECT_THAT(joined, Not(HasSubstr("-incoming")));
+  VmSpec c = t;
+  c.memory_shared = false;
+  c.incoming = true;
+  joined = absl::StrJoin(QemuArgv("q", c), " ");
+  EXPECT_THAT(joined, HasSubstr("mem-path=/t/ram,share=off"));
+  EXPECT_THAT(joined, HasSubstr("-incoming defer"));
+  // The template's and the clone's command lines differ only there.
+  EXPECT_EQ(GuestKernelCmdline(t), GuestKernelCmdline(c));
+  c.qmp_socket.clear();
+  EXPECT_THAT(ValidateVmSpec(c).message(), HasSubstr("incoming"));
 }
 
 TEST(QemuArgv, ValidationRejectsWhatTheOptionSyntaxCannotCarry) {
@@ -668,6 +695,196 @@ TEST_F(BootedVm, TimeoutStopPauseAndRepeatedExecs) {
               << " max " << absl::FormatDuration(times.back()) << "\n";
     EXPECT_LT(times[5], absl::Seconds(2));
   }
+}
+
+// ---- warm clones ----
+
+// The template RAM file of the strict policy's VMs, found through the
+// clone evidence ("... clone of template DIR (...").
+std::string TemplateDirFrom(const PrepareReport& report) {
+  for (const Evidence& e : report.evidence) {
+    if (e.control != "vm.clone") continue;
+    size_t at = e.detail.find("template ");
+    if (at == std::string::npos) return "";
+    std::string rest = e.detail.substr(at + 9);
+    return rest.substr(0, rest.find(' '));
+  }
+  return "";
+}
+
+bool Cloned(const PrepareReport& report) {
+  for (const Evidence& e : report.evidence) {
+    if (e.control == "vm.clone") return e.verified;
+  }
+  return false;
+}
+
+std::string FileSha256(const std::string& path) {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
+  FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return "";
+  std::string buf(1 << 20, '\0');
+  size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) EVP_DigestUpdate(ctx, buf.data(), n);
+  std::fclose(f);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx, md, &len);
+  EVP_MD_CTX_free(ctx);
+  return std::string(reinterpret_cast<char*>(md), len);
+}
+
+struct Clone {
+  std::unique_ptr<Backend> backend;
+  PrepareReport report;
+  std::string workdir;
+  absl::StatusOr<ExecResult> Run(const std::string& script) {
+    BackendExecRequest r;
+    r.argv = {"/bin/sh", "-c", script};
+    r.env = {"PATH=/usr/bin:/bin"};
+    r.cwd = "/work";
+    r.timeout = absl::Seconds(20);
+    return backend->Exec(r);
+  }
+};
+
+absl::StatusOr<Clone> MakeClone() {
+  absl::StatusOr<std::unique_ptr<Backend>> b = CreateMicroVmBackend({.vmm = "qemu"});
+  if (!b.ok()) return b.status();
+  Clone c;
+  c.backend = *std::move(b);
+  c.workdir = TempDir();
+  ::chmod(c.workdir.c_str(), 0777);
+  SandboxConfig config;
+  config.backend = BackendKind::kFirecracker;
+  config.policy = SandboxPolicy::Strict();
+  config.host_workdir = c.workdir;
+  if (absl::Status s = c.backend->Prepare(config, &c.report); !s.ok()) return s;
+  return c;
+}
+
+// Two clones of one template: different entropy, identities and files; the
+// template's RAM file is not written; destroying them leaves nothing.
+TEST(MicroVmClones, TwoClonesShareNeitherEntropyNorFilesAndLeaveNothing) {
+  BackendAvailability a = ProbeMicroVm();
+  if (!a.available) GTEST_SKIP() << "microvm cannot run here: " << a.reason;
+  ::unsetenv("KAVACH_MICROVM_CLONE");
+  absl::StatusOr<Clone> first = MakeClone();  // builds the template when none is cached
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(Cloned(first->report));
+  std::string tdir = TemplateDirFrom(first->report);
+  ASSERT_FALSE(tdir.empty());
+  std::string digest = FileSha256(tdir + "/ram");
+  ASSERT_FALSE(digest.empty());
+  absl::StatusOr<Clone> second = MakeClone();
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_TRUE(Cloned(second->report));
+  EXPECT_EQ(TemplateDirFrom(second->report), tdir);
+  for (const Evidence& e : second->report.evidence) {
+    if (e.control == "vm.clone") std::cerr << "clone: " << e.detail << "\n";
+  }
+
+  const char* probe =
+      "od -An -tx1 -N32 /dev/urandom | tr -d ' \\n'; echo; cat /proc/sys/kernel/hostname "
+      "/etc/machine-id";
+  absl::StatusOr<ExecResult> ra = first->Run(probe);
+  absl::StatusOr<ExecResult> rb = second->Run(probe);
+  ASSERT_TRUE(ra.ok() && rb.ok());
+  ASSERT_EQ(ra->exit_code, 0) << ra->stderr_data;
+  ASSERT_EQ(rb->exit_code, 0) << rb->stderr_data;
+  std::vector<std::string> la = absl::StrSplit(ra->stdout_data, '\n');
+  std::vector<std::string> lb = absl::StrSplit(rb->stdout_data, '\n');
+  ASSERT_GE(la.size(), 3u);
+  ASSERT_GE(lb.size(), 3u);
+  EXPECT_EQ(la[0].size(), 64u) << ra->stdout_data;
+  EXPECT_NE(la[0], lb[0]) << "two clones read the same /dev/urandom bytes";
+  EXPECT_NE(la[1], lb[1]) << "same hostname";
+  EXPECT_NE(la[2], lb[2]) << "same machine-id";
+
+  // Files one clone writes (its tmpfs, its workdir) are not the other's.
+  absl::StatusOr<ExecResult> w = first->Run("echo secret > /tmp/a && echo secret > /work/a");
+  ASSERT_TRUE(w.ok() && w->exit_code == 0) << (w.ok() ? w->stderr_data : w.status().ToString());
+  absl::StatusOr<ExecResult> look =
+      second->Run("for f in /tmp/a /work/a; do [ -e $f ] && echo FOUND $f; done; true");
+  ASSERT_TRUE(look.ok()) << look.status();
+  EXPECT_EQ(look->exit_code, 0) << look->stderr_data;
+  EXPECT_EQ(look->stdout_data, "");
+  absl::StatusOr<ExecResult> own = first->Run("cat /tmp/a /work/a");
+  ASSERT_TRUE(own.ok()) << own.status();
+  EXPECT_EQ(own->stdout_data, "secret\nsecret\n");
+
+  for (Clone* c : {&*first, &*second}) {
+    ASSERT_TRUE(c->backend->Destroy().ok());
+    (void)!std::system(("rm -rf " + c->workdir).c_str());
+  }
+  // No QEMU of ours, no state directory (sockets, console, logs) left.
+  DIR* d = ::opendir(absl::StrCat("/var/tmp/kavach-microvm-", ::geteuid()).c_str());
+  int vms = 0;
+  if (d != nullptr) {
+    std::string ours = absl::StrCat("vm-", ::getpid(), "-");
+    while (struct dirent* e = ::readdir(d)) vms += absl::StartsWith(e->d_name, ours) ? 1 : 0;
+    ::closedir(d);
+  }
+  EXPECT_EQ(vms, 0) << "a VM state directory was left behind";
+  // No QEMU naming one of our state directories is still running.
+  int qemus = 0;
+  if (DIR* p = ::opendir("/proc")) {
+    std::string ours = absl::StrCat("/vm-", ::getpid(), "-");
+    while (struct dirent* e = ::readdir(p)) {
+      absl::StatusOr<std::string> cmd =
+          sys::ReadFile(absl::StrCat("/proc/", e->d_name, "/cmdline"));
+      qemus += cmd.ok() && absl::StrContains(*cmd, "qemu-system") && absl::StrContains(*cmd, ours);
+    }
+    ::closedir(p);
+  }
+  EXPECT_EQ(qemus, 0) << "a QEMU was left running";
+  EXPECT_EQ(FileSha256(tdir + "/ram"), digest) << "a clone wrote the template's RAM file";
+}
+
+// A SandboxPool of this backend hands out template clones, each with its
+// own identity.
+TEST(MicroVmClones, SandboxPoolHandsOutClones) {
+  BackendAvailability a = ProbeMicroVm();
+  if (!a.available) GTEST_SKIP() << "microvm cannot run here: " << a.reason;
+  ::unsetenv("KAVACH_MICROVM_CLONE");
+  absl::StatusOr<SandboxConfig> config = SandboxConfig::Builder()
+                                             .backend(BackendKind::kFirecracker)
+                                             .policy(SandboxPolicy::Strict())
+                                             .timeout(absl::Seconds(30))
+                                             .Build();
+  ASSERT_TRUE(config.ok()) << config.status();
+  absl::StatusOr<std::unique_ptr<SandboxPool>> pool = SandboxPool::Create(*config, 2);
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  std::vector<std::string> hostnames;
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<std::unique_ptr<Sandbox>> sb = (*pool)->Claim();
+    ASSERT_TRUE(sb.ok()) << sb.status();
+    bool cloned = false;
+    for (const Evidence& e : (*sb)->evidence()) cloned |= e.control == "vm.clone" && e.verified;
+    EXPECT_TRUE(cloned) << "pool sandbox " << i << " was not a template clone";
+    absl::StatusOr<ExecResult> r = (*sb)->Exec({"/bin/cat", "/proc/sys/kernel/hostname"});
+    ASSERT_TRUE(r.ok()) << r.status();
+    hostnames.push_back(r->stdout_data);
+    ASSERT_TRUE((*sb)->Destroy().ok());
+  }
+  EXPECT_NE(hostnames[0], hostnames[1]);
+}
+
+// --cold: a fresh boot, no template involved.
+TEST(MicroVmClones, ColdBootWhenClonesAreOff) {
+  BackendAvailability a = ProbeMicroVm();
+  if (!a.available) GTEST_SKIP() << "microvm cannot run here: " << a.reason;
+  ::setenv("KAVACH_MICROVM_CLONE", "off", 1);
+  absl::StatusOr<Clone> cold = MakeClone();
+  ::unsetenv("KAVACH_MICROVM_CLONE");
+  ASSERT_TRUE(cold.ok()) << cold.status();
+  EXPECT_FALSE(Cloned(cold->report));
+  absl::StatusOr<ExecResult> r = cold->Run("echo hi; cat /proc/sys/kernel/hostname");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_THAT(r->stdout_data, HasSubstr("hi\nkavach-"));
+  ASSERT_TRUE(cold->backend->Destroy().ok());
+  (void)!std::system(("rm -rf " + cold->workdir).c_str());
 }
 
 // QEMU processes of this backend: their command line names our state dir.

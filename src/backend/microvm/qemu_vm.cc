@@ -241,9 +241,101 @@ absl::StatusOr<std::unique_ptr<QemuVm>> QemuVm::Start(const std::string& qemu, c
       return absl::DeadlineExceededError(
           absl::StrCat("QEMU did not open the agent socket in time: ", fd.status().message()));
     }
-    absl::SleepFor(absl::Milliseconds(5));
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  if (!spec.qmp_socket.empty()) {
+    absl::StatusOr<QmpClient> qmp = QmpClient::Connect(spec.qmp_socket, deadline);
+    if (!qmp.ok()) {
+      if (!vm->alive()) return vm->Died("QEMU exited at start-up");
+      (void)vm->Destroy();
+      return qmp.status();
+    }
+    vm->qmp_ = std::make_unique<QmpClient>(*std::move(qmp));
   }
   return vm;
+}
+
+absl::Status QemuVm::StartGuest(const guest::Start& start, absl::Duration timeout) {
+  if (channel_ == nullptr) return absl::FailedPreconditionError("VM destroyed");
+  if (absl::Status s = channel_->Send(guest::FrameType::kStart, guest::EncodeStart(start));
+      !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<guest::Frame> f =
+      channel_->Receive(absl::Now() + timeout, [this] { return alive(); });
+  if (!f.ok()) {
+    if (absl::IsAborted(f.status())) return Died("the VM exited before its agent started");
+    std::string tail = ConsoleTail();
+    (void)Destroy();
+    return absl::Status(f.status().code(),
+                        absl::StrCat(f.status().message(), " (start; console: ", tail, ")"));
+  }
+  if (f->type == guest::FrameType::kError) {
+    guest::Error e;
+    std::string err = guest::DecodeError(f->payload, guest::kHostLimits, &e);
+    (void)Destroy();
+    return absl::InternalError(absl::StrCat("guest agent: ", err.empty() ? e.message : err));
+  }
+  if (f->type != guest::FrameType::kStartDone) {
+    (void)Destroy();
+    return absl::DataLossError(
+        absl::StrCat("agent channel: expected start-done, got ", guest::FrameTypeName(f->type)));
+  }
+  guest::StartDone d;
+  std::string err = guest::DecodeStartDone(f->payload, guest::kHostLimits, &d);
+  if (!err.empty() || !d.errors.empty()) {
+    (void)Destroy();
+    return absl::FailedPreconditionError(
+        absl::StrCat("microvm: the guest could not start: ", err.empty() ? d.errors : err));
+  }
+  boot_time_ = absl::Now() - started_;
+  return absl::OkStatus();
+}
+
+namespace {
+nlohmann::json IgnoreShared() {
+  return {{"capabilities",
+           nlohmann::json::array({{{"capability", "x-ignore-shared"}, {"state", true}}})}};
+}
+}  // namespace
+
+absl::Status QemuVm::SaveState(const std::string& path, absl::Duration timeout) {
+  if (qmp_ == nullptr) return absl::FailedPreconditionError("save: the VM has no QMP socket");
+  absl::Time deadline = absl::Now() + timeout;
+  sys::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!fd) return sys::ErrnoStatus(errno, absl::StrCat("open ", path));
+  if (!spec_.memory_file.empty()) {
+    if (absl::StatusOr<nlohmann::json> r =
+            qmp_->Execute("migrate-set-capabilities", IgnoreShared());
+        !r.ok()) {
+      return r.status();
+    }
+  }
+  if (absl::Status s = qmp_->SendFd("kavach-state", fd.get()); !s.ok()) return s;
+  if (absl::StatusOr<nlohmann::json> r = qmp_->Execute("migrate", {{"uri", "fd:kavach-state"}});
+      !r.ok()) {
+    return r.status();
+  }
+  if (absl::Status s = qmp_->WaitMigration(deadline); !s.ok()) return s;
+  if (::fsync(fd.get()) != 0) return sys::ErrnoStatus(errno, absl::StrCat("fsync ", path));
+  return absl::OkStatus();
+}
+
+absl::Status QemuVm::LoadState(const std::string& path, absl::Duration timeout) {
+  if (qmp_ == nullptr) return absl::FailedPreconditionError("load: the VM has no QMP socket");
+  sys::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return sys::ErrnoStatus(errno, absl::StrCat("open ", path));
+  if (!spec_.memory_file.empty()) {
+    if (absl::StatusOr<nlohmann::json> r =
+            qmp_->Execute("migrate-set-capabilities", IgnoreShared(), timeout);
+        !r.ok()) {
+      return r.status();
+    }
+  }
+  if (absl::Status s = qmp_->SendFd("kavach-state", fd.get()); !s.ok()) return s;
+  absl::StatusOr<nlohmann::json> r =
+      qmp_->Execute("migrate-incoming", {{"uri", "fd:kavach-state"}}, timeout);
+  return r.ok() ? absl::OkStatus() : r.status();
 }
 
 QemuVm::~QemuVm() { (void)Destroy(); }
@@ -462,6 +554,7 @@ void QemuVm::Abort() {
 absl::Status QemuVm::Destroy() {
   absl::Status result;
   channel_.reset();
+  qmp_.reset();
   if (process_ != nullptr) {
     process_->Kill();
     process_->Wait();
@@ -470,6 +563,7 @@ absl::Status QemuVm::Destroy() {
     process_.reset();
   }
   if (!spec_.agent_socket.empty()) ::unlink(spec_.agent_socket.c_str());
+  if (!spec_.qmp_socket.empty()) ::unlink(spec_.qmp_socket.c_str());
   return result;
 }
 

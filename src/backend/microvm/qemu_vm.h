@@ -29,6 +29,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "backend/microvm/qmp_client.h"
 #include "backend/microvm/vm_spec.h"
 #include "guest/protocol.h"
 #include "linux/cgroup.h"
@@ -103,6 +104,17 @@ class QemuVm final {
 
   // Waits for the agent's hello.
   absl::StatusOr<guest::Hello> WaitReady(absl::Duration timeout);
+  // Sends the start frame (identity, clock, mounts) and waits for its
+  // answer; an error names what the guest could not set up.
+  absl::Status StartGuest(const guest::Start& start, absl::Duration timeout);
+
+  // Templates (the spec has a memory file and a QMP socket). SaveState
+  // writes the device state to `path` (guest RAM stays in the memory file:
+  // x-ignore-shared) and leaves the source paused; LoadState feeds it to a
+  // VM started with `incoming`, which then runs on by itself. The file goes
+  // over QMP as a descriptor, so QEMU never opens it.
+  absl::Status SaveState(const std::string& path, absl::Duration timeout);
+  absl::Status LoadState(const std::string& path, absl::Duration timeout);
   // Mixes `seed` into the guest's entropy pool; returns the credited bits.
   absl::StatusOr<uint32_t> Reseed(std::string_view seed, absl::Duration timeout);
   // Runs one command. The host deadline is the request's timeout plus a
@@ -137,6 +149,7 @@ class QemuVm final {
   std::string state_dir_;
   VmSpec spec_;
   std::unique_ptr<AgentChannel> channel_;
+  std::unique_ptr<QmpClient> qmp_;
   absl::Time started_;
   absl::Duration boot_time_;
 };

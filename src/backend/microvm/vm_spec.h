@@ -49,6 +49,13 @@ struct VmSpec {
   std::optional<uint64_t> tsc_khz;
   bool qemu_sandbox = true;     // QEMU's own seccomp filter (-sandbox on,...)
   bool read_only_root = false;  // the agent remounts the guest's / read-only
+  // Guest RAM in a file (a template's, or a clone's view of it):
+  // memory-backend-file, shared (the template writes its RAM there) or
+  // private (a clone: copy-on-write, the file is never written).
+  std::string memory_file;
+  bool memory_shared = false;
+  std::string qmp_socket;  // QMP unix socket QEMU listens on; empty: none
+  bool incoming = false;   // -incoming defer: the state comes over QMP
 };
 
 // InvalidArgument naming the field: paths absolute and free of the
@@ -57,10 +64,14 @@ struct VmSpec {
 // memory 96..65536 MiB (below 96 the Debian kernel does not boot), 1..64 CPUs.
 absl::Status ValidateVmSpec(const VmSpec& spec);
 
-// The guest kernel command line: console, quiet, panic=-1, the TCG boot
-// fixes (tsc_early_khz, mitigations=off, init_on_alloc=0 ...) and the
-// agent's kavach_mounts= list.
+// The guest kernel command line: console, quiet, panic=-1 and the TCG boot
+// fixes (tsc_early_khz, mitigations=off, init_on_alloc=0 ...). Nothing
+// per-sandbox: a template's clones run on the template's command line.
 std::string GuestKernelCmdline(const VmSpec& spec);
+
+// What the agent mounts when it starts (guest::Start::mounts): the links,
+// the shares by tag, a tmpfs /tmp, and "roroot".
+std::string GuestMounts(const VmSpec& spec);
 
 // The full QEMU argv for `-M microvm` (PVH boot, -nodefaults, -no-reboot).
 std::vector<std::string> QemuArgv(const std::string& qemu, const VmSpec& spec);

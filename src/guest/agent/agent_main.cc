@@ -1,9 +1,10 @@
 // Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
 //
 // kavach-guest-agent: PID 1 of a kavach microVM (exec'd by the initramfs's
-// /init once the virtio modules are loaded). It mounts what the kernel
-// command line asks for (kavach_mounts=), finds the virtio-serial port named
-// kavach.agent, says hello and then serves the frames of guest/protocol.h:
+// /init once the virtio modules are loaded). It finds the virtio-serial port
+// named kavach.agent, says hello, and waits for the host's start frame
+// (identity, clock, mounts: nothing is mounted before it, so a booted guest
+// can be saved as a template) and then serves the frames of guest/protocol.h:
 // one command at a time, as an unprivileged uid with the requested rlimits,
 // output streamed in chunks, everything the command left behind killed when it
 // ends. Statically linked; no dependency beyond libc.
@@ -14,18 +15,23 @@
 #include <linux/landlock.h>
 #include <linux/random.h>
 #include <linux/seccomp.h>
+#include <net/if.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/reboot.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -86,49 +92,83 @@ void MkdirP(const std::string& path) {
   }
 }
 
-// kavach_mounts=ro:TAG:/path,rw:TAG:/path,link:/bin:usr/bin,tmp:/tmp
-void SetUpMounts() {
+// "ro:TAG:/path,rw:TAG:/path,link:/bin:usr/bin,tmp:/tmp,roroot" (from the
+// host's start frame). Returns what failed, "" when everything took.
+std::string SetUpMounts(const std::string& spec) {
+  std::string errors;
+  auto fail = [&](const std::string& what) {
+    Log(what);
+    errors += (errors.empty() ? "" : "; ") + what;
+  };
   bool ro_root = false;
-  std::string cmdline = ReadSmallFile("/proc/cmdline");
-  for (const std::string& word : Split(cmdline, ' ')) {
-    if (word.rfind("kavach_mounts=", 0) != 0) continue;
-    std::string spec = word.substr(strlen("kavach_mounts="));
-    while (!spec.empty() && (spec.back() == '\n' || spec.back() == ' ')) spec.pop_back();
-    for (const std::string& item : Split(spec, ',')) {
-      std::vector<std::string> f = Split(item, ':');
-      if (f.size() == 3 && (f[0] == "ro" || f[0] == "rw")) {
-        MkdirP(f[2]);
-        // Read-only shares may cache freely; read-write ones write through,
-        // so nothing is lost when the VM is killed after a command.
-        std::string opts = "trans=virtio,version=9p2000.L,msize=262144";
-        unsigned long flags = MS_NOSUID | MS_NODEV;
-        if (f[0] == "ro") {
-          flags |= MS_RDONLY;
-          opts += ",cache=loose";
-        }
-        if (::mount(f[1].c_str(), f[2].c_str(), "9p", flags, opts.c_str()) != 0) {
-          Log("mount " + f[1] + " on " + f[2] + ": " + strerror(errno));
-        }
-      } else if (f.size() == 3 && f[0] == "link") {
-        if (::symlink(f[2].c_str(), f[1].c_str()) != 0 && errno != EEXIST) {
-          Log("symlink " + f[1] + ": " + strerror(errno));
-        }
-      } else if (f.size() == 2 && f[0] == "tmp") {
-        MkdirP(f[1]);
-        if (::mount("tmpfs", f[1].c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) {
-          Log("mount tmpfs on " + f[1] + ": " + strerror(errno));
-        }
-      } else if (f.size() == 1 && f[0] == "roroot") {
-        ro_root = true;
-      } else {
-        Log("ignoring mount item '" + item + "'");
+  if (spec.empty()) return errors;
+  for (const std::string& item : Split(spec, ',')) {
+    std::vector<std::string> f = Split(item, ':');
+    if (f.size() == 3 && (f[0] == "ro" || f[0] == "rw")) {
+      MkdirP(f[2]);
+      // Read-only shares may cache freely; read-write ones write through,
+      // so nothing is lost when the VM is killed after a command.
+      std::string opts = "trans=virtio,version=9p2000.L,msize=262144";
+      unsigned long flags = MS_NOSUID | MS_NODEV;
+      if (f[0] == "ro") {
+        flags |= MS_RDONLY;
+        opts += ",cache=loose";
       }
+      if (::mount(f[1].c_str(), f[2].c_str(), "9p", flags, opts.c_str()) != 0) {
+        fail("mount " + f[1] + " on " + f[2] + ": " + strerror(errno));
+      }
+    } else if (f.size() == 3 && f[0] == "link") {
+      if (::symlink(f[2].c_str(), f[1].c_str()) != 0 && errno != EEXIST) {
+        fail("symlink " + f[1] + ": " + strerror(errno));
+      }
+    } else if (f.size() == 2 && f[0] == "tmp") {
+      MkdirP(f[1]);
+      if (::mount("tmpfs", f[1].c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") != 0) {
+        fail("mount tmpfs on " + f[1] + ": " + strerror(errno));
+      }
+    } else if (f.size() == 1 && f[0] == "roroot") {
+      ro_root = true;
+    } else {
+      fail("bad mount item '" + item + "'");
     }
   }
   // Last, once everything is mounted on it.
   if (ro_root && ::mount(nullptr, "/", nullptr, MS_REMOUNT | MS_RDONLY, nullptr) != 0) {
-    Log(std::string("remount / read-only: ") + strerror(errno));
+    fail(std::string("remount / read-only: ") + strerror(errno));
   }
+  return errors;
+}
+
+// This guest's own identity and clock (a clone resumes with its
+// template's), then its mounts.
+std::string ApplyStart(const Start& st) {
+  std::string errors;
+  auto fail = [&](const std::string& what) {
+    Log(what);
+    errors += (errors.empty() ? "" : "; ") + what;
+  };
+  if (st.realtime_ns != 0) {
+    struct timespec ts;
+    ts.tv_sec = static_cast<time_t>(st.realtime_ns / 1000000000);
+    ts.tv_nsec = static_cast<long>(st.realtime_ns % 1000000000);
+    if (::clock_settime(CLOCK_REALTIME, &ts) != 0) {
+      fail(std::string("clock_settime: ") + strerror(errno));
+    }
+  }
+  if (!st.hostname.empty() && ::sethostname(st.hostname.data(), st.hostname.size()) != 0) {
+    fail(std::string("sethostname: ") + strerror(errno));
+  }
+  if (!st.machine_id.empty()) {
+    std::string id = st.machine_id + "\n";
+    int fd = ::open("/etc/machine-id", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
+    if (fd < 0 || ::write(fd, id.data(), id.size()) != static_cast<ssize_t>(id.size())) {
+      fail(std::string("write /etc/machine-id: ") + strerror(errno));
+    }
+    if (fd >= 0) ::close(fd);
+  }
+  std::string m = SetUpMounts(st.mounts);
+  if (!m.empty()) errors += (errors.empty() ? "" : "; ") + m;
+  return errors;
 }
 
 // The port's /dev node; the name appears in sysfs shortly after the device.
@@ -154,7 +194,8 @@ std::string FindPort() {
 
 class Agent {
  public:
-  Agent(int port, int sigchld_fd) : port_(port), sigchld_fd_(sigchld_fd), reader_(kGuestLimits) {}
+  Agent(int port, int sigchld_fd, int netns)
+      : port_(port), sigchld_fd_(sigchld_fd), netns_(netns), reader_(kGuestLimits) {}
 
   void Send(FrameType type, const std::string& payload) {
     std::string wire = EncodeFrame(type, payload);
@@ -202,7 +243,7 @@ class Agent {
     fds.push_back({sigchld_fd_, POLLIN, 0});
     // SIGCHLD, the pipes and the port wake us; a timer only for the
     // command's deadline and for a port with no host behind it.
-    int timeout_ms = port_eof_ ? 50 : -1;
+    int timeout_ms = port_eof_ ? 2 : -1;
     if (running() && deadline_us_ != 0 && !timed_out_) {
       uint64_t now = NowUs();
       int left = deadline_us_ > now ? static_cast<int>((deadline_us_ - now) / 1000) + 1 : 0;
@@ -245,8 +286,10 @@ class Agent {
     if (n == 0) {
       // No host connected to the chardev (or it went away): keep serving,
       // a host may connect (again), e.g. after a snapshot restore.
+      // The port polls readable while no host is connected: sleep a little
+      // (short, so a restored clone sees its new host at once).
       port_eof_ = true;
-      if (!running()) ::usleep(20000);
+      if (!running()) ::usleep(2000);
       return;
     }
     if (n < 0) return;
@@ -266,6 +309,7 @@ class Agent {
         ExecRequest req;
         std::string err = DecodeExec(f.payload, kGuestLimits, &req);
         if (!err.empty()) return SendError(0, err);
+        if (!started_) return SendError(req.id, "agent: exec before start");
         if (running()) return SendError(req.id, "agent: a command is already running");
         StartCommand(req);
         return;
@@ -284,6 +328,15 @@ class Agent {
         Send(FrameType::kReseedDone, EncodeReseedDone({AddEntropy(r.seed)}));
         return;
       }
+      case FrameType::kStart: {
+        Start st;
+        std::string err = DecodeStart(f.payload, kGuestLimits, &st);
+        if (!err.empty()) return SendError(0, err);
+        if (started_) return SendError(0, "agent: already started");
+        started_ = true;
+        Send(FrameType::kStartDone, EncodeStartDone({ApplyStart(st)}));
+        return;
+      }
       case FrameType::kPing:
         Send(FrameType::kPong, "");
         return;
@@ -298,7 +351,8 @@ class Agent {
   }
 
   // Mixes the seed into the pool and credits it (RNDADDENTROPY needs root,
-  // which the agent is); falls back to an uncredited write.
+  // which the agent is), then reseeds the CRNG; falls back to an uncredited
+  // write (0 bits reported).
   static uint32_t AddEntropy(const std::string& seed) {
     int fd = ::open("/dev/urandom", O_WRONLY | O_CLOEXEC);
     if (fd < 0) return 0;
@@ -308,7 +362,11 @@ class Agent {
     info->buf_size = static_cast<int>(seed.size());
     memcpy(info->buf, seed.data(), seed.size());
     uint32_t credited = 0;
-    if (::ioctl(fd, RNDADDENTROPY, info) == 0) {
+    // Then reseed the kernel's CRNG from the pool at once: otherwise it
+    // keeps the key it had (a clone's is its template's, the same in every
+    // clone) until its next scheduled reseed, and clones would read the
+    // same /dev/urandom bytes until then. Credited only when both took.
+    if (::ioctl(fd, RNDADDENTROPY, info) == 0 && ::ioctl(fd, RNDRESEEDCRNG) == 0) {
       credited = static_cast<uint32_t>(seed.size() * 8);
     } else {
       (void)!::write(fd, seed.data(), seed.size());
@@ -339,9 +397,28 @@ class Agent {
     struct rusage before;
     ::getrusage(RUSAGE_CHILDREN, &before);
     start_us_ = NowUs();
-    pid_t pid = ::fork();
-    if (pid < 0) return SendError(req.id, std::string("agent: fork: ") + strerror(errno));
-    if (pid == 0) RunChild(req, in[0], out[1], err[1]);
+    *exec_stamp_ = 0;
+    ChildPlan plan{
+        &req, in[0], out[1],      err[1], devnull_, -1, FindProgram(req.argv[0], req.env),
+        {},   {},    exec_stamp_, netns_};
+    if (req.landlock_handled != 0) {
+      std::string e = Ruleset(req, &plan.ruleset);
+      if (!e.empty()) {
+        for (int fd : {out[0], out[1], err[0], err[1], in[0], in[1]}) {
+          if (fd >= 0) ::close(fd);
+        }
+        return SendError(req.id, "agent: " + e);
+      }
+    }
+    for (const std::string& a : req.argv) plan.argv.push_back(const_cast<char*>(a.c_str()));
+    plan.argv.push_back(nullptr);
+    for (const std::string& e : req.env) plan.envp.push_back(const_cast<char*>(e.c_str()));
+    plan.envp.push_back(nullptr);
+    // vfork: no copy of the agent's page tables and no copy-on-write faults
+    // afterwards (each costs under TCG); we wait until the child execs.
+    pid_t pid = ::vfork();
+    if (pid < 0) return SendError(req.id, std::string("agent: vfork: ") + strerror(errno));
+    if (pid == 0) RunChild(plan);
     ::close(out[1]);
     ::close(err[1]);
     if (in[0] >= 0) ::close(in[0]);
@@ -361,11 +438,22 @@ class Agent {
     rusage_before_ = before;
   }
 
-  // Restricts the calling process with the request's Landlock rules; an
-  // empty string on success, else what failed. Rights the kernel's ABI does
-  // not know are dropped (the host asks for ABI 2 at most: the file-system
-  // rights up to REFER).
-  static std::string ApplyLandlock(const ExecRequest& req) {
+  // The request's Landlock ruleset as a descriptor, built once and reused
+  // while the requests bring the same rules (they do for a sandbox's life),
+  // so each command only calls landlock_restrict_self. Rights the kernel's
+  // ABI does not know are dropped (the host asks for ABI 2 at most: the
+  // file-system rights up to REFER). "" on success, else what failed.
+  std::string Ruleset(const ExecRequest& req, int* out) {
+    std::string key = std::to_string(req.landlock_handled);
+    for (const auto& [access, path] : req.landlock_rules) {
+      key += "\n" + std::to_string(access) + " " + path;
+    }
+    if (ruleset_fd_ >= 0 && key == ruleset_key_) {
+      *out = ruleset_fd_;
+      return {};
+    }
+    if (ruleset_fd_ >= 0) ::close(ruleset_fd_);
+    ruleset_fd_ = -1;
     long abi = ::syscall(SYS_landlock_create_ruleset, nullptr, 0, LANDLOCK_CREATE_RULESET_VERSION);
     if (abi < 1) return std::string("landlock unavailable in the guest kernel: ") + strerror(errno);
     uint64_t known = (LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1;  // ABI 1
@@ -394,28 +482,70 @@ class Agent {
         return "landlock_add_rule " + path + ": " + strerror(e);
       }
     }
-    long rc = ::syscall(SYS_landlock_restrict_self, ruleset, 0);
-    int e = errno;
-    ::close(ruleset);
-    if (rc != 0) return std::string("landlock_restrict_self: ") + strerror(e);
+    ruleset_fd_ = ruleset;  // O_CLOEXEC: commands do not inherit it
+    ruleset_key_ = key;
+    *out = ruleset;
     return {};
   }
 
-  [[noreturn]] static void RunChild(const ExecRequest& req, int in, int out, int err) {
+  // Everything the child needs, prepared before vfork: the child only makes
+  // system calls (it shares our memory until it execs).
+  struct ChildPlan {
+    const ExecRequest* req;
+    int in, out, err, devnull;
+    int ruleset;  // -1: no Landlock
+    std::string prog;
+    std::vector<char*> argv, envp;
+    uint64_t* exec_stamp;
+    int netns;  // the commands' network namespace; -1: none
+  };
+
+  // In the confined child: can the agent's abstract socket be reached?
+  [[noreturn]] static void ProbeAbstractSocket() {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int e = 0;
+    if (fd < 0) {
+      e = errno;
+    } else {
+      struct sockaddr_un a = {};
+      a.sun_family = AF_UNIX;
+      size_t n = std::strlen(kAgentAbstractSocket);
+      std::memcpy(a.sun_path + 1, kAgentAbstractSocket, n);
+      socklen_t len = static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+      if (::connect(fd, reinterpret_cast<struct sockaddr*>(&a), len) != 0) e = errno;
+    }
+    char m[128];
+    int k = e == 0 ? snprintf(m, sizeof m, "ABSTRACT=open\n")
+                   : snprintf(m, sizeof m, "ABSTRACT=denied %s\n", strerrorname_np(e));
+    if (k > 0) (void)!::write(1, m, static_cast<size_t>(k));
+    _exit(0);
+  }
+
+  // Runs in the vfork child: system calls only, no allocation, then execve
+  // or _exit. A failure writes a fixed message to the command's stderr.
+  [[noreturn]] static void RunChild(const ChildPlan& p) {
+    const ExecRequest& req = *p.req;
+    auto fail = [&req](int code, const char* what) {
+      int e = errno;
+      char m[512];
+      bool exec = code == 127 || std::strcmp(what, "exec") == 0;
+      int n = snprintf(m, sizeof m, "kavach: %s%s%.200s: %s\n", what, exec ? " " : "",
+                       exec ? req.argv[0].c_str() : "", e ? strerror(e) : "failed");
+      if (n > 0) (void)!::write(2, m, std::min<size_t>(static_cast<size_t>(n), sizeof m - 1));
+      _exit(code);
+    };
     ::setsid();
-    for (int s = 1; s < NSIG; ++s) ::signal(s, SIG_DFL);
+    // execve resets caught signals; the only one the agent ignores (and so
+    // would pass on ignored) is SIGPIPE.
+    struct sigaction dfl = {};
+    dfl.sa_handler = SIG_DFL;
+    ::sigaction(SIGPIPE, &dfl, nullptr);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    int devnull = ::open("/dev/null", O_RDWR);
-    ::dup2(in >= 0 ? in : devnull, 0);
-    ::dup2(out, 1);
-    ::dup2(err, 2);
-    auto fail = [](int code, const std::string& what) {
-      std::string m = "kavach: " + what + ": " + strerror(errno) + "\n";
-      (void)!::write(2, m.data(), m.size());
-      _exit(code);
-    };
+    ::dup2(p.in >= 0 ? p.in : p.devnull, 0);
+    ::dup2(p.out, 1);
+    ::dup2(p.err, 2);
     auto limit = [&](int res, uint64_t v, const char* name) {
       if (v == 0) return;
       struct rlimit rl {
@@ -427,19 +557,21 @@ class Agent {
     limit(RLIMIT_FSIZE, req.max_file_size, "setrlimit FSIZE");
     limit(RLIMIT_NPROC, req.max_processes, "setrlimit NPROC");
     limit(RLIMIT_AS, req.max_memory, "setrlimit AS");
-    if (::setgroups(0, nullptr) != 0) fail(126, "setgroups");
-    if (::setgid(req.gid) != 0) fail(126, "setgid");
-    if (::setuid(req.uid) != 0) fail(126, "setuid");
-    if (!req.cwd.empty() && ::chdir(req.cwd.c_str()) != 0) fail(126, "chdir " + req.cwd);
-    if (req.no_new_privs || req.landlock_handled != 0 || !req.seccomp_bpf.empty()) {
+    // Its own network namespace (only a loopback): abstract unix sockets
+    // are per namespace, so the agent's (and any other outside the
+    // command's) cannot be reached.
+    if (p.netns >= 0 && ::setns(p.netns, CLONE_NEWNET) != 0) fail(126, "setns net");
+    // Raw system calls: this task alone changes its credentials (libc's
+    // wrappers would coordinate with threads the vfork child does not own).
+    if (::syscall(SYS_setgroups, 0, nullptr) != 0) fail(126, "setgroups");
+    if (::syscall(SYS_setresgid, req.gid, req.gid, req.gid) != 0) fail(126, "setgid");
+    if (::syscall(SYS_setresuid, req.uid, req.uid, req.uid) != 0) fail(126, "setuid");
+    if (!req.cwd.empty() && ::chdir(req.cwd.c_str()) != 0) fail(126, "chdir");
+    if (req.no_new_privs || p.ruleset >= 0 || !req.seccomp_bpf.empty()) {
       if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail(126, "no_new_privs");
     }
-    if (req.landlock_handled != 0) {
-      std::string err = ApplyLandlock(req);
-      if (!err.empty()) {
-        errno = 0;
-        fail(126, err);
-      }
+    if (p.ruleset >= 0 && ::syscall(SYS_landlock_restrict_self, p.ruleset, 0) != 0) {
+      fail(126, "landlock_restrict_self");
     }
     if (!req.seccomp_bpf.empty()) {
       struct sock_fprog prog;
@@ -448,15 +580,10 @@ class Agent {
           reinterpret_cast<struct sock_filter*>(const_cast<char*>(req.seccomp_bpf.data()));
       if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) fail(126, "seccomp");
     }
-    std::string prog = FindProgram(req.argv[0], req.env);
-    std::vector<char*> argv;
-    for (const std::string& a : req.argv) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    std::vector<char*> envp;
-    for (const std::string& e : req.env) envp.push_back(const_cast<char*>(e.c_str()));
-    envp.push_back(nullptr);
-    ::execve(prog.c_str(), argv.data(), envp.data());
-    fail(errno == ENOENT ? 127 : 126, "exec " + req.argv[0]);
+    if (req.probe_abstract_socket) ProbeAbstractSocket();
+    *p.exec_stamp = NowUs();
+    ::execve(p.prog.c_str(), p.argv.data(), p.envp.data());
+    fail(errno == ENOENT ? 127 : 126, "exec");  // "kavach: exec PROG: No such file or directory"
     _exit(127);
   }
 
@@ -517,10 +644,14 @@ class Agent {
       if (p == child_) {
         child_ = -1;
         exited_ = true;
+        reaped_us_ = NowUs();
         status_ = status;
         // Whatever the command left running dies with it, which also closes
-        // the pipes it may have inherited.
-        KillEverything();
+        // the pipes it may have inherited. We are pid 1: every process the
+        // command left behind is our child now (orphans are re-parented to
+        // init), so with no child left there is nothing to look for.
+        siginfo_t si = {};
+        if (::waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == 0) KillEverything();
       }
     }
   }
@@ -546,15 +677,21 @@ class Agent {
     uint64_t cpu_before = us(rusage_before_.ru_utime) + us(rusage_before_.ru_stime);
     e.cpu_us = cpu_after > cpu_before ? cpu_after - cpu_before : 0;
     e.max_rss_kb = static_cast<uint64_t>(after.ru_maxrss);
-    e.wall_us = NowUs() - start_us_;
+    uint64_t now = NowUs();
+    e.wall_us = now - start_us_;
+    uint64_t exec_at = *exec_stamp_;
+    e.setup_us = exec_at > start_us_ ? exec_at - start_us_ : 0;
+    e.reap_us = now > reaped_us_ ? now - reaped_us_ : 0;
     exited_ = false;
     Send(FrameType::kExit, EncodeExit(e));
   }
 
   int port_;
   int sigchld_fd_;
+  int netns_;
   FrameReader reader_;
   bool port_eof_ = false;
+  bool started_ = false;
   uint64_t id_ = 0;
   pid_t child_ = -1;
   int out_fd_ = -1;
@@ -563,6 +700,13 @@ class Agent {
   std::string stdin_;
   size_t stdin_off_ = 0;
   uint64_t start_us_ = 0;
+  uint64_t reaped_us_ = 0;
+  int devnull_ = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  int ruleset_fd_ = -1;
+  std::string ruleset_key_;
+  // A page shared with the children: each writes the time of its execve.
+  uint64_t* exec_stamp_ = static_cast<uint64_t*>(
+      ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
   uint64_t deadline_us_ = 0;
   bool timed_out_ = false;
   bool exited_ = false;
@@ -570,10 +714,60 @@ class Agent {
   struct rusage rusage_before_ = {};
 };
 
+// Listens on kAgentAbstractSocket in the initial network namespace (the
+// probe's target: nothing ever accepts on it) and makes the namespace the
+// commands run in, with its loopback up. Returns its descriptor, -1 when it
+// cannot be made (then the scope probe finds the socket reachable).
+int CommandNetns() {
+  int listener = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_un a = {};
+  a.sun_family = AF_UNIX;
+  size_t n = std::strlen(kAgentAbstractSocket);
+  std::memcpy(a.sun_path + 1, kAgentAbstractSocket, n);
+  socklen_t len = static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+  if (listener < 0 || ::bind(listener, reinterpret_cast<struct sockaddr*>(&a), len) != 0 ||
+      ::listen(listener, 1) != 0) {
+    Log(std::string("abstract listener: ") + strerror(errno));
+  }
+  int initial = ::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (initial < 0 || ::unshare(CLONE_NEWNET) != 0) {
+    Log(std::string("command network namespace: ") + strerror(errno));
+    if (initial >= 0) ::close(initial);
+    return -1;
+  }
+  int cmd = ::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  // Loopback up, as in the initial namespace (programs talk to themselves).
+  int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  struct ifreq ifr = {};
+  std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  if (s < 0 || ::ioctl(s, SIOCGIFFLAGS, &ifr) != 0 ||
+      (ifr.ifr_flags |= IFF_UP, ::ioctl(s, SIOCSIFFLAGS, &ifr)) != 0) {
+    Log(std::string("loopback up: ") + strerror(errno));
+  }
+  if (s >= 0) ::close(s);
+  if (::setns(initial, CLONE_NEWNET) != 0) {
+    Log(std::string("setns back: ") + strerror(errno));
+    ::reboot(RB_POWER_OFF);  // the agent would serve from the wrong namespace
+  }
+  ::close(initial);
+  return cmd;
+}
+
 int Main(int argc, char** argv) {
+  // The kernel may start init without descriptors 0-2 (no /dev/console in
+  // the initramfs): fill them, so no descriptor of ours lands there and is
+  // overwritten when a command's stdio is set up.
+  for (;;) {
+    int fd = ::open("/dev/console", O_RDWR | O_NOCTTY);
+    if (fd < 0) fd = ::open("/dev/null", O_RDWR);
+    if (fd < 0) break;
+    if (fd > 2) {
+      ::close(fd);
+      break;
+    }
+  }
   ::signal(SIGPIPE, SIG_IGN);
   bool init = argc > 1 && std::strcmp(argv[1], "--init") == 0;
-  if (init) SetUpMounts();
   std::string port = FindPort();
   if (port.empty()) {
     Log("no virtio-serial port named kavach.agent");
@@ -598,7 +792,8 @@ int Main(int argc, char** argv) {
     if (init) ::reboot(RB_POWER_OFF);
     return 1;
   }
-  Agent agent(fd, sigfd);
+  int netns = init ? CommandNetns() : -1;
+  Agent agent(fd, sigfd, netns);
   agent.Run();
   return 0;
 }

@@ -47,6 +47,11 @@ void DecodeAll(const Frame& f) {
       err = DecodeError(f.payload, kHostLimits, &v);
       break;
     }
+    case FrameType::kStartDone: {
+      StartDone v;
+      err = DecodeStartDone(f.payload, kHostLimits, &v);
+      break;
+    }
     default: {
       // Host-to-guest payloads, as the agent decodes them.
       ExecRequest e;
@@ -55,6 +60,8 @@ void DecodeAll(const Frame& f) {
       err = DecodeKill(f.payload, kGuestLimits, &k);
       Reseed r;
       err = DecodeReseed(f.payload, kGuestLimits, &r);
+      Start st;
+      err = DecodeStart(f.payload, kGuestLimits, &st);
     }
   }
   (void)err;
