@@ -139,11 +139,12 @@ absl::StatusOr<GVisorHost> ResolveGVisorHost(const std::string& requested_in) {
   host.rootless = ::geteuid() != 0;
 
   // One answer per process and key; across processes, a cache file (key,
-  // platform, what was tried, version).
+  // platform, what was tried, version; "-v2": the older format, keyed on
+  // `runsc --version`, is left to older kavach binaries).
   static absl::Mutex mu(absl::kConstInit);
   static auto* memo = new std::map<std::string, GVisorHost>();
   const std::string key = CacheKey(host.path, requested);
-  const std::string cache_file = absl::StrCat(GVisorDefaultStateRoot(), "/platform.cache");
+  const std::string cache_file = absl::StrCat(GVisorDefaultStateRoot(), "/platform-v2.cache");
   absl::MutexLock lock(&mu);
   if (auto it = memo->find(key); it != memo->end()) return it->second;
   if (absl::StatusOr<std::string> cached = sys::ReadFile(cache_file); cached.ok()) {
