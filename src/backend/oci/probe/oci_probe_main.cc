@@ -13,9 +13,10 @@
 //      NUL-separated fields: cwd, argc, argv..., envc, env...; kavach sends it
 //      only after the report has been verified, so a control that is not in
 //      force stops the command before it starts (stdin closed: exit 125);
-//   3. it forks the command (which inherits every attribute, and stdin after
-//      the frame) and stays pid 1 of the container: it reaps orphans, and
-//      exits with the command's status (128+N when killed by signal N).
+//   3. it spawns the command (vfork, which under gVisor's ptrace platform
+//      saves building an address space that exec would throw away; the child inherits every
+//      attribute, and stdin after the frame) and stays pid 1 of the container: it reaps orphans,
+//      and exits with the command's status (128+N when killed by signal N).
 //
 // The report is written before any byte of the command's: the command cannot
 // forge it. Statically linked, libc only, so that it runs on any root.
@@ -181,29 +182,52 @@ bool ReadLine(std::string& line) {
   _exit(125);
 }
 
-// execvpe with the command's own PATH (as the runtimes resolve argv[0]).
-void Exec(const std::vector<char*>& argv, const std::vector<char*>& envp) {
+// Starts the command, resolving argv[0] with the command's own PATH (as the
+// runtimes do); its pid, or -1 with errno set as exec failed. vfork, not
+// posix_spawn: glibc's posix_spawn tries clone3 first and falls back only on
+// ENOSYS, which runsc's seccomp does not return. The child only calls
+// execve and _exit (the candidates are built beforehand).
+pid_t Spawn(const std::vector<char*>& argv, const std::vector<char*>& envp) {
   const char* file = argv[0];
+  std::vector<std::string> candidates;
   if (strchr(file, '/') != nullptr) {
-    ::execve(file, argv.data(), envp.data());
-    return;
+    candidates.push_back(file);
+  } else {
+    std::string path = "/usr/local/bin:/usr/bin:/bin";
+    for (char* e : envp) {
+      if (e != nullptr && strncmp(e, "PATH=", 5) == 0) path = e + 5;
+    }
+    size_t start = 0;
+    while (start <= path.size()) {
+      size_t end = path.find(':', start);
+      if (end == std::string::npos) end = path.size();
+      std::string dir = path.substr(start, end - start);
+      candidates.push_back((dir.empty() ? std::string(".") : dir) + "/" + file);
+      start = end + 1;
+    }
   }
-  std::string path = "/usr/local/bin:/usr/bin:/bin";
-  for (char* e : envp) {
-    if (e != nullptr && strncmp(e, "PATH=", 5) == 0) path = e + 5;
+  std::vector<const char*> paths;
+  for (const std::string& c : candidates) paths.push_back(c.c_str());
+  volatile int exec_error = 0;
+  const pid_t pid = ::vfork();
+  if (pid == 0) {
+    int first_error = ENOENT;
+    for (const char* p : paths) {
+      ::execve(p, argv.data(), envp.data());
+      if (errno != ENOENT && errno != ENOTDIR && first_error == ENOENT) first_error = errno;
+    }
+    exec_error = first_error;
+    _exit(127);
   }
-  int first_error = ENOENT;
-  size_t start = 0;
-  while (start <= path.size()) {
-    size_t end = path.find(':', start);
-    if (end == std::string::npos) end = path.size();
-    std::string dir = path.substr(start, end - start);
-    std::string full = (dir.empty() ? std::string(".") : dir) + "/" + file;
-    ::execve(full.c_str(), argv.data(), envp.data());
-    if (errno != ENOENT && errno != ENOTDIR) first_error = errno;
-    start = end + 1;
+  if (pid < 0) return -1;
+  if (exec_error != 0) {
+    int status;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    errno = exec_error;
+    return -1;
   }
-  errno = first_error;
+  return pid;
 }
 
 }  // namespace
@@ -252,10 +276,8 @@ int main(int argc, char** argv) {
     _exit(126);
   }
 
-  pid_t child = ::fork();
-  if (child < 0) Fail("fork failed");
-  if (child == 0) {
-    Exec(cargv, cenv);
+  const pid_t child = Spawn(cargv, cenv);
+  if (child < 0) {
     // Exec-time failures look like a shell's (and the Process backend's).
     const int err = errno;
     std::string msg = std::string("kavach: ") + cargv[0] + ": " + strerror(err) + "\n";
