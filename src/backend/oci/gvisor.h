@@ -21,7 +21,8 @@
 //   * the OCI seccomp filter (--oci-seccomp) reaches only the container's
 //     first process, not `runsc exec` commands: seccomp is verified on every
 //     exec'd command and fails; the composite backend (--inner process)
-//     applies it inside;
+//     applies it inside. A single-exec sandbox (kavach exec) runs its command
+//     as a child of the first process, so there it is in force and verified;
 //   * cgroup.pids on the host counts the Sentry's and gofer's threads, not
 //     the sandbox's processes (which are Sentry goroutines): not applied;
 //   * no Landlock inside gVisor.

@@ -7,6 +7,14 @@
 //   absl::StatusOr<std::unique_ptr<Backend>> b = CreateOciBackend();  // $KAVACH_OCI_RUNTIME
 //   absl::StatusOr<std::unique_ptr<Backend>> r = CreateOciBackend({.runtime = "runc"});
 //
+// With SandboxConfig::single_exec (kavach exec), the sandbox is made for one
+// command: the container's first process is kavach-oci-probe (bound
+// read-only at /.kavach-probe), started by one `<runtime> run`; Prepare
+// verifies its report of the controls in force (the same checks as for a
+// prepared container), then Exec hands it the command, which it spawns and
+// waits for; `run` removes the container when it ends. No create, start,
+// exec, kill or delete calls. Bundles go to /dev/shm when it is a tmpfs.
+//
 // The runtime is chosen by OciBackendOptions::runtime, else by the
 // environment variable KAVACH_OCI_RUNTIME ("crun" or "runc"), else crun.
 // Container ids are kavach-<owner pid>-<random>; containers whose owner is
