@@ -20,7 +20,9 @@
 # pays no wrapper (sh, unshare) kavach does not pay, the whole benchmark runs
 # in one private mount namespace with that mount detached: neither side then
 # needs the detour.
-# Prints the ratios kavach/raw with met/MISSED (targets <= 1.1).
+# Prints the ratios kavach/raw of the medians with met/MISSED (targets
+# <= 1.1), and those of the fastest runs (least disturbed by other load).
+# Where the rest of kavach's time goes: src/backend/oci/oci_backend.h.
 #
 #   bench/container_bench.sh [BUILD_DIR] [RUNS]      (default build, 20; needs root)
 set -euo pipefail
