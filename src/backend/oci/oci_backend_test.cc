@@ -451,6 +451,37 @@ TEST_P(OciBackendTest, SingleExecNotFoundTimeoutAndUnusedLeaveNothing) {
   EXPECT_TRUE(ListContainers().empty());
 }
 
+TEST_P(OciBackendTest, SingleExecSpawnWaitsAndKills) {
+  SandboxConfig config;
+  config.policy = SandboxPolicy::Minimal();
+  config.single_exec = true;
+  for (bool kill : {false, true}) {
+    absl::StatusOr<std::unique_ptr<Backend>> b =
+        CreateOciBackend({.runtime = GetParam(), .state_root = state_});
+    ASSERT_TRUE(b.ok());
+    backend_ = *std::move(b);
+    PrepareReport report;
+    ASSERT_TRUE(backend_->Prepare(config, &report).ok());
+    absl::StatusOr<std::unique_ptr<SpawnedProcess>> p =
+        backend_->Spawn(Sh(kill ? "echo started; sleep 1000" : "echo spawned; exit 4"));
+    ASSERT_TRUE(p.ok()) << p.status();
+    if (kill) {
+      absl::SleepFor(absl::Milliseconds(300));
+      EXPECT_TRUE((*p)->Kill().ok());
+    }
+    absl::StatusOr<ExecResult> r = (*p)->Wait();
+    ASSERT_TRUE(r.ok()) << r.status();
+    if (kill) {
+      EXPECT_NE(r->exit_code, 0);
+    } else {
+      EXPECT_EQ(r->exit_code, 4);
+      EXPECT_EQ(r->stdout_data, "spawned\n");
+    }
+    ASSERT_TRUE(backend_->Destroy().ok());
+    EXPECT_TRUE(ListContainers().empty());
+  }
+}
+
 // A first process whose report shows a control not in force: Prepare fails
 // naming it, and the command is never handed over.
 TEST_P(OciBackendTest, SingleExecFailsClosedOnTheProbesReport) {
