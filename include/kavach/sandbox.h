@@ -82,6 +82,13 @@ struct SandboxConfig {
   AuditConfig audit;
   std::string agent_id;  // free-form, recorded in the audit chain
   WasmOptions wasm;
+  // The caller runs exactly one command (as `kavach exec` does). The oci and
+  // gvisor backends then make that command part of the container's own first
+  // process, started with one `<runtime> run` instead of create, start, exec,
+  // kill and delete; the evidence is still gathered and verified in Create,
+  // by that process, before the command is handed to it. A second Exec or
+  // Spawn is FailedPrecondition. Other backends ignore it.
+  bool single_exec = false;
 
   class Builder;
 };

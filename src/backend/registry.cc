@@ -20,13 +20,14 @@ absl::StatusOr<std::unique_ptr<Backend>> CreateBackend(BackendKind kind) {
     case BackendKind::kProcess:
       return CreateProcessBackend();
     case BackendKind::kOci:
-      // Runtime from $KAVACH_OCI_RUNTIME (crun by default).
-      if (Probe(kind).available) return CreateOciBackend();
-      break;
+      // Runtime from $KAVACH_OCI_RUNTIME (crun by default). Not probed here:
+      // Prepare resolves the runtime and fails Unavailable with the probe's
+      // reason; probing first would start every runtime twice per sandbox.
+      return CreateOciBackend();
     case BackendKind::kGVisor:
-      // Platform from $KAVACH_GVISOR_PLATFORM, else the first that works.
-      if (Probe(kind).available) return CreateGVisorBackend();
-      break;
+      // Platform from $KAVACH_GVISOR_PLATFORM, else the first that works
+      // (cached); as for kOci, Prepare says why when runsc cannot run.
+      return CreateGVisorBackend();
     case BackendKind::kWasm:
       if (!Probe(kind).available) break;
       return CreateWasmBackend();

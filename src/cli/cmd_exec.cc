@@ -378,6 +378,7 @@ int RunExecCommand(const std::vector<std::string>& args) {
   if (std::optional<int> stop = ParseExecFlags(args, flags)) return *stop;
   SandboxConfig config;
   if (std::optional<int> stop = BuildConfig(flags, config)) return *stop;
+  config.single_exec = true;  // one command per `kavach exec`
   if (config.backend == BackendKind::kWasm) {
     // The module is a host file: relative to where kavach was started.
     std::error_code ec;

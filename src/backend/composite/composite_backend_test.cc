@@ -153,7 +153,8 @@ TEST(GVisorProcessComposite, RunsOrFailsClosedSayingWhy) {
   }
   sb = Sandbox::Create(config);
   if (!sb.ok()) {
-    // runsc 20221219 has no clone3, which the process jail uses.
+    // runsc 20221219 refuses the inner jail's mounts in its nested user
+    // namespace (the root tmpfs: EPERM), so the inner layer fails closed.
     EXPECT_TRUE(absl::IsFailedPrecondition(sb.status())) << sb.status();
     EXPECT_THAT(std::string(sb.status().message()), HasSubstr("inner layer (process)"));
     GTEST_SKIP() << "gvisor+process cannot run here: " << sb.status();

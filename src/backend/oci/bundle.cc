@@ -415,7 +415,8 @@ absl::Status WriteOciBundle(const std::string& bundle_dir, const SandboxPolicy& 
     if (absl::Status s = MakeMountPoint(root, inside, host); !s.ok()) return s;
   }
   if (absl::Status s = MakeDirs(root + policy.working_directory, 0755); !s.ok()) return s;
-  return sys::WriteFile(bundle_dir + "/config.json", config->dump(2), 0600);
+  // Compact: the runtime parses it on every start.
+  return sys::WriteFile(bundle_dir + "/config.json", config->dump(), 0600);
 }
 
 }  // namespace kavach::internal

@@ -96,14 +96,19 @@ absl::Status TryPlatform(const std::string& runsc, const std::string& platform) 
   return absl::OkStatus();
 }
 
-// A key that changes when the answer may change: runsc's version, the kernel,
-// the boot, our uid, what was asked.
-std::string CacheKey(const std::string& version, const std::string& requested) {
+// A key that changes when the answer may change: the runsc binary (path,
+// inode, size, modification time: a new runsc is a new file), the kernel, the
+// boot, our uid, what was asked. Computed without running runsc, whose start
+// (a Go binary) costs more than a container's set-up step.
+std::string CacheKey(const std::string& runsc, const std::string& requested) {
+  struct stat st {};
+  ::stat(runsc.c_str(), &st);
   struct utsname u {};
   ::uname(&u);
   absl::StatusOr<std::string> boot = sys::ReadFile("/proc/sys/kernel/random/boot_id");
-  return absl::StrCat(version, "|", u.release, "|", boot.ok() ? Trim(*boot) : "", "|", ::geteuid(),
-                      "|", requested);
+  return absl::StrCat(runsc, ":", st.st_ino, ":", st.st_size, ":", st.st_mtim.tv_sec, ".",
+                      st.st_mtim.tv_nsec, "|", u.release, "|", boot.ok() ? Trim(*boot) : "", "|",
+                      ::geteuid(), "|", requested);
 }
 
 }  // namespace
@@ -129,6 +134,30 @@ absl::StatusOr<GVisorHost> ResolveGVisorHost(const std::string& requested_in) {
   if (!path.ok()) {
     return absl::UnavailableError("runsc not found in PATH (Debian package runsc)");
   }
+  GVisorHost host;
+  host.path = *path;
+  host.rootless = ::geteuid() != 0;
+
+  // One answer per process and key; across processes, a cache file (key,
+  // platform, what was tried, version; "-v2": the older format, keyed on
+  // `runsc --version`, is left to older kavach binaries).
+  static absl::Mutex mu(absl::kConstInit);
+  static auto* memo = new std::map<std::string, GVisorHost>();
+  const std::string key = CacheKey(host.path, requested);
+  const std::string cache_file = absl::StrCat(GVisorDefaultStateRoot(), "/platform-v2.cache");
+  absl::MutexLock lock(&mu);
+  if (auto it = memo->find(key); it != memo->end()) return it->second;
+  if (absl::StatusOr<std::string> cached = sys::ReadFile(cache_file); cached.ok()) {
+    std::vector<std::string> lines = absl::StrSplit(*cached, '\n');
+    if (lines.size() >= 4 && lines[0] == key && !lines[1].empty() && !lines[3].empty()) {
+      host.platform = lines[1];
+      host.platforms = lines[2];
+      host.version = lines[3];
+      memo->emplace(key, host);
+      return host;
+    }
+  }
+
   OciRuntime bare;
   bare.name = "runsc";
   bare.path = *path;
@@ -138,31 +167,7 @@ absl::StatusOr<GVisorHost> ResolveGVisorHost(const std::string& requested_in) {
     return absl::UnavailableError(
         absl::StrCat(*path, " --version failed (exit ", v->exit_code, "): ", Trim(v->err)));
   }
-  GVisorHost host;
-  host.path = *path;
   host.version = Trim(std::vector<std::string>(absl::StrSplit(v->out, '\n'))[0]);
-  host.rootless = ::geteuid() != 0;
-
-  // One answer per process and key; across processes, a cache file.
-  static absl::Mutex mu(absl::kConstInit);
-  static auto* memo = new std::map<std::string, std::pair<std::string, std::string>>();
-  const std::string key = CacheKey(host.version, requested);
-  const std::string cache_file = absl::StrCat(GVisorDefaultStateRoot(), "/platform.cache");
-  absl::MutexLock lock(&mu);
-  if (auto it = memo->find(key); it != memo->end()) {
-    host.platform = it->second.first;
-    host.platforms = it->second.second;
-    return host;
-  }
-  if (absl::StatusOr<std::string> cached = sys::ReadFile(cache_file); cached.ok()) {
-    std::vector<std::string> lines = absl::StrSplit(*cached, '\n');
-    if (lines.size() >= 3 && lines[0] == key && !lines[1].empty()) {
-      host.platform = lines[1];
-      host.platforms = lines[2];
-      memo->emplace(key, std::make_pair(host.platform, host.platforms));
-      return host;
-    }
-  }
 
   absl::StatusOr<RuntimeOutput> listed = RunRuntime(bare, {"help", "platforms"}, absl::Seconds(10));
   std::vector<std::string> have;
@@ -206,11 +211,12 @@ absl::StatusOr<GVisorHost> ResolveGVisorHost(const std::string& requested_in) {
     return absl::FailedPreconditionError(
         absl::StrCat("no gVisor platform works on this host: ", host.platforms));
   }
-  memo->emplace(key, std::make_pair(host.platform, host.platforms));
+  memo->emplace(key, host);
   std::error_code ec;
   std::filesystem::create_directories(GVisorDefaultStateRoot(), ec);
-  (void)sys::WriteFile(cache_file, absl::StrCat(key, "\n", host.platform, "\n", host.platforms),
-                       0600);
+  (void)sys::WriteFile(
+      cache_file, absl::StrCat(key, "\n", host.platform, "\n", host.platforms, "\n", host.version),
+      0600);
   return host;
 }
 
@@ -242,7 +248,7 @@ BackendAvailability ProbeGVisor() {
 
 absl::Status GVisorEvidence(const SandboxPolicy& policy, const std::vector<std::string>& sec,
                             pid_t sandbox_pid, const GVisorHost& host, uint32_t host_uid,
-                            std::vector<Evidence>* evidence) {
+                            bool first_process, std::vector<Evidence>* evidence) {
   if (sec.size() != 7) {
     return absl::InternalError(
         absl::StrCat("gvisor: unexpected verification output (", sec.size(), " sections)"));
@@ -364,12 +370,16 @@ absl::Status GVisorEvidence(const SandboxPolicy& policy, const std::vector<std::
     if (!s.ok()) return s;
   }
   if (policy.seccomp != SeccompProfile::kNone) {
-    s = check(
-        Control::kSeccomp, status["Seccomp"] == "2",
-        absl::StrCat("Seccomp: ", status["Seccomp"], " in an exec'd command; runsc (", host.version,
-                     ") applies the OCI seccomp filter only to the container's first "
-                     "process; use --inner process for seccomp in every command"),
-        kPointsSeccomp);
+    s = check(Control::kSeccomp, status["Seccomp"] == "2",
+              first_process
+                  ? absl::StrCat("Seccomp: ", status["Seccomp"],
+                                 " in the container's first process, whose child the command is "
+                                 "(a filter is inherited across fork and exec)")
+                  : absl::StrCat("Seccomp: ", status["Seccomp"], " in an exec'd command; runsc (",
+                                 host.version,
+                                 ") applies the OCI seccomp filter only to the container's first "
+                                 "process; use --inner process for seccomp in every command"),
+              kPointsSeccomp);
     if (!s.ok()) return s;
   }
   if (policy.filesystem.read_only_root) {

@@ -21,7 +21,8 @@
 //   * the OCI seccomp filter (--oci-seccomp) reaches only the container's
 //     first process, not `runsc exec` commands: seccomp is verified on every
 //     exec'd command and fails; the composite backend (--inner process)
-//     applies it inside;
+//     applies it inside. A single-exec sandbox (kavach exec) runs its command
+//     as a child of the first process, so there it is in force and verified;
 //   * cgroup.pids on the host counts the Sentry's and gofer's threads, not
 //     the sandbox's processes (which are Sentry goroutines): not applied;
 //   * no Landlock inside gVisor.
@@ -77,8 +78,11 @@ BackendAvailability ProbeGVisor();
 // Checks gVisor's side of the isolation and appends the evidence (points sum
 // to gVisor's base score of 70 plus the policy's modifiers). `sections` is the
 // output of kGVisorProbeScript split on "@@\n"; `sandbox_pid` is the host pid
-// of runsc-sandbox (the Sentry). Fails closed (FailedPrecondition naming the
-// control) for a required control that is not in force.
+// of runsc-sandbox (the Sentry). `first_process`: the sections come from the
+// container's first process (kavach-oci-probe of a single-exec container,
+// whose child the command is), not from a `runsc exec`'d command. Fails
+// closed (FailedPrecondition naming the control) for a required control that
+// is not in force.
 inline constexpr char kGVisorProbeScript[] =
     "cat /proc/self/status; echo @@;"
     "cat /proc/version; echo @@;"
@@ -91,7 +95,7 @@ inline constexpr char kGVisorProbeScript[] =
     " || echo unknown";
 absl::Status GVisorEvidence(const SandboxPolicy& policy, const std::vector<std::string>& sections,
                             pid_t sandbox_pid, const GVisorHost& host, uint32_t host_uid,
-                            std::vector<Evidence>* evidence);
+                            bool first_process, std::vector<Evidence>* evidence);
 
 }  // namespace kavach::internal
 

@@ -259,6 +259,45 @@ TEST(GVisorTest, DestroyLeavesNothingAndStaleSandboxesAreRemoved) {
   (void)!::system(("rm -rf " + state).c_str());
 }
 
+// Single-exec (kavach exec): the command is the child of the container's
+// first process, which gets runsc's OCI seccomp filter: seccomp is required
+// here and verified, unlike for `runsc exec`'d commands.
+TEST(GVisorTest, SingleExecVerifiesSeccompRunsOneCommandAndLeavesNothing) {
+  REQUIRE_GVISOR();
+  std::string state = MakeStateRoot();
+  ASSERT_FALSE(state.empty());
+  absl::StatusOr<std::unique_ptr<Backend>> b = CreateGVisorBackend({.state_root = state});
+  ASSERT_TRUE(b.ok());
+  SandboxConfig config;
+  config.policy = GVisorStrict();
+  config.policy.optional_controls.erase(Control::kSeccomp);
+  config.single_exec = true;
+  PrepareReport report;
+  absl::Status s = (*b)->Prepare(config, &report);
+  ASSERT_TRUE(s.ok()) << s;
+  bool seccomp = false;
+  for (const Evidence& e : report.evidence) {
+    if (e.control == "seccomp") seccomp = e.verified;
+  }
+  EXPECT_TRUE(seccomp);
+  BackendExecRequest req = Sh("cat; echo err >&2; uname -r; exit 5");
+  req.stdin_data = "in\n";
+  absl::StatusOr<ExecResult> r = (*b)->Exec(req);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 5);
+  EXPECT_EQ(r->stdout_data, "in\n4.4.0\n");
+  EXPECT_EQ(r->stderr_data, "err\n");
+  EXPECT_EQ((*b)->Exec(Sh("true")).status().code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE((*b)->Destroy().ok());
+  EXPECT_TRUE(ListContainers(state).empty());
+  std::string left;
+  for (const auto& e : std::filesystem::directory_iterator(state)) {
+    if (e.path().filename().string().rfind("kavach-", 0) == 0) left = e.path();
+  }
+  EXPECT_EQ(left, "") << "runsc state left behind";
+  (void)!::system(("rm -rf " + state).c_str());
+}
+
 TEST(GVisorTest, UnknownPlatformIsInvalid) {
   EXPECT_TRUE(absl::IsInvalidArgument(CreateGVisorBackend({.platform = "vmx"}).status()));
 }

@@ -4,10 +4,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
+#include <linux/magic.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -84,6 +86,61 @@ constexpr char kProbeScript[] =
     "id -u";
 const char* const kProbeNamespaces[] = {"user", "pid", "mnt", "ipc", "uts", "cgroup", "net"};
 
+// Single-exec containers (SandboxConfig::single_exec): the first process is
+// kavach-oci-probe (backend/oci/probe), bound read-only at this path.
+constexpr char kProbeInside[] = "/.kavach-probe";
+constexpr char kProbeMagic[] = "KAVACH-PROBE1 ";
+
+bool IsExecutableFile(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(path.c_str(), X_OK) == 0;
+}
+
+// $KAVACH_OCI_PROBE, beside this executable, ../libexec/kavach, then where
+// the build and the install put it; "" when none exists (the backend then
+// prepares a container and execs commands into it).
+std::string FindOciProbe() {
+  std::vector<std::string> candidates;
+  if (const char* env = ::getenv("KAVACH_OCI_PROBE"); env != nullptr && *env == '/') {
+    candidates.push_back(env);
+  }
+  char self[4096];
+  ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0) {
+    std::string dir(self, n);
+    dir = dir.substr(0, dir.rfind('/'));
+    candidates.push_back(dir + "/kavach-oci-probe");
+    candidates.push_back(dir + "/../libexec/kavach/kavach-oci-probe");
+  }
+#ifdef KAVACH_OCI_PROBE_BUILD_PATH
+  candidates.push_back(KAVACH_OCI_PROBE_BUILD_PATH);
+#endif
+#ifdef KAVACH_OCI_PROBE_INSTALL_PATH
+  candidates.push_back(KAVACH_OCI_PROBE_INSTALL_PATH);
+#endif
+  for (const std::string& c : candidates) {
+    if (IsExecutableFile(c)) return c;
+  }
+  return "";
+}
+
+// The command for kavach-oci-probe: "KAVACH-GO <length>\n" and NUL-separated
+// cwd, argc, argv..., envc, env....
+std::string ProbeCommandFrame(const std::vector<std::string>& argv,
+                              const std::vector<std::string>& env, const std::string& cwd) {
+  std::string body;
+  auto field = [&](absl::string_view f) {
+    body.append(f.data(), f.size());
+    body.push_back('\0');
+  };
+  field(cwd);
+  field(absl::StrCat(argv.size()));
+  for (const std::string& a : argv) field(a);
+  field(absl::StrCat(env.size()));
+  for (const std::string& e : env) field(e);
+  return absl::StrCat("KAVACH-GO ", body.size(), "\n", body);
+}
+
 absl::Status ControlError(Control control, absl::string_view what) {
   return absl::FailedPreconditionError(absl::StrCat(ToAbsl(ControlName(control)), ": ", what));
 }
@@ -118,6 +175,32 @@ absl::Status MakeDirs(const std::string& path, mode_t mode) {
     }
   }
   return absl::OkStatus();
+}
+
+// Where the bundle goes: $TMPDIR when set, else /dev/shm when it is a
+// writable tmpfs, else /tmp. A bundle is ~30 small files and directories made
+// and removed per sandbox; on this host's ext4 that alone cost ~5 ms of CPU
+// per `kavach exec`, more than kavach's own work around the runtime.
+std::string BundleParent() {
+  if (const char* t = ::getenv("TMPDIR"); t != nullptr && *t != '\0') return t;
+  struct statfs fs;
+  if (::statfs("/dev/shm", &fs) == 0 && fs.f_type == TMPFS_MAGIC &&
+      ::access("/dev/shm", W_OK | X_OK) == 0) {
+    return "/dev/shm";
+  }
+  return "/tmp";
+}
+
+// Where a private working directory goes: $TMPDIR, else /tmp. Not a tmpfs:
+// what the command writes there would be charged to its memory limit.
+std::string WorkParent() {
+  const char* t = ::getenv("TMPDIR");
+  return t != nullptr && *t != '\0' ? t : "/tmp";
+}
+
+// The private working directory of the sandbox whose temp dir is `dir`.
+std::string WorkDirFor(const std::string& dir) {
+  return absl::StrCat(WorkParent(), dir.substr(dir.rfind('/')), "-work");
 }
 
 std::string HostNamespace(std::string_view ns) {
@@ -288,10 +371,21 @@ class OciBackend final : public Backend {
     std::string process_file;
     std::string pid_file;
   };
-  absl::StatusOr<Started> StartExec(const BackendExecRequest& request);
+  // In single-exec mode it hands the command to the waiting probe: the
+  // request's stdin then starts with the command frame.
+  absl::StatusOr<Started> StartExec(BackendExecRequest& request);
   void RemoveStaleContainers();
   absl::Status GatherEvidence(PrepareReport* report);
   absl::Status GatherGVisorEvidence(PrepareReport* report);
+  // Checks the probe's report (the shell probe's or kavach-oci-probe's, split
+  // on "@@\n") and appends the evidence; fails closed.
+  absl::Status VerifyOci(const std::vector<std::string>& sec, PrepareReport* report);
+  absl::Status VerifyGVisor(const std::vector<std::string>& sec, PrepareReport* report);
+  // Single-exec: `<runtime> run` with kavach-oci-probe as the first process,
+  // whose report is verified while it waits for the command.
+  absl::Status RunProbe(PrepareReport* report);
+  // Whether the runtime still keeps state for this container.
+  bool ContainerStateLeft() const;
   // The runtime for this sandbox (crun/runc, or runsc), resolved once per
   // process; `first_use` when this process had not used it before.
   absl::Status ResolveRuntime(bool* first_use);
@@ -303,9 +397,10 @@ class OciBackend final : public Backend {
   OciRuntime runtime_;
   SandboxPolicy policy_;
   std::string id_;
-  std::string dir_;      // private temp dir: bundle/, work/, exec files
-  std::string bundle_;   // dir_/bundle
-  std::string workdir_;  // host side of the working directory
+  std::string dir_;           // private temp dir: bundle/, work/, exec files
+  std::string bundle_;        // dir_/bundle
+  std::string workdir_;       // host side of the working directory
+  bool own_workdir_ = false;  // made by Prepare (WorkDirFor), removed by Destroy
   std::string cgroups_path_;
   uint32_t host_uid_ = 65534;
   uint32_t host_gid_ = 65534;
@@ -313,6 +408,12 @@ class OciBackend final : public Backend {
   bool stopped_ = false;
   bool paused_ = false;
   pid_t init_pid_ = -1;  // host pid of the container's first process
+  // Single-exec (SandboxConfig::single_exec): the container's first process
+  // is the probe, `run_` the runtime's `run` waiting for the one command.
+  bool single_ = false;
+  std::string probe_path_;
+  std::unique_ptr<RuntimeChild> run_;
+  bool run_handed_ = false;
   bool destroyed_ = false;
   std::atomic<uint64_t> next_exec_{0};
 };
@@ -366,12 +467,20 @@ pid_t OciSpawned::pid() const {
 }
 
 void OciBackend::RemoveStaleContainers() {
-  absl::StatusOr<RuntimeOutput> list =
-      RunRuntime(runtime_, {"list", "--quiet"}, kRuntimeCallTimeout);
-  if (!list.ok() || list->exit_code != 0) return;
-  for (absl::string_view line : absl::StrSplit(list->out, '\n', absl::SkipEmpty())) {
-    std::string id(absl::StripAsciiWhitespace(line));
-    if (!absl::StartsWith(id, kIdPrefix)) continue;
+  // The runtime's state root names every container it knows (crun, runc: a
+  // directory <id>; runsc: files <id>_sandbox:<id>.state and .lock): reading
+  // it is much cheaper than `<runtime> list`, and only the containers of a
+  // dead kavach cost a runtime call.
+  std::set<std::string> ids;
+  DIR* d = ::opendir(runtime_.state_root.c_str());
+  if (d == nullptr) return;
+  while (dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (!absl::StartsWith(name, kIdPrefix)) continue;
+    ids.insert(name.substr(0, name.find_first_of("_.")));
+  }
+  ::closedir(d);
+  for (const std::string& id : ids) {
     std::vector<absl::string_view> parts = absl::StrSplit(id, '-');
     pid_t owner = 0;
     if (parts.size() != 3 || !absl::SimpleAtoi(parts[1], &owner) || owner <= 0) continue;
@@ -387,7 +496,9 @@ void OciBackend::RemoveStaleContainers() {
     }
     (void)RunRuntime(runtime_, {"delete", "--force", id}, kRuntimeCallTimeout);
     if (absl::EndsWith(bundle, "/bundle") && absl::StrContains(bundle, "/kavach-oci-")) {
-      (void)RemoveTree(bundle.substr(0, bundle.size() - 7));
+      const std::string dir = bundle.substr(0, bundle.size() - 7);
+      (void)RemoveTree(dir);
+      (void)RemoveTree(WorkDirFor(dir));
     }
   }
 }
@@ -410,7 +521,8 @@ absl::Status OciBackend::ResolveRuntime(bool* first_use) {
     if (it == gvisor_hosts->end()) {
       absl::StatusOr<GVisorHost> host = ResolveGVisorHost(gvisor_options_.platform);
       if (!host.ok()) {
-        return absl::UnavailableError(absl::StrCat("gvisor backend: ", host.status().message()));
+        return absl::UnavailableError(
+            absl::StrCat("gvisor backend unavailable: ", host.status().message()));
       }
       it = gvisor_hosts->emplace(key, *std::move(host)).first;
       *first_use = true;
@@ -425,9 +537,12 @@ absl::Status OciBackend::ResolveRuntime(bool* first_use) {
   std::string key = absl::StrCat(name, "\n", state_root);
   auto it = resolved->find(key);
   if (it == resolved->end()) {
-    absl::StatusOr<OciRuntime> rt = ResolveOciRuntime(name, state_root);
+    // No `--version` run here: a runtime that cannot run fails `run` or
+    // `create` with its own message (ProbeOci does run it).
+    absl::StatusOr<OciRuntime> rt = ResolveOciRuntime(name, state_root, /*run_version=*/false);
     if (!rt.ok()) {
-      return absl::UnavailableError(absl::StrCat("oci backend: ", rt.status().message()));
+      return absl::UnavailableError(
+          absl::StrCat("oci backend unavailable: ", rt.status().message()));
     }
     it = resolved->emplace(key, *std::move(rt)).first;
     *first_use = true;
@@ -520,8 +635,7 @@ absl::Status OciBackend::Prepare(const SandboxConfig& config, PrepareReport* rep
                      "); run as root, or with policy uid 0"));
   }
   id_ = absl::StrCat(kIdPrefix, ::getpid(), "-", RandomHex(6));
-  const char* tmp = ::getenv("TMPDIR");
-  std::string templ = absl::StrCat(tmp && *tmp ? tmp : "/tmp", "/kavach-oci-XXXXXX");
+  std::string templ = absl::StrCat(BundleParent(), "/kavach-oci-XXXXXX");
   if (::mkdtemp(templ.data()) == nullptr) return sys::ErrnoStatus(errno, "mkdtemp");
   dir_ = templ;
   // Traversable (not listable) by the container's ids, which set the root up.
@@ -532,8 +646,19 @@ absl::Status OciBackend::Prepare(const SandboxConfig& config, PrepareReport* rep
     return s;
   };
   if (config.host_workdir.empty()) {
-    workdir_ = dir_ + "/work";
-    if (::mkdir(workdir_.c_str(), 0700) != 0) return fail(sys::ErrnoStatus(errno, "mkdir work"));
+    // mkdtemp never makes a "-work" name: one that exists was left by a
+    // kavach that died.
+    workdir_ = WorkDirFor(dir_);
+    int rc = ::mkdir(workdir_.c_str(), 0700);
+    if (rc != 0 && errno == EEXIST) {
+      (void)RemoveTree(workdir_);
+      rc = ::mkdir(workdir_.c_str(), 0700);
+    }
+    if (rc != 0) {
+      const int err = errno;
+      return fail(sys::ErrnoStatus(err, absl::StrCat("mkdir ", workdir_)));
+    }
+    own_workdir_ = true;
     if (root && ::chown(workdir_.c_str(), host_uid_, host_gid_) != 0) {
       return fail(sys::ErrnoStatus(errno, "chown work"));
     }
@@ -548,6 +673,17 @@ absl::Status OciBackend::Prepare(const SandboxConfig& config, PrepareReport* rep
   layout.host_gid = host_gid_;
   layout.extra_ro_binds = gvisor_ ? gvisor_options_.extra_ro_binds : options_.extra_ro_binds;
   layout.proc_unmasked = gvisor_ ? gvisor_options_.nested_jail : options_.nested_jail;
+  // One command (kavach exec): the probe is the first process, and becomes
+  // the command's parent once its report is verified. Not for a composite's
+  // outer layer, whose commands go through the inner jail.
+  if (config.single_exec && !layout.proc_unmasked) {
+    probe_path_ = FindOciProbe();
+    single_ = !probe_path_.empty();
+  }
+  if (single_) {
+    layout.args = {kProbeInside, gvisor_ ? "gvisor" : "oci"};
+    layout.extra_ro_binds.emplace_back(probe_path_, kProbeInside);
+  }
   if (root) {
     layout.host_root_id = kOciContainerRootHostId;
     cgroups_path_ = absl::StrCat(gvisor_ ? "/kavach-gvisor/" : "/kavach-oci/", id_);
@@ -575,6 +711,11 @@ absl::Status OciBackend::Prepare(const SandboxConfig& config, PrepareReport* rep
   }
   if (::chmod(bundle_.c_str(), 0711) != 0) return fail(sys::ErrnoStatus(errno, "chmod bundle"));
   step("bundle");
+  if (single_) {
+    if (absl::Status s = RunProbe(report); !s.ok()) return fail(s);
+    step("run+verify");
+    return absl::OkStatus();
+  }
 
   // `create` leaves the container's first process holding the runtime's
   // stdio: give it /dev/null and read errors from the log file.
@@ -608,6 +749,39 @@ absl::Status OciBackend::Prepare(const SandboxConfig& config, PrepareReport* rep
   return absl::OkStatus();
 }
 
+absl::Status OciBackend::RunProbe(PrepareReport* report) {
+  const std::string pid_file = dir_ + "/init.pid";
+  absl::StatusOr<std::unique_ptr<RuntimeChild>> c = RuntimeChild::Start(
+      runtime_, {"run", "--bundle", bundle_, "--pid-file", pid_file, id_}, /*with_stdin=*/true);
+  if (!c.ok()) return c.status();
+  run_ = *std::move(c);
+  created_ = true;
+  absl::StatusOr<std::string> frame = run_->ReadStderrFrame(kProbeMagic, kRuntimeCallTimeout);
+  if (!frame.ok()) {
+    return absl::Status(frame.status().code(),
+                        absl::StrCat(runtime_.name, " run: ", frame.status().message()));
+  }
+  init_pid_ = ReadPidFile(pid_file).value_or(-1);
+  std::vector<std::string> sec = absl::StrSplit(*frame, "@@\n");
+  return gvisor_ ? VerifyGVisor(sec, report) : VerifyOci(sec, report);
+}
+
+bool OciBackend::ContainerStateLeft() const {
+  DIR* d = ::opendir(runtime_.state_root.c_str());
+  if (d == nullptr) return false;
+  bool left = false;
+  while (dirent* e = ::readdir(d)) {
+    absl::string_view name = e->d_name;
+    if (absl::StartsWith(name, id_) &&
+        (name.size() == id_.size() || name[id_.size()] == '_' || name[id_.size()] == '.')) {
+      left = true;
+      break;
+    }
+  }
+  ::closedir(d);
+  return left;
+}
+
 absl::Status OciBackend::GatherGVisorEvidence(PrepareReport* report) {
   BackendExecRequest probe;
   probe.argv = {"/bin/sh", "-c", kGVisorProbeScript};
@@ -622,8 +796,12 @@ absl::Status OciBackend::GatherGVisorEvidence(PrepareReport* report) {
                      r->exit_code, "): ", r->stderr_data));
   }
   std::vector<std::string> sec = absl::StrSplit(r->stdout_data, "@@\n");
-  if (absl::Status s =
-          GVisorEvidence(policy_, sec, init_pid_, gvisor_host_, host_uid_, &report->evidence);
+  return VerifyGVisor(sec, report);
+}
+
+absl::Status OciBackend::VerifyGVisor(const std::vector<std::string>& sec, PrepareReport* report) {
+  if (absl::Status s = GVisorEvidence(policy_, sec, init_pid_, gvisor_host_, host_uid_,
+                                      /*first_process=*/single_, &report->evidence);
       !s.ok()) {
     return s;
   }
@@ -675,9 +853,13 @@ absl::Status OciBackend::GatherEvidence(PrepareReport* report) {
                      r->exit_code, "): ", r->stderr_data));
   }
   std::vector<std::string> sec = absl::StrSplit(r->stdout_data, "@@\n");
+  return VerifyOci(sec, report);
+}
+
+absl::Status OciBackend::VerifyOci(const std::vector<std::string>& sec, PrepareReport* report) {
   if (sec.size() != 8) {
     return absl::InternalError(
-        absl::StrCat("oci: unexpected verification output: ", r->stdout_data));
+        absl::StrCat("oci: unexpected verification output: ", absl::StrJoin(sec, "@@\n")));
   }
   const SandboxPolicy& policy = policy_;
   std::vector<Evidence>& ev = report->evidence;
@@ -829,11 +1011,27 @@ absl::Status OciBackend::GatherEvidence(PrepareReport* report) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<OciBackend::Started> OciBackend::StartExec(const BackendExecRequest& request) {
+absl::StatusOr<OciBackend::Started> OciBackend::StartExec(BackendExecRequest& request) {
   if (!created_ || destroyed_) return absl::FailedPreconditionError("oci: sandbox not prepared");
   if (request.argv.empty()) return absl::InvalidArgumentError("exec: empty argv");
-  uint64_t n = next_exec_.fetch_add(1);
   Started st;
+  if (single_) {
+    if (run_ == nullptr || run_handed_) {
+      return absl::FailedPreconditionError(
+          "oci: this sandbox was made for one command (single_exec) and has run it");
+    }
+    // The probe reads the frame, then the command reads the rest of stdin.
+    run_handed_ = true;
+    request.stdin_data = absl::StrCat(
+        ProbeCommandFrame(request.argv, request.env,
+                          request.cwd.empty() ? policy_.working_directory : request.cwd),
+        request.stdin_data.value_or(""));
+    run_->ResetClock();
+    st.child = std::move(run_);
+    st.pid_file = dir_ + "/init.pid";
+    return st;
+  }
+  uint64_t n = next_exec_.fetch_add(1);
   st.process_file = absl::StrCat(dir_, "/exec-", n, ".json");
   st.pid_file = absl::StrCat(dir_, "/exec-", n, ".pid");
   nlohmann::json process =
@@ -875,7 +1073,7 @@ absl::StatusOr<ExecResult> OciBackend::Finish(RuntimeChild& child,
   // runtime failed before the command ran, and its exit code is not the
   // command's.
   const bool started = ReadPidFile(pid_file).has_value();
-  ::unlink(process_file.c_str());
+  if (!process_file.empty()) ::unlink(process_file.c_str());
   ::unlink(pid_file.c_str());
   ::unlink((pid_file + ".in").c_str());
   if (!out.ok()) return out.status();
@@ -905,6 +1103,12 @@ absl::StatusOr<ExecResult> OciBackend::Finish(RuntimeChild& child,
 }
 
 void OciBackend::KillExec(const std::string& pid_file) {
+  if (single_ && gvisor_) {
+    // The command is a child of the container's first process: killing that
+    // ends the container.
+    (void)RunRuntime(runtime_, {"kill", id_, "KILL"}, absl::Seconds(10));
+    return;
+  }
   if (gvisor_) {
     std::optional<pid_t> inner = ReadPidFile(pid_file + ".in");
     if (inner) {
@@ -921,8 +1125,9 @@ void OciBackend::KillExec(const std::string& pid_file) {
   KillExecTree(pid_file);
 }
 
-absl::StatusOr<ExecResult> OciBackend::Exec(const BackendExecRequest& request) {
+absl::StatusOr<ExecResult> OciBackend::Exec(const BackendExecRequest& request_in) {
   absl::Time t0 = absl::Now();
+  BackendExecRequest request = request_in;
   absl::StatusOr<Started> st = StartExec(request);
   if (!st.ok()) return st.status();
   absl::Duration start_time = absl::Now() - t0;
@@ -932,7 +1137,8 @@ absl::StatusOr<ExecResult> OciBackend::Exec(const BackendExecRequest& request) {
 }
 
 absl::StatusOr<std::unique_ptr<SpawnedProcess>> OciBackend::Spawn(
-    const BackendExecRequest& request) {
+    const BackendExecRequest& request_in) {
+  BackendExecRequest request = request_in;
   absl::StatusOr<Started> st = StartExec(request);
   if (!st.ok()) return st.status();
   return std::unique_ptr<SpawnedProcess>(new OciSpawned(
@@ -955,6 +1161,8 @@ absl::Status OciBackend::Resume() {
 
 absl::Status OciBackend::Stop() {
   if (!created_ || stopped_) return absl::OkStatus();
+  // Single-exec: once its command has run, `run` has removed the container.
+  if (single_ && run_handed_ && !ContainerStateLeft()) return absl::OkStatus();
   stopped_ = true;
   // A paused container cannot die.
   if (paused_) (void)RunRuntime(runtime_, {"resume", id_}, kRuntimeCallTimeout);
@@ -991,6 +1199,24 @@ absl::Status OciBackend::Destroy() {
   if (destroyed_) return absl::OkStatus();
   destroyed_ = true;
   absl::Status status;
+  if (created_ && single_) {
+    // `<runtime> run` deletes the container when its first process ends.
+    if (run_ != nullptr) {
+      // The command never came: EOF on the probe's stdin ends it (exit 125).
+      run_->ResetClock();
+      CollectOptions opts;
+      opts.timeout = kStopWait;
+      (void)run_->Collect(opts);
+      run_.reset();
+    }
+    // Left only when the runtime was killed, or a spawned command still runs.
+    if (ContainerStateLeft()) {
+      (void)Stop();
+      status = RunRuntimeOk(runtime_, {"delete", "--force", id_}, kRuntimeCallTimeout);
+      if (!status.ok() && !ContainerStateLeft()) status = absl::OkStatus();
+    }
+    created_ = false;
+  }
   if (created_) {
     // Killing first and waiting cheaply makes `delete` quick (runc's
     // `delete -f` polls slowly for the death).
@@ -1002,6 +1228,11 @@ absl::Status OciBackend::Destroy() {
     absl::Status s = RemoveTree(dir_);
     if (status.ok()) status = s;
     dir_.clear();
+  }
+  if (own_workdir_) {
+    absl::Status s = RemoveTree(workdir_);
+    if (status.ok()) status = s;
+    own_workdir_ = false;
   }
   return status;
 }

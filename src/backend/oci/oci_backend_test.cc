@@ -373,6 +373,161 @@ TEST_P(OciBackendTest, UnprivilegedWorksOrSaysWhy) {
   EXPECT_EQ(code, 0);
 }
 
+// Single-exec (kavach exec): one `<runtime> run` whose first process is
+// kavach-oci-probe; its report is verified before the command is handed over.
+TEST_P(OciBackendTest, SingleExecVerifiesTheSameControlsAndRunsOneCommand) {
+  // The prepared path's evidence, for comparison.
+  ASSERT_NO_FATAL_FAILURE(Prepare(StrictWithoutLandlock()));
+  const auto prepared = VerifiedScore(BackendKind::kOci, report_.evidence);
+  std::set<std::string> prepared_controls;
+  for (const Evidence& e : report_.evidence) {
+    if (e.verified) prepared_controls.insert(e.control);
+  }
+  ASSERT_TRUE(backend_->Destroy().ok());
+
+  absl::StatusOr<std::unique_ptr<Backend>> b =
+      CreateOciBackend({.runtime = GetParam(), .state_root = state_});
+  ASSERT_TRUE(b.ok());
+  backend_ = *std::move(b);
+  SandboxConfig config;
+  config.policy = StrictWithoutLandlock();
+  config.single_exec = true;
+  PrepareReport report;
+  absl::Status s = backend_->Prepare(config, &report);
+  ASSERT_TRUE(s.ok()) << s;
+  std::set<std::string> controls;
+  for (const Evidence& e : report.evidence) {
+    if (e.verified) controls.insert(e.control);
+  }
+  EXPECT_EQ(controls, prepared_controls);
+  EXPECT_EQ(VerifiedScore(BackendKind::kOci, report.evidence).value, prepared.value);
+  EXPECT_EQ(ListContainers().size(), 1u) << "the probe waits in a running container";
+
+  BackendExecRequest req = Sh("cat; echo err >&2; id -u; pwd; exit 3");
+  req.stdin_data = "from stdin\n";
+  ExecResult r = Run(req);
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_EQ(r.stdout_data, "from stdin\n1000\n/work\n");
+  EXPECT_EQ(r.stderr_data, "err\n");
+  absl::StatusOr<ExecResult> again = backend_->Exec(Sh("true"));
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(ListContainers().empty()) << "`run` removes the container when its command ends";
+  EXPECT_TRUE(backend_->Destroy().ok());
+  EXPECT_TRUE(ListContainers().empty());
+}
+
+TEST_P(OciBackendTest, SingleExecNotFoundTimeoutAndUnusedLeaveNothing) {
+  SandboxConfig config;
+  config.policy = SandboxPolicy::Minimal();
+  config.single_exec = true;
+  auto prepare = [&]() {
+    absl::StatusOr<std::unique_ptr<Backend>> b =
+        CreateOciBackend({.runtime = GetParam(), .state_root = state_});
+    EXPECT_TRUE(b.ok());
+    PrepareReport report;
+    absl::Status s = (*b)->Prepare(config, &report);
+    EXPECT_TRUE(s.ok()) << s;
+    return *std::move(b);
+  };
+  backend_ = prepare();
+  ExecResult missing = Run(Cmd({"/no/such/command"}));
+  EXPECT_EQ(missing.exit_code, 127);
+  EXPECT_THAT(missing.stderr_data, HasSubstr("No such file or directory"));
+  ASSERT_TRUE(backend_->Destroy().ok());
+
+  backend_ = prepare();
+  BackendExecRequest slow = Sh("sleep 1000 & sleep 1001; echo never");
+  slow.timeout = absl::Milliseconds(300);
+  ExecResult r = Run(slow);
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_EQ(r.stdout_data, "");
+  ASSERT_TRUE(backend_->Destroy().ok());
+  EXPECT_TRUE(ListContainers().empty());
+
+  // Prepared, never used: Destroy ends the waiting probe without a command.
+  backend_ = prepare();
+  EXPECT_EQ(ListContainers().size(), 1u);
+  ASSERT_TRUE(backend_->Destroy().ok());
+  EXPECT_TRUE(ListContainers().empty());
+}
+
+TEST_P(OciBackendTest, SingleExecSpawnWaitsAndKills) {
+  SandboxConfig config;
+  config.policy = SandboxPolicy::Minimal();
+  config.single_exec = true;
+  for (bool kill : {false, true}) {
+    absl::StatusOr<std::unique_ptr<Backend>> b =
+        CreateOciBackend({.runtime = GetParam(), .state_root = state_});
+    ASSERT_TRUE(b.ok());
+    backend_ = *std::move(b);
+    PrepareReport report;
+    ASSERT_TRUE(backend_->Prepare(config, &report).ok());
+    absl::StatusOr<std::unique_ptr<SpawnedProcess>> p =
+        backend_->Spawn(Sh(kill ? "echo started; sleep 1000" : "echo spawned; exit 4"));
+    ASSERT_TRUE(p.ok()) << p.status();
+    if (kill) {
+      absl::SleepFor(absl::Milliseconds(300));
+      EXPECT_TRUE((*p)->Kill().ok());
+    }
+    absl::StatusOr<ExecResult> r = (*p)->Wait();
+    ASSERT_TRUE(r.ok()) << r.status();
+    if (kill) {
+      EXPECT_NE(r->exit_code, 0);
+    } else {
+      EXPECT_EQ(r->exit_code, 4);
+      EXPECT_EQ(r->stdout_data, "spawned\n");
+    }
+    ASSERT_TRUE(backend_->Destroy().ok());
+    EXPECT_TRUE(ListContainers().empty());
+  }
+}
+
+// A first process whose report shows a control not in force: Prepare fails
+// naming it, and the command is never handed over.
+TEST_P(OciBackendTest, SingleExecFailsClosedOnTheProbesReport) {
+  std::string dir = "/tmp/kavach-oci-fakeprobe-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir.data()), nullptr);
+  ASSERT_EQ(::chmod(dir.c_str(), 0755), 0);
+  // The shell probe's sections, with NoNewPrivs forged to 0; if it ever gets
+  // a command, it leaves a mark in the working directory.
+  const std::string fake = dir + "/probe";
+  ASSERT_TRUE(sys::WriteFile(fake,
+                             "#!/bin/sh\n"
+                             "r=$(sed 's/^NoNewPrivs:.*/NoNewPrivs:\t0/' /proc/self/status; "
+                             "echo @@; readlink /proc/self/ns/user /proc/self/ns/pid "
+                             "/proc/self/ns/mnt /proc/self/ns/ipc /proc/self/ns/uts "
+                             "/proc/self/ns/cgroup /proc/self/ns/net; echo @@; "
+                             "cat /proc/self/mountinfo; echo @@; stat -L -c %d:%i /; echo @@; "
+                             "echo 0; echo @@; cat /proc/net/dev; echo @@; echo @@; id -u)\n"
+                             "r=\"$r\n\"\n"
+                             "printf 'KAVACH-PROBE1 %d\\n%s' \"${#r}\" \"$r\" >&2\n"
+                             "read -r go && echo ran > /work/ran\n"
+                             "exit 0\n",
+                             0755)
+                  .ok());
+  const std::string work = dir + "/work";
+  ASSERT_EQ(::mkdir(work.c_str(), 0777), 0);
+  ASSERT_EQ(::chmod(work.c_str(), 0777), 0);
+  ASSERT_EQ(::setenv("KAVACH_OCI_PROBE", fake.c_str(), 1), 0);
+  absl::StatusOr<std::unique_ptr<Backend>> b =
+      CreateOciBackend({.runtime = GetParam(), .state_root = state_});
+  ASSERT_TRUE(b.ok());
+  SandboxConfig config;
+  config.policy = SandboxPolicy::Minimal();
+  config.host_workdir = work;
+  config.single_exec = true;
+  PrepareReport report;
+  absl::Status s = (*b)->Prepare(config, &report);
+  ::unsetenv("KAVACH_OCI_PROBE");
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("no_new_privs"));
+  EXPECT_TRUE((*b)->Destroy().ok());
+  struct stat st;
+  EXPECT_NE(::stat((work + "/ran").c_str(), &st), 0) << "the command was handed over";
+  EXPECT_TRUE(ListContainers().empty());
+  (void)!::system(("rm -rf " + dir).c_str());
+}
+
 INSTANTIATE_TEST_SUITE_P(Runtimes, OciBackendTest, ::testing::Values("crun", "runc"),
                          [](const auto& info) { return info.param; });
 

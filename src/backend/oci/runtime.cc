@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "linux/file_util.h"
@@ -77,7 +78,8 @@ bool HostHasControllerlessUnifiedCgroup() {
   return true;
 }
 
-absl::StatusOr<OciRuntime> ResolveOciRuntime(std::string_view name, std::string state_root) {
+absl::StatusOr<OciRuntime> ResolveOciRuntime(std::string_view name, std::string state_root,
+                                             bool run_version) {
   if (name != "crun" && name != "runc") {
     return absl::InvalidArgumentError(
         absl::StrCat("OCI runtime must be crun or runc, not \"", ToAbsl(name), "\""));
@@ -97,6 +99,7 @@ absl::StatusOr<OciRuntime> ResolveOciRuntime(std::string_view name, std::string 
         "in a private mount namespace; use runc or run as root");
   }
   rt.detach_unified_cgroup = hybrid;
+  if (!run_version) return rt;
   // `--version` takes no --root; run it bare.
   OciRuntime bare = rt;
   bare.state_root.clear();
@@ -169,6 +172,7 @@ absl::StatusOr<std::unique_ptr<RuntimeChild>> RuntimeChild::Start(
     ChildFail("execve of the OCI runtime");
   }
   child->pid_ = pid;
+  child->runtime_name_ = runtime.name;
   if (with_stdin) child->stdin_ = std::move(in->write);
   if (!null_stdio) {
     child->stdout_ = std::move(out->read);
@@ -190,8 +194,61 @@ void RuntimeChild::KillGroup() {
   if (pid_ > 0 && !reaped_) ::kill(-pid_, SIGKILL);
 }
 
+absl::StatusOr<std::string> RuntimeChild::ReadStderrFrame(std::string_view magic,
+                                                          absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  std::string& buf = stderr_pending_;
+  char chunk[16384];
+  while (true) {
+    const size_t at = buf.find(magic);
+    const size_t nl = at == std::string::npos ? std::string::npos : buf.find('\n', at);
+    if (nl != std::string::npos) {
+      uint64_t len = 0;
+      if (!absl::SimpleAtoi(
+              absl::string_view(buf).substr(at + magic.size(), nl - at - magic.size()), &len)) {
+        return absl::DataLossError("malformed report frame from kavach-oci-probe");
+      }
+      if (buf.size() - (nl + 1) >= len) {
+        std::string frame = buf.substr(nl + 1, len);
+        buf.erase(at, nl + 1 + len - at);
+        return frame;
+      }
+    }
+    if (!stderr_.valid()) {
+      return absl::UnavailableError(absl::StrCat(runtime_name_,
+                                                 " ended before the container's "
+                                                 "first process reported: ",
+                                                 absl::StripAsciiWhitespace(buf)));
+    }
+    const absl::Time now = absl::Now();
+    if (now >= deadline) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "the container's first process did not report within ", absl::FormatDuration(timeout),
+          "; ", runtime_name_, " said: ", absl::StripAsciiWhitespace(buf)));
+    }
+    pollfd p = {stderr_.get(), POLLIN, 0};
+    int ms = static_cast<int>(absl::ToInt64Milliseconds(deadline - now)) + 1;
+    int ready = ::poll(&p, 1, ms);
+    if (ready < 0 && errno != EINTR) return sys::ErrnoStatus(errno, "poll");
+    if (ready <= 0) continue;
+    ssize_t got = ::read(stderr_.get(), chunk, sizeof chunk);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) {
+      stderr_.Reset();
+      continue;
+    }
+    buf.append(chunk, static_cast<size_t>(got));
+  }
+}
+
 absl::StatusOr<RuntimeOutput> RuntimeChild::Collect(const CollectOptions& options) {
   RuntimeOutput r;
+  if (!stderr_pending_.empty()) {
+    if (options.on_stderr) options.on_stderr(stderr_pending_);
+    Append(r.err, r.err_truncated, options.max_output_bytes, stderr_pending_.data(),
+           stderr_pending_.size());
+    stderr_pending_.clear();
+  }
   std::string_view pending;
   if (options.stdin_data) pending = *options.stdin_data;
   if (stdin_.valid()) {

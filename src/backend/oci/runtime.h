@@ -45,10 +45,11 @@ struct OciRuntime {
 // $KAVACH_OCI_RUNTIME when set ("crun" or "runc"), else "crun".
 std::string OciRuntimeNameFromEnv();
 
-// Finds `name` in PATH and checks that `<name> --version` runs. NotFound /
-// Unavailable with the reason; InvalidArgument for a name other than crun or
-// runc.
-absl::StatusOr<OciRuntime> ResolveOciRuntime(std::string_view name, std::string state_root);
+// Finds `name` in PATH and (with `run_version`) checks that `<name> --version`
+// runs. NotFound / Unavailable with the reason; InvalidArgument for a name
+// other than crun or runc.
+absl::StatusOr<OciRuntime> ResolveOciRuntime(std::string_view name, std::string state_root,
+                                             bool run_version = true);
 
 // True when /sys/fs/cgroup/unified is a cgroup2 mount without any of the
 // memory, pids or cpu controllers (the hybrid layout crun 1.8 refuses).
@@ -97,15 +98,26 @@ class RuntimeChild final {
   absl::StatusOr<RuntimeOutput> Collect(const CollectOptions& options);
   // SIGKILLs the child's process group.
   void KillGroup();
+  // Reads stderr until it holds one frame "<magic><length>\n<length bytes>"
+  // and returns those bytes (a report of kavach-oci-probe). What stderr
+  // carried around the frame is kept and delivered first by Collect.
+  // Unavailable, with what the runtime said, when stderr closes first;
+  // DeadlineExceeded after `timeout`.
+  absl::StatusOr<std::string> ReadStderrFrame(std::string_view magic, absl::Duration timeout);
+  // Restarts the clock that Collect's timeout and wall time count from (a
+  // runtime started ahead of the command it will run).
+  void ResetClock() { started_ = absl::Now(); }
 
  private:
   RuntimeChild() = default;
   pid_t pid_ = -1;
+  std::string runtime_name_;
   bool reaped_ = false;
   absl::Time started_;
   sys::UniqueFd stdin_;
   sys::UniqueFd stdout_;
   sys::UniqueFd stderr_;
+  std::string stderr_pending_;  // read by ReadStderrFrame, not yet collected
 };
 
 // Runs `args` to completion (no stdin, 1 MiB caps).

@@ -176,6 +176,39 @@ void SendSetupFailure(const InitPlan& plan, InitStep step, int err, const char* 
   _exit(1);
 }
 
+// Whether every mount of this mount namespace is private already: no
+// "shared:" or "master:" tag in /proc/self/mountinfo, so making them private
+// would change nothing. gVisor (runsc 20221219) refuses that change inside a
+// user namespace (EPERM) but has no shared mounts. A static buffer and raw
+// calls (init does not allocate); false when unsure (unreadable, too long).
+bool AllMountsPrivate() {
+  static char buf[1 << 16];
+  int fd = ::open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  size_t n = 0;
+  ssize_t got = 0;
+  while (n < sizeof buf - 1 && (got = ::read(fd, buf + n, sizeof buf - 1 - n)) > 0) {
+    n += static_cast<size_t>(got);
+  }
+  ::close(fd);
+  if (got < 0 || n == 0 || n >= sizeof buf - 1) return false;
+  buf[n] = '\0';
+  for (char* line = buf; *line != '\0';) {
+    char* end = std::strchr(line, '\n');
+    if (end != nullptr) *end = '\0';
+    // The optional fields end at " - ".
+    char* sep = std::strstr(line, " - ");
+    if (sep == nullptr) return false;
+    *sep = '\0';
+    if (std::strstr(line, " shared:") != nullptr || std::strstr(line, " master:") != nullptr) {
+      return false;
+    }
+    if (end == nullptr) break;
+    line = end + 1;
+  }
+  return true;
+}
+
 void WriteStatus(int fd, const StatusRecord& rec) {
   ssize_t n;
   do {
@@ -1265,7 +1298,12 @@ int BuildRootChild(void* arg) {
   // it cannot represent. Capabilities stay: the uid was never root inside the
   // namespace, so the kernel's setuid emulation does not apply.
   if (RawSys(SYS_setfsgid, plan.gid) < 0 || RawSys(SYS_setfsuid, plan.uid) < 0) {
-    SendSetupFailure(plan, InitStep::kBuildRoot, errno, "setfsuid");
+    // No setfsuid (gVisor): this child ends once the tree is built, so it may
+    // switch all its ids instead; capabilities stay for the same reason.
+    if (errno != ENOSYS || RawSys(SYS_setresgid, plan.gid, plan.gid, plan.gid) < 0 ||
+        RawSys(SYS_setresuid, plan.uid, plan.uid, plan.uid) < 0) {
+      SendSetupFailure(plan, InitStep::kBuildRoot, errno, "setfsuid");
+    }
   }
   if (::mount("tmpfs", plan.mount_base, "tmpfs", MS_NOSUID | MS_NODEV, plan.root_tmpfs_options) !=
       0) {
@@ -1334,7 +1372,11 @@ int BuildRootChild(void* arg) {
     SendSetupFailure(plan, InitStep::kCgroupNamespace, errno, "unshare(CLONE_NEWCGROUP)");
   }
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
-    SendSetupFailure(plan, InitStep::kMountPropagation, errno, "/");
+    const int err = errno;
+    // Refused, but nothing propagates anyway (inside gVisor): not a failure.
+    if (err != EPERM || !AllMountsPrivate()) {
+      SendSetupFailure(plan, InitStep::kMountPropagation, err, "/");
+    }
   }
   void* stack = ::mmap(nullptr, kChildStackSize, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);

@@ -1,0 +1,300 @@
+// Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
+//
+// kavach-oci-probe: the first process of a one-command OCI or gVisor
+// container (`kavach exec --backend oci|gvisor`, SandboxConfig::single_exec).
+// The runtime starts it with exactly the process attributes a command gets
+// (user, capabilities, no_new_privs, seccomp, rlimits, namespaces, root), so
+// what it sees of itself is the evidence for the command:
+//
+//   1. it writes a report of what it sees (the same sections as the shell
+//      probe of a prepared container, backend/oci/oci_backend.cc) to stderr,
+//      framed as "KAVACH-PROBE1 <length>\n" + <length> bytes;
+//   2. it reads the command from stdin, framed as "KAVACH-GO <length>\n" +
+//      NUL-separated fields: cwd, argc, argv..., envc, env...; kavach sends it
+//      only after the report has been verified, so a control that is not in
+//      force stops the command before it starts (stdin closed: exit 125);
+//   3. it spawns the command (vfork, which under gVisor's ptrace platform
+//      saves building an address space that exec would throw away; the child inherits every
+//      attribute, and stdin after the frame) and stays pid 1 of the container: it reaps orphans,
+//      and exits with the command's status (128+N when killed by signal N).
+//
+// The report is written before any byte of the command's: the command cannot
+// forge it. Statically linked, libc only, so that it runs on any root.
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+namespace {
+
+constexpr size_t kMaxCommandBytes = 4 << 20;
+
+bool WriteAll(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+// The whole file, or "" when it cannot be read.
+std::string ReadFile(const char* path) {
+  std::string out;
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  char buf[8192];
+  while (true) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+// Appends `text` as a section: newline-terminated, then the separator.
+void Section(std::string& report, const std::string& text, bool last = false) {
+  report += text;
+  if (!text.empty() && text.back() != '\n') report += '\n';
+  if (!last) report += "@@\n";
+}
+
+// This process's open fds, one a line (the directory's own fd left out);
+// `min` drops the lower ones.
+std::string OpenFds(int min) {
+  std::string out;
+  DIR* d = ::opendir("/proc/self/fd");
+  if (d == nullptr) return "unreadable\n";
+  const int own = ::dirfd(d);
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    int fd = atoi(e->d_name);
+    if (fd == own || fd < min) continue;
+    out += e->d_name;
+    out += '\n';
+  }
+  ::closedir(d);
+  return out;
+}
+
+std::string Namespaces() {
+  std::string out;
+  for (const char* ns : {"user", "pid", "mnt", "ipc", "uts", "cgroup", "net"}) {
+    char path[64], buf[128];
+    snprintf(path, sizeof path, "/proc/self/ns/%s", ns);
+    ssize_t n = ::readlink(path, buf, sizeof buf - 1);
+    if (n > 0) out.append(buf, static_cast<size_t>(n));
+    out += '\n';
+  }
+  return out;
+}
+
+std::string OciReport() {
+  std::string r;
+  Section(r, ReadFile("/proc/self/status"));
+  Section(r, Namespaces());
+  Section(r, ReadFile("/proc/self/mountinfo"));
+  struct stat st;
+  char line[256] = "";
+  if (::stat("/", &st) == 0) {
+    snprintf(line, sizeof line, "%llu:%llu\n", static_cast<unsigned long long>(st.st_dev),
+             static_cast<unsigned long long>(st.st_ino));
+  }
+  Section(r, line);
+  Section(r, OpenFds(0));
+  Section(r, ReadFile("/proc/net/dev"));
+  std::string masked;
+  for (const char* p : {"/proc/kcore", "/proc/keys", "/proc/timer_list"}) {
+    if (::stat(p, &st) != 0) continue;
+    snprintf(line, sizeof line, "%s %x:%x\n", p, major(st.st_rdev), minor(st.st_rdev));
+    masked += line;
+  }
+  Section(r, masked);
+  snprintf(line, sizeof line, "%u\n", static_cast<unsigned>(::geteuid()));
+  Section(r, line, /*last=*/true);
+  return r;
+}
+
+std::string GVisorReport() {
+  std::string r;
+  Section(r, ReadFile("/proc/self/status"));
+  Section(r, ReadFile("/proc/version"));
+  Section(r, ReadFile("/proc/self/mountinfo"));
+  Section(r, OpenFds(3));
+  Section(r, ReadFile("/proc/net/dev"));
+  char line[64];
+  snprintf(line, sizeof line, "%u\n", static_cast<unsigned>(::geteuid()));
+  Section(r, line);
+  int nnp = ::prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0);
+  if (nnp < 0) {
+    Section(r, "unknown", /*last=*/true);
+  } else {
+    snprintf(line, sizeof line, "%d\n", nnp);
+    Section(r, line, /*last=*/true);
+  }
+  return r;
+}
+
+// Reads exactly n bytes from stdin; false on EOF or error.
+bool ReadExact(char* p, size_t n) {
+  while (n > 0) {
+    ssize_t got = ::read(0, p, n);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return false;
+    p += got;
+    n -= static_cast<size_t>(got);
+  }
+  return true;
+}
+
+// One line from stdin, byte by byte: nothing after the newline is consumed
+// (it is the command's stdin).
+bool ReadLine(std::string& line) {
+  line.clear();
+  char c;
+  while (line.size() < 64) {
+    if (!ReadExact(&c, 1)) return false;
+    if (c == '\n') return true;
+    line += c;
+  }
+  return false;
+}
+
+[[noreturn]] void Fail(const char* what) {
+  std::string msg = std::string("kavach-oci-probe: ") + what + "\n";
+  WriteAll(2, msg.data(), msg.size());
+  _exit(125);
+}
+
+// Starts the command, resolving argv[0] with the command's own PATH (as the
+// runtimes do); its pid, or -1 with errno set as exec failed. vfork, not
+// posix_spawn: glibc's posix_spawn tries clone3 first and falls back only on
+// ENOSYS, which runsc's seccomp does not return. The child only calls
+// execve and _exit (the candidates are built beforehand).
+pid_t Spawn(const std::vector<char*>& argv, const std::vector<char*>& envp) {
+  const char* file = argv[0];
+  std::vector<std::string> candidates;
+  if (strchr(file, '/') != nullptr) {
+    candidates.push_back(file);
+  } else {
+    std::string path = "/usr/local/bin:/usr/bin:/bin";
+    for (char* e : envp) {
+      if (e != nullptr && strncmp(e, "PATH=", 5) == 0) path = e + 5;
+    }
+    size_t start = 0;
+    while (start <= path.size()) {
+      size_t end = path.find(':', start);
+      if (end == std::string::npos) end = path.size();
+      std::string dir = path.substr(start, end - start);
+      candidates.push_back((dir.empty() ? std::string(".") : dir) + "/" + file);
+      start = end + 1;
+    }
+  }
+  std::vector<const char*> paths;
+  for (const std::string& c : candidates) paths.push_back(c.c_str());
+  volatile int exec_error = 0;
+  const pid_t pid = ::vfork();
+  if (pid == 0) {
+    int first_error = ENOENT;
+    for (const char* p : paths) {
+      ::execve(p, argv.data(), envp.data());
+      if (errno != ENOENT && errno != ENOTDIR && first_error == ENOENT) first_error = errno;
+    }
+    exec_error = first_error;
+    _exit(127);
+  }
+  if (pid < 0) return -1;
+  if (exec_error != 0) {
+    int status;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    errno = exec_error;
+    return -1;
+  }
+  return pid;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2 || (strcmp(argv[1], "oci") != 0 && strcmp(argv[1], "gvisor") != 0)) {
+    Fail("usage: kavach-oci-probe oci|gvisor (started by kavach, not by hand)");
+  }
+  const std::string report = strcmp(argv[1], "oci") == 0 ? OciReport() : GVisorReport();
+  char head[64];
+  int hn = snprintf(head, sizeof head, "KAVACH-PROBE1 %zu\n", report.size());
+  if (!WriteAll(2, head, static_cast<size_t>(hn)) || !WriteAll(2, report.data(), report.size())) {
+    _exit(125);
+  }
+
+  // The verdict: a command, or EOF (kavach refused the sandbox).
+  std::string line;
+  if (!ReadLine(line)) _exit(125);
+  if (line.compare(0, 10, "KAVACH-GO ") != 0) Fail("bad command frame");
+  size_t len = strtoul(line.c_str() + 10, nullptr, 10);
+  if (len == 0 || len > kMaxCommandBytes) Fail("bad command length");
+  std::string frame(len, '\0');
+  if (!ReadExact(frame.data(), len)) _exit(125);
+  std::vector<std::string> fields;
+  for (size_t pos = 0; pos < frame.size();) {
+    size_t nul = frame.find('\0', pos);
+    if (nul == std::string::npos) Fail("unterminated command field");
+    fields.push_back(frame.substr(pos, nul - pos));
+    pos = nul + 1;
+  }
+  size_t i = 0;
+  auto next = [&]() -> std::string& {
+    if (i >= fields.size()) Fail("short command frame");
+    return fields[i++];
+  };
+  const std::string cwd = next();
+  std::vector<char*> cargv, cenv;
+  for (long n = strtol(next().c_str(), nullptr, 10); n > 0; --n) cargv.push_back(next().data());
+  for (long n = strtol(next().c_str(), nullptr, 10); n > 0; --n) cenv.push_back(next().data());
+  if (cargv.empty()) Fail("empty argv");
+  cargv.push_back(nullptr);
+  cenv.push_back(nullptr);
+  if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) {
+    std::string msg = "kavach: cwd " + cwd + ": " + strerror(errno) + "\n";
+    WriteAll(2, msg.data(), msg.size());
+    _exit(126);
+  }
+
+  const pid_t child = Spawn(cargv, cenv);
+  if (child < 0) {
+    // Exec-time failures look like a shell's (and the Process backend's).
+    const int err = errno;
+    std::string msg = std::string("kavach: ") + cargv[0] + ": " + strerror(err) + "\n";
+    WriteAll(2, msg.data(), msg.size());
+    _exit(err == ENOENT ? 127 : 126);
+  }
+  // Our stdio belongs to the command now; pid 1 only reaps.
+  ::close(0);
+  while (true) {
+    int status = 0;
+    pid_t w = ::wait(&status);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      _exit(125);
+    }
+    if (w != child) continue;
+    if (WIFEXITED(status)) _exit(WEXITSTATUS(status));
+    _exit(128 + WTERMSIG(status));
+  }
+}
