@@ -254,6 +254,12 @@ class ScannerImpl final {
     std::vector<Finding> findings;
     std::vector<Hit> hits;  // stream mode: pending
     LineCounter lines;
+    // Per expression: the last window confirmed for it, when that window is
+    // a whole short line ([begin, end), absolute; end == 0: none). A later
+    // hit of the expression inside it would get the same window, already
+    // confirmed for all its rules, so it is dropped before any lookup: a
+    // long token reports many ends on one line.
+    std::vector<std::pair<uint64_t, uint64_t>> expr_window;
   };
 
   // The byte a hit's window is built around: the match's last byte, or the
@@ -314,8 +320,17 @@ class ScannerImpl final {
   // Returns false if the hit must wait for more text.
   bool ProcessHit(Context* ctx, std::string_view seg, uint64_t base, const Hit& hit,
                   bool final) const {
+    std::pair<uint64_t, uint64_t>& memo = ctx->expr_window[hit.expr];
+    // Same window for sure: the hit ends inside the memo's line (not on its
+    // newline, which Window would take in) and the line needs no clipping.
+    if (hit.end > memo.first && hit.end <= memo.second) return true;
     uint64_t ws, we;
     if (!Window(seg, base, hit.end, final, &ws, &we)) return false;
+    const uint64_t rs = ws - base, re = we - base;
+    if (rs > 0 && seg[rs - 1] == '\n' && re < seg.size() && seg[re] == '\n' &&
+        we - ws < kWindowFwd) {
+      memo = {ws, we};
+    }
     for (unsigned rule : expr_rules[hit.expr]) {
       if (ctx->last_window_end[rule] == we + 1) continue;  // same window
       ctx->last_window_end[rule] = we + 1;
@@ -436,10 +451,18 @@ namespace {
 // repeat {m,n} (n > 16) opened to {m,}. Hyperscan compiles counted repeats
 // into large automata (seconds for a few rules), and an open repeat accepts a
 // superset, which is all a prefilter needs: RE2 enforces the real bound.
+//
+// A repeat left open at the very end of the pattern ("...[A-Za-z0-9]{20,200})")
+// becomes exact ("{20}"): Hyperscan reports every end offset of a match, so an
+// open tail reports once per byte of a long token, and each report costs a
+// callback and a window lookup. The shorter match ends on the same line, which
+// is all a nomination needs (RE2 then matches the real pattern on the line).
 std::string HyperscanPattern(const std::string& p) {
   std::string out;
   out.reserve(p.size());
   bool in_class = false;
+  size_t open_comma = std::string::npos;  // ',' of the last "{m,}" emitted
+  size_t open_end = std::string::npos;    // out.size() just after it
   for (size_t i = 0; i < p.size(); ++i) {
     char c = p[i];
     if (c == '\\' && i + 1 < p.size()) {
@@ -470,14 +493,27 @@ std::string HyperscanPattern(const std::string& p) {
           int n = std::stoi(p.substr(m_end + 1, n_end - m_end - 1));
           if (n > 16) {
             out += p.substr(i, m_end - i + 1);
+            open_comma = out.size() - 1;
             out += '}';
+            open_end = out.size();
             i = n_end;
             continue;
           }
+        } else if (n_end == m_end + 1 && n_end < p.size() && p[n_end] == '}') {
+          out += p.substr(i, n_end - i + 1);  // already open: "{m,}"
+          open_comma = out.size() - 2;
+          open_end = out.size();
+          i = n_end;
+          continue;
         }
       }
     }
     out += c;
+  }
+  // Only group closers may follow the open repeat (an escaped ')' would
+  // carry its backslash), and a lazy or possessive marker must not.
+  if (open_end != std::string::npos && out.find_first_not_of(')', open_end) == std::string::npos) {
+    out.erase(open_comma, 1);
   }
   return out;
 }
@@ -1099,6 +1135,7 @@ std::vector<Finding> Scanner::Scan(std::string_view text, std::string_view strea
   ScannerImpl::Context ctx;
   ctx.stream_name = stream_name;
   ctx.last_window_end.assign(impl_->compiled.size(), 0);
+  ctx.expr_window.assign(impl_->expr_rules.size(), {0, 0});
   ctx.lines.Reset(text.data(), 0, 0);
   hs_scratch_t* scratch = impl_->scratch.Acquire();
   if (scratch == nullptr) return {};
@@ -1150,6 +1187,7 @@ std::unique_ptr<ScanStream> Scanner::OpenStream(std::string_view stream_name) co
   state->name = std::string(stream_name);
   state->ctx.stream_name = state->name;
   state->ctx.last_window_end.assign(impl_->compiled.size(), 0);
+  state->ctx.expr_window.assign(impl_->expr_rules.size(), {0, 0});
   state->scratch = impl_->scratch.Acquire();
   if (state->scratch != nullptr) {
     hs_open_stream(impl_->stream_db.db, 0, &state->stream);
@@ -1169,18 +1207,27 @@ const Rule* Scanner::FindRule(std::string_view id) const {
 
 // ---- validators ----
 
+// H = log2(n) - (1/n) * sum(c * log2(c)) over the byte counts c; c*log2(c)
+// comes from a table for the counts a secret-sized string has (one log2 per
+// string instead of one per distinct byte).
 double ShannonEntropy(std::string_view s) {
   if (s.empty()) return 0;
+  static constexpr size_t kTable = 512;
+  static const auto* const table = [] {
+    auto* t = new std::array<double, kTable>();
+    for (size_t c = 1; c < kTable; ++c) (*t)[c] = c * std::log2(static_cast<double>(c));
+    return t;
+  }();
   std::array<uint32_t, 256> counts{};
   for (unsigned char c : s) ++counts[c];
-  double h = 0;
-  const double n = static_cast<double>(s.size());
+  double sum = 0;
   for (uint32_t c : counts) {
     if (c == 0) continue;
-    double p = c / n;
-    h -= p * std::log2(p);
+    sum += c < kTable ? (*table)[c] : c * std::log2(static_cast<double>(c));
   }
-  return h;
+  const double n = static_cast<double>(s.size());
+  double h = std::log2(n) - sum / n;
+  return h < 0 ? 0 : h;
 }
 
 bool LuhnValid(std::string_view s) {
