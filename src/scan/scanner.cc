@@ -101,12 +101,109 @@ RE2::Options Re2Options() {
   return o;
 }
 
+// RE2's capture engines (BitState, NFA) pay per program instruction, and a
+// wide bounded repeat compiles to one instruction group per count: a rule
+// ending in "([A-Za-z0-9+/=_-]{20,200})" runs a program of 1500 instructions
+// and its captures cost microseconds per match. When the pattern ends in its
+// last capturing group, holding nothing but one character class repeated
+// {m,n} (and no top-level alternation), the same pattern with {m,} finds the
+// same matches, clipped: leftmost-first picks the same start and the same
+// choices before the group (each succeeds with the same condition, at least
+// m class bytes after it), and the greedy group then takes min(run, n) bytes
+// in the exact form, all of the run in the open one. So the open form runs
+// instead, and the group and the match are cut to n bytes (LoosenTail sets
+// *clip = n; 0 when the pattern does not have that shape).
+std::string LoosenTail(const std::string& p, size_t* clip) {
+  *clip = 0;
+  const size_t n = p.size();
+  if (n < 6 || p[n - 1] != ')' || p[n - 2] != '}') return p;
+  std::vector<size_t> opens;
+  size_t final_open = std::string::npos;
+  bool in_class = false;
+  for (size_t i = 0; i < n; ++i) {
+    const char c = p[i];
+    if (c == '\\') {
+      ++i;
+      continue;
+    }
+    if (in_class) {
+      if (c == ']') in_class = false;
+      continue;
+    }
+    if (c == '[') {
+      in_class = true;
+      if (i + 1 < n && p[i + 1] == '^') ++i;
+      if (i + 1 < n && p[i + 1] == ']') ++i;
+    } else if (c == '(') {
+      opens.push_back(i);
+    } else if (c == ')') {
+      if (opens.empty()) return p;
+      if (i == n - 1) final_open = opens.back();
+      opens.pop_back();
+    } else if (c == '|' && opens.empty()) {
+      return p;  // top-level alternation: the group ends only one branch
+    }
+  }
+  if (in_class || !opens.empty() || final_open == std::string::npos) return p;
+  if (p[final_open + 1] == '?') return p;  // not a plain capturing group
+  // The group's content: one class ([...] or an escape) and {m,n}.
+  size_t j = final_open + 1;
+  if (p[j] == '[') {
+    size_t k = j + 1;
+    if (k < n && p[k] == '^') ++k;
+    if (k < n && p[k] == ']') ++k;
+    while (k < n && p[k] != ']') k += p[k] == '\\' ? 2 : 1;
+    if (k >= n) return p;
+    j = k + 1;
+  } else if (p[j] == '\\' && j + 1 < n &&
+             absl::ascii_isalpha(static_cast<unsigned char>(p[j + 1]))) {
+    j += 2;
+  } else {
+    return p;
+  }
+  const size_t atom_end = j;
+  if (j >= n || p[j] != '{') return p;
+  size_t k = j + 1;
+  uint64_t lo = 0, hi = 0;
+  while (k < n && absl::ascii_isdigit(static_cast<unsigned char>(p[k])) && lo < 100000) {
+    lo = lo * 10 + static_cast<uint64_t>(p[k++] - '0');
+  }
+  if (k == j + 1 || k >= n || p[k] != ',') return p;
+  const size_t hi_start = ++k;
+  while (k < n && absl::ascii_isdigit(static_cast<unsigned char>(p[k])) && hi < 100000) {
+    hi = hi * 10 + static_cast<uint64_t>(p[k++] - '0');
+  }
+  if (k == hi_start || k != n - 2 || hi <= lo || hi > 100000) return p;
+  *clip = static_cast<size_t>(hi);
+  return absl::StrCat(p.substr(0, atom_end), "{", lo, ",})");
+}
+
+// RE2 for a rule's pattern ((?m): ^ and $ match at line boundaries, as
+// HS_FLAG_MULTILINE does; RE2 sees the whole buffer, not only the window),
+// its open-tailed form when LoosenTail applies and the tail group is the
+// secret (*clip set), else the pattern as written.
+std::unique_ptr<RE2> MatchRegex(const Rule& rule, int groups, const RE2::Options& opts,
+                                size_t* clip) {
+  std::string loose = LoosenTail(rule.pattern, clip);
+  if (*clip == 0 || rule.secret_group != groups) {
+    *clip = 0;
+    return std::make_unique<RE2>("(?m)" + rule.pattern, opts);
+  }
+  auto re = std::make_unique<RE2>("(?m)" + loose, opts);
+  if (!re->ok() || re->NumberOfCapturingGroups() != groups) {
+    *clip = 0;
+    return std::make_unique<RE2>("(?m)" + rule.pattern, opts);
+  }
+  return re;
+}
+
 // A rule's RE2 objects. A scanner restored from the cache builds them on a
 // rule's first candidate window instead of up front: most rules see no
 // candidate in a typical command's output, and Create stays a file read.
 struct RuleRegexes {
   absl::once_flag once;
   std::unique_ptr<RE2> re;
+  size_t clip = 0;  // see LoosenTail: cut the secret group (and match) to this
   std::vector<std::unique_ptr<RE2>> allow;
 };
 
@@ -124,9 +221,7 @@ struct CompiledRule {
   const RuleRegexes& Regexes() const {
     absl::call_once(rx->once, [this] {
       RE2::Options opts = Re2Options();
-      // (?m): ^ and $ match at line boundaries, as HS_FLAG_MULTILINE does;
-      // RE2 sees the whole buffer, not only the window.
-      rx->re = std::make_unique<RE2>("(?m)" + rule.pattern, opts);
+      rx->re = MatchRegex(rule, groups, opts, &rx->clip);
       for (const std::string& a : allow_patterns) {
         auto re = std::make_unique<RE2>(a, opts);
         if (re->ok()) rx->allow.push_back(std::move(re));
@@ -343,7 +438,8 @@ class ScannerImpl final {
                      uint64_t ws, uint64_t we) const {
     const CompiledRule& cr = compiled[rule_index];
     const Rule& rule = cr.rule;
-    const RE2& re = *cr.Regexes().re;
+    const RuleRegexes& rx = cr.Regexes();
+    const RE2& re = *rx.re;
     std::string_view window = seg.substr(ws - base, we - ws);
     if (!rule.keywords.empty()) {
       bool any = false;
@@ -364,8 +460,14 @@ class ScannerImpl final {
       const re2::StringPiece& whole = groups[0];
       size_t mbegin = whole.data() - seg.data();
       size_t mend = mbegin + whole.size();
-      pos = whole.empty() ? mend + 1 : mend;
       re2::StringPiece secret = whole;
+      if (rx.clip != 0 && rule.secret_group < ngroups &&
+          groups[rule.secret_group].size() > rx.clip) {
+        // The exact pattern's match: group and match end after clip bytes.
+        groups[rule.secret_group] = re2::StringPiece(groups[rule.secret_group].data(), rx.clip);
+        mend = groups[rule.secret_group].data() + rx.clip - seg.data();
+      }
+      pos = whole.empty() ? mend + 1 : mend;
       if (rule.secret_group > 0 && rule.secret_group < ngroups) {
         secret = groups[rule.secret_group];
       } else if (rule.secret_group < 0) {  // gitleaks: first group that matched
@@ -608,6 +710,12 @@ absl::Status CompileAll(std::vector<RulePack> packs, ScannerImpl* impl) {
                                            " but the pattern has ", cr.groups, " groups"));
         if (!s.ok()) return s;
         continue;
+      }
+      // Validated as written above; matched in its cheaper equivalent form.
+      size_t clip = 0;
+      (void)LoosenTail(rule.pattern, &clip);
+      if (clip != 0 && rule.secret_group == cr.groups) {
+        cr.rx->re = MatchRegex(rule, cr.groups, opts, &cr.rx->clip);
       }
       bool allow_ok = true;
       for (const std::string& a : rule.allowlist.regexes) {

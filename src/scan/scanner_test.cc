@@ -191,6 +191,59 @@ TEST(ScannerTest, SecretGroupLimitsTheRange) {
   }
 }
 
+// A rule ending in its secret group "([class]{m,n})" is matched with the
+// repeat left open and the group cut to n bytes (scanner.cc, LoosenTail).
+// The same rules with an empty group appended are matched as written: both
+// must report the same findings, byte for byte, on text full of long runs.
+TEST(ScannerTest, OpenTailGroupsMatchLikeTheBoundedPattern) {
+  const std::vector<std::string> patterns = {
+      R"((?i)(?:key|tok)[\w.-]{0,3}\s*[:=]\s*["']?([A-Za-z0-9+/=_-]{4,9}))",
+      R"(k=([a-z=]{2,5}))",
+      R"(\bp[:=]([^\s"']{3,6}))",
+  };
+  auto pack = [&](bool as_written) {
+    std::string toml;
+    for (size_t i = 0; i < patterns.size(); ++i) {
+      toml += "[[rules]]\nid = \"r" + std::to_string(i) +
+              "\"\ncategory = \"c\"\nseverity = \"low\"\nsecret_group = 1\npattern = '''" +
+              patterns[i] + (as_written ? "(?:)" : "") + "'''\n";
+    }
+    return OnePack(toml);
+  };
+  ScannerOptions no_cache;
+  no_cache.cache_dir = "";
+  auto loose = Scanner::Create({pack(false)}, no_cache);
+  auto exact = Scanner::Create({pack(true)}, no_cache);
+  ASSERT_TRUE(loose.ok()) << loose.status();
+  ASSERT_TRUE(exact.ok()) << exact.status();
+  const std::string alphabet = "kKeyto=:p \"'ab1+/-_.=k=k=\n";
+  uint64_t x = 88172645463325252ull;
+  size_t total = 0;
+  for (int round = 0; round < 400; ++round) {
+    std::string text;
+    for (int i = 0; i < 200; ++i) {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      text += alphabet[x % alphabet.size()];
+    }
+    auto a = (*loose)->Scan(text);
+    auto b = (*exact)->Scan(text);
+    ASSERT_EQ(a.size(), b.size()) << text;
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_EQ(a[i].rule_id, b[i].rule_id) << text;
+      EXPECT_EQ(a[i].begin, b[i].begin) << text;
+      EXPECT_EQ(a[i].end, b[i].end) << text;
+    }
+    total += a.size();
+  }
+  EXPECT_GT(total, 100u);  // the text does exercise the rules
+  // A run longer than the bound is cut at it, as the bounded form does.
+  auto f = (*loose)->Scan("k=abcdefghij");
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].end - f[0].begin, 5u);
+}
+
 TEST(ScannerTest, AnchorsMatchAtLineStarts) {
   auto s = Scanner::Create({OnePack(R"(
 [[rules]]
