@@ -47,6 +47,11 @@
 #endif
 
 namespace kavach::internal {
+
+namespace internal_scanner {
+bool exact_only = false;
+}  // namespace internal_scanner
+
 namespace {
 
 // A match never reaches further than this from the hit's last byte in either
@@ -103,98 +108,115 @@ RE2::Options Re2Options() {
 
 // RE2's capture engines (BitState, NFA) pay per program instruction, and a
 // wide bounded repeat compiles to one instruction group per count: a rule
-// ending in "([A-Za-z0-9+/=_-]{20,200})" runs a program of 1500 instructions
-// and its captures cost microseconds per match. When the pattern ends in its
-// last capturing group, holding nothing but one character class repeated
-// {m,n} (and no top-level alternation), the same pattern with {m,} finds the
-// same matches, clipped: leftmost-first picks the same start and the same
-// choices before the group (each succeeds with the same condition, at least
-// m class bytes after it), and the greedy group then takes min(run, n) bytes
-// in the exact form, all of the run in the open one. So the open form runs
-// instead, and the group and the match are cut to n bytes (LoosenTail sets
-// *clip = n; 0 when the pattern does not have that shape).
-std::string LoosenTail(const std::string& p, size_t* clip) {
-  *clip = 0;
+// with "([A-Za-z0-9+/=_-]{20,200})" runs a program of 1500 instructions, and
+// its captures cost microseconds per match. So matching runs a loose form
+// first: every repeat {m,n} (n > 16) of a one-byte atom opened to {m,} and
+// wrapped in a capture group of its own, which shows how many bytes it took.
+// The exact pattern's paths are the loose one's paths with every count within
+// its bound, in the same priority order; so when the loose leftmost-first
+// match keeps every count within bounds, the exact pattern matches there too,
+// no earlier (it accepts less) and by no higher-priority path (that path would
+// be a loose one too): the same match, groups and all. Otherwise the exact
+// pattern decides that match.
+struct LooseForm {
+  std::string pattern;
+  std::vector<int> group_of;                   // original group -> loose group
+  std::vector<std::pair<int, size_t>> bounds;  // loose group -> max bytes
+};
+
+std::optional<LooseForm> Loosen(const std::string& p) {
+  LooseForm f;
+  std::string& out = f.pattern;
+  f.group_of.push_back(0);
+  int loose_groups = 0;
+  size_t atom = std::string::npos;  // out offset of the last one-byte atom
   const size_t n = p.size();
-  if (n < 6 || p[n - 1] != ')' || p[n - 2] != '}') return p;
-  std::vector<size_t> opens;
-  size_t final_open = std::string::npos;
-  bool in_class = false;
   for (size_t i = 0; i < n; ++i) {
     const char c = p[i];
     if (c == '\\') {
+      if (i + 1 >= n) return std::nullopt;
+      const char e = p[i + 1];
+      const bool alnum = absl::ascii_isalnum(static_cast<unsigned char>(e));
+      if (alnum && std::string_view("wWdDsSntrfv").find(e) == std::string_view::npos) {
+        if (std::string_view("bBAz").find(e) == std::string_view::npos) return std::nullopt;
+        atom = std::string::npos;  // empty-width
+      } else {
+        atom = out.size();
+      }
+      out += c;
+      out += e;
       ++i;
       continue;
     }
-    if (in_class) {
-      if (c == ']') in_class = false;
+    if (c == '[') {
+      atom = out.size();
+      size_t k = i + 1;
+      if (k < n && p[k] == '^') ++k;
+      if (k < n && p[k] == ']') ++k;
+      while (k < n && p[k] != ']') {
+        if (p[k] == '[' && k + 1 < n && p[k + 1] == ':') {
+          size_t close = p.find(":]", k + 2);
+          if (close == std::string::npos) return std::nullopt;
+          k = close + 2;
+          continue;
+        }
+        k += p[k] == '\\' ? 2 : 1;
+      }
+      if (k >= n) return std::nullopt;
+      out.append(p, i, k - i + 1);
+      i = k;
       continue;
     }
-    if (c == '[') {
-      in_class = true;
-      if (i + 1 < n && p[i + 1] == '^') ++i;
-      if (i + 1 < n && p[i + 1] == ']') ++i;
-    } else if (c == '(') {
-      opens.push_back(i);
-    } else if (c == ')') {
-      if (opens.empty()) return p;
-      if (i == n - 1) final_open = opens.back();
-      opens.pop_back();
-    } else if (c == '|' && opens.empty()) {
-      return p;  // top-level alternation: the group ends only one branch
+    if (c == '(') {
+      atom = std::string::npos;
+      const bool capturing =
+          i + 1 >= n || p[i + 1] != '?' ||
+          (i + 2 < n && (p[i + 2] == 'P' ||
+                         (p[i + 2] == '<' && i + 3 < n && p[i + 3] != '=' && p[i + 3] != '!')));
+      if (capturing) f.group_of.push_back(++loose_groups);
+      out += c;
+      continue;
     }
+    if (c == '{') {
+      size_t k = i + 1;
+      uint64_t lo = 0, hi = 0;
+      while (k < n && absl::ascii_isdigit(static_cast<unsigned char>(p[k])) && lo < 100000) {
+        lo = lo * 10 + static_cast<uint64_t>(p[k++] - '0');
+      }
+      const bool has_lo = k > i + 1;
+      bool ok = has_lo && k < n && p[k] == ',';
+      size_t hs = k + 1;
+      if (ok) {
+        k = hs;
+        while (k < n && absl::ascii_isdigit(static_cast<unsigned char>(p[k])) && hi < 100000) {
+          hi = hi * 10 + static_cast<uint64_t>(p[k++] - '0');
+        }
+        ok = k > hs && k < n && p[k] == '}' && hi > 16 && hi >= lo &&
+             (k + 1 >= n || (p[k + 1] != '?' && p[k + 1] != '+'));
+      }
+      if (ok && atom != std::string::npos) {
+        out.insert(atom, "(");
+        absl::StrAppend(&out, "{", lo, ",})");
+        f.bounds.emplace_back(++loose_groups, static_cast<size_t>(hi));
+        // Groups opened later shift by one; earlier ones keep their number.
+        i = k;
+        atom = std::string::npos;
+        continue;
+      }
+      atom = std::string::npos;
+      out += c;
+      continue;
+    }
+    if (c == '|' || c == ')' || c == '^' || c == '$' || c == '*' || c == '+' || c == '?' ||
+        c == '}') {
+      atom = std::string::npos;
+    } else {
+      atom = out.size();  // a literal byte or '.'
+    }
+    out += c;
   }
-  if (in_class || !opens.empty() || final_open == std::string::npos) return p;
-  if (p[final_open + 1] == '?') return p;  // not a plain capturing group
-  // The group's content: one class ([...] or an escape) and {m,n}.
-  size_t j = final_open + 1;
-  if (p[j] == '[') {
-    size_t k = j + 1;
-    if (k < n && p[k] == '^') ++k;
-    if (k < n && p[k] == ']') ++k;
-    while (k < n && p[k] != ']') k += p[k] == '\\' ? 2 : 1;
-    if (k >= n) return p;
-    j = k + 1;
-  } else if (p[j] == '\\' && j + 1 < n &&
-             absl::ascii_isalpha(static_cast<unsigned char>(p[j + 1]))) {
-    j += 2;
-  } else {
-    return p;
-  }
-  const size_t atom_end = j;
-  if (j >= n || p[j] != '{') return p;
-  size_t k = j + 1;
-  uint64_t lo = 0, hi = 0;
-  while (k < n && absl::ascii_isdigit(static_cast<unsigned char>(p[k])) && lo < 100000) {
-    lo = lo * 10 + static_cast<uint64_t>(p[k++] - '0');
-  }
-  if (k == j + 1 || k >= n || p[k] != ',') return p;
-  const size_t hi_start = ++k;
-  while (k < n && absl::ascii_isdigit(static_cast<unsigned char>(p[k])) && hi < 100000) {
-    hi = hi * 10 + static_cast<uint64_t>(p[k++] - '0');
-  }
-  if (k == hi_start || k != n - 2 || hi <= lo || hi > 100000) return p;
-  *clip = static_cast<size_t>(hi);
-  return absl::StrCat(p.substr(0, atom_end), "{", lo, ",})");
-}
-
-// RE2 for a rule's pattern ((?m): ^ and $ match at line boundaries, as
-// HS_FLAG_MULTILINE does; RE2 sees the whole buffer, not only the window),
-// its open-tailed form when LoosenTail applies and the tail group is the
-// secret (*clip set), else the pattern as written.
-std::unique_ptr<RE2> MatchRegex(const Rule& rule, int groups, const RE2::Options& opts,
-                                size_t* clip) {
-  std::string loose = LoosenTail(rule.pattern, clip);
-  if (*clip == 0 || rule.secret_group != groups) {
-    *clip = 0;
-    return std::make_unique<RE2>("(?m)" + rule.pattern, opts);
-  }
-  auto re = std::make_unique<RE2>("(?m)" + loose, opts);
-  if (!re->ok() || re->NumberOfCapturingGroups() != groups) {
-    *clip = 0;
-    return std::make_unique<RE2>("(?m)" + rule.pattern, opts);
-  }
-  return re;
+  if (f.bounds.empty() || loose_groups + 1 > 32) return std::nullopt;
+  return f;
 }
 
 // A rule's RE2 objects. A scanner restored from the cache builds them on a
@@ -202,8 +224,26 @@ std::unique_ptr<RE2> MatchRegex(const Rule& rule, int groups, const RE2::Options
 // candidate in a typical command's output, and Create stays a file read.
 struct RuleRegexes {
   absl::once_flag once;
-  std::unique_ptr<RE2> re;
-  size_t clip = 0;  // see LoosenTail: cut the secret group (and match) to this
+  std::unique_ptr<RE2> re;     // the pattern as written
+  std::unique_ptr<RE2> loose;  // see Loosen; null when it does not apply
+  std::vector<int> group_of;
+  std::vector<std::pair<int, size_t>> bounds;
+
+  // (?m): ^ and $ match at line boundaries, as HS_FLAG_MULTILINE does; RE2
+  // sees the whole buffer, not only the window.
+  void BuildLoose(const std::string& pattern, const RE2::Options& opts) {
+    if (internal_scanner::exact_only || !re || !re->ok()) return;
+    std::optional<LooseForm> f = Loosen(pattern);
+    if (!f || static_cast<int>(f->group_of.size()) != re->NumberOfCapturingGroups() + 1) return;
+    auto l = std::make_unique<RE2>("(?m)" + f->pattern, opts);
+    if (!l->ok() || l->NumberOfCapturingGroups() + 1 !=
+                        static_cast<int>(f->group_of.size()) + static_cast<int>(f->bounds.size())) {
+      return;
+    }
+    loose = std::move(l);
+    group_of = std::move(f->group_of);
+    bounds = std::move(f->bounds);
+  }
   std::vector<std::unique_ptr<RE2>> allow;
 };
 
@@ -221,7 +261,8 @@ struct CompiledRule {
   const RuleRegexes& Regexes() const {
     absl::call_once(rx->once, [this] {
       RE2::Options opts = Re2Options();
-      rx->re = MatchRegex(rule, groups, opts, &rx->clip);
+      rx->re = std::make_unique<RE2>("(?m)" + rule.pattern, opts);
+      rx->BuildLoose(rule.pattern, opts);
       for (const std::string& a : allow_patterns) {
         auto re = std::make_unique<RE2>(a, opts);
         if (re->ok()) rx->allow.push_back(std::move(re));
@@ -453,20 +494,29 @@ class ScannerImpl final {
     }
     re2::StringPiece text(seg.data(), seg.size());
     std::array<re2::StringPiece, 10> groups;
+    std::array<re2::StringPiece, 32> lg;  // the loose form's groups
     int ngroups = std::min<int>(cr.groups + 1, static_cast<int>(groups.size()));
+    const int nloose = rx.loose ? rx.loose->NumberOfCapturingGroups() + 1 : 0;
     size_t pos = ws - base;
     const size_t endpos = we - base;
-    while (pos <= endpos && re.Match(text, pos, endpos, RE2::UNANCHORED, groups.data(), ngroups)) {
+    auto next_match = [&]() -> bool {
+      if (rx.loose) {
+        if (!rx.loose->Match(text, pos, endpos, RE2::UNANCHORED, lg.data(), nloose)) return false;
+        bool within = true;
+        for (const auto& [g, max] : rx.bounds) within &= lg[g].size() <= max;
+        if (within) {
+          for (int g = 0; g < ngroups; ++g) groups[g] = lg[rx.group_of[g]];
+          return true;
+        }
+        // A count over its bound: this match is the exact pattern's to find.
+      }
+      return re.Match(text, pos, endpos, RE2::UNANCHORED, groups.data(), ngroups);
+    };
+    while (pos <= endpos && next_match()) {
       const re2::StringPiece& whole = groups[0];
       size_t mbegin = whole.data() - seg.data();
       size_t mend = mbegin + whole.size();
       re2::StringPiece secret = whole;
-      if (rx.clip != 0 && rule.secret_group < ngroups &&
-          groups[rule.secret_group].size() > rx.clip) {
-        // The exact pattern's match: group and match end after clip bytes.
-        groups[rule.secret_group] = re2::StringPiece(groups[rule.secret_group].data(), rx.clip);
-        mend = groups[rule.secret_group].data() + rx.clip - seg.data();
-      }
       pos = whole.empty() ? mend + 1 : mend;
       if (rule.secret_group > 0 && rule.secret_group < ngroups) {
         secret = groups[rule.secret_group];
@@ -712,11 +762,7 @@ absl::Status CompileAll(std::vector<RulePack> packs, ScannerImpl* impl) {
         continue;
       }
       // Validated as written above; matched in its cheaper equivalent form.
-      size_t clip = 0;
-      (void)LoosenTail(rule.pattern, &clip);
-      if (clip != 0 && rule.secret_group == cr.groups) {
-        cr.rx->re = MatchRegex(rule, cr.groups, opts, &cr.rx->clip);
-      }
+      cr.rx->BuildLoose(rule.pattern, opts);
       bool allow_ok = true;
       for (const std::string& a : rule.allowlist.regexes) {
         auto re = std::make_unique<RE2>(a, opts);
