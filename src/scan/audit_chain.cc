@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
+#include <sched.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -1184,12 +1185,26 @@ absl::Status AuditChain::Submit(const std::vector<Request*>& requests) {
   // for that leader's wake: it still touches our waiter.
   bool committed_ours = false;
   while (lead) {
+    // The appenders the last commit woke are still re-queueing: a commit
+    // taken now would carry a handful and make the rest wait a whole fsync
+    // more. So yield the CPU to them for a moment (at most 200 us, a tenth of
+    // a fast fsync) until half as many as last time are pending.
+    if (io_->durable && last_batch_ > 2) {
+      const absl::Time deadline = absl::Now() + absl::Microseconds(200);
+      for (int i = 0; i < 64; ++i) {
+        size_t n = 0;
+        for (Request* r = pending_.load(); r != nullptr && n < last_batch_ / 2; r = r->next) ++n;
+        if (n >= last_batch_ / 2 || absl::Now() >= deadline) break;
+        sched_yield();
+      }
+    }
     // Our requests are pending unless the previous leader took them (see
     // committed_ours); only a leader takes requests.
     Request* taken = pending_.exchange(nullptr);
     std::vector<Request*> batch;
     for (Request* r = taken; r != nullptr; r = r->next) batch.push_back(r);
     std::reverse(batch.begin(), batch.end());
+    last_batch_ = batch.size();
     // The waiters to wake, read now: once a request's status is published
     // (below) its Submit may return and free it.
     std::vector<Waiter*> wake;

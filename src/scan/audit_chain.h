@@ -173,6 +173,7 @@ class AuditChain final {
   // Requests not yet taken by a leader, newest first (see Submit).
   std::atomic<Request*> pending_{nullptr};
   std::atomic<bool> leader_active_{false};
+  size_t last_batch_ = 0;  // requests in the last commit; the leader's
   mutable absl::Mutex mu_;
   uint64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;
   std::string last_mac_hex_ ABSL_GUARDED_BY(mu_);
