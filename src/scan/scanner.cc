@@ -1372,12 +1372,22 @@ double ShannonEntropy(std::string_view s) {
     for (size_t c = 1; c < kTable; ++c) (*t)[c] = c * std::log2(static_cast<double>(c));
     return t;
   }();
-  std::array<uint32_t, 256> counts{};
-  for (unsigned char c : s) ++counts[c];
   double sum = 0;
-  for (uint32_t c : counts) {
-    if (c == 0) continue;
-    sum += c < kTable ? (*table)[c] : c * std::log2(static_cast<double>(c));
+  if (s.size() < kTable) {
+    // Secret-sized: the sum runs over the string's own bytes (each distinct
+    // byte once, its count then cleared), not over all 256 counters.
+    std::array<uint16_t, 256> counts{};
+    for (unsigned char c : s) ++counts[c];
+    for (unsigned char c : s) {
+      sum += (*table)[counts[c]];  // table[0] == 0
+      counts[c] = 0;
+    }
+  } else {
+    std::array<uint64_t, 256> counts{};
+    for (unsigned char c : s) ++counts[c];
+    for (uint64_t c : counts) {
+      if (c != 0) sum += c * std::log2(static_cast<double>(c));
+    }
   }
   const double n = static_cast<double>(s.size());
   double h = std::log2(n) - sum / n;
