@@ -28,7 +28,9 @@
 // Appenders queue; one of them (the leader) takes the whole queue, locks the
 // file (flock), catches up with records other processes wrote (verifying
 // them), writes the batch with one write(2), fdatasyncs once and rewrites the
-// head, so one fsync covers every queued record (group commit).
+// head, so one fsync covers every queued record (group commit). The lead then
+// passes directly to a thread with queued records, and each committed
+// appender's thread is woken once (no thundering herd).
 //
 // Crashes: a record is one line ending in '\n'. A line without it (a crash in
 // the middle of a write) is reported by the verifier as a torn last line, and
@@ -44,6 +46,7 @@
 #ifndef KAVACH_SCAN_AUDIT_CHAIN_H_
 #define KAVACH_SCAN_AUDIT_CHAIN_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -154,6 +157,7 @@ class AuditChain final {
   std::string key_fingerprint() const;
 
   struct Request;  // internal
+  struct Waiter;   // internal
 
  private:
   struct Io;
@@ -166,11 +170,13 @@ class AuditChain final {
   // Touched only by the current leader (or Open/destructor): file state.
   std::unique_ptr<Io> io_;
 
+  // Requests not yet taken by a leader, newest first (see Submit).
+  std::atomic<Request*> pending_{nullptr};
+  std::atomic<bool> leader_active_{false};
+  size_t last_batch_ = 0;  // requests in the last commit; the leader's
   mutable absl::Mutex mu_;
-  absl::CondVar cv_;
-  std::vector<Request*> queue_ ABSL_GUARDED_BY(mu_);
-  bool leader_active_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t last_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string last_mac_hex_ ABSL_GUARDED_BY(mu_);
   std::string key_fp_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -31,7 +31,7 @@
 namespace kavach::internal {
 
 // Bumped whenever the payload layout or the meaning of its contents changes.
-inline constexpr uint32_t kScanCacheFormat = 1;
+inline constexpr uint32_t kScanCacheFormat = 2;  // 2: exact tails (HyperscanPattern)
 
 // $KAVACH_CACHE_DIR, else $XDG_CACHE_HOME/kavach, else ~/.cache/kavach
 // ($HOME, else the passwd entry), for root /var/cache/kavach when none of

@@ -47,6 +47,11 @@
 #endif
 
 namespace kavach::internal {
+
+namespace internal_scanner {
+bool exact_only = false;
+}  // namespace internal_scanner
+
 namespace {
 
 // A match never reaches further than this from the hit's last byte in either
@@ -101,12 +106,144 @@ RE2::Options Re2Options() {
   return o;
 }
 
+// RE2's capture engines (BitState, NFA) pay per program instruction, and a
+// wide bounded repeat compiles to one instruction group per count: a rule
+// with "([A-Za-z0-9+/=_-]{20,200})" runs a program of 1500 instructions, and
+// its captures cost microseconds per match. So matching runs a loose form
+// first: every repeat {m,n} (n > 16) of a one-byte atom opened to {m,} and
+// wrapped in a capture group of its own, which shows how many bytes it took.
+// The exact pattern's paths are the loose one's paths with every count within
+// its bound, in the same priority order; so when the loose leftmost-first
+// match keeps every count within bounds, the exact pattern matches there too,
+// no earlier (it accepts less) and by no higher-priority path (that path would
+// be a loose one too): the same match, groups and all. Otherwise the exact
+// pattern decides that match.
+struct LooseForm {
+  std::string pattern;
+  std::vector<int> group_of;                   // original group -> loose group
+  std::vector<std::pair<int, size_t>> bounds;  // loose group -> max bytes
+};
+
+std::optional<LooseForm> Loosen(const std::string& p) {
+  LooseForm f;
+  std::string& out = f.pattern;
+  f.group_of.push_back(0);
+  int loose_groups = 0;
+  size_t atom = std::string::npos;  // out offset of the last one-byte atom
+  const size_t n = p.size();
+  for (size_t i = 0; i < n; ++i) {
+    const char c = p[i];
+    if (c == '\\') {
+      if (i + 1 >= n) return std::nullopt;
+      const char e = p[i + 1];
+      const bool alnum = absl::ascii_isalnum(static_cast<unsigned char>(e));
+      if (alnum && std::string_view("wWdDsSntrfv").find(e) == std::string_view::npos) {
+        if (std::string_view("bBAz").find(e) == std::string_view::npos) return std::nullopt;
+        atom = std::string::npos;  // empty-width
+      } else {
+        atom = out.size();
+      }
+      out += c;
+      out += e;
+      ++i;
+      continue;
+    }
+    if (c == '[') {
+      atom = out.size();
+      size_t k = i + 1;
+      if (k < n && p[k] == '^') ++k;
+      if (k < n && p[k] == ']') ++k;
+      while (k < n && p[k] != ']') {
+        if (p[k] == '[' && k + 1 < n && p[k + 1] == ':') {
+          size_t close = p.find(":]", k + 2);
+          if (close == std::string::npos) return std::nullopt;
+          k = close + 2;
+          continue;
+        }
+        k += p[k] == '\\' ? 2 : 1;
+      }
+      if (k >= n) return std::nullopt;
+      out.append(p, i, k - i + 1);
+      i = k;
+      continue;
+    }
+    if (c == '(') {
+      atom = std::string::npos;
+      const bool capturing =
+          i + 1 >= n || p[i + 1] != '?' ||
+          (i + 2 < n && (p[i + 2] == 'P' ||
+                         (p[i + 2] == '<' && i + 3 < n && p[i + 3] != '=' && p[i + 3] != '!')));
+      if (capturing) f.group_of.push_back(++loose_groups);
+      out += c;
+      continue;
+    }
+    if (c == '{') {
+      size_t k = i + 1;
+      uint64_t lo = 0, hi = 0;
+      while (k < n && absl::ascii_isdigit(static_cast<unsigned char>(p[k])) && lo < 100000) {
+        lo = lo * 10 + static_cast<uint64_t>(p[k++] - '0');
+      }
+      const bool has_lo = k > i + 1;
+      bool ok = has_lo && k < n && p[k] == ',';
+      size_t hs = k + 1;
+      if (ok) {
+        k = hs;
+        while (k < n && absl::ascii_isdigit(static_cast<unsigned char>(p[k])) && hi < 100000) {
+          hi = hi * 10 + static_cast<uint64_t>(p[k++] - '0');
+        }
+        ok = k > hs && k < n && p[k] == '}' && hi > 16 && hi >= lo &&
+             (k + 1 >= n || (p[k + 1] != '?' && p[k + 1] != '+'));
+      }
+      if (ok && atom != std::string::npos) {
+        out.insert(atom, "(");
+        absl::StrAppend(&out, "{", lo, ",})");
+        f.bounds.emplace_back(++loose_groups, static_cast<size_t>(hi));
+        // Groups opened later shift by one; earlier ones keep their number.
+        i = k;
+        atom = std::string::npos;
+        continue;
+      }
+      atom = std::string::npos;
+      out += c;
+      continue;
+    }
+    if (c == '|' || c == ')' || c == '^' || c == '$' || c == '*' || c == '+' || c == '?' ||
+        c == '}') {
+      atom = std::string::npos;
+    } else {
+      atom = out.size();  // a literal byte or '.'
+    }
+    out += c;
+  }
+  if (f.bounds.empty() || loose_groups + 1 > 32) return std::nullopt;
+  return f;
+}
+
 // A rule's RE2 objects. A scanner restored from the cache builds them on a
 // rule's first candidate window instead of up front: most rules see no
 // candidate in a typical command's output, and Create stays a file read.
 struct RuleRegexes {
   absl::once_flag once;
-  std::unique_ptr<RE2> re;
+  std::unique_ptr<RE2> re;     // the pattern as written
+  std::unique_ptr<RE2> loose;  // see Loosen; null when it does not apply
+  std::vector<int> group_of;
+  std::vector<std::pair<int, size_t>> bounds;
+
+  // (?m): ^ and $ match at line boundaries, as HS_FLAG_MULTILINE does; RE2
+  // sees the whole buffer, not only the window.
+  void BuildLoose(const std::string& pattern, const RE2::Options& opts) {
+    if (internal_scanner::exact_only || !re || !re->ok()) return;
+    std::optional<LooseForm> f = Loosen(pattern);
+    if (!f || static_cast<int>(f->group_of.size()) != re->NumberOfCapturingGroups() + 1) return;
+    auto l = std::make_unique<RE2>("(?m)" + f->pattern, opts);
+    if (!l->ok() || l->NumberOfCapturingGroups() + 1 !=
+                        static_cast<int>(f->group_of.size()) + static_cast<int>(f->bounds.size())) {
+      return;
+    }
+    loose = std::move(l);
+    group_of = std::move(f->group_of);
+    bounds = std::move(f->bounds);
+  }
   std::vector<std::unique_ptr<RE2>> allow;
 };
 
@@ -124,9 +261,8 @@ struct CompiledRule {
   const RuleRegexes& Regexes() const {
     absl::call_once(rx->once, [this] {
       RE2::Options opts = Re2Options();
-      // (?m): ^ and $ match at line boundaries, as HS_FLAG_MULTILINE does;
-      // RE2 sees the whole buffer, not only the window.
       rx->re = std::make_unique<RE2>("(?m)" + rule.pattern, opts);
+      rx->BuildLoose(rule.pattern, opts);
       for (const std::string& a : allow_patterns) {
         auto re = std::make_unique<RE2>(a, opts);
         if (re->ok()) rx->allow.push_back(std::move(re));
@@ -254,6 +390,12 @@ class ScannerImpl final {
     std::vector<Finding> findings;
     std::vector<Hit> hits;  // stream mode: pending
     LineCounter lines;
+    // Per expression: the last window confirmed for it, when that window is
+    // a whole short line ([begin, end), absolute; end == 0: none). A later
+    // hit of the expression inside it would get the same window, already
+    // confirmed for all its rules, so it is dropped before any lookup: a
+    // long token reports many ends on one line.
+    std::vector<std::pair<uint64_t, uint64_t>> expr_window;
   };
 
   // The byte a hit's window is built around: the match's last byte, or the
@@ -314,8 +456,17 @@ class ScannerImpl final {
   // Returns false if the hit must wait for more text.
   bool ProcessHit(Context* ctx, std::string_view seg, uint64_t base, const Hit& hit,
                   bool final) const {
+    std::pair<uint64_t, uint64_t>& memo = ctx->expr_window[hit.expr];
+    // Same window for sure: the hit ends inside the memo's line (not on its
+    // newline, which Window would take in) and the line needs no clipping.
+    if (hit.end > memo.first && hit.end <= memo.second) return true;
     uint64_t ws, we;
     if (!Window(seg, base, hit.end, final, &ws, &we)) return false;
+    const uint64_t rs = ws - base, re = we - base;
+    if (rs > 0 && seg[rs - 1] == '\n' && re < seg.size() && seg[re] == '\n' &&
+        we - ws < kWindowFwd) {
+      memo = {ws, we};
+    }
     for (unsigned rule : expr_rules[hit.expr]) {
       if (ctx->last_window_end[rule] == we + 1) continue;  // same window
       ctx->last_window_end[rule] = we + 1;
@@ -328,7 +479,8 @@ class ScannerImpl final {
                      uint64_t ws, uint64_t we) const {
     const CompiledRule& cr = compiled[rule_index];
     const Rule& rule = cr.rule;
-    const RE2& re = *cr.Regexes().re;
+    const RuleRegexes& rx = cr.Regexes();
+    const RE2& re = *rx.re;
     std::string_view window = seg.substr(ws - base, we - ws);
     if (!rule.keywords.empty()) {
       bool any = false;
@@ -342,15 +494,30 @@ class ScannerImpl final {
     }
     re2::StringPiece text(seg.data(), seg.size());
     std::array<re2::StringPiece, 10> groups;
+    std::array<re2::StringPiece, 32> lg;  // the loose form's groups
     int ngroups = std::min<int>(cr.groups + 1, static_cast<int>(groups.size()));
+    const int nloose = rx.loose ? rx.loose->NumberOfCapturingGroups() + 1 : 0;
     size_t pos = ws - base;
     const size_t endpos = we - base;
-    while (pos <= endpos && re.Match(text, pos, endpos, RE2::UNANCHORED, groups.data(), ngroups)) {
+    auto next_match = [&]() -> bool {
+      if (rx.loose) {
+        if (!rx.loose->Match(text, pos, endpos, RE2::UNANCHORED, lg.data(), nloose)) return false;
+        bool within = true;
+        for (const auto& [g, max] : rx.bounds) within &= lg[g].size() <= max;
+        if (within) {
+          for (int g = 0; g < ngroups; ++g) groups[g] = lg[rx.group_of[g]];
+          return true;
+        }
+        // A count over its bound: this match is the exact pattern's to find.
+      }
+      return re.Match(text, pos, endpos, RE2::UNANCHORED, groups.data(), ngroups);
+    };
+    while (pos <= endpos && next_match()) {
       const re2::StringPiece& whole = groups[0];
       size_t mbegin = whole.data() - seg.data();
       size_t mend = mbegin + whole.size();
-      pos = whole.empty() ? mend + 1 : mend;
       re2::StringPiece secret = whole;
+      pos = whole.empty() ? mend + 1 : mend;
       if (rule.secret_group > 0 && rule.secret_group < ngroups) {
         secret = groups[rule.secret_group];
       } else if (rule.secret_group < 0) {  // gitleaks: first group that matched
@@ -436,10 +603,18 @@ namespace {
 // repeat {m,n} (n > 16) opened to {m,}. Hyperscan compiles counted repeats
 // into large automata (seconds for a few rules), and an open repeat accepts a
 // superset, which is all a prefilter needs: RE2 enforces the real bound.
+//
+// A repeat left open at the very end of the pattern ("...[A-Za-z0-9]{20,200})")
+// becomes exact ("{20}"): Hyperscan reports every end offset of a match, so an
+// open tail reports once per byte of a long token, and each report costs a
+// callback and a window lookup. The shorter match ends on the same line, which
+// is all a nomination needs (RE2 then matches the real pattern on the line).
 std::string HyperscanPattern(const std::string& p) {
   std::string out;
   out.reserve(p.size());
   bool in_class = false;
+  size_t open_comma = std::string::npos;  // ',' of the last "{m,}" emitted
+  size_t open_end = std::string::npos;    // out.size() just after it
   for (size_t i = 0; i < p.size(); ++i) {
     char c = p[i];
     if (c == '\\' && i + 1 < p.size()) {
@@ -470,14 +645,27 @@ std::string HyperscanPattern(const std::string& p) {
           int n = std::stoi(p.substr(m_end + 1, n_end - m_end - 1));
           if (n > 16) {
             out += p.substr(i, m_end - i + 1);
+            open_comma = out.size() - 1;
             out += '}';
+            open_end = out.size();
             i = n_end;
             continue;
           }
+        } else if (n_end == m_end + 1 && n_end < p.size() && p[n_end] == '}') {
+          out += p.substr(i, n_end - i + 1);  // already open: "{m,}"
+          open_comma = out.size() - 2;
+          open_end = out.size();
+          i = n_end;
+          continue;
         }
       }
     }
     out += c;
+  }
+  // Only group closers may follow the open repeat (an escaped ')' would
+  // carry its backslash), and a lazy or possessive marker must not.
+  if (open_end != std::string::npos && out.find_first_not_of(')', open_end) == std::string::npos) {
+    out.erase(open_comma, 1);
   }
   return out;
 }
@@ -573,6 +761,8 @@ absl::Status CompileAll(std::vector<RulePack> packs, ScannerImpl* impl) {
         if (!s.ok()) return s;
         continue;
       }
+      // Validated as written above; matched in its cheaper equivalent form.
+      cr.rx->BuildLoose(rule.pattern, opts);
       bool allow_ok = true;
       for (const std::string& a : rule.allowlist.regexes) {
         auto re = std::make_unique<RE2>(a, opts);
@@ -1107,6 +1297,7 @@ std::vector<Finding> Scanner::Scan(std::string_view text, std::string_view strea
   ScannerImpl::Context ctx;
   ctx.stream_name = stream_name;
   ctx.last_window_end.assign(impl_->compiled.size(), 0);
+  ctx.expr_window.assign(impl_->expr_rules.size(), {0, 0});
   ctx.lines.Reset(text.data(), 0, 0);
   hs_scratch_t* scratch = impl_->scratch.Acquire();
   if (scratch == nullptr) return {};
@@ -1158,6 +1349,7 @@ std::unique_ptr<ScanStream> Scanner::OpenStream(std::string_view stream_name) co
   state->name = std::string(stream_name);
   state->ctx.stream_name = state->name;
   state->ctx.last_window_end.assign(impl_->compiled.size(), 0);
+  state->ctx.expr_window.assign(impl_->expr_rules.size(), {0, 0});
   state->scratch = impl_->scratch.Acquire();
   if (state->scratch != nullptr) {
     hs_open_stream(impl_->stream_db.db, 0, &state->stream);
@@ -1177,18 +1369,37 @@ const Rule* Scanner::FindRule(std::string_view id) const {
 
 // ---- validators ----
 
+// H = log2(n) - (1/n) * sum(c * log2(c)) over the byte counts c; c*log2(c)
+// comes from a table for the counts a secret-sized string has (one log2 per
+// string instead of one per distinct byte).
 double ShannonEntropy(std::string_view s) {
   if (s.empty()) return 0;
-  std::array<uint32_t, 256> counts{};
-  for (unsigned char c : s) ++counts[c];
-  double h = 0;
-  const double n = static_cast<double>(s.size());
-  for (uint32_t c : counts) {
-    if (c == 0) continue;
-    double p = c / n;
-    h -= p * std::log2(p);
+  static constexpr size_t kTable = 512;
+  static const auto* const table = [] {
+    auto* t = new std::array<double, kTable>();
+    for (size_t c = 1; c < kTable; ++c) (*t)[c] = c * std::log2(static_cast<double>(c));
+    return t;
+  }();
+  double sum = 0;
+  if (s.size() < kTable) {
+    // Secret-sized: the sum runs over the string's own bytes (each distinct
+    // byte once, its count then cleared), not over all 256 counters.
+    std::array<uint16_t, 256> counts{};
+    for (unsigned char c : s) ++counts[c];
+    for (unsigned char c : s) {
+      sum += (*table)[counts[c]];  // table[0] == 0
+      counts[c] = 0;
+    }
+  } else {
+    std::array<uint64_t, 256> counts{};
+    for (unsigned char c : s) ++counts[c];
+    for (uint64_t c : counts) {
+      if (c != 0) sum += c * std::log2(static_cast<double>(c));
+    }
   }
-  return h;
+  const double n = static_cast<double>(s.size());
+  double h = std::log2(n) - sum / n;
+  return h < 0 ? 0 : h;
 }
 
 bool LuhnValid(std::string_view s) {

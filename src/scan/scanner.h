@@ -146,6 +146,13 @@ bool SsnValid(std::string_view s);
 // e.g. "AKIA…(20)". Never the whole secret (short secrets show fewer bytes).
 std::string MaskedPreview(std::string_view secret);
 
+namespace internal_scanner {
+// Tests only: true makes scanners created afterwards match every rule with
+// its pattern as written, never the cheaper loose form (scanner.cc, Loosen),
+// so tests can compare the two. Not thread-safe.
+extern bool exact_only;
+}  // namespace internal_scanner
+
 }  // namespace kavach::internal
 
 #endif  // KAVACH_SCAN_SCANNER_H_

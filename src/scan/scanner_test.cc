@@ -191,6 +191,61 @@ TEST(ScannerTest, SecretGroupLimitsTheRange) {
   }
 }
 
+// Rules with wide bounded repeats ({m,n}, n > 16) are matched through a
+// loose form (the repeats open, each in a group of its own) and fall back to
+// the pattern as written when a count exceeds its bound (scanner.cc, Loosen).
+// Scanners built with internal_scanner::exact_only match as written: both
+// must report the same findings, byte for byte, on text full of long runs.
+TEST(ScannerTest, LooseFormsMatchLikeTheBoundedPatterns) {
+  const std::vector<std::string> patterns = {
+      R"((?i)(?:key|tok)[\w.-]{0,17}\s*[:=]\s*["']?([A-Za-z0-9+/=_-]{4,19}))",
+      R"(k=([a-z=]{2,18}))",
+      R"(\bp[:=]([^\s"']{3,20})x)",
+      R"(u:([^@\n]{1,17})@([a-z:]{0,18})(k|y))",
+      R"((?P<lead>t)o\w{0,17}?=(.{1,30})$)",
+  };
+  std::string toml;
+  for (size_t i = 0; i < patterns.size(); ++i) {
+    toml += "[[rules]]\nid = \"r" + std::to_string(i) +
+            "\"\ncategory = \"c\"\nseverity = \"low\"\nsecret_group = " + (i == 3 ? "2" : "1") +
+            "\npattern = '''" + patterns[i] + "'''\n";
+  }
+  ScannerOptions no_cache;
+  no_cache.cache_dir = "";
+  auto loose = Scanner::Create({OnePack(toml)}, no_cache);
+  internal_scanner::exact_only = true;
+  auto exact = Scanner::Create({OnePack(toml)}, no_cache);
+  internal_scanner::exact_only = false;
+  ASSERT_TRUE(loose.ok()) << loose.status();
+  ASSERT_TRUE(exact.ok()) << exact.status();
+  const std::string alphabet = "kKeyto=:pu@ \"'ab1+/-_.=k=k=aaaaaaa\n";
+  uint64_t x = 88172645463325252ull;
+  size_t total = 0;
+  for (int round = 0; round < 600; ++round) {
+    std::string text;
+    for (int i = 0; i < 300; ++i) {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      text += alphabet[x % alphabet.size()];
+    }
+    auto a = (*loose)->Scan(text);
+    auto b = (*exact)->Scan(text);
+    ASSERT_EQ(a.size(), b.size()) << text;
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_EQ(a[i].rule_id, b[i].rule_id) << text;
+      EXPECT_EQ(a[i].begin, b[i].begin) << text;
+      EXPECT_EQ(a[i].end, b[i].end) << text;
+    }
+    total += a.size();
+  }
+  EXPECT_GT(total, 300u);  // the text does exercise the rules
+  // A run longer than the bound is cut at it, as the bounded form does.
+  auto f = (*loose)->Scan("k=abcdefghijklmnopqrstuvwxyz");
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].end - f[0].begin, 18u);
+}
+
 TEST(ScannerTest, AnchorsMatchAtLineStarts) {
   auto s = Scanner::Create({OnePack(R"(
 [[rules]]

@@ -144,18 +144,12 @@ __attribute__((target("avx512bw"))) inline uint64_t Avx512Range(__m512i v, char 
          _mm512_cmple_epu8_mask(v, _mm512_set1_epi8(hi));
 }
 
-// The same two phases with AVX-512BW: one compare into a 64-bit mask per
-// class, no movemask.
-__attribute__((target("avx512bw"))) bool ClassifyAvx512Digits(const unsigned char* w, Classes* c) {
+// AVX-512BW: one compare into a 64-bit mask per class, no movemask; every
+// class at once (see the caller).
+__attribute__((target("avx512bw"))) void ClassifyAvx512All(const unsigned char* w, Classes* c) {
   const __m512i v = _mm512_loadu_si512(w);
   c->digit = Avx512Range(v, '0', '9');
-  if (c->digit == 0) return false;
   c->dot = _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('.'));
-  return true;
-}
-
-__attribute__((target("avx512bw"))) void ClassifyAvx512Rest(const unsigned char* w, Classes* c) {
-  const __m512i v = _mm512_loadu_si512(w);
   c->upper = Avx512Range(v, 'A', 'Z');
   c->word = c->digit | c->upper | Avx512Range(v, 'a', 'z') |
             _mm512_cmpeq_epi8_mask(v, _mm512_set1_epi8('_'));
@@ -236,7 +230,9 @@ void FindShapes(std::string_view text, size_t from, size_t to, unsigned mask,
     Classes c;
 #if defined(KAVACH_SHAPES_AVX2)
     if (level == 2) {
-      if (!ClassifyAvx512Digits(w, &c)) continue;
+      // All classes, no early exit: a compare into a mask costs less than
+      // the mispredicted branch that would skip it on mixed text.
+      ClassifyAvx512All(w, &c);
     } else if (level == 1) {
       if (!ClassifyAvx2Digits(w, &c)) continue;
     } else {
@@ -245,7 +241,6 @@ void FindShapes(std::string_view text, size_t from, size_t to, unsigned mask,
 #else
     Classify(w, &c);
 #endif
-    if (c.digit == 0) continue;  // every shape needs a digit
     const uint64_t d = c.digit;
     auto ahead = [](uint64_t m, int k) { return m >> k; };
     // Runs of 2, 3 and 4 digits starting at each bit. Every shape but IPv4
@@ -253,13 +248,13 @@ void FindShapes(std::string_view text, size_t from, size_t to, unsigned mask,
     // with neither (most text, hex included) is done after two classes.
     const uint64_t d2 = d & ahead(d, 1);
     const uint64_t ipv4 = d & ahead(c.dot, 1) & ahead(d, 2);  // narrowed below
-    if ((d2 | ipv4) == 0) continue;
 #if defined(KAVACH_SHAPES_AVX2)
-    if (level == 2) {
-      ClassifyAvx512Rest(w, &c);
-    } else if (level == 1) {
-      ClassifyAvx2Rest(w, &c);
+    if (level != 2) {
+      if (c.digit == 0 || (d2 | ipv4) == 0) continue;
+      if (level == 1) ClassifyAvx2Rest(w, &c);
     }
+#else
+    if (c.digit == 0 || (d2 | ipv4) == 0) continue;
 #endif
     const uint64_t d3 = d2 & ahead(d, 2);
     const uint64_t d4 = d2 & ahead(d2, 2);
