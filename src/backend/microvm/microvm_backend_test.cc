@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -449,13 +450,23 @@ TEST_F(BrokenGuest, GarbageOnTheAgentPortIsAClearError) {
   }
   ASSERT_EQ(extra_files_.size(), mods.size());
   pid_t pid = -1;
-  absl::StatusOr<guest::Hello> h = Boot(
+  const std::string init_script =
       "/bin/busybox mount -t sysfs sys /sys\n"
       "for m in virtio_ring virtio virtio_mmio virtio_console; do /bin/busybox insmod /$m.ko; "
       "done\n"
       "until echo 'hello, I am not an agent' > /dev/vport0p1; do /bin/busybox usleep 20000; done\n"
-      "/bin/busybox sleep 600\n",
-      absl::Seconds(30), &pid);
+      "/bin/busybox sleep 600\n";
+  absl::StatusOr<guest::Hello> h = Boot(init_script, absl::Seconds(30), &pid);
+  if (!h.ok() && h.status().code() == absl::StatusCode::kDeadlineExceeded) {
+    // About one TCG boot in twenty stalls after the kernel's PCI line before
+    // this /init writes anything (seen with and without tsc=reliable); the
+    // product's template boot retries once for the same reason. That stall
+    // is not what this test is about, so it gets one more boot, and says so.
+    std::fprintf(stderr, "guest boot stalled (%s); booting once more\n",
+                 std::string(h.status().message()).c_str());
+    ExpectNothingLeft();
+    h = Boot(init_script, absl::Seconds(30), &pid);
+  }
   ASSERT_FALSE(h.ok());
   EXPECT_EQ(h.status().code(), absl::StatusCode::kDataLoss) << h.status();
   EXPECT_THAT(std::string(h.status().message()), HasSubstr("bad frame magic"));
