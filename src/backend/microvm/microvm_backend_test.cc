@@ -430,6 +430,13 @@ TEST_F(BrokenGuest, KernelPanicIsReportedAndLeavesNothing) {
   pid_t pid = -1;
   // /init exits: the kernel panics ("Attempted to kill init"), QEMU exits.
   absl::StatusOr<guest::Hello> h = Boot("exit 3\n", absl::Seconds(60), &pid);
+  if (!h.ok() && h.status().code() == absl::StatusCode::kDeadlineExceeded) {
+    // The boot stall described in GarbageOnTheAgentPortIsAClearError.
+    std::fprintf(stderr, "guest boot stalled (%s); booting once more\n",
+                 std::string(h.status().message()).c_str());
+    ExpectNothingLeft();
+    h = Boot("exit 3\n", absl::Seconds(60), &pid);
+  }
   ASSERT_FALSE(h.ok());
   EXPECT_EQ(h.status().code(), absl::StatusCode::kUnavailable) << h.status();
   EXPECT_THAT(std::string(h.status().message()), HasSubstr("guest kernel panic"));
