@@ -90,6 +90,19 @@ absl::Status WriteKernelFile(const std::string& path, std::string_view data) {
   return absl::OkStatus();
 }
 
+absl::Status MakePrivateDir(const std::string& dir, mode_t mode) {
+  if (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST) {
+    return ErrnoStatus(errno, absl::StrCat("mkdir ", dir));
+  }
+  struct stat st;
+  if (::lstat(dir.c_str(), &st) != 0) return ErrnoStatus(errno, dir);
+  if (!S_ISDIR(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & 022) != 0) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(dir, " is not a directory owned by us and writable only by us"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status WriteFile(const std::string& path, std::string_view data, int mode) {
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
   if (!fd) return ErrnoStatus(errno, absl::StrCat("open ", path));

@@ -5,6 +5,8 @@
 #ifndef KAVACH_LINUX_FILE_UTIL_H_
 #define KAVACH_LINUX_FILE_UTIL_H_
 
+#include <sys/types.h>
+
 #include <string>
 #include <string_view>
 
@@ -35,6 +37,12 @@ absl::StatusOr<Pipe> MakePipe();
 
 // Writes all of `data`, retrying on EINTR and short writes.
 absl::Status WriteAll(int fd, std::string_view data);
+
+// Makes `dir` with `mode` unless it exists, then refuses it unless it is a
+// directory (not a link) owned by this euid that no one else can write:
+// a directory someone else made first in a shared place (/tmp, /var/cache)
+// must never be trusted. PermissionDenied names the directory.
+absl::Status MakePrivateDir(const std::string& dir, mode_t mode);
 
 // Finds an executable named `name` in $PATH (or `path_env` when given).
 // Returns the full path or NotFound "<name> not found in PATH".

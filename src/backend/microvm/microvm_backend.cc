@@ -49,19 +49,6 @@ std::string StateBase() {
   return absl::StrCat("/var/tmp/kavach-microvm-", ::geteuid());
 }
 
-absl::Status MakePrivateDir(const std::string& dir) {
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return sys::ErrnoStatus(errno, absl::StrCat("mkdir ", dir));
-  }
-  struct stat st;
-  if (::lstat(dir.c_str(), &st) != 0) return sys::ErrnoStatus(errno, dir);
-  if (!S_ISDIR(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & 022) != 0) {
-    return absl::PermissionDeniedError(
-        absl::StrCat(dir, " is not a private directory owned by us"));
-  }
-  return absl::OkStatus();
-}
-
 // Removes a directory tree we made (no symlinks followed).
 void RemoveTree(const std::string& path) {
   struct stat st;
@@ -346,7 +333,7 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
   // Per-sandbox state: sockets, console, and the working directory when the
   // config brings none.
   std::string base = StateBase();
-  if (absl::Status s = MakePrivateDir(base); !s.ok()) return s;
+  if (absl::Status s = sys::MakePrivateDir(base, 0700); !s.ok()) return s;
   RemoveStaleStateDirs(base);
   std::string tmpl = absl::StrCat(base, "/vm-", ::getpid(), "-XXXXXX");
   if (::mkdtemp(tmpl.data()) == nullptr) return sys::ErrnoStatus(errno, "mkdtemp " + tmpl);

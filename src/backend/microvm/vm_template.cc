@@ -41,19 +41,6 @@ std::string RamStamp(const struct stat& st) {
                       st.st_ctim.tv_nsec);
 }
 
-absl::Status MakeDir(const std::string& dir, mode_t mode) {
-  if (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST) {
-    return sys::ErrnoStatus(errno, absl::StrCat("mkdir ", dir));
-  }
-  struct stat st;
-  if (::lstat(dir.c_str(), &st) != 0) return sys::ErrnoStatus(errno, dir);
-  if (!S_ISDIR(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & 022) != 0) {
-    return absl::PermissionDeniedError(
-        absl::StrCat(dir, " is not a directory owned by us and writable only by us"));
-  }
-  return absl::OkStatus();
-}
-
 VmTemplate Paths(const std::string& dir, const std::string& key) {
   return {dir, dir + "/ram", dir + "/state", key};
 }
@@ -117,7 +104,7 @@ absl::StatusOr<VmTemplate> BuildTemplate(
         boot_and_save) {
   std::string base = cache + "/templates";
   // 0711: QEMU, running as another uid, reaches its RAM file by path.
-  if (absl::Status s = MakeDir(base, 0711); !s.ok()) return s;
+  if (absl::Status s = sys::MakePrivateDir(base, 0711); !s.ok()) return s;
   std::string lock_path = absl::StrCat(base, "/", key, ".lock");
   sys::UniqueFd lock(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (!lock) return sys::ErrnoStatus(errno, absl::StrCat("open ", lock_path));

@@ -87,20 +87,6 @@ absl::StatusOr<std::string> RunCapture(const std::vector<std::string>& argv) {
   return out;
 }
 
-// A private directory owned by us (refuses one someone else made).
-absl::Status MakePrivateDir(const std::string& dir, mode_t mode) {
-  if (::mkdir(dir.c_str(), mode) != 0 && errno != EEXIST) {
-    return sys::ErrnoStatus(errno, absl::StrCat("mkdir ", dir));
-  }
-  struct stat st;
-  if (::lstat(dir.c_str(), &st) != 0) return sys::ErrnoStatus(errno, dir);
-  if (!S_ISDIR(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & 022) != 0) {
-    return absl::PermissionDeniedError(
-        absl::StrCat(dir, " is not a private directory owned by us"));
-  }
-  return absl::OkStatus();
-}
-
 std::string StateBase() {
   const char* tmp = std::getenv("KAVACH_WASM_STATE_DIR");
   if (tmp != nullptr && *tmp == '/') return tmp;
@@ -492,7 +478,7 @@ absl::Status WasmBackend::Prepare(const SandboxConfig& config, PrepareReport* re
   // the engine's reports and the jobs' stdio (writable inside, never
   // preopened to the guest).
   std::string base = StateBase();
-  if (absl::Status s = MakePrivateDir(base, 0711); !s.ok()) return s;
+  if (absl::Status s = sys::MakePrivateDir(base, 0711); !s.ok()) return s;
   cache_dir_ = options_.cache_dir.empty() ? base + "/cache" : options_.cache_dir;
   std::string tmpl = base + "/sb-XXXXXX";
   if (::mkdtemp(tmpl.data()) == nullptr) return sys::ErrnoStatus(errno, "mkdtemp " + tmpl);

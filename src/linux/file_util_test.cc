@@ -1,0 +1,70 @@
+// Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
+#include "linux/file_util.h"
+
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace kavach::sys {
+namespace {
+
+using ::testing::HasSubstr;
+
+class MakePrivateDirTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/kavach-file-util-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    base_ = tmpl;
+  }
+  void TearDown() override { std::filesystem::remove_all(base_); }
+  std::string base_;
+};
+
+TEST_F(MakePrivateDirTest, MakesTheDirectoryWithItsModeAndAcceptsItAgain) {
+  const std::string dir = base_ + "/cache";
+  ASSERT_TRUE(MakePrivateDir(dir, 0700).ok());
+  struct stat st;
+  ASSERT_EQ(::stat(dir.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  EXPECT_TRUE(MakePrivateDir(dir, 0700).ok()) << "an existing private directory is ours to use";
+}
+
+TEST_F(MakePrivateDirTest, RefusesAGroupWritableDirectory) {
+  const std::string dir = base_ + "/shared";
+  ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
+  ASSERT_EQ(::chmod(dir.c_str(), 0770), 0);
+  absl::Status s = MakePrivateDir(dir, 0700);
+  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr(dir));
+}
+
+TEST_F(MakePrivateDirTest, RefusesASymlinkToADirectory) {
+  const std::string target = base_ + "/real";
+  const std::string link = base_ + "/link";
+  ASSERT_EQ(::mkdir(target.c_str(), 0700), 0);
+  ASSERT_EQ(::symlink(target.c_str(), link.c_str()), 0);
+  EXPECT_EQ(MakePrivateDir(link, 0700).code(), absl::StatusCode::kPermissionDenied);
+}
+
+TEST_F(MakePrivateDirTest, RefusesADirectoryAnotherUserMade) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to make a directory owned by another uid";
+  const std::string dir = base_ + "/theirs";
+  ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
+  ASSERT_EQ(::chown(dir.c_str(), 65534, 65534), 0);
+  EXPECT_EQ(MakePrivateDir(dir, 0700).code(), absl::StatusCode::kPermissionDenied);
+}
+
+TEST_F(MakePrivateDirTest, AMissingParentIsNotFound) {
+  EXPECT_EQ(MakePrivateDir(base_ + "/no/such", 0700).code(), absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace kavach::sys
