@@ -897,6 +897,27 @@ void DropBoundingSet(const InitPlan& plan) {
   }
 }
 
+// Installs the init part of the seccomp profile in init, once, after the
+// last set-up step that needs a call it denies (mounts, setns, the namespace
+// ioctls of ReportNamespaces). Every command is a clone of init and inherits
+// it, then installs only the small command part (CommandChild): the kernel
+// prepares each installed filter (JIT, per-syscall cache), which for the
+// whole strict program was ~15% of a pooled exec's CPU. What init still does
+// afterwards (poll, recvmsg, clone with CLONE_NEWPID, wait4, kill, futex,
+// mmap, the command's identity drop) is what the init part allows. No new
+// privileges first, so the install does not rest on init's CAP_SYS_ADMIN;
+// init never execs, and commands set it anyway.
+void InstallInitFilter(const InitPlan& plan) {
+  if (plan.seccomp_init == nullptr) return;
+  if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+    SendSetupFailure(plan, InitStep::kNoNewPrivs, errno, "init");
+  }
+  if (RawSys(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, reinterpret_cast<long>(plan.seccomp_init)) !=
+      0) {
+    SendSetupFailure(plan, InitStep::kSeccomp, errno, "init part");
+  }
+}
+
 void RunProbeChild(const InitPlan& plan, ProbeReport* report) {
   ChildArgs args = {};
   args.plan = &plan;
@@ -1398,8 +1419,9 @@ int BuildRootChild(void* arg) {
   DropBoundingSet(plan);
   SetupReply reply;
   reply.type = MessageType::kReady;
-  RunProbeChild(plan, &reply.probe);
   ReportNamespaces(&reply.probe);
+  InstallInitFilter(plan);
+  RunProbeChild(plan, &reply.probe);
   // Opened after the probe, so the probe's fd count does not see it; closed
   // once sent, so no command inherits it.
   int proxy_fd = plan.proxy_port != 0 ? OpenProxySocket(plan) : -1;

@@ -326,6 +326,9 @@ class ProcessBackend final : public Backend {
   std::vector<uint16_t> bind_ports_;
   std::vector<uint16_t> connect_ports_;
   InitPlan plan_;
+  // The profile in two parts (SeccompPart): init holds seccomp_init_ and every
+  // command adds seccomp_ (the command part).
+  std::shared_ptr<const sys::SeccompProgram> seccomp_init_;
   std::shared_ptr<const sys::SeccompProgram> seccomp_;
   uint32_t host_uid_ = 0;
   uint32_t host_gid_ = 0;
@@ -729,6 +732,7 @@ absl::Status ProcessBackend::StartInit(const SandboxPolicy& policy, StepTimer& t
   plan_.last_capability = sys::LastCapability();
   plan_.rlimit_nofile = policy.limits.max_open_files.value_or(0);
   plan_.rlimit_fsize = policy.limits.max_file_size_bytes.value_or(0);
+  plan_.seccomp_init = seccomp_init_ ? &seccomp_init_->fprog() : nullptr;
   plan_.seccomp = seccomp_ ? &seccomp_->fprog() : nullptr;
   plan_.bring_up_loopback = policy.network.mode != NetworkMode::kHost;
   plan_.new_netns = policy.network.mode != NetworkMode::kHost;  // made by init, not the clone
@@ -895,12 +899,16 @@ absl::Status ProcessBackend::GatherEvidence(const SandboxPolicy& policy, const P
                 absl::StrFormat("runs as uid %d inside, host uid %d", probe.uid, host_uid_),
                 kPointsUnprivilegedUid});
   if (policy.seccomp != SeccompProfile::kNone) {
-    s = check(Control::kSeccomp, true, probe.seccomp_mode == 2 && probe.seccomp_filters >= 1,
-              absl::StrFormat("Seccomp: %d, Seccomp_filters: %d, profile %s (%d instructions)",
-                              probe.seccomp_mode, probe.seccomp_filters,
-                              ToAbsl(SeccompProfileName(policy.seccomp)),
-                              seccomp_ ? seccomp_->size() : 0),
-              kPointsSeccomp);
+    // Both parts: init's, inherited, and the command's own.
+    s = check(
+        Control::kSeccomp, true,
+        probe.seccomp_mode == 2 && seccomp_init_ && seccomp_ && probe.seccomp_filters >= 2,
+        absl::StrFormat("Seccomp: %d, Seccomp_filters: %d, profile %s (init part %d + "
+                        "command part %d instructions)",
+                        probe.seccomp_mode, probe.seccomp_filters,
+                        ToAbsl(SeccompProfileName(policy.seccomp)),
+                        seccomp_init_ ? seccomp_init_->size() : 0, seccomp_ ? seccomp_->size() : 0),
+        kPointsSeccomp);
     if (!s.ok()) return s;
   }
   if (policy.filesystem.read_only_root) {
@@ -1025,14 +1033,19 @@ absl::Status ProcessBackend::Prepare(const SandboxConfig& config, PrepareReport*
   };
 
   if (policy_.seccomp != SeccompProfile::kNone) {
-    absl::StatusOr<std::shared_ptr<const sys::SeccompProgram>> prog =
-        SeccompProgramFor(policy_.seccomp);
-    if (!prog.ok()) {
+    absl::StatusOr<std::shared_ptr<const sys::SeccompProgram>> init_part =
+        SeccompProgramFor(policy_.seccomp, SeccompPart::kInit);
+    absl::StatusOr<std::shared_ptr<const sys::SeccompProgram>> command_part =
+        SeccompProgramFor(policy_.seccomp, SeccompPart::kCommand);
+    if (!init_part.ok() || !command_part.ok()) {
       if (!policy_.IsOptional(Control::kSeccomp)) {
-        return ControlError(Control::kSeccomp, prog.status().message());
+        return ControlError(
+            Control::kSeccomp,
+            (init_part.ok() ? command_part.status() : init_part.status()).message());
       }
     } else {
-      seccomp_ = *prog;
+      seccomp_init_ = *init_part;
+      seccomp_ = *command_part;
     }
     timer.Mark("seccomp");
   }
