@@ -103,12 +103,6 @@ alignas(16) char g_message[kMaxExecMessage];
 char* g_strings[kMaxExecStrings + 4];
 int g_landlock_fd = -1;
 int g_sigchld_fd = -1;
-// One exit record per exec slot, shared (MAP_SHARED) between init and the
-// reapers it forks: a reaper leaves the command's status here and exits, and
-// init reports it only after reaping the reaper, that is once the kernel has
-// emptied the exec's pid namespace. Reporting from the reaper itself would let
-// the host see "exited" while the command's leftovers were still alive.
-StatusRecord* g_exit_records = nullptr;
 int g_abstract_canary_fd = -1;
 char* g_child_stack = nullptr;
 constexpr size_t kChildStackSize = 256 * 1024;
@@ -975,12 +969,16 @@ int RunReaper(void* raw) {
   args->fail_errno = 0;
   pid_t pid = ::clone(CommandChild, g_child_stack + kChildStackSize,
                       CLONE_VM | CLONE_VFORK | SIGCHLD, args);
+  const int stdio_fds[3] = {args->stdin_fd, args->stdout_fd, args->stderr_fd};
   // The command has exec'd, or failed: copy what is needed, then let init go
   // on. From here the reaper must not write errno (init is running again).
   InitStep fail_step = pid < 0 ? InitStep::kClone : args->fail_step;
   int fail_errno = pid < 0 ? errno : args->fail_errno;
   int sandbox_pid = args->sandbox_pid;
   ReleaseStart(slot);
+  // The command has its own copies of the pipes: the host sees end-of-file
+  // on them as soon as the command and what it started are gone.
+  for (int fd : stdio_fds) SyscallNoErrno(SYS_close, fd);
   if (fail_step != InitStep::kNone) {
     int st;
     if (pid > 0) {
@@ -1001,14 +999,28 @@ int RunReaper(void* raw) {
   while (SyscallNoErrno(SYS_wait4, pid, reinterpret_cast<long>(&status), __WALL,
                         reinterpret_cast<long>(&ru)) == -EINTR) {
   }
+  // Whatever the command left in the namespace is killed and reaped here,
+  // before the report: as the namespace's pid 1, kill(-1) reaches every
+  // other process in it (a fork racing with it fails, the kernel checks for
+  // the pending SIGKILL), and every orphan is re-parented to this reaper.
+  // Nothing of the exec is alive when the host reads "exited" but this
+  // reaper, which exits next. (It used to leave the record to init, which
+  // reported after reaping the reaper: one more wake-up on every exec's
+  // critical path.)
+  SyscallNoErrno(SYS_kill, -1, SIGKILL);
+  for (;;) {
+    long r = SyscallNoErrno(SYS_wait4, -1, 0, __WALL, 0);
+    if (r == -EINTR || r > 0) continue;
+    break;  // -ECHILD: no child left
+  }
   rec.type = MessageType::kExited;
   rec.wait_status = status;
   rec.user_us = ru.ru_utime.tv_sec * 1000000ll + ru.ru_utime.tv_usec;
   rec.system_us = ru.ru_stime.tv_sec * 1000000ll + ru.ru_stime.tv_usec;
   rec.max_rss_kb = ru.ru_maxrss;
-  g_exit_records[slot] = rec;
-  // Exit code 3: "the record is in the shared slot".
-  return 3;
+  WriteStatusNoErrno(reaper.status_fd, rec);
+  // Exit code 0: "reported".
+  return 0;
 }
 
 // Parses an exec request in g_message and starts it.
@@ -1082,7 +1094,6 @@ void HandleExec(const InitPlan& plan, size_t len, const int* fds) {
   args.argv = argv;
   args.envp = envp;
   g_reaper_args[slot] = ReaperArgs{&args, status_fd, slot};
-  g_exit_records[slot].magic = 0;
   int reported_fd = ::dup(status_fd);
   if (reported_fd < 0) {
     fail(InitStep::kClone, errno);
@@ -1115,14 +1126,11 @@ void ReapChildren() {
     if (pid <= 0) return;
     for (auto& s : g_slots) {
       if (s.used && s.pid == pid) {
-        // Exit code 3: the reaper left the command's record in the shared
-        // slot. Exit code 0: it reported a start failure itself. Anything
-        // else (killed by a timeout or Kill): report how the reaper ended.
-        int slot_index = static_cast<int>(&s - g_slots);
-        if (WIFEXITED(status) && WEXITSTATUS(status) == 3 &&
-            g_exit_records[slot_index].magic == kProtocolMagic) {
-          WriteStatus(s.status_fd, g_exit_records[slot_index]);
-        } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        // Exit code 0: the reaper reported the command's end (or its start
+        // failure) itself. Anything else (killed by a timeout or Kill):
+        // report how the reaper ended. A reaper killed just after its report
+        // gets a second record, which the host no longer reads.
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
           StatusRecord rec;
           rec.type = MessageType::kExited;
           rec.wait_status = WIFSIGNALED(status) ? status : (127 << 8);
@@ -1402,11 +1410,6 @@ int BuildRootChild(void* arg) {
   if (plan.bring_up_loopback) BringUpLoopback(plan);
   if (plan.landlock) BuildLandlock(plan);
   if (plan.abstract_canary != nullptr) OpenAbstractCanary(plan);
-
-  void* records = ::mmap(nullptr, sizeof(StatusRecord) * kMaxConcurrentExecs,
-                         PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-  if (records == MAP_FAILED) SendSetupFailure(plan, InitStep::kClone, errno, "exit records");
-  g_exit_records = static_cast<StatusRecord*>(records);
 
   sigset_t chld;
   sigemptyset(&chld);
