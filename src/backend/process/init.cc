@@ -96,6 +96,7 @@ struct ChildArgs {
   InitStep fail_step;
   int fail_errno;
   int sandbox_pid;  // the command's pid in the sandbox's pid namespace
+  bool want_pid;    // sandbox_pid is reported (kStarted)
 };
 
 ExecSlot g_slots[kMaxConcurrentExecs];
@@ -779,12 +780,14 @@ int CommandChild(void* raw) {
       ::close(adj);
     }
     // /proc is the sandbox's: "self" names us as the sandbox sees us.
-    char self[16];
-    ssize_t n = ::readlink("/proc/self", self, sizeof self - 1);
-    int pid = 0;
-    for (ssize_t i = 0; i < n && self[i] >= '0' && self[i] <= '9'; ++i)
-      pid = pid * 10 + (self[i] - '0');
-    args->sandbox_pid = pid;
+    if (args->want_pid) {
+      char self[16];
+      ssize_t n = ::readlink("/proc/self", self, sizeof self - 1);
+      int pid = 0;
+      for (ssize_t i = 0; i < n && self[i] >= '0' && self[i] <= '9'; ++i)
+        pid = pid * 10 + (self[i] - '0');
+      args->sandbox_pid = pid;
+    }
     if (::dup2(args->stdin_fd, 0) < 0 || ::dup2(args->stdout_fd, 1) < 0 ||
         ::dup2(args->stderr_fd, 2) < 0) {
       CHILD_FAIL(InitStep::kStdio);
@@ -942,6 +945,7 @@ struct ReaperArgs {
   ChildArgs* child;  // g_exec_args: valid until the start is released
   int status_fd;
   int slot;
+  bool report_start;  // send kStarted (the host asked for it)
 };
 ReaperArgs g_reaper_args[kMaxConcurrentExecs];
 ChildArgs g_exec_args;
@@ -991,9 +995,11 @@ int RunReaper(void* raw) {
     WriteStatusNoErrno(reaper.status_fd, rec);
     return 0;
   }
-  rec.type = MessageType::kStarted;
-  rec.pid = sandbox_pid;
-  WriteStatusNoErrno(reaper.status_fd, rec);
+  if (reaper.report_start) {
+    rec.type = MessageType::kStarted;
+    rec.pid = sandbox_pid;
+    WriteStatusNoErrno(reaper.status_fd, rec);
+  }
   int status = 0;
   struct rusage ru = {};
   while (SyscallNoErrno(SYS_wait4, pid, reinterpret_cast<long>(&status), __WALL,
@@ -1093,7 +1099,8 @@ void HandleExec(const InitPlan& plan, size_t len, const int* fds) {
   args.cwd = cwd;
   args.argv = argv;
   args.envp = envp;
-  g_reaper_args[slot] = ReaperArgs{&args, status_fd, slot};
+  args.want_pid = (hdr->flags & kExecNoStartRecord) == 0;
+  g_reaper_args[slot] = ReaperArgs{&args, status_fd, slot, (hdr->flags & kExecNoStartRecord) == 0};
   int reported_fd = ::dup(status_fd);
   if (reported_fd < 0) {
     fail(InitStep::kClone, errno);

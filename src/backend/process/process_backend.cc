@@ -242,6 +242,7 @@ struct ExecChannel {
   UniqueFd status_r;
   std::string stdin_data;
   absl::Time sent_at;
+  bool start_reported = true;  // false: init sends no kStarted record
 };
 
 class ProcessBackend;
@@ -286,7 +287,9 @@ class ProcessBackend final : public Backend {
   absl::Status Destroy() override;
 
   // Sends the request; the channel's host ends are returned.
-  absl::StatusOr<ExecChannel> Send(const BackendExecRequest& request);
+  // `report_start`: init sends a kStarted record (with the command's pid)
+  // before the exit record; Spawn needs it, Exec does not.
+  absl::StatusOr<ExecChannel> Send(const BackendExecRequest& request, bool report_start);
   // Pumps a sent exec to completion (stdin, capped output, timeout, status).
   // `on_start` runs once the command has been exec'd, with its pid.
   absl::StatusOr<ExecResult> Pump(ExecChannel& ch, const BackendExecRequest& request,
@@ -1132,7 +1135,8 @@ absl::Status ProcessBackend::Prepare(const SandboxConfig& config, PrepareReport*
   return absl::OkStatus();
 }
 
-absl::StatusOr<ExecChannel> ProcessBackend::Send(const BackendExecRequest& request) {
+absl::StatusOr<ExecChannel> ProcessBackend::Send(const BackendExecRequest& request,
+                                                 bool report_start) {
   if (stopped_.load() || !control_) {
     return absl::FailedPreconditionError("sandbox is stopped");
   }
@@ -1170,6 +1174,8 @@ absl::StatusOr<ExecChannel> ProcessBackend::Send(const BackendExecRequest& reque
   hdr.argc = static_cast<uint32_t>(request.argv.size());
   hdr.envc = static_cast<uint32_t>(request.env.size());
   hdr.payload_len = static_cast<uint32_t>(payload.size());
+  hdr.flags = report_start ? 0 : kExecNoStartRecord;
+  ch.start_reported = report_start;
 
   absl::StatusOr<sys::Pipe> in = sys::MakePipe();
   absl::StatusOr<sys::Pipe> out = sys::MakePipe();
@@ -1378,7 +1384,13 @@ absl::StatusOr<ExecResult> ProcessBackend::Pump(ExecChannel& ch, const BackendEx
                                 absl::StrCat(InitStepName(target.step),
                                              " failed before exec: ", Errno(target.error)));
           }
-          if (target.type != MessageType::kStarted) {
+          if (target.type == MessageType::kExited && !ch.start_reported) {
+            exit_rec = target;
+            exited = true;
+            ch.status_r.Reset();
+            break;
+          }
+          if (target.type != MessageType::kStarted || !ch.start_reported) {
             return absl::DataLossError("unexpected status record from sandbox init");
           }
           started = true;
@@ -1416,7 +1428,7 @@ absl::StatusOr<ExecResult> ProcessBackend::Pump(ExecChannel& ch, const BackendEx
 
 absl::StatusOr<ExecResult> ProcessBackend::Exec(const BackendExecRequest& request) {
   absl::Time t0 = absl::Now();
-  absl::StatusOr<ExecChannel> ch = Send(request);
+  absl::StatusOr<ExecChannel> ch = Send(request, /*report_start=*/false);
   if (!ch.ok()) return ch.status();
   absl::Duration send_time = absl::Now() - t0;
   absl::StatusOr<ExecResult> r = Pump(*ch, request, {});
@@ -1460,7 +1472,7 @@ absl::Status ProcessSpawned::Kill() { return backend_->SendKill(id_); }
 
 absl::StatusOr<std::unique_ptr<SpawnedProcess>> ProcessBackend::Spawn(
     const BackendExecRequest& request) {
-  absl::StatusOr<ExecChannel> ch = Send(request);
+  absl::StatusOr<ExecChannel> ch = Send(request, /*report_start=*/true);
   if (!ch.ok()) return ch.status();
   return std::unique_ptr<SpawnedProcess>(new ProcessSpawned(this, std::move(*ch), request));
 }
