@@ -339,6 +339,9 @@ class ProcessBackend final : public Backend {
   std::unique_ptr<sys::Cgroup> cgroup_;
   std::string cgroup_unavailable_;  // why there is no cgroup, when there is none
   UniqueFd control_;
+  // The stdin of a command given no input (one open per sandbox instead of a
+  // pipe per exec whose write end is closed at once; both read as EOF).
+  UniqueFd dev_null_;
   UniqueFd init_pidfd_;
   pid_t init_pid_ = -1;
   absl::Mutex send_mu_;
@@ -1034,6 +1037,8 @@ absl::Status ProcessBackend::Prepare(const SandboxConfig& config, PrepareReport*
     (void)Destroy();
     return s;
   };
+  dev_null_ = UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!dev_null_) return sys::ErrnoStatus(errno, "open /dev/null");
 
   if (policy_.seccomp != SeccompProfile::kNone) {
     absl::StatusOr<std::shared_ptr<const sys::SeccompProgram>> init_part =
@@ -1177,14 +1182,16 @@ absl::StatusOr<ExecChannel> ProcessBackend::Send(const BackendExecRequest& reque
   hdr.flags = report_start ? 0 : kExecNoStartRecord;
   ch.start_reported = report_start;
 
-  absl::StatusOr<sys::Pipe> in = sys::MakePipe();
+  const bool has_stdin = request.stdin_data.has_value() && !request.stdin_data->empty();
+  absl::StatusOr<sys::Pipe> in = has_stdin ? sys::MakePipe() : sys::Pipe{};
   absl::StatusOr<sys::Pipe> out = sys::MakePipe();
   absl::StatusOr<sys::Pipe> err = sys::MakePipe();
   absl::StatusOr<sys::Pipe> status = sys::MakePipe();
   for (auto* p : {&in, &out, &err, &status}) {
     if (!p->ok()) return p->status();
   }
-  int fds[4] = {in->read.get(), out->write.get(), err->write.get(), status->write.get()};
+  int fds[4] = {has_stdin ? in->read.get() : dev_null_.get(), out->write.get(), err->write.get(),
+                status->write.get()};
   struct iovec iov[2] = {{&hdr, sizeof hdr}, {payload.data(), payload.size()}};
   alignas(struct cmsghdr) char cbuf[CMSG_SPACE(sizeof fds)] = {};
   struct msghdr msg = {};
@@ -1217,9 +1224,11 @@ absl::StatusOr<ExecChannel> ProcessBackend::Send(const BackendExecRequest& reque
   ch.stdout_r = std::move(out->read);
   ch.stderr_r = std::move(err->read);
   ch.status_r = std::move(status->read);
-  if (request.stdin_data) ch.stdin_data = *request.stdin_data;
-  // Non-blocking stdin so a command that never reads cannot stall the pump.
-  ::fcntl(ch.stdin_w.get(), F_SETFL, O_NONBLOCK);
+  if (has_stdin) {
+    ch.stdin_data = *request.stdin_data;
+    // Non-blocking stdin so a command that never reads cannot stall the pump.
+    ::fcntl(ch.stdin_w.get(), F_SETFL, O_NONBLOCK);
+  }
   return ch;
 }
 
