@@ -8,6 +8,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -25,14 +26,14 @@ struct PrecompiledSeccomp {
 
 #ifdef KAVACH_SECCOMP_GENERATOR
 // The generator itself is built from this file and has no programs yet.
-const PrecompiledSeccomp* PrecompiledFor(SeccompProfile) { return nullptr; }
+const PrecompiledSeccomp* PrecompiledFor(SeccompProfile, SeccompPart) { return nullptr; }
 #else
 #include "seccomp_precompiled.inc"
 
 // The build's program, if this process would compile the very same one: the
 // output depends on libseccomp's version, the native arch and the kernel API
 // level libseccomp detects (it picks the bad-arch action), nothing else.
-const PrecompiledSeccomp* PrecompiledFor(SeccompProfile profile) {
+const PrecompiledSeccomp* PrecompiledFor(SeccompProfile profile, SeccompPart part) {
   static const bool usable = [] {
     const scmp_version* v = seccomp_version();
     return v != nullptr && v->major == seccomp_gen::kLibseccompMajor &&
@@ -42,8 +43,19 @@ const PrecompiledSeccomp* PrecompiledFor(SeccompProfile profile) {
   }();
   if (!usable) return nullptr;
   const PrecompiledSeccomp* p = nullptr;
-  if (profile == SeccompProfile::kBasic) p = &seccomp_gen::kBasic;
-  if (profile == SeccompProfile::kStrict) p = &seccomp_gen::kStrict;
+  const bool basic = profile == SeccompProfile::kBasic;
+  const bool strict = profile == SeccompProfile::kStrict;
+  switch (part) {
+    case SeccompPart::kWhole:
+      p = basic ? &seccomp_gen::kBasic : strict ? &seccomp_gen::kStrict : nullptr;
+      break;
+    case SeccompPart::kInit:
+      p = basic ? &seccomp_gen::kBasicInit : strict ? &seccomp_gen::kStrictInit : nullptr;
+      break;
+    case SeccompPart::kCommand:
+      p = basic ? &seccomp_gen::kBasicCommand : strict ? &seccomp_gen::kStrictCommand : nullptr;
+      break;
+  }
   return p != nullptr && p->insns != nullptr ? p : nullptr;
 }
 #endif
@@ -398,21 +410,125 @@ std::vector<SyscallGroup> StrictGroups() {
   return g;
 }
 
-absl::StatusOr<std::shared_ptr<const sys::SeccompProgram>> Compile(SeccompProfile profile) {
-  if (const PrecompiledSeccomp* pre = PrecompiledFor(profile)) {
+// The calls a command makes to drop its identity after its clone from init
+// and before it installs its own filter (CommandChild in
+// backend/process/init.cc); an allow-list's init part must let them through.
+constexpr const char* kIdentityDropSyscalls[] = {"setgroups", "setresuid", "setresgid", "capset",
+                                                 "landlock_restrict_self"};
+
+bool IsAllowList(const SeccompProfileSpec& spec) {
+  return !(spec.default_action == SeccompAction::Allow());
+}
+
+bool Mentions(const SeccompProfileSpec& spec, const std::string& name) {
+  for (const SyscallGroup& g : spec.groups) {
+    for (const std::string& s : g.syscalls) {
+      if (s == name) return true;
+    }
+    for (const ConditionalSyscall& c : g.conditional) {
+      if (c.syscall == name) return true;
+    }
+  }
+  return false;
+}
+
+// See SeccompPart. Fails (rather than splitting wrongly) on a spec whose
+// clone or identity calls are handled in a way the split does not know.
+absl::StatusOr<SeccompProfileSpec> SplitPart(const SeccompProfileSpec& whole, SeccompPart part) {
+  if (part == SeccompPart::kWhole) return whole;
+  const bool allow_list = IsAllowList(whole);
+  // What the whole does with a clone that has a namespace flag: the action of
+  // its conditional clone rules in a deny-list, the default in an allow-list
+  // (whose rule allows only a clone without those flags).
+  std::optional<SeccompAction> clone_ns_action;
+  std::vector<std::string> relaxed;  // calls the init part allows, the whole does not
+  for (const SyscallGroup& g : whole.groups) {
+    for (const std::string& s : g.syscalls) {
+      if (s == "clone") return absl::InternalError("seccomp split: clone matched unconditionally");
+    }
+    for (const ConditionalSyscall& c : g.conditional) {
+      if (c.syscall != "clone") continue;
+      if (allow_list != (g.action == SeccompAction::Allow())) {
+        return absl::InternalError("seccomp split: clone rule of unexpected kind");
+      }
+      clone_ns_action = allow_list ? whole.default_action : g.action;
+    }
+  }
+  if (!clone_ns_action) return absl::InternalError("seccomp split: the profile has no clone rule");
+  if (allow_list) {
+    relaxed.push_back("clone");
+    for (const char* s : kIdentityDropSyscalls) {
+      if (Mentions(whole, s)) {
+        return absl::InternalError(absl::StrCat("seccomp split: the profile already has ", s));
+      }
+      relaxed.push_back(s);
+    }
+  }
+  if (part == SeccompPart::kInit) {
+    SeccompProfileSpec init = whole;
+    for (SyscallGroup& g : init.groups) {
+      std::erase_if(g.conditional,
+                    [](const ConditionalSyscall& c) { return c.syscall == "clone"; });
+    }
+    if (allow_list) {
+      init.groups.push_back({"init",
+                             "Held by the sandbox's init: a pid namespace per command, and the "
+                             "identity drop each command makes before its own filter.",
+                             SeccompAction::Allow(),
+                             relaxed,
+                             {}});
+    }
+    return init;
+  }
+  SeccompProfileSpec command{whole.profile, SeccompAction::Allow(), {}};
+  command.groups.push_back({"namespaces",
+                            "clone with a namespace flag, allowed to init only.",
+                            *clone_ns_action,
+                            {},
+                            AnyBitSet("clone", 0, kCloneNewFlags)});
+  if (allow_list) {
+    relaxed.erase(relaxed.begin());  // clone: handled above
+    command.groups.push_back({"identity",
+                              "Identity changes, allowed to init and the command's set-up only.",
+                              whole.default_action,
+                              relaxed,
+                              {}});
+  }
+  return command;
+}
+
+absl::StatusOr<std::shared_ptr<const sys::SeccompProgram>> Compile(SeccompProfile profile,
+                                                                   SeccompPart part) {
+  if (const PrecompiledSeccomp* pre = PrecompiledFor(profile, part)) {
     std::vector<std::string> skipped;
     for (const char* const* s = pre->skipped; *s != nullptr; ++s) skipped.emplace_back(*s);
     return std::make_shared<const sys::SeccompProgram>(
         std::vector<sock_filter>(pre->insns, pre->insns + pre->count), std::move(skipped));
   }
-  absl::StatusOr<SeccompProfileSpec> spec = SeccompProfileSpecFor(profile);
+  absl::StatusOr<SeccompProfileSpec> spec = SeccompProfileSpecFor(profile, part);
   if (!spec.ok()) return spec.status();
   absl::StatusOr<sys::SeccompProgram> program = BuildSeccompProgram(*spec);
   if (!program.ok()) return program.status();
   return std::make_shared<const sys::SeccompProgram>(std::move(*program));
 }
 
+using CachedProgramOr = absl::StatusOr<std::shared_ptr<const sys::SeccompProgram>>;
+
+// One function-local static per profile and part: built on first use,
+// exactly once, thread-safe.
+template <SeccompProfile P, SeccompPart Q>
+const CachedProgramOr& CachedProgram() {
+  static const CachedProgramOr* const program = new CachedProgramOr(Compile(P, Q));
+  return *program;
+}
+
 }  // namespace
+
+absl::StatusOr<SeccompProfileSpec> SeccompProfileSpecFor(SeccompProfile profile, SeccompPart part) {
+  absl::StatusOr<SeccompProfileSpec> whole = SeccompProfileSpecFor(profile);
+  if (!whole.ok()) return whole.status();
+  return SplitPart(*whole, part);
+}
 
 absl::StatusOr<SeccompProfileSpec> SeccompProfileSpecFor(SeccompProfile profile) {
   switch (profile) {
@@ -447,24 +563,25 @@ absl::StatusOr<sys::SeccompProgram> BuildSeccompProgram(const SeccompProfileSpec
   return program;
 }
 
-bool SeccompProgramIsPrecompiled(SeccompProfile profile) {
-  return PrecompiledFor(profile) != nullptr;
+bool SeccompProgramIsPrecompiled(SeccompProfile profile, SeccompPart part) {
+  return PrecompiledFor(profile, part) != nullptr;
 }
 
-absl::StatusOr<std::shared_ptr<const sys::SeccompProgram>> SeccompProgramFor(
-    SeccompProfile profile) {
-  // Function-local statics: built on first use, exactly once, thread-safe.
+absl::StatusOr<std::shared_ptr<const sys::SeccompProgram>> SeccompProgramFor(SeccompProfile profile,
+                                                                             SeccompPart part) {
   switch (profile) {
-    case SeccompProfile::kBasic: {
-      static const auto* const basic =
-          new absl::StatusOr<std::shared_ptr<const sys::SeccompProgram>>(Compile(profile));
-      return *basic;
-    }
-    case SeccompProfile::kStrict: {
-      static const auto* const strict =
-          new absl::StatusOr<std::shared_ptr<const sys::SeccompProgram>>(Compile(profile));
-      return *strict;
-    }
+    case SeccompProfile::kBasic:
+      return part == SeccompPart::kWhole
+                 ? CachedProgram<SeccompProfile::kBasic, SeccompPart::kWhole>()
+             : part == SeccompPart::kInit
+                 ? CachedProgram<SeccompProfile::kBasic, SeccompPart::kInit>()
+                 : CachedProgram<SeccompProfile::kBasic, SeccompPart::kCommand>();
+    case SeccompProfile::kStrict:
+      return part == SeccompPart::kWhole
+                 ? CachedProgram<SeccompProfile::kStrict, SeccompPart::kWhole>()
+             : part == SeccompPart::kInit
+                 ? CachedProgram<SeccompProfile::kStrict, SeccompPart::kInit>()
+                 : CachedProgram<SeccompProfile::kStrict, SeccompPart::kCommand>();
     case SeccompProfile::kNone:
       break;
   }

@@ -141,8 +141,12 @@ struct InitPlan {
   uint16_t denied_bind_port = 0;          // a port the ruleset does not allow binding
   uint16_t denied_connect_port = 0;       // a port the ruleset does not allow connecting to
 
+  // Init's part of the seccomp profile (SeccompPart::kInit), installed in
+  // init before the probe and inherited by every command; null: none.
+  const sock_fprog* seccomp_init = nullptr;
+
   // Command side.
-  const sock_fprog* seccomp = nullptr;  // null: no filter
+  const sock_fprog* seccomp = nullptr;  // null: no filter (with seccomp_init: the command part)
   uint32_t uid = 0;
   uint32_t gid = 0;
   bool can_setgroups = false;  // false when setgroups is "deny" (unprivileged host)

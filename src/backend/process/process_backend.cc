@@ -242,6 +242,7 @@ struct ExecChannel {
   UniqueFd status_r;
   std::string stdin_data;
   absl::Time sent_at;
+  bool start_reported = true;  // false: init sends no kStarted record
 };
 
 class ProcessBackend;
@@ -286,7 +287,9 @@ class ProcessBackend final : public Backend {
   absl::Status Destroy() override;
 
   // Sends the request; the channel's host ends are returned.
-  absl::StatusOr<ExecChannel> Send(const BackendExecRequest& request);
+  // `report_start`: init sends a kStarted record (with the command's pid)
+  // before the exit record; Spawn needs it, Exec does not.
+  absl::StatusOr<ExecChannel> Send(const BackendExecRequest& request, bool report_start);
   // Pumps a sent exec to completion (stdin, capped output, timeout, status).
   // `on_start` runs once the command has been exec'd, with its pid.
   absl::StatusOr<ExecResult> Pump(ExecChannel& ch, const BackendExecRequest& request,
@@ -326,6 +329,9 @@ class ProcessBackend final : public Backend {
   std::vector<uint16_t> bind_ports_;
   std::vector<uint16_t> connect_ports_;
   InitPlan plan_;
+  // The profile in two parts (SeccompPart): init holds seccomp_init_ and every
+  // command adds seccomp_ (the command part).
+  std::shared_ptr<const sys::SeccompProgram> seccomp_init_;
   std::shared_ptr<const sys::SeccompProgram> seccomp_;
   uint32_t host_uid_ = 0;
   uint32_t host_gid_ = 0;
@@ -333,6 +339,9 @@ class ProcessBackend final : public Backend {
   std::unique_ptr<sys::Cgroup> cgroup_;
   std::string cgroup_unavailable_;  // why there is no cgroup, when there is none
   UniqueFd control_;
+  // The stdin of a command given no input (one open per sandbox instead of a
+  // pipe per exec whose write end is closed at once; both read as EOF).
+  UniqueFd dev_null_;
   UniqueFd init_pidfd_;
   pid_t init_pid_ = -1;
   absl::Mutex send_mu_;
@@ -729,6 +738,7 @@ absl::Status ProcessBackend::StartInit(const SandboxPolicy& policy, StepTimer& t
   plan_.last_capability = sys::LastCapability();
   plan_.rlimit_nofile = policy.limits.max_open_files.value_or(0);
   plan_.rlimit_fsize = policy.limits.max_file_size_bytes.value_or(0);
+  plan_.seccomp_init = seccomp_init_ ? &seccomp_init_->fprog() : nullptr;
   plan_.seccomp = seccomp_ ? &seccomp_->fprog() : nullptr;
   plan_.bring_up_loopback = policy.network.mode != NetworkMode::kHost;
   plan_.new_netns = policy.network.mode != NetworkMode::kHost;  // made by init, not the clone
@@ -895,12 +905,16 @@ absl::Status ProcessBackend::GatherEvidence(const SandboxPolicy& policy, const P
                 absl::StrFormat("runs as uid %d inside, host uid %d", probe.uid, host_uid_),
                 kPointsUnprivilegedUid});
   if (policy.seccomp != SeccompProfile::kNone) {
-    s = check(Control::kSeccomp, true, probe.seccomp_mode == 2 && probe.seccomp_filters >= 1,
-              absl::StrFormat("Seccomp: %d, Seccomp_filters: %d, profile %s (%d instructions)",
-                              probe.seccomp_mode, probe.seccomp_filters,
-                              ToAbsl(SeccompProfileName(policy.seccomp)),
-                              seccomp_ ? seccomp_->size() : 0),
-              kPointsSeccomp);
+    // Both parts: init's, inherited, and the command's own.
+    s = check(
+        Control::kSeccomp, true,
+        probe.seccomp_mode == 2 && seccomp_init_ && seccomp_ && probe.seccomp_filters >= 2,
+        absl::StrFormat("Seccomp: %d, Seccomp_filters: %d, profile %s (init part %d + "
+                        "command part %d instructions)",
+                        probe.seccomp_mode, probe.seccomp_filters,
+                        ToAbsl(SeccompProfileName(policy.seccomp)),
+                        seccomp_init_ ? seccomp_init_->size() : 0, seccomp_ ? seccomp_->size() : 0),
+        kPointsSeccomp);
     if (!s.ok()) return s;
   }
   if (policy.filesystem.read_only_root) {
@@ -1023,16 +1037,23 @@ absl::Status ProcessBackend::Prepare(const SandboxConfig& config, PrepareReport*
     (void)Destroy();
     return s;
   };
+  dev_null_ = UniqueFd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!dev_null_) return sys::ErrnoStatus(errno, "open /dev/null");
 
   if (policy_.seccomp != SeccompProfile::kNone) {
-    absl::StatusOr<std::shared_ptr<const sys::SeccompProgram>> prog =
-        SeccompProgramFor(policy_.seccomp);
-    if (!prog.ok()) {
+    absl::StatusOr<std::shared_ptr<const sys::SeccompProgram>> init_part =
+        SeccompProgramFor(policy_.seccomp, SeccompPart::kInit);
+    absl::StatusOr<std::shared_ptr<const sys::SeccompProgram>> command_part =
+        SeccompProgramFor(policy_.seccomp, SeccompPart::kCommand);
+    if (!init_part.ok() || !command_part.ok()) {
       if (!policy_.IsOptional(Control::kSeccomp)) {
-        return ControlError(Control::kSeccomp, prog.status().message());
+        return ControlError(
+            Control::kSeccomp,
+            (init_part.ok() ? command_part.status() : init_part.status()).message());
       }
     } else {
-      seccomp_ = *prog;
+      seccomp_init_ = *init_part;
+      seccomp_ = *command_part;
     }
     timer.Mark("seccomp");
   }
@@ -1119,7 +1140,8 @@ absl::Status ProcessBackend::Prepare(const SandboxConfig& config, PrepareReport*
   return absl::OkStatus();
 }
 
-absl::StatusOr<ExecChannel> ProcessBackend::Send(const BackendExecRequest& request) {
+absl::StatusOr<ExecChannel> ProcessBackend::Send(const BackendExecRequest& request,
+                                                 bool report_start) {
   if (stopped_.load() || !control_) {
     return absl::FailedPreconditionError("sandbox is stopped");
   }
@@ -1157,15 +1179,19 @@ absl::StatusOr<ExecChannel> ProcessBackend::Send(const BackendExecRequest& reque
   hdr.argc = static_cast<uint32_t>(request.argv.size());
   hdr.envc = static_cast<uint32_t>(request.env.size());
   hdr.payload_len = static_cast<uint32_t>(payload.size());
+  hdr.flags = report_start ? 0 : kExecNoStartRecord;
+  ch.start_reported = report_start;
 
-  absl::StatusOr<sys::Pipe> in = sys::MakePipe();
+  const bool has_stdin = request.stdin_data.has_value() && !request.stdin_data->empty();
+  absl::StatusOr<sys::Pipe> in = has_stdin ? sys::MakePipe() : sys::Pipe{};
   absl::StatusOr<sys::Pipe> out = sys::MakePipe();
   absl::StatusOr<sys::Pipe> err = sys::MakePipe();
   absl::StatusOr<sys::Pipe> status = sys::MakePipe();
   for (auto* p : {&in, &out, &err, &status}) {
     if (!p->ok()) return p->status();
   }
-  int fds[4] = {in->read.get(), out->write.get(), err->write.get(), status->write.get()};
+  int fds[4] = {has_stdin ? in->read.get() : dev_null_.get(), out->write.get(), err->write.get(),
+                status->write.get()};
   struct iovec iov[2] = {{&hdr, sizeof hdr}, {payload.data(), payload.size()}};
   alignas(struct cmsghdr) char cbuf[CMSG_SPACE(sizeof fds)] = {};
   struct msghdr msg = {};
@@ -1198,9 +1224,11 @@ absl::StatusOr<ExecChannel> ProcessBackend::Send(const BackendExecRequest& reque
   ch.stdout_r = std::move(out->read);
   ch.stderr_r = std::move(err->read);
   ch.status_r = std::move(status->read);
-  if (request.stdin_data) ch.stdin_data = *request.stdin_data;
-  // Non-blocking stdin so a command that never reads cannot stall the pump.
-  ::fcntl(ch.stdin_w.get(), F_SETFL, O_NONBLOCK);
+  if (has_stdin) {
+    ch.stdin_data = *request.stdin_data;
+    // Non-blocking stdin so a command that never reads cannot stall the pump.
+    ::fcntl(ch.stdin_w.get(), F_SETFL, O_NONBLOCK);
+  }
   return ch;
 }
 
@@ -1365,7 +1393,13 @@ absl::StatusOr<ExecResult> ProcessBackend::Pump(ExecChannel& ch, const BackendEx
                                 absl::StrCat(InitStepName(target.step),
                                              " failed before exec: ", Errno(target.error)));
           }
-          if (target.type != MessageType::kStarted) {
+          if (target.type == MessageType::kExited && !ch.start_reported) {
+            exit_rec = target;
+            exited = true;
+            ch.status_r.Reset();
+            break;
+          }
+          if (target.type != MessageType::kStarted || !ch.start_reported) {
             return absl::DataLossError("unexpected status record from sandbox init");
           }
           started = true;
@@ -1403,7 +1437,7 @@ absl::StatusOr<ExecResult> ProcessBackend::Pump(ExecChannel& ch, const BackendEx
 
 absl::StatusOr<ExecResult> ProcessBackend::Exec(const BackendExecRequest& request) {
   absl::Time t0 = absl::Now();
-  absl::StatusOr<ExecChannel> ch = Send(request);
+  absl::StatusOr<ExecChannel> ch = Send(request, /*report_start=*/false);
   if (!ch.ok()) return ch.status();
   absl::Duration send_time = absl::Now() - t0;
   absl::StatusOr<ExecResult> r = Pump(*ch, request, {});
@@ -1447,7 +1481,7 @@ absl::Status ProcessSpawned::Kill() { return backend_->SendKill(id_); }
 
 absl::StatusOr<std::unique_ptr<SpawnedProcess>> ProcessBackend::Spawn(
     const BackendExecRequest& request) {
-  absl::StatusOr<ExecChannel> ch = Send(request);
+  absl::StatusOr<ExecChannel> ch = Send(request, /*report_start=*/true);
   if (!ch.ok()) return ch.status();
   return std::unique_ptr<SpawnedProcess>(new ProcessSpawned(this, std::move(*ch), request));
 }

@@ -49,6 +49,12 @@ struct ControlHeader {
   uint64_t exec_id = 0;
 };
 
+// ExecHeader::flags: no kStarted record for this exec, only kFailed or
+// kExited. A plain Exec needs neither the command's pid nor the moment it
+// started, and reading the record cost the host one more wake-up per exec
+// while the command was starting on the other CPU.
+constexpr uint32_t kExecNoStartRecord = 1;
+
 struct ExecHeader {
   uint32_t magic = kProtocolMagic;
   MessageType type = MessageType::kExec;
@@ -56,7 +62,7 @@ struct ExecHeader {
   uint32_t argc = 0;
   uint32_t envc = 0;
   uint32_t payload_len = 0;
-  uint32_t flags = 0;
+  uint32_t flags = 0;  // kExec* bits
 };
 
 struct SetupReply {

@@ -24,37 +24,44 @@ namespace {
 
 using kavach::SeccompProfile;
 using kavach::internal::BuildSeccompProgram;
+using kavach::internal::SeccompPart;
 using kavach::internal::SeccompProfileSpecFor;
 
 // A C++ identifier fragment for the profile ("Basic", "Strict").
-const char* Ident(SeccompProfile p) { return p == SeccompProfile::kBasic ? "Basic" : "Strict"; }
+std::string Ident(SeccompProfile p, SeccompPart part) {
+  std::string s = p == SeccompProfile::kBasic ? "Basic" : "Strict";
+  if (part == SeccompPart::kInit) s += "Init";
+  if (part == SeccompPart::kCommand) s += "Command";
+  return s;
+}
 
-bool Emit(FILE* out, SeccompProfile profile) {
-  absl::StatusOr<kavach::internal::SeccompProfileSpec> spec = SeccompProfileSpecFor(profile);
+bool Emit(FILE* out, SeccompProfile profile, SeccompPart part) {
+  const std::string id = Ident(profile, part);
+  absl::StatusOr<kavach::internal::SeccompProfileSpec> spec = SeccompProfileSpecFor(profile, part);
   absl::StatusOr<kavach::sys::SeccompProgram> prog =
       spec.ok() ? BuildSeccompProgram(*spec)
                 : absl::StatusOr<kavach::sys::SeccompProgram>(spec.status());
   if (!prog.ok()) {
     // No embedded program: the run-time compile reports the error.
-    std::fprintf(stderr, "kavach_seccomp_gen: %s: %s (not embedded)\n", Ident(profile),
+    std::fprintf(stderr, "kavach_seccomp_gen: %s: %s (not embedded)\n", id.c_str(),
                  std::string(prog.status().message()).c_str());
     std::fprintf(out, "inline constexpr PrecompiledSeccomp k%s = {nullptr, 0, nullptr};\n\n",
-                 Ident(profile));
+                 id.c_str());
     return true;
   }
-  std::fprintf(out, "inline constexpr sock_filter k%sInsns[] = {\n", Ident(profile));
+  std::fprintf(out, "inline constexpr sock_filter k%sInsns[] = {\n", id.c_str());
   for (const sock_filter& f : prog->instructions()) {
     std::fprintf(out, "    {0x%04x, %u, %u, 0x%08x},\n", f.code, f.jt, f.jf, f.k);
   }
   std::fprintf(out, "};\n");
-  std::fprintf(out, "inline constexpr const char* k%sSkipped[] = {\n", Ident(profile));
+  std::fprintf(out, "inline constexpr const char* k%sSkipped[] = {\n", id.c_str());
   for (const std::string& s : prog->skipped_syscalls())
     std::fprintf(out, "    \"%s\",\n", s.c_str());
   std::fprintf(out, "    nullptr};\n");
   std::fprintf(out,
                "inline constexpr PrecompiledSeccomp k%s = {k%sInsns, sizeof k%sInsns / sizeof "
                "k%sInsns[0], k%sSkipped};\n\n",
-               Ident(profile), Ident(profile), Ident(profile), Ident(profile), Ident(profile));
+               id.c_str(), id.c_str(), id.c_str(), id.c_str(), id.c_str());
   return true;
 }
 
@@ -84,7 +91,12 @@ int main(int argc, char** argv) {
                "inline constexpr uint32_t kNativeArch = 0x%08x;\n"
                "inline constexpr unsigned kApiLevel = %u;\n\n",
                v->major, v->minor, v->micro, seccomp_arch_native(), seccomp_api_get());
-  bool ok = Emit(out, SeccompProfile::kBasic) && Emit(out, SeccompProfile::kStrict);
+  bool ok = true;
+  for (SeccompProfile profile : {SeccompProfile::kBasic, SeccompProfile::kStrict}) {
+    for (SeccompPart part : {SeccompPart::kWhole, SeccompPart::kInit, SeccompPart::kCommand}) {
+      ok = ok && Emit(out, profile, part);
+    }
+  }
   std::fprintf(out, "}  // namespace seccomp_gen\n");
   ok = std::fclose(out) == 0 && ok;
   if (!ok || std::rename(tmp_path.c_str(), out_path.c_str()) != 0) {
