@@ -235,6 +235,16 @@ TEST(QemuArgv, KernelCommandLineCarriesTheBootFixesAndTheStartFrameTheMounts) {
   EXPECT_EQ(GuestMounts(BasicSpec()), "link:/bin:usr/bin,ro:kv0:/usr,rw:kv1:/work,tmp:/tmp");
 }
 
+TEST(QemuArgv, GuestProcessAslrIsOffOnlyUnderTcg) {
+  VmSpec tcg = BasicSpec();
+  tcg.accelerator = "tcg";
+  EXPECT_THAT(GuestKernelCmdline(tcg), HasSubstr("norandmaps"));
+  VmSpec kvm = BasicSpec();
+  kvm.accelerator = "kvm";
+  EXPECT_THAT(GuestKernelCmdline(kvm), Not(HasSubstr("norandmaps")));
+  EXPECT_THAT(GuestKernelCmdline(kvm), Not(HasSubstr("nokaslr")));
+}
+
 TEST(QemuArgv, TemplateAndCloneMapTheRamFileSharedOrPrivate) {
   VmSpec t = BasicSpec();
   t.memory_file = "/t/ram";
