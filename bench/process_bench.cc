@@ -26,6 +26,7 @@
 #include "absl/time/time.h"
 #include "benchmark/benchmark.h"
 #include "kavach/kavach.h"
+#include "ratio_reporter.h"
 
 extern char** environ;
 
@@ -126,62 +127,13 @@ void BM_PosixSpawn(benchmark::State& state) {
 }
 BENCHMARK(BM_PosixSpawn)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
-// Prints as usual and keeps each benchmark's wall time per iteration (the
-// median when repetitions are asked for) for the ratios.
-class RatioReporter final : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const Run& run : runs) {
-      const std::string name = run.run_name.function_name;
-      if (run.error_occurred) {
-        errors_[name] = run.error_message;
-        continue;
-      }
-      if (run.run_type == Run::RT_Aggregate) {
-        if (run.aggregate_name == "median") medians_[name] = run.GetAdjustedRealTime();
-      } else {
-        iterations_[name] = run.GetAdjustedRealTime();
-      }
-    }
-    ConsoleReporter::ReportRuns(runs);
-  }
-
-  // Median when there is one, else the last iteration run; < 0 if none.
-  double Time(const std::string& name) const {
-    if (auto it = medians_.find(name); it != medians_.end()) return it->second;
-    if (auto it = iterations_.find(name); it != iterations_.end()) return it->second;
-    return -1;
-  }
-
-  void PrintRatio(const char* label, const std::string& num, const std::string& den,
-                  double target) const {
-    const double a = Time(num);
-    const double b = Time(den);
-    if (a <= 0 || b <= 0) {
-      const std::string& missing = a <= 0 ? num : den;
-      auto it = errors_.find(missing);
-      std::printf("%-5s n/a (%s: %s)\n", label, missing.c_str(),
-                  it == errors_.end() ? "not run" : it->second.c_str());
-      return;
-    }
-    const double ratio = a / b;
-    std::printf("%-5s %6.2f   (%9.1f us / %9.1f us, target <= %.1f: %s)\n", label, ratio, a, b,
-                target, ratio <= target ? "met" : "MISSED");
-  }
-
- private:
-  std::map<std::string, double> medians_;
-  std::map<std::string, double> iterations_;
-  std::map<std::string, std::string> errors_;
-};
-
 }  // namespace
 }  // namespace kavach
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  kavach::RatioReporter reporter;
+  kavach::bench::RatioReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   std::printf("\nRatios (wall time per /bin/true):\n");
   reporter.PrintRatio("a/c", "BM_PooledExec", "BM_PosixSpawn", 1.5);

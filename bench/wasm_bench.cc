@@ -40,6 +40,7 @@
 #include "backend/wasm/testing/test_modules.h"
 #include "benchmark/benchmark.h"
 #include "kavach/kavach.h"
+#include "ratio_reporter.h"
 
 namespace kavach {
 namespace {
@@ -217,65 +218,13 @@ void BM_BurnMetered(benchmark::State& state) { Burn(state, uint64_t{1} << 62); }
 BENCHMARK(BM_BurnUnmetered)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_BurnMetered)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-// Prints as usual and keeps each benchmark's wall time per iteration (the
-// median when repetitions are asked for) for the ratios.
-class RatioReporter final : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const Run& run : runs) {
-      const std::string name = run.run_name.function_name;
-      if (run.error_occurred) {
-        errors_[name] = run.error_message;
-        continue;
-      }
-      if (run.run_type == Run::RT_Aggregate) {
-        if (run.aggregate_name == "median") medians_[name] = run.GetAdjustedRealTime();
-      } else {
-        iterations_[name] = run.GetAdjustedRealTime();
-      }
-    }
-    ConsoleReporter::ReportRuns(runs);
-  }
-
-  double Time(const std::string& name) const {
-    if (auto it = medians_.find(name); it != medians_.end()) return it->second;
-    if (auto it = iterations_.find(name); it != iterations_.end()) return it->second;
-    return -1;
-  }
-
-  void PrintRatio(const char* label, const std::string& num, const std::string& den,
-                  double target) const {
-    const double a = Time(num);
-    const double b = Time(den);
-    if (a <= 0 || b <= 0) {
-      const std::string& missing = a <= 0 ? num : den;
-      auto it = errors_.find(missing);
-      std::printf("%-5s n/a (%s: %s)\n", label, missing.c_str(),
-                  it == errors_.end() ? "not run" : it->second.c_str());
-      return;
-    }
-    const double ratio = a / b;
-    if (target > 0) {
-      std::printf("%-5s %6.2f   (%s / %s, target <= %.1f: %s)\n", label, ratio, num.c_str(),
-                  den.c_str(), target, ratio <= target ? "met" : "MISSED");
-    } else {
-      std::printf("%-5s %6.2f   (%s / %s, no target)\n", label, ratio, num.c_str(), den.c_str());
-    }
-  }
-
- private:
-  std::map<std::string, double> medians_;
-  std::map<std::string, double> iterations_;
-  std::map<std::string, std::string> errors_;
-};
-
 }  // namespace
 }  // namespace kavach
 
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  kavach::RatioReporter reporter;
+  kavach::bench::RatioReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   std::printf("\nRatios (wall time per run, same run):\n");
   reporter.PrintRatio("b/c", "BM_WasmWarmExec", "BM_NativeHello", 3.0);
