@@ -26,6 +26,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "backend/microvm/guest_image.h"
+#include "backend/microvm/kvm_trial.h"
 #include "backend/microvm/qemu_vm.h"
 #include "backend/microvm/vm_spec.h"
 #include "backend/microvm/vm_template.h"
@@ -324,9 +325,15 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
   // The guest image (built once, cached by the inputs' digests).
   absl::StatusOr<GuestImageInputs> inputs = DefaultGuestImageInputs();
   if (!inputs.ok()) return inputs.status();
-  absl::StatusOr<GuestImage> image = EnsureGuestImage(
-      *inputs, options_.image_cache.empty() ? DefaultImageCacheDir() : options_.image_cache);
+  const std::string image_cache =
+      options_.image_cache.empty() ? DefaultImageCacheDir() : options_.image_cache;
+  absl::StatusOr<GuestImage> image = EnsureGuestImage(*inputs, image_cache);
   if (!image.ok()) return image.status();
+  // KVM only once a guest really booted under it (once per host boot).
+  accel = ConfirmKvmByTrialBoot(accel, {.qemu = qemu,
+                                        .vmlinux = image->vmlinux,
+                                        .busybox = inputs->busybox,
+                                        .cache_dir = image_cache});
   absl::Time t_image = absl::Now();
   report->steps.push_back({image->built ? "vm.image_build" : "vm.image_cached", t_image - t0});
 
@@ -956,8 +963,12 @@ BackendAvailability ProbeMicroVm() {
     return a;
   }
   a.available = true;
-  a.reason = absl::StrCat("VMM QEMU -M microvm (", *qemu, "); accelerator ", accel.reason, "; ",
-                          fc_state, "; guest kernel ", in->kernel_release);
+  a.reason = absl::StrCat("VMM QEMU -M microvm (", *qemu, "); accelerator ", accel.reason,
+                          accel.accelerator == "kvm"
+                              ? " (used once a trial guest boots under it, checked at the first "
+                                "sandbox of each host boot)"
+                              : "",
+                          "; ", fc_state, "; guest kernel ", in->kernel_release);
   return a;
 }
 

@@ -9,7 +9,9 @@
 // VMM: options.vmm, else $KAVACH_VMM ("qemu" | "firecracker"), else
 // firecracker where its binary and a usable KVM exist, else QEMU's
 // `-M microvm`. Accelerator: KVM where /dev/kvm is hardware virtualisation
-// (vmx/svm), else TCG, with the reason in the probe.
+// (vmx/svm) and a trial guest booted under it within a deadline (once per
+// host boot, kvm_trial.h), else TCG, with the reason in the probe and the
+// evidence.
 //
 // The guest sees the host's /usr (and /bin, /lib* as on the host: symlinks
 // into /usr, or their own read-only shares), the policy's read-only and
