@@ -504,6 +504,10 @@ TEST(SeccompProfiles, SplitPartsTogetherEqualTheWhole) {
               if (e.empty()) e = Install(SeccompProfile::kStrict, SeccompPart::kCommand);
               if (!e.empty()) return e;
               e = CheckEscapesDenied() + CheckOrdinaryWorks();
+              // Every strict-profile specific the whole program is tested for.
+              errno = 0;
+              e +=
+                  ExpectErrno("socket(AF_VSOCK)", ::socket(40 /*AF_VSOCK*/, SOCK_STREAM, 0), EPERM);
               errno = 0;
               e += ExpectErrno("socket(AF_PACKET)", ::socket(AF_PACKET, SOCK_RAW, 0), EPERM);
               errno = 0;
