@@ -8,6 +8,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -20,6 +21,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -55,6 +57,9 @@ class EchoServer {
     port_ = acceptor_.local_endpoint().port();
     thread_ = std::thread([this] { Run(); });
   }
+  // Every connection thread is joined here: a thread left running would
+  // destroy its socket after ioc_ is gone (a use-after-free ASan caught in
+  // CI when the proxy's pooled upstream connection outlived a test).
   ~EchoServer() {
     stop_ = true;
     boost::system::error_code ec;
@@ -62,6 +67,12 @@ class EchoServer {
     tcp::socket s(ioc_);
     s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_), ec);
     thread_.join();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      // Wake every connection thread blocked in a read.
+      for (int fd : live_fds_) ::shutdown(fd, SHUT_RDWR);
+    }
+    for (std::thread& t : connection_threads_) t.join();
   }
   uint16_t port() const { return port_; }
   int requests() const { return requests_.load(); }
@@ -108,17 +119,31 @@ class EchoServer {
       acceptor_.accept(s, ec);
       if (ec || stop_) return;
       ++connections_;
-      std::thread([this, s = std::move(s)]() mutable {
+      int fd = s.native_handle();
+      std::lock_guard<std::mutex> lock(mu_);
+      live_fds_.insert(fd);
+      connection_threads_.emplace_back([this, fd, s = std::move(s)]() mutable {
         if (tls_ != nullptr) {
           ssl::stream<tcp::socket> t(std::move(s), *tls_);
           boost::system::error_code hec;
           t.handshake(ssl::stream_base::server, hec);
           if (!hec) Serve(t);
+          Forget(fd, t.next_layer());
         } else {
           Serve(s);
+          Forget(fd, s);
         }
-      }).detach();
+      });
     }
+  }
+
+  // Closes a finished connection while holding mu_, so the destructor never
+  // shuts down an fd number that has been reused.
+  void Forget(int fd, tcp::socket& s) {
+    std::lock_guard<std::mutex> lock(mu_);
+    live_fds_.erase(fd);
+    boost::system::error_code ignored;
+    s.close(ignored);
   }
 
   ssl::context* tls_;
@@ -131,6 +156,8 @@ class EchoServer {
   std::atomic<int> connections_{0};
   std::mutex mu_;
   std::string last_;
+  std::set<int> live_fds_;                       // guarded by mu_
+  std::vector<std::thread> connection_threads_;  // guarded by mu_; joined at destruction
 };
 
 struct Response {
