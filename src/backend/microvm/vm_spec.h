@@ -32,12 +32,30 @@ struct VmShare {
   bool read_only = true;
 };
 
+// A share carried on a block device instead of 9p: Firecracker has no 9p
+// (and no virtio-serial), and QEMU can be told to use the same path. A
+// read-only share is a squashfs image of the host directory; a read-write
+// one an ext4 image populated from it and copied back out of the image
+// (in user space, never by mounting a guest-written file system on the
+// host) when the sandbox stops.
+struct VmDrive {
+  std::string id;          // [a-z0-9_], at most 20: the VMM's drive id and the guest's handle
+  std::string host_image;  // absolute path of the raw image file
+  std::string fstype;      // "squashfs" | "ext4"
+  bool read_only = true;
+  std::string guest_path;  // absolute: where the agent mounts it
+  std::string host_path;   // the host directory the image was made from (for copy-out)
+};
+
 struct VmSpec {
   std::string vmlinux;  // uncompressed kernel ELF (PVH entry)
   std::string initrd;
   uint32_t memory_mib = 256;
   uint32_t cpus = 1;
   std::vector<VmShare> shares;
+  // Block-device shares, attached in this order (agent mount item
+  // "blk:<id>:<fstype>:ro|rw:<guest_path>").
+  std::vector<VmDrive> drives;
   // Guest symlinks (path, target), e.g. ("/bin", "usr/bin").
   std::vector<std::pair<std::string, std::string>> links;
   bool network = false;             // a user-mode NIC (slirp); none by default
