@@ -469,4 +469,42 @@ std::string DecodeStartDone(std::string_view p, const Limits& l, StartDone* out)
   return r.Finish();
 }
 
+uint32_t VsockChannelPort(std::string_view cmdline) {
+  constexpr std::string_view kParam = kChannelParam;
+  constexpr std::string_view kVsock = "vsock:";
+  uint32_t port = 0;
+  size_t i = 0;
+  while (i < cmdline.size()) {
+    while (i < cmdline.size() && (cmdline[i] == ' ' || cmdline[i] == '\t' || cmdline[i] == '\n')) {
+      ++i;
+    }
+    size_t end = i;
+    while (end < cmdline.size() && cmdline[end] != ' ' && cmdline[end] != '\t' &&
+           cmdline[end] != '\n') {
+      ++end;
+    }
+    std::string_view word = cmdline.substr(i, end - i);
+    i = end;
+    if (word.substr(0, kParam.size()) != kParam) continue;
+    // The last kavach.channel= word decides, as the kernel's own parameters.
+    port = 0;
+    std::string_view value = word.substr(kParam.size());
+    if (value.substr(0, kVsock.size()) != kVsock) continue;
+    std::string_view digits = value.substr(kVsock.size());
+    if (digits.empty() || digits.size() > 10) continue;
+    uint64_t v = 0;
+    bool ok = true;
+    for (char c : digits) {
+      if (c < '0' || c > '9') {
+        ok = false;
+        break;
+      }
+      v = v * 10 + static_cast<uint64_t>(c - '0');
+    }
+    // 0xFFFFFFFF is VMADDR_PORT_ANY, not a port one can connect to.
+    if (ok && v >= 1 && v < 0xFFFFFFFFull) port = static_cast<uint32_t>(v);
+  }
+  return port;
+}
+
 }  // namespace kavach::guest

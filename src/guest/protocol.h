@@ -225,6 +225,18 @@ std::string DecodeError(std::string_view p, const Limits& l, Error* out);
 std::string DecodeStart(std::string_view p, const Limits& l, Start* out);
 std::string DecodeStartDone(std::string_view p, const Limits& l, StartDone* out);
 
+// The agent channel's transport. The frames above are the same on both:
+// QEMU gives the guest a virtio-serial port named kavach.agent; Firecracker
+// has no virtio-serial, so its guests get `kavach.channel=vsock:<port>` on
+// the kernel command line and the agent connects an AF_VSOCK stream to the
+// host (CID 2) on that port, which Firecracker forwards to the host's unix
+// socket `<vsock uds_path>_<port>`.
+inline constexpr char kChannelParam[] = "kavach.channel=";
+// The vsock port named by the last `kavach.channel=vsock:<port>` word of a
+// kernel command line (1..4294967294); 0 when there is none or it is
+// malformed (then the agent uses the virtio-serial port).
+uint32_t VsockChannelPort(std::string_view cmdline);
+
 }  // namespace kavach::guest
 
 #endif  // KAVACH_GUEST_PROTOCOL_H_

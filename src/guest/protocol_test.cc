@@ -425,5 +425,22 @@ TEST(Payloads, ExecCarriesTheAbstractSocketProbeFlag) {
   EXPECT_EQ(back.reap_us, 20u);
 }
 
+// The agent's transport choice from /proc/cmdline (Firecracker: vsock).
+TEST(VsockChannelPort, ParsesTheLastChannelWordAndRefusesMalformedPorts) {
+  EXPECT_EQ(VsockChannelPort("console=ttyS0 quiet kavach.channel=vsock:1024 panic=-1\n"), 1024u);
+  EXPECT_EQ(VsockChannelPort("kavach.channel=vsock:52"), 52u);
+  EXPECT_EQ(VsockChannelPort("a\tkavach.channel=vsock:4294967294\n"), 4294967294u);
+  EXPECT_EQ(VsockChannelPort(""), 0u);
+  EXPECT_EQ(VsockChannelPort("console=ttyS0 quiet"), 0u);  // virtio-serial
+  for (const char* bad :
+       {"kavach.channel=vsock:", "kavach.channel=vsock:0", "kavach.channel=vsock:4294967295",
+        "kavach.channel=vsock:99999999999", "kavach.channel=vsock:12a", "kavach.channel=vsock:-1",
+        "kavach.channel=serial", "xkavach.channel=vsock:5", "kavach.channel=VSOCK:5"}) {
+    EXPECT_EQ(VsockChannelPort(bad), 0u) << bad;
+  }
+  EXPECT_EQ(VsockChannelPort("kavach.channel=vsock:5 kavach.channel=vsock:7"), 7u);
+  EXPECT_EQ(VsockChannelPort("kavach.channel=vsock:5 kavach.channel=serial"), 0u);
+}
+
 }  // namespace
 }  // namespace kavach::guest

@@ -1,13 +1,14 @@
 // Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
 //
 // kavach-guest-agent: PID 1 of a kavach microVM (exec'd by the initramfs's
-// /init once the virtio modules are loaded). It finds the virtio-serial port
-// named kavach.agent, says hello, and waits for the host's start frame
-// (identity, clock, mounts: nothing is mounted before it, so a booted guest
-// can be saved as a template) and then serves the frames of guest/protocol.h:
-// one command at a time, as an unprivileged uid with the requested rlimits,
-// output streamed in chunks, everything the command left behind killed when it
-// ends. Statically linked; no dependency beyond libc.
+// /init once the virtio modules are loaded). It finds its channel to the host
+// (the virtio-serial port named kavach.agent, or under Firecracker, which has
+// no virtio-serial, an AF_VSOCK stream to the host named by
+// kavach.channel=vsock:<port> on the kernel command line), says hello, and waits for the host's
+// start frame (identity, clock, mounts: nothing is mounted before it, so a booted guest can be
+// saved as a template) and then serves the frames of guest/protocol.h: one command at a time, as an
+// unprivileged uid with the requested rlimits, output streamed in chunks, everything the command
+// left behind killed when it ends. Statically linked; no dependency beyond libc.
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -15,6 +16,7 @@
 #include <linux/landlock.h>
 #include <linux/random.h>
 #include <linux/seccomp.h>
+#include <linux/vm_sockets.h>
 #include <net/if.h>
 #include <poll.h>
 #include <sched.h>
@@ -192,10 +194,42 @@ std::string FindPort() {
   return {};
 }
 
+// Firecracker's channel: an AF_VSOCK stream to the host (CID 2) on `port`,
+// which Firecracker forwards to the host's unix socket <uds_path>_<port>. The
+// host listens before it starts the VM, but the guest's vsock device may
+// still be probing when /init execs the agent: retried for up to 20 s.
+int ConnectVsock(uint32_t port) {
+  std::string last;
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    int fd = ::socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0) {
+      struct sockaddr_vm a = {};
+      a.svm_family = AF_VSOCK;
+      a.svm_cid = VMADDR_CID_HOST;
+      a.svm_port = port;
+      if (::connect(fd, reinterpret_cast<struct sockaddr*>(&a), sizeof a) == 0) return fd;
+      last = std::string("connect: ") + strerror(errno);
+      ::close(fd);
+    } else {
+      last = std::string("socket(AF_VSOCK): ") + strerror(errno);
+    }
+    ::usleep(20000);
+  }
+  Log("vsock port " + std::to_string(port) + ": " + last);
+  return -1;
+}
+
 class Agent {
  public:
-  Agent(int port, int sigchld_fd, int netns)
-      : port_(port), sigchld_fd_(sigchld_fd), netns_(netns), reader_(kGuestLimits) {}
+  // `socket`: the channel is a stream socket (vsock), whose end of stream
+  // means the host is gone for good; a virtio-serial port reads end of
+  // stream while no host is connected and may get one again.
+  Agent(int port, bool socket, int sigchld_fd, int netns)
+      : port_(port),
+        port_is_socket_(socket),
+        sigchld_fd_(sigchld_fd),
+        netns_(netns),
+        reader_(kGuestLimits) {}
 
   void Send(FrameType type, const std::string& payload) {
     std::string wire = EncodeFrame(type, payload);
@@ -283,6 +317,12 @@ class Agent {
   void ReadPort() {
     char buf[65536];
     ssize_t n = ::read(port_, buf, sizeof buf);
+    if (n == 0 && port_is_socket_) {
+      // Nobody can reach this guest any more: power off rather than run on.
+      Log("the host closed the vsock channel; powering off");
+      if (::getpid() == 1) ::reboot(RB_POWER_OFF);
+      ::_exit(0);
+    }
     if (n == 0) {
       // No host connected to the chardev (or it went away): keep serving,
       // a host may connect (again), e.g. after a snapshot restore.
@@ -687,6 +727,7 @@ class Agent {
   }
 
   int port_;
+  bool port_is_socket_;
   int sigchld_fd_;
   int netns_;
   FrameReader reader_;
@@ -768,17 +809,27 @@ int Main(int argc, char** argv) {
   }
   ::signal(SIGPIPE, SIG_IGN);
   bool init = argc > 1 && std::strcmp(argv[1], "--init") == 0;
-  std::string port = FindPort();
-  if (port.empty()) {
-    Log("no virtio-serial port named kavach.agent");
-    if (init) ::reboot(RB_POWER_OFF);
-    return 1;
-  }
-  int fd = ::open(port.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) {
-    Log("open " + port + ": " + strerror(errno));
-    if (init) ::reboot(RB_POWER_OFF);
-    return 1;
+  int fd = -1;
+  uint32_t vsock_port = VsockChannelPort(ReadSmallFile("/proc/cmdline"));
+  if (vsock_port != 0) {
+    fd = ConnectVsock(vsock_port);
+    if (fd < 0) {
+      if (init) ::reboot(RB_POWER_OFF);
+      return 1;
+    }
+  } else {
+    std::string port = FindPort();
+    if (port.empty()) {
+      Log("no virtio-serial port named kavach.agent");
+      if (init) ::reboot(RB_POWER_OFF);
+      return 1;
+    }
+    fd = ::open(port.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+      Log("open " + port + ": " + strerror(errno));
+      if (init) ::reboot(RB_POWER_OFF);
+      return 1;
+    }
   }
   // SIGCHLD arrives on a descriptor the event loop polls (children get an
   // empty mask back before exec).
@@ -793,7 +844,7 @@ int Main(int argc, char** argv) {
     return 1;
   }
   int netns = init ? CommandNetns() : -1;
-  Agent agent(fd, sigfd, netns);
+  Agent agent(fd, vsock_port != 0, sigfd, netns);
   agent.Run();
   return 0;
 }
