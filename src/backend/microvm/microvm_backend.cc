@@ -240,7 +240,7 @@ class MicroVmBackend final : public Backend {
   MicroVmBackendOptions options_;
   SandboxConfig config_;
   std::string state_dir_;
-  std::unique_ptr<QemuVm> vm_;
+  std::unique_ptr<GuestVm> vm_;  // a QemuVm or a FirecrackerVm
   // Confinement applied by the agent to every command (see Prepare).
   std::string seccomp_bpf_;
   uint64_t landlock_handled_ = 0;
@@ -503,8 +503,9 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
     absl::Time t_start = absl::Now();
     absl::StatusOr<std::unique_ptr<QemuVm>> vm = QemuVm::Start(qemu, cs, state_dir_, *launcher);
     if (!vm.ok()) return vm.status();
+    QemuVm* clone = vm->get();
     vm_ = *std::move(vm);
-    if (absl::Status s = vm_->LoadState(tmpl->state, absl::Seconds(30)); !s.ok()) {
+    if (absl::Status s = clone->LoadState(tmpl->state, absl::Seconds(30)); !s.ok()) {
       (void)vm_->Destroy();
       return absl::Status(s.code(),
                           absl::StrCat("microvm clone of template ", tmpl->dir, ": ", s.message()));

@@ -1,11 +1,13 @@
 // Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
 #include "backend/microvm/qemu_vm.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,6 +26,24 @@ namespace kavach::internal {
 namespace {
 
 constexpr absl::Duration kKillGrace = absl::Seconds(2);
+
+// Removes a directory tree the VM owned (no symlinks followed).
+void RemoveTree(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return;
+  if (S_ISDIR(st.st_mode)) {
+    if (DIR* d = ::opendir(path.c_str())) {
+      while (struct dirent* e = ::readdir(d)) {
+        std::string n = e->d_name;
+        if (n != "." && n != "..") RemoveTree(path + "/" + n);
+      }
+      ::closedir(d);
+    }
+    ::rmdir(path.c_str());
+  } else {
+    ::unlink(path.c_str());
+  }
+}
 constexpr absl::Duration kConnectTimeout = absl::Seconds(10);
 
 absl::StatusOr<sys::UniqueFd> ConnectUnix(const std::string& path) {
@@ -220,7 +240,10 @@ absl::StatusOr<std::unique_ptr<QemuVm>> QemuVm::Start(const std::string& qemu, c
   if (absl::Status s = ValidateVmSpec(spec); !s.ok()) return s;
   std::unique_ptr<QemuVm> vm(new QemuVm());
   vm->spec_ = spec;
-  vm->state_dir_ = state_dir;
+  vm->console_log_ = spec.console_log;
+  vm->logs_ = {state_dir + "/qemu.log"};
+  vm->remove_files_ = {spec.agent_socket};
+  if (!spec.qmp_socket.empty()) vm->remove_files_.push_back(spec.qmp_socket);
   vm->started_ = absl::Now();
   absl::StatusOr<std::unique_ptr<VmmProcess>> p = launcher(QemuArgv(qemu, spec));
   if (!p.ok()) return p.status();
@@ -255,7 +278,7 @@ absl::StatusOr<std::unique_ptr<QemuVm>> QemuVm::Start(const std::string& qemu, c
   return vm;
 }
 
-absl::Status QemuVm::StartGuest(const guest::Start& start, absl::Duration timeout) {
+absl::Status GuestVm::StartGuest(const guest::Start& start, absl::Duration timeout) {
   if (channel_ == nullptr) return absl::FailedPreconditionError("VM destroyed");
   if (absl::Status s = channel_->Send(guest::FrameType::kStart, guest::EncodeStart(start));
       !s.ok()) {
@@ -340,15 +363,20 @@ absl::Status QemuVm::LoadState(const std::string& path, absl::Duration timeout) 
 
 QemuVm::~QemuVm() { (void)Destroy(); }
 
-bool QemuVm::alive() {
+GuestVm::~GuestVm() { (void)GuestVm::Destroy(); }
+
+bool GuestVm::alive() {
   if (process_ == nullptr || reaped_) return false;
   if (process_->Exited()) reaped_ = true;
   return !reaped_;
 }
 
-std::string QemuVm::ConsoleTail(size_t bytes) const {
+std::string GuestVm::ConsoleTail(size_t bytes) const {
   std::string out;
-  for (const std::string& path : {spec_.console_log, state_dir_ + "/qemu.log"}) {
+  std::vector<std::string> paths = {console_log_};
+  paths.insert(paths.end(), logs_.begin(), logs_.end());
+  for (const std::string& path : paths) {
+    if (path.empty()) continue;
     absl::StatusOr<std::string> s = sys::ReadFile(path);
     if (!s.ok() || s->empty()) continue;
     std::string tail = s->size() > bytes ? s->substr(s->size() - bytes) : *s;
@@ -360,12 +388,12 @@ std::string QemuVm::ConsoleTail(size_t bytes) const {
   return out;
 }
 
-absl::Status QemuVm::Died(std::string_view what) {
+absl::Status GuestVm::Died(std::string_view what) {
   std::string tail = ConsoleTail();
   std::string status = process_ != nullptr ? process_->ExitDetail() : "";
   // The panic line itself, which a long backtrace pushes out of the tail.
   std::string panic;
-  if (absl::StatusOr<std::string> console = sys::ReadFile(spec_.console_log); console.ok()) {
+  if (absl::StatusOr<std::string> console = sys::ReadFile(console_log_); console.ok()) {
     size_t at = console->find("Kernel panic - not syncing");
     if (at != std::string::npos) {
       size_t eol = console->find('\n', at);
@@ -382,7 +410,7 @@ absl::Status QemuVm::Died(std::string_view what) {
       absl::StrCat(ToAbsl(what), status, panic, "; console: ", tail.empty() ? "(empty)" : tail));
 }
 
-absl::StatusOr<guest::Hello> QemuVm::WaitReady(absl::Duration timeout) {
+absl::StatusOr<guest::Hello> GuestVm::WaitReady(absl::Duration timeout) {
   absl::Time deadline = absl::Now() + timeout;
   absl::StatusOr<guest::Frame> f = channel_->Receive(deadline, [this] { return alive(); });
   if (!f.ok()) {
@@ -412,7 +440,7 @@ absl::StatusOr<guest::Hello> QemuVm::WaitReady(absl::Duration timeout) {
   return h;
 }
 
-absl::StatusOr<uint32_t> QemuVm::Reseed(std::string_view seed, absl::Duration timeout) {
+absl::StatusOr<uint32_t> GuestVm::Reseed(std::string_view seed, absl::Duration timeout) {
   if (absl::Status s =
           channel_->Send(guest::FrameType::kReseed, guest::EncodeReseed({std::string(seed)}));
       !s.ok()) {
@@ -431,13 +459,13 @@ absl::StatusOr<uint32_t> QemuVm::Reseed(std::string_view seed, absl::Duration ti
   return d.credited_bits;
 }
 
-absl::Status QemuVm::KillCommand(uint64_t id) {
+absl::Status GuestVm::KillCommand(uint64_t id) {
   if (channel_ == nullptr) return absl::FailedPreconditionError("VM destroyed");
   return channel_->Send(guest::FrameType::kKill, guest::EncodeKill({id}));
 }
 
-absl::StatusOr<VmExecOutcome> QemuVm::Exec(const guest::ExecRequest& request,
-                                           const VmExecSinks& sinks) {
+absl::StatusOr<VmExecOutcome> GuestVm::Exec(const guest::ExecRequest& request,
+                                            const VmExecSinks& sinks) {
   if (channel_ == nullptr || !alive()) return absl::UnavailableError("the VM is not running");
   if (absl::Status s = channel_->Send(guest::FrameType::kExec, guest::EncodeExec(request));
       !s.ok()) {
@@ -528,17 +556,17 @@ absl::StatusOr<VmExecOutcome> QemuVm::Exec(const guest::ExecRequest& request,
   }
 }
 
-absl::Status QemuVm::Pause() {
+absl::Status GuestVm::Pause() {
   if (process_ == nullptr) return absl::FailedPreconditionError("VM destroyed");
   return process_->Pause();
 }
 
-absl::Status QemuVm::Resume() {
+absl::Status GuestVm::Resume() {
   if (process_ == nullptr) return absl::FailedPreconditionError("VM destroyed");
   return process_->Resume();
 }
 
-absl::Status QemuVm::Shutdown(absl::Duration grace) {
+absl::Status GuestVm::Shutdown(absl::Duration grace) {
   if (channel_ != nullptr && alive()) {
     (void)channel_->Send(guest::FrameType::kShutdown, "");
     absl::Time deadline = absl::Now() + grace;
@@ -547,14 +575,18 @@ absl::Status QemuVm::Shutdown(absl::Duration grace) {
   return Destroy();
 }
 
-void QemuVm::Abort() {
+void GuestVm::Abort() {
   if (process_ != nullptr) process_->Kill();
 }
 
 absl::Status QemuVm::Destroy() {
+  qmp_.reset();
+  return GuestVm::Destroy();
+}
+
+absl::Status GuestVm::Destroy() {
   absl::Status result;
   channel_.reset();
-  qmp_.reset();
   if (process_ != nullptr) {
     process_->Kill();
     process_->Wait();
@@ -562,8 +594,8 @@ absl::Status QemuVm::Destroy() {
     result = process_->Release();
     process_.reset();
   }
-  if (!spec_.agent_socket.empty()) ::unlink(spec_.agent_socket.c_str());
-  if (!spec_.qmp_socket.empty()) ::unlink(spec_.qmp_socket.c_str());
+  for (const std::string& f : remove_files_) ::unlink(f.c_str());
+  if (!remove_dir_.empty()) RemoveTree(remove_dir_);
   return result;
 }
 

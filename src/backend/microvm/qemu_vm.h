@@ -1,6 +1,7 @@
 // Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
 //
-// One running QEMU microVM and the host end of its agent channel.
+// One running QEMU microVM and the host end of its agent channel (GuestVm:
+// the part every VMM shares).
 //
 //   absl::StatusOr<std::unique_ptr<QemuVm>> vm = QemuVm::Start(qemu, spec, state_dir);
 //   absl::StatusOr<guest::Hello> hello = (*vm)->WaitReady(absl::Seconds(60));
@@ -91,30 +92,21 @@ using VmmLauncher = std::function<absl::StatusOr<std::unique_ptr<VmmProcess>>(
 VmmLauncher DirectVmmLauncher(std::string log, std::optional<sys::CgroupLimits> cgroup_limits,
                               std::string* cgroup_detail, bool* in_cgroup);
 
-class QemuVm final {
+// A running microVM, whatever its VMM, and the host end of its agent
+// channel: what the backend drives once the VM is up. QemuVm and
+// FirecrackerVm (firecracker_vm.h) start one; this part serves the agent and
+// tears everything down (the VMM, its sockets, its run directory).
+class GuestVm {
  public:
-  // Launches QEMU for `spec` (files in `state_dir`, which must exist) and
-  // connects to the agent socket.
-  static absl::StatusOr<std::unique_ptr<QemuVm>> Start(const std::string& qemu, const VmSpec& spec,
-                                                       const std::string& state_dir,
-                                                       const VmmLauncher& launcher);
-  ~QemuVm();
-  QemuVm(const QemuVm&) = delete;
-  QemuVm& operator=(const QemuVm&) = delete;
+  virtual ~GuestVm();
+  GuestVm(const GuestVm&) = delete;
+  GuestVm& operator=(const GuestVm&) = delete;
 
   // Waits for the agent's hello.
   absl::StatusOr<guest::Hello> WaitReady(absl::Duration timeout);
   // Sends the start frame (identity, clock, mounts) and waits for its
   // answer; an error names what the guest could not set up.
   absl::Status StartGuest(const guest::Start& start, absl::Duration timeout);
-
-  // Templates (the spec has a memory file and a QMP socket). SaveState
-  // writes the device state to `path` (guest RAM stays in the memory file:
-  // x-ignore-shared) and leaves the source paused; LoadState feeds it to a
-  // VM started with `incoming`, which then runs on by itself. The file goes
-  // over QMP as a descriptor, so QEMU never opens it.
-  absl::Status SaveState(const std::string& path, absl::Duration timeout);
-  absl::Status LoadState(const std::string& path, absl::Duration timeout);
   // Mixes `seed` into the guest's entropy pool; returns the credited bits.
   absl::StatusOr<uint32_t> Reseed(std::string_view seed, absl::Duration timeout);
   // Runs one command. The host deadline is the request's timeout plus a
@@ -126,32 +118,62 @@ class QemuVm final {
 
   absl::Status Pause();
   absl::Status Resume();
-  // SIGKILLs QEMU's process group without reaping it: safe to call while
+  // SIGKILLs the VMM's process group without reaping it: safe to call while
   // another thread is in Exec (which then fails).
   void Abort();
-  // SIGKILLs QEMU's process group (and cgroup), reaps it, removes the
-  // socket. Idempotent.
-  absl::Status Destroy();
+  // SIGKILLs the VMM's process group (and cgroup), reaps it, removes its
+  // sockets and run directory. Idempotent.
+  virtual absl::Status Destroy();
   // Politely: the agent powers the guest off; after `grace` Destroy().
   absl::Status Shutdown(absl::Duration grace);
 
   bool alive();
-  // The last `bytes` of the serial console (kernel messages, panics).
+  // The last `bytes` of the serial console (kernel messages, panics) and of
+  // the VMM's own log.
   std::string ConsoleTail(size_t bytes = 1200) const;
   absl::Duration boot_time() const { return boot_time_; }
 
- private:
-  QemuVm() = default;
+ protected:
+  GuestVm() = default;
+  // Destroys the VM and returns Unavailable naming `what`, the VMM's exit,
+  // a guest kernel panic if there was one, and the console's tail.
   absl::Status Died(std::string_view what);
 
   std::unique_ptr<VmmProcess> process_;
   bool reaped_ = false;
-  std::string state_dir_;
-  VmSpec spec_;
   std::unique_ptr<AgentChannel> channel_;
-  std::unique_ptr<QmpClient> qmp_;
+  std::string console_log_;                // the guest's serial console, if in a file
+  std::vector<std::string> logs_;          // more files ConsoleTail reads (the VMM's log)
+  std::vector<std::string> remove_files_;  // unlinked by Destroy
+  std::string remove_dir_;                 // removed with its contents by Destroy
   absl::Time started_;
   absl::Duration boot_time_;
+};
+
+class QemuVm final : public GuestVm {
+ public:
+  // Launches QEMU for `spec` (files in `state_dir`, which must exist) and
+  // connects to the agent socket.
+  static absl::StatusOr<std::unique_ptr<QemuVm>> Start(const std::string& qemu, const VmSpec& spec,
+                                                       const std::string& state_dir,
+                                                       const VmmLauncher& launcher);
+  ~QemuVm() override;
+
+  // Templates (the spec has a memory file and a QMP socket). SaveState
+  // writes the device state to `path` (guest RAM stays in the memory file:
+  // x-ignore-shared) and leaves the source paused; LoadState feeds it to a
+  // VM started with `incoming`, which then runs on by itself. The file goes
+  // over QMP as a descriptor, so QEMU never opens it.
+  absl::Status SaveState(const std::string& path, absl::Duration timeout);
+  absl::Status LoadState(const std::string& path, absl::Duration timeout);
+
+  absl::Status Destroy() override;
+
+ private:
+  QemuVm() = default;
+
+  VmSpec spec_;
+  std::unique_ptr<QmpClient> qmp_;
 };
 
 }  // namespace kavach::internal
