@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,7 @@
 #include "backend/microvm/microvm_backend.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "kavach/sandbox.h"
 #include "linux/file_util.h"
 #include "nlohmann/json.hpp"
 
@@ -309,6 +311,148 @@ TEST_F(FakeFirecrackerVm, MissingBinaryIsAnErrorAndLeavesNothing) {
   ASSERT_FALSE(vm.ok());
   EXPECT_THAT(std::string(vm.status().message()), HasSubstr("no-such-firecracker"));
   ExpectNothingLeft();
+}
+
+// ---- the backend's VMM choice (Prepare) ----
+
+// A fake firecracker the VMM jail can run: the wrapper and the script in one
+// directory (the jail sees the binary's directory, not the source tree).
+std::string JailableFake(const std::string& dir) {
+  absl::StatusOr<std::string> py = sys::ReadFile(KAVACH_FAKE_FIRECRACKER);
+  EXPECT_TRUE(py.ok()) << py.status();
+  EXPECT_TRUE(sys::WriteFile(dir + "/fake_firecracker.py", *py, 0755).ok());
+  std::string path = dir + "/firecracker";
+  EXPECT_TRUE(sys::WriteFile(path,
+                             absl::StrCat("#!/bin/sh\nexec /usr/bin/python3 ", dir,
+                                          "/fake_firecracker.py \"$@\"\n"),
+                             0755)
+                  .ok());
+  // The jail runs it as the policy's user.
+  ::chmod(dir.c_str(), 0755);
+  return path;
+}
+
+SandboxConfig StrictConfig(const std::string& workdir) {
+  SandboxConfig c;
+  c.backend = BackendKind::kFirecracker;
+  c.policy = SandboxPolicy::Strict();
+  c.host_workdir = workdir;
+  return c;
+}
+
+bool KvmFactsSayKvm() { return ChooseAccelerator(ReadKvmFacts()).accelerator == "kvm"; }
+
+TEST(MicroVmFirecracker, ForcedWithoutTheBinaryIsUnavailableNamingIt) {
+  std::string dir = TempDir();
+  const char* old_path = std::getenv("PATH");
+  std::string saved = old_path != nullptr ? old_path : "";
+  ::setenv("PATH", dir.c_str(), 1);  // an empty directory: no firecracker
+  ::unsetenv("KAVACH_FIRECRACKER");
+  absl::StatusOr<std::unique_ptr<Backend>> b = CreateMicroVmBackend({.vmm = "firecracker"});
+  ASSERT_TRUE(b.ok());
+  PrepareReport report;
+  absl::Status s = (*b)->Prepare(StrictConfig(dir), &report);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("firecracker not found in PATH"));
+  ::setenv("PATH", saved.c_str(), 1);
+
+  ::setenv("KAVACH_FIRECRACKER", "/nonexistent/firecracker", 1);
+  absl::StatusOr<std::unique_ptr<Backend>> b2 = CreateMicroVmBackend({.vmm = "firecracker"});
+  ASSERT_TRUE(b2.ok());
+  s = (*b2)->Prepare(StrictConfig(dir), &report);
+  ::unsetenv("KAVACH_FIRECRACKER");
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("$KAVACH_FIRECRACKER names /nonexistent"));
+  (void)!std::system(("rm -rf " + dir).c_str());
+}
+
+TEST(MicroVmFirecracker, ForcedWithoutKvmIsUnavailableNamingKvm) {
+  if (KvmFactsSayKvm()) {
+    GTEST_SKIP() << "this host's KVM looks usable: whether it is needs the trial boot";
+  }
+  std::string dir = TempDir();
+  absl::StatusOr<std::unique_ptr<Backend>> b =
+      CreateMicroVmBackend({.vmm = "firecracker", .firecracker_path = JailableFake(dir)});
+  ASSERT_TRUE(b.ok());
+  PrepareReport report;
+  absl::Status s = (*b)->Prepare(StrictConfig(dir), &report);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("microvm: --vmm firecracker: firecracker needs KVM: TCG: "));
+  (void)!std::system(("rm -rf " + dir).c_str());
+}
+
+TEST(MicroVmFirecracker, ProbeSaysWhichVmmAndWhyFirecrackerIsNotUsed) {
+  ::unsetenv("KAVACH_FIRECRACKER");
+  BackendAvailability a = ProbeMicroVm();
+  if (!sys::FindInPath("firecracker").ok()) {
+    EXPECT_THAT(a.reason, HasSubstr("firecracker not used: firecracker not found in PATH"));
+  }
+  if (KvmFactsSayKvm()) GTEST_SKIP() << "KVM facts say usable here; the rest is about TCG hosts";
+  std::string dir = TempDir();
+  std::string fake = JailableFake(dir);
+  ::setenv("KAVACH_FIRECRACKER", fake.c_str(), 1);
+  a = ProbeMicroVm();
+  ::unsetenv("KAVACH_FIRECRACKER");
+  EXPECT_THAT(a.reason,
+              HasSubstr(absl::StrCat("firecracker at ", fake, " not used: it needs KVM (TCG: ")));
+  if (a.available) {
+    EXPECT_THAT(a.reason, HasSubstr("VMM QEMU -M microvm"));
+  }
+  (void)!std::system(("rm -rf " + dir).c_str());
+}
+
+// The whole backend on the firecracker path, VMM jail included, with the
+// fake (tests-only option: no KVM here).
+TEST(MicroVmFirecracker, FakeFirecrackerRunsTheCommandInAGuestKernel) {
+  BackendAvailability a = ProbeMicroVm();
+  if (!a.available)
+    GTEST_SKIP() << "the fake boots the guest with QEMU, unusable here: " << a.reason;
+  std::string dir = TempDir();
+  std::string work = dir + "/work";
+  ASSERT_EQ(::mkdir(work.c_str(), 0777), 0);
+  ::chmod(work.c_str(), 0777);
+  ::unsetenv("KAVACH_MICROVM_CLONE");  // clones wanted: firecracker must boot cold
+  absl::StatusOr<std::unique_ptr<Backend>> b =
+      CreateMicroVmBackend({.vmm = "firecracker",
+                            .firecracker_path = JailableFake(dir),
+                            .testonly_firecracker_without_kvm = true});
+  ASSERT_TRUE(b.ok());
+  PrepareReport report;
+  absl::Status s = (*b)->Prepare(StrictConfig(work), &report);
+  if (absl::StrContains(s.message(), "firecracker: no 9p")) {
+    (void)!std::system(("rm -rf " + dir).c_str());
+    GTEST_SKIP() << "this build gives the guest its shares over 9p only (block-device shares "
+                    "not merged yet): "
+                 << s;
+  }
+  ASSERT_TRUE(s.ok()) << s;
+  std::map<std::string, Evidence> ev;
+  for (const Evidence& e : report.evidence) ev[e.control] = e;
+  EXPECT_EQ(ev["vm.vmm"].detail, "firecracker");
+  EXPECT_THAT(ev["vm.vmm_choice"].detail, HasSubstr("tests-only option"));
+  EXPECT_FALSE(ev["vm.clone"].verified);
+  EXPECT_THAT(ev["vm.clone"].detail, HasSubstr("warm clones are QEMU-only"));
+  EXPECT_THAT(ev["base:firecracker"].detail, HasSubstr("under Firecracker (agent over vsock)"));
+
+  BackendExecRequest r;
+  r.argv = {"/bin/sh", "-c", "uname -r"};
+  r.env = {"PATH=/usr/bin:/bin"};
+  r.timeout = absl::Seconds(30);
+  absl::StatusOr<ExecResult> out = (*b)->Exec(r);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->exit_code, 0) << out->stderr_data;
+  std::string release(absl::StripTrailingAsciiWhitespace(out->stdout_data));
+  absl::StatusOr<std::string> host = sys::ReadFile("/proc/sys/kernel/osrelease");
+  ASSERT_TRUE(host.ok());
+  EXPECT_FALSE(release.empty());
+  EXPECT_NE(release, std::string(absl::StripTrailingAsciiWhitespace(*host)));
+
+  std::string ours = absl::StrCat("/kavach-microvm-", ::geteuid(), "/vm-", ::getpid(), "-");
+  EXPECT_THAT(ProcessesMentioning(ours), ::testing::Not(::testing::IsEmpty()));
+  ASSERT_TRUE((*b)->Destroy().ok());
+  EXPECT_THAT(ProcessesMentioning(ours), ::testing::IsEmpty()) << "VMM left behind";
+  (void)!std::system(("rm -rf " + dir).c_str());
 }
 
 }  // namespace

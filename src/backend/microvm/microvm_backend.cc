@@ -25,6 +25,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "backend/microvm/firecracker_vm.h"
 #include "backend/microvm/guest_image.h"
 #include "backend/microvm/kvm_trial.h"
 #include "backend/microvm/qemu_vm.h"
@@ -150,13 +151,15 @@ void RemoveStaleStateDirs(const std::string& base) {
   }
   ::closedir(d);
   for (const std::string& dir : stale) {
-    // A QEMU still serving it holds its agent socket's path on its command line.
+    // A VMM still serving it holds a path under it on its command line
+    // (QEMU its agent socket, firecracker its API socket).
     if (DIR* p = ::opendir("/proc")) {
       while (struct dirent* e = ::readdir(p)) {
         int pid = 0;
         if (!absl::SimpleAtoi(e->d_name, &pid) || pid <= 1) continue;
         absl::StatusOr<std::string> cmd = sys::ReadFile(absl::StrCat("/proc/", pid, "/cmdline"));
-        if (cmd.ok() && absl::StrContains(*cmd, "qemu-system") &&
+        if (cmd.ok() &&
+            (absl::StrContains(*cmd, "qemu-system") || absl::StrContains(*cmd, "firecracker")) &&
             absl::StrContains(*cmd, dir + "/")) {
           ::kill(pid, SIGKILL);
         }
@@ -229,10 +232,14 @@ class MicroVmBackend final : public Backend {
   absl::Status PlanConfinement(const VmSpec& spec);
   // Prepares a Process jail for QEMU and returns a launcher that spawns it
   // there; the jail's own evidence comes back as vmm.* items.
+  // `extra_ro`: files the VMM reads (read-only drive images); `extra_exec`:
+  // directories it reads and executes from (firecracker's binary's).
   absl::StatusOr<VmmLauncher> JailLauncher(const VmSpec& spec, const GuestImage& image,
                                            const std::string& workdir, uint64_t memory_bytes,
                                            const std::vector<std::string>& extra_rw,
-                                           std::vector<Evidence>* evidence);
+                                           std::vector<Evidence>* evidence,
+                                           const std::vector<std::string>& extra_ro = {},
+                                           const std::vector<std::string>& extra_exec = {});
   // Runs a probe command under that confinement and turns what it saw into
   // evidence; a requested control the probe does not confirm fails closed.
   absl::Status VerifyConfinement(PrepareReport* report);
@@ -291,27 +298,32 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
   const SandboxPolicy& policy = config.policy;
   absl::Time t0 = absl::Now();
 
-  // The VMM.
+  // The VMM: firecracker needs its binary and a KVM that boots a guest; the
+  // KVM trial (below) needs QEMU and the guest image, so a forced
+  // firecracker fails early only on what is known before it.
   std::string vmm = ChooseVmm(options_);
-  AcceleratorChoice accel = ChooseAccelerator(ReadKvmFacts());
-  absl::StatusOr<std::string> fc = sys::FindInPath("firecracker");
-  if (vmm == "firecracker") {
-    return absl::UnavailableError(absl::StrCat(
-        "microvm: --vmm firecracker: ",
-        fc.ok() ? "firecracker found, but it needs working KVM and block-device shares, which "
-                  "this version does not drive yet"
-                : "firecracker not found in PATH"));
-  }
-  if (vmm != "qemu" && vmm != "auto") {
+  if (vmm != "qemu" && vmm != "auto" && vmm != "firecracker") {
     return absl::InvalidArgumentError(
         absl::StrCat("microvm: unknown VMM '", vmm, "' (qemu|firecracker)"));
+  }
+  AcceleratorChoice accel = ChooseAccelerator(ReadKvmFacts());
+  absl::StatusOr<std::string> fc = FindFirecracker(options_);
+  const bool fc_without_kvm = options_.testonly_firecracker_without_kvm;
+  if (vmm == "firecracker" && !fc.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("microvm: --vmm firecracker: ", fc.status().message()));
+  }
+  if (vmm == "firecracker" && accel.accelerator != "kvm" && !fc_without_kvm) {
+    return absl::UnavailableError(
+        absl::StrCat("microvm: --vmm firecracker: firecracker needs KVM: ", accel.reason));
   }
   std::string qemu = options_.qemu_path;
   if (qemu.empty()) {
     absl::StatusOr<std::string> q = sys::FindInPath("qemu-system-x86_64");
     if (!q.ok()) {
-      return absl::UnavailableError(
-          "microvm: qemu-system-x86_64 not found in PATH (install qemu-system-x86)");
+      return absl::UnavailableError(absl::StrCat(
+          "microvm: qemu-system-x86_64 not found in PATH (install qemu-system-x86)",
+          vmm == "firecracker" ? "; it boots the KVM trial guest firecracker depends on" : ""));
     }
     qemu = *q;
   }
@@ -336,6 +348,34 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
                                         .cache_dir = image_cache});
   absl::Time t_image = absl::Now();
   report->steps.push_back({image->built ? "vm.image_build" : "vm.image_cached", t_image - t0});
+  bool use_fc = false;
+  std::string vmm_choice;
+  if (vmm == "firecracker") {
+    if (accel.accelerator != "kvm" && !fc_without_kvm) {
+      return absl::UnavailableError(
+          absl::StrCat("microvm: --vmm firecracker: firecracker needs KVM: ", accel.reason));
+    }
+    use_fc = true;
+    vmm_choice = absl::StrCat("firecracker at ", *fc, " (forced: --vmm / KAVACH_VMM); ",
+                              accel.accelerator == "kvm"
+                                  ? accel.reason
+                                  : absl::StrCat("without KVM by the tests-only option (the "
+                                                 "fake firecracker boots under TCG): ",
+                                                 accel.reason),
+                              "; QEMU not used");
+  } else if (vmm == "auto" && fc.ok() && accel.accelerator == "kvm") {
+    use_fc = true;
+    vmm_choice =
+        absl::StrCat("firecracker at ", *fc, " (found, and ", accel.reason, "); QEMU not used");
+  } else if (vmm == "auto") {
+    vmm_choice =
+        absl::StrCat("QEMU -M microvm at ", qemu, "; firecracker not used: ",
+                     fc.ok() ? absl::StrCat("found at ", *fc, " but it needs KVM: ", accel.reason)
+                             : std::string(fc.status().message()));
+  } else {
+    vmm_choice = absl::StrCat("QEMU -M microvm at ", qemu, " (forced: --vmm / KAVACH_VMM)",
+                              fc.ok() ? absl::StrCat("; firecracker at ", *fc, " not used") : "");
+  }
 
   // Per-sandbox state: sockets, console, and the working directory when the
   // config brings none.
@@ -445,7 +485,48 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
   absl::Time t_jail = absl::Now();
   std::string clone_detail = "cold boot (KAVACH_MICROVM_CLONE=off or --cold)";
   bool cloned = false;
-  if (CloneWanted()) {
+  if (use_fc) {
+    // Warm clones are QEMU's (migration to a RAM file); Firecracker's
+    // snapshots are not driven, so a firecracker sandbox boots cold.
+    clone_detail = CloneWanted() ? "cold boot: warm clones are QEMU-only (Firecracker snapshots "
+                                   "are not driven), so firecracker boots every sandbox"
+                                 : clone_detail;
+    std::string run_dir = state_dir_ + "/fc";
+    if (::mkdir(run_dir.c_str(), 0700) != 0) return sys::ErrnoStatus(errno, run_dir);
+    if (::geteuid() == 0 && ::chown(run_dir.c_str(), policy.uid, policy.gid) != 0) {
+      return sys::ErrnoStatus(errno, absl::StrCat("chown ", run_dir));
+    }
+    FirecrackerVmOptions fo;
+    fo.firecracker = *fc;
+    fo.run_dir = run_dir;
+    fo.connect_timeout = options_.boot_timeout;
+    if (::geteuid() == 0) {
+      fo.socket_uid = policy.uid;
+      fo.socket_gid = policy.gid;
+    }
+    if (JailWanted()) {
+      // Firecracker's files: its binary's directory, the drive images.
+      std::vector<std::string> ro, rw;
+      for (const VmDrive& d : spec.drives) (d.read_only ? ro : rw).push_back(d.host_image);
+      jail_evidence.clear();
+      absl::StatusOr<VmmLauncher> l =
+          JailLauncher(spec, *image, workdir, *cg.memory_bytes, rw, &jail_evidence, ro,
+                       {fc->substr(0, fc->rfind('/'))});
+      if (!l.ok()) return l.status();
+      fo.launcher = *std::move(l);
+    } else {
+      fo.launcher = DirectVmmLauncher(run_dir + "/firecracker.log", cg, &cgroup_detail, &in_cgroup);
+    }
+    report->steps.push_back({"vm.vmm_jail", absl::Now() - t_jail});
+    absl::Time t_start = absl::Now();
+    absl::StatusOr<std::unique_ptr<FirecrackerVm>> vm = FirecrackerVm::Start(spec, fo);
+    if (!vm.ok()) return vm.status();
+    vm_ = *std::move(vm);
+    absl::StatusOr<guest::Hello> hello = vm_->WaitReady(options_.boot_timeout);
+    if (!hello.ok()) return hello.status();
+    if (absl::Status s = vm_->StartGuest(start, absl::Seconds(30)); !s.ok()) return s;
+    report->steps.push_back({"vm.boot", absl::Now() - t_start});
+  } else if (CloneWanted()) {
     std::string cache =
         options_.image_cache.empty() ? DefaultImageCacheDir() : options_.image_cache;
     std::string key = TemplateKey(*image, qemu, spec, policy.uid, policy.gid);
@@ -557,12 +638,15 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
   report->evidence.push_back(
       {"base:firecracker", true,
        absl::StrCat("guest kernel ", guest_release, " (host ", host_release, ") ",
-                    cloned ? "cloned" : "booted", " under QEMU -M microvm, accel ",
+                    cloned ? "cloned" : "booted",
+                    use_fc ? " under Firecracker (agent over vsock), accel "
+                           : " under QEMU -M microvm, accel ",
                     spec.accelerator, " (", accel.reason, "); agent ready after ",
                     absl::FormatDuration(vm_->boot_time())),
        BaseScore(BackendKind::kFirecracker)});
   // Facts for `kavach exec --json` (vmm, accelerator, guest_kernel, clone).
-  report->evidence.push_back({"vm.vmm", true, "qemu", 0});
+  report->evidence.push_back({"vm.vmm", true, use_fc ? "firecracker" : "qemu", 0});
+  report->evidence.push_back({"vm.vmm_choice", true, vmm_choice, 0});
   report->evidence.push_back({"vm.accelerator", true, spec.accelerator, 0});
   report->evidence.push_back({"vm.guest_kernel", true, guest_release, 0});
   report->evidence.push_back({"vm.clone", cloned, clone_detail, 0});
@@ -571,11 +655,16 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
        absl::StrCat("hostname ", start.hostname, ", machine-id ", start.machine_id,
                     ", clock set from the host before the first command"),
        0});
-  report->evidence.push_back(
-      {"network isolated", true, "no network device attached (-nodefaults, no -netdev)", 5});
+  report->evidence.push_back({"network isolated", true,
+                              use_fc ? "no network device attached (no PUT /network-interfaces)"
+                                     : "no network device attached (-nodefaults, no -netdev)",
+                              5});
   report->evidence.push_back(
       {"memory/cpu limits", true,
-       absl::StrCat("guest RAM -m ", spec.memory_mib, " MiB, -smp ", spec.cpus), 2});
+       use_fc ? absl::StrCat("guest RAM mem_size_mib ", spec.memory_mib, ", vcpu_count ", spec.cpus,
+                             " (machine-config)")
+              : absl::StrCat("guest RAM -m ", spec.memory_mib, " MiB, -smp ", spec.cpus),
+       2});
   report->evidence.push_back(
       {"vm.entropy_reseed", bits.ok() && *bits > 0,
        absl::StrCat("64 host random bytes mixed in, ", *bits,
@@ -590,11 +679,16 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
   report->steps.push_back({"vm.verify", absl::Now() - t_boot});
   report->evidence.push_back(
       {"vmm.clean_spawn", true,
-       JailWanted() ? "QEMU runs in kavach's Process jail with an empty environment, and "
-                      "-sandbox on (its own seccomp: no spawn, no privilege changes)"
-                    : "QEMU spawned with an empty environment, only stdin/stdout/stderr open, "
-                      "its own session, and -sandbox on (seccomp; no spawn, no privilege "
-                      "changes); not jailed (KAVACH_MICROVM_JAIL=off)",
+       use_fc         ? absl::StrCat("firecracker ",
+                             JailWanted() ? "runs in kavach's Process jail"
+                                                  : "spawned unjailed (KAVACH_MICROVM_JAIL=off)",
+                                     " with an empty environment and no inherited descriptors; its own "
+                                             "seccomp filters are on by default")
+       : JailWanted() ? "QEMU runs in kavach's Process jail with an empty environment, and "
+                        "-sandbox on (its own seccomp: no spawn, no privilege changes)"
+                      : "QEMU spawned with an empty environment, only stdin/stdout/stderr open, "
+                        "its own session, and -sandbox on (seccomp; no spawn, no privilege "
+                        "changes); not jailed (KAVACH_MICROVM_JAIL=off)",
        0});
   return absl::OkStatus();
 }
@@ -626,7 +720,8 @@ guest::ExecRequest MicroVmBackend::ToGuest(const BackendExecRequest& request, ui
 
 absl::StatusOr<VmmLauncher> MicroVmBackend::JailLauncher(
     const VmSpec& spec, const GuestImage& image, const std::string& workdir, uint64_t memory_bytes,
-    const std::vector<std::string>& extra_rw, std::vector<Evidence>* evidence) {
+    const std::vector<std::string>& extra_rw, std::vector<Evidence>* evidence,
+    const std::vector<std::string>& extra_ro, const std::vector<std::string>& extra_exec) {
   const SandboxPolicy& policy = config_.policy;
   SandboxConfig jc;
   jc.backend = BackendKind::kProcess;
@@ -640,6 +735,11 @@ absl::StatusOr<VmmLauncher> MicroVmBackend::JailLauncher(
   // A template's RAM file: QEMU 7.2 opens mem-path read-write even for the
   // private (copy-on-write) mapping of a clone.
   for (const std::string& p : extra_rw) jc.policy.filesystem.read_write.push_back(p);
+  for (const std::string& p : extra_ro) jc.policy.filesystem.read_only.push_back(p);
+  for (const std::string& p : extra_exec) {
+    jc.policy.filesystem.read_only.push_back(p);
+    jc.policy.filesystem.executable.push_back(p);
+  }
   for (const VmShare& share : spec.shares) {
     if (share.host_path == workdir || share.host_path == "/usr") continue;
     bool system = false;
@@ -943,16 +1043,45 @@ AcceleratorChoice ChooseAccelerator(const KvmFacts& f) {
   return {"kvm", "KVM: /dev/kvm with hardware virtualisation (vmx/svm)"};
 }
 
+absl::StatusOr<std::string> FindFirecracker(const MicroVmBackendOptions& options) {
+  std::string configured = options.firecracker_path;
+  const char* from = "the firecracker_path option";
+  if (configured.empty()) {
+    if (const char* e = std::getenv("KAVACH_FIRECRACKER"); e != nullptr && *e) {
+      configured = e;
+      from = "$KAVACH_FIRECRACKER";
+    }
+  }
+  if (!configured.empty()) {
+    struct stat st;
+    if (configured[0] != '/' || ::stat(configured.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
+        ::access(configured.c_str(), X_OK) != 0) {
+      return absl::UnavailableError(
+          absl::StrCat("firecracker not found: ", from, " names ", configured,
+                       ", which is not an executable file given by an absolute path"));
+    }
+    return configured;
+  }
+  absl::StatusOr<std::string> p = sys::FindInPath("firecracker");
+  if (!p.ok()) return absl::UnavailableError("firecracker not found in PATH");
+  return p;
+}
+
 BackendAvailability ProbeMicroVm() {
   BackendAvailability a;
   a.kind = BackendKind::kFirecracker;
-  std::vector<std::string> notes;
-  absl::StatusOr<std::string> fc = sys::FindInPath("firecracker");
+  absl::StatusOr<std::string> fc = FindFirecracker({});
   absl::StatusOr<std::string> qemu = sys::FindInPath("qemu-system-x86_64");
   AcceleratorChoice accel = ChooseAccelerator(ReadKvmFacts());
-  std::string fc_state = fc.ok() ? absl::StrCat("firecracker found at ", *fc,
-                                                " but not used (needs KVM and block shares)")
-                                 : "firecracker not found in PATH";
+  // Firecracker is chosen where it exists and KVM boots a guest (a trial
+  // boot at the first sandbox confirms the second); else QEMU.
+  std::string fc_state =
+      !fc.ok() ? absl::StrCat("firecracker not used: ", fc.status().message())
+      : accel.accelerator != "kvm"
+          ? absl::StrCat("firecracker at ", *fc, " not used: it needs KVM (", accel.reason, ")")
+          : absl::StrCat("firecracker at ", *fc,
+                         " is the VMM once a trial guest boots under KVM (checked at the first "
+                         "sandbox of each host boot), else QEMU");
   if (!qemu.ok()) {
     a.reason =
         absl::StrCat(fc_state, "; qemu-system-x86_64 not found in PATH (install qemu-system-x86)");
@@ -964,12 +1093,15 @@ BackendAvailability ProbeMicroVm() {
     return a;
   }
   a.available = true;
-  a.reason = absl::StrCat("VMM QEMU -M microvm (", *qemu, "); accelerator ", accel.reason,
-                          accel.accelerator == "kvm"
-                              ? " (used once a trial guest boots under it, checked at the first "
-                                "sandbox of each host boot)"
-                              : "",
-                          "; ", fc_state, "; guest kernel ", in->kernel_release);
+  bool fc_first = fc.ok() && accel.accelerator == "kvm";
+  a.reason = absl::StrCat(
+      fc_first ? absl::StrCat("VMM firecracker (", *fc, ") or QEMU -M microvm (", *qemu, ")")
+               : absl::StrCat("VMM QEMU -M microvm (", *qemu, ")"),
+      "; accelerator ", accel.reason,
+      accel.accelerator == "kvm" ? " (used once a trial guest boots under it, checked at the first "
+                                   "sandbox of each host boot)"
+                                 : "",
+      "; ", fc_state, "; guest kernel ", in->kernel_release);
   return a;
 }
 

@@ -7,9 +7,13 @@
 //   absl::StatusOr<std::unique_ptr<Backend>> q = CreateMicroVmBackend({.vmm = "qemu"});
 //
 // VMM: options.vmm, else $KAVACH_VMM ("qemu" | "firecracker"), else
-// firecracker where its binary and a usable KVM exist, else QEMU's
-// `-M microvm`. Accelerator: KVM where /dev/kvm is hardware virtualisation
-// (vmx/svm) and a trial guest booted under it within a deadline (once per
+// firecracker where its binary and a usable KVM (a trial guest booted under
+// it) exist, else QEMU's `-M microvm`; the evidence (vm.vmm, vm.vmm_choice)
+// says which and why the other was not used. Forcing firecracker without its
+// binary or without KVM is Unavailable naming what is missing. Firecracker's
+// guests talk over vsock and get shares as block devices; warm clones are
+// QEMU-only (a firecracker sandbox boots cold and says so). Accelerator: KVM where /dev/kvm is
+// hardware virtualisation (vmx/svm) and a trial guest booted under it within a deadline (once per
 // host boot, kvm_trial.h), else TCG, with the reason in the probe and the
 // evidence.
 //
@@ -40,6 +44,14 @@ struct MicroVmBackendOptions {
   std::string qemu_path;    // empty: qemu-system-x86_64 from PATH
   std::string image_cache;  // empty: DefaultImageCacheDir()
   absl::Duration boot_timeout = absl::Seconds(60);
+  // The firecracker binary; empty: $KAVACH_FIRECRACKER, else firecracker
+  // from PATH.
+  std::string firecracker_path;
+  // TESTS ONLY, never set from a policy file or the CLI: lets the
+  // firecracker VMM be used where no KVM boots a guest, for the fake
+  // firecracker of the tests (it boots its guest under QEMU/TCG). A real
+  // firecracker would fail without KVM anyway; this only skips the check.
+  bool testonly_firecracker_without_kvm = false;
 };
 
 absl::StatusOr<std::unique_ptr<Backend>> CreateMicroVmBackend(MicroVmBackendOptions options = {});
@@ -61,6 +73,11 @@ AcceleratorChoice ChooseAccelerator(const KvmFacts& facts);
 
 // Which VMM would run, which accelerator, and why the others were not used.
 BackendAvailability ProbeMicroVm();
+
+// The firecracker binary: options.firecracker_path, else $KAVACH_FIRECRACKER,
+// else PATH. Unavailable "firecracker not found in PATH" (or naming the
+// configured path) when there is none.
+absl::StatusOr<std::string> FindFirecracker(const MicroVmBackendOptions& options);
 
 }  // namespace kavach::internal
 
