@@ -43,9 +43,9 @@ FAKE_KEY = ("-----BEGIN " + "RSA PRIVATE KEY-----\n"
             "-----END " + "RSA PRIVATE KEY-----\n")
 
 
-def run(args, stdin=None, timeout=120, preexec_fn=None):
+def run(args, stdin=None, timeout=120, preexec_fn=None, env=None):
     p = subprocess.run([KAVACH] + args, input=stdin, capture_output=True,
-                       timeout=timeout, preexec_fn=preexec_fn)
+                       timeout=timeout, preexec_fn=preexec_fn, env=env)
     return p.returncode, p.stdout, p.stderr
 
 
@@ -370,6 +370,41 @@ class ExecTest(unittest.TestCase):
             self.assertEqual(j["stdout"], "hi\n")
             self.assertIs(j["clone"], clone, flags)
             self.assertEqual(j["vmm"], "qemu")
+
+    def test_vmm_firecracker_names_what_is_missing(self):
+        _, out, _ = run(["backends", "--json"])
+        fc = [b for b in json.loads(out) if b["backend"] == "firecracker"]
+        if not fc or not fc[0]["available"]:
+            self.skipTest("the microVM backend cannot run here")
+        with tempfile.TemporaryDirectory() as d:
+            env = dict(os.environ, PATH=d + ":/usr/bin:/bin")
+            env.pop("KAVACH_FIRECRACKER", None)
+            if not any(os.access(os.path.join(p, "firecracker"), os.X_OK)
+                       for p in env["PATH"].split(":")):
+                rc, _, err = run(["exec", "--backend", "firecracker", "--vmm", "firecracker",
+                                  "--", "/bin/true"], env=env)
+                self.assertEqual(rc, 125, err)
+                self.assertIn(b"UNAVAILABLE: microvm: --vmm firecracker: firecracker not found "
+                              b"in PATH", err)
+            # A firecracker that exists: the backend's text and the exec name
+            # KVM where it cannot boot a guest (the tests-only switch that
+            # lets a fake run without KVM is not reachable from the CLI).
+            fake = os.path.join(d, "firecracker")
+            with open(fake, "w") as f:
+                f.write("#!/bin/sh\nexit 1\n")
+            os.chmod(fake, 0o755)
+            env["KAVACH_FIRECRACKER"] = fake
+            _, out, _ = run(["backends"], env=env)
+            line = [l for l in out.decode().splitlines() if l.startswith("firecracker")][0]
+            if "not used: it needs KVM" not in line:
+                self.skipTest("KVM looks usable here: " + line)
+            self.assertIn("VMM QEMU -M microvm", line)
+            self.assertIn("firecracker at %s not used: it needs KVM" % fake, line)
+            rc, out, err = run(["exec", "--backend", "firecracker", "--vmm", "firecracker",
+                                "--json", "--", "/bin/true"], env=env)
+            self.assertEqual(rc, 125, err)
+            self.assertIn(b"UNAVAILABLE: microvm: --vmm firecracker: firecracker needs KVM: ",
+                          err)
 
     def test_unavailable_backend_is_125(self):
         _, out, _ = run(["backends", "--json"])

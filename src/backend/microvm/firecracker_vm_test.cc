@@ -395,7 +395,8 @@ TEST(MicroVmFirecracker, ProbeSaysWhichVmmAndWhyFirecrackerIsNotUsed) {
   a = ProbeMicroVm();
   ::unsetenv("KAVACH_FIRECRACKER");
   EXPECT_THAT(a.reason,
-              HasSubstr(absl::StrCat("firecracker at ", fake, " not used: it needs KVM (TCG: ")));
+              HasSubstr(absl::StrCat("firecracker at ", fake,
+                                     " not used: it needs KVM, which does not boot a guest here")));
   if (a.available) {
     EXPECT_THAT(a.reason, HasSubstr("VMM QEMU -M microvm"));
   }

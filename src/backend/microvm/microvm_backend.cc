@@ -1078,7 +1078,9 @@ BackendAvailability ProbeMicroVm() {
   std::string fc_state =
       !fc.ok() ? absl::StrCat("firecracker not used: ", fc.status().message())
       : accel.accelerator != "kvm"
-          ? absl::StrCat("firecracker at ", *fc, " not used: it needs KVM (", accel.reason, ")")
+          ? absl::StrCat("firecracker at ", *fc,
+                         " not used: it needs KVM, which does not boot a guest here (see the "
+                         "accelerator)")
           : absl::StrCat("firecracker at ", *fc,
                          " is the VMM once a trial guest boots under KVM (checked at the first "
                          "sandbox of each host boot), else QEMU");
