@@ -302,6 +302,21 @@ TEST_F(FakeFirecrackerVm, GuestThatNeverConnectsIsAClearErrorAndLeavesNothing) {
   ExpectNothingLeft();
 }
 
+// The agent's own vsock branch: with kavach.channel on its command line it
+// dials vsock, not the virtio-serial port the fake also gives it. QEMU here
+// has no vsock device (no vhost-vsock on the host), so the dial fails for
+// its bounded 20 s, the agent says so on the console and powers the guest
+// off, and the VMM's exit is the error.
+TEST_F(FakeFirecrackerVm, AgentDialsVsockWhenTheCommandLineSaysSo) {
+  absl::StatusOr<std::unique_ptr<FirecrackerVm>> vm = Start("keep-channel", absl::Seconds(90));
+  ASSERT_FALSE(vm.ok());
+  EXPECT_EQ(vm.status().code(), absl::StatusCode::kUnavailable) << vm.status();
+  EXPECT_THAT(std::string(vm.status().message()),
+              HasSubstr("firecracker exited before the guest agent connected over vsock"));
+  EXPECT_THAT(std::string(vm.status().message()), HasSubstr("kavach-agent: vsock port 1024: "));
+  ExpectNothingLeft();
+}
+
 TEST_F(FakeFirecrackerVm, MissingBinaryIsAnErrorAndLeavesNothing) {
   FirecrackerVmOptions o;
   o.firecracker = dir_ + "/no-such-firecracker";

@@ -200,7 +200,10 @@ std::string FindPort() {
 // still be probing when /init execs the agent: retried for up to 20 s.
 int ConnectVsock(uint32_t port) {
   std::string last;
-  for (int attempt = 0; attempt < 1000; ++attempt) {
+  // A deadline, not a count: with a transport but no device behind it a
+  // connect can itself take seconds.
+  const uint64_t deadline = NowUs() + 20 * 1000000ull;
+  while (NowUs() < deadline) {
     int fd = ::socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd >= 0) {
       struct sockaddr_vm a = {};

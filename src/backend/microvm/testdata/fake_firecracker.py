@@ -12,14 +12,17 @@
 # the guest agent uses virtio-serial, QEMU here has no vsock), drives as
 # virtio-blk-device with serial=<drive id>, memory, vCPUs. It bridges QEMU's
 # virtio-serial socket to the host's <uds_path>_<port>, the socket Firecracker
-# forwards a guest-initiated vsock connection to. The guest's serial console
+# forwards a guest-initiated vsock connection to, dialled when the guest's
+# agent first speaks. The guest's serial console
 # goes to stdout, as Firecracker's does. When QEMU exits the fake exits with
 # its status (Firecracker exits when its guest shuts down).
 #
 # Usage: fake_firecracker.py [--fake-mode MODE] --api-sock PATH [ignored...]
 # MODE: ok (default); exit-before-start (exits 3 on PUT /actions, unanswered);
 # refuse-machine-config (400 to PUT /machine-config); no-guest (answers
-# InstanceStart but boots nothing, so no agent ever connects).
+# InstanceStart but boots nothing, so no agent ever connects); keep-channel
+# (boots the guest with kavach.channel left in, so its agent tries vsock,
+# which QEMU here cannot give it, and powers the guest off).
 import json
 import os
 import re
@@ -184,6 +187,8 @@ def start_guest():
         m = re.fullmatch(r"kavach\.channel=vsock:(\d+)", w)
         if m:
             port = int(m.group(1))
+            if MODE == "keep-channel":
+                kept.append(w)
         else:
             kept.append(w)
     run_dir = os.path.dirname(API_SOCK)
@@ -222,9 +227,19 @@ def start_guest():
         return
     host_path = "%s_%d" % (CONFIG["vsock"]["uds_path"], port)
     guest_side = connect_unix(agent_sock, 10)
-    host_side = connect_unix(host_path, 10)
-    threading.Thread(target=relay, args=(guest_side, host_side), daemon=True).start()
-    threading.Thread(target=relay, args=(host_side, guest_side), daemon=True).start()
+
+    def bridge():
+        # Guest-initiated, as with Firecracker's vsock: the host's socket is
+        # dialled only once the guest's agent speaks (its hello).
+        first = guest_side.recv(65536)
+        if not first:
+            return
+        host_side = connect_unix(host_path, 10)
+        host_side.sendall(first)
+        threading.Thread(target=relay, args=(guest_side, host_side), daemon=True).start()
+        relay(host_side, guest_side)
+
+    threading.Thread(target=bridge, daemon=True).start()
 
 
 def read_request(conn):
