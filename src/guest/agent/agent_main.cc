@@ -320,7 +320,7 @@ class Agent {
   void ReadPort() {
     char buf[65536];
     ssize_t n = ::read(port_, buf, sizeof buf);
-    if (n == 0 && port_is_socket_) {
+    if (port_is_socket_ && (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))) {
       // Nobody can reach this guest any more: power off rather than run on.
       Log("the host closed the vsock channel; powering off");
       if (::getpid() == 1) ::reboot(RB_POWER_OFF);
