@@ -287,6 +287,63 @@ TEST(QemuArgv, ValidationRejectsWhatTheOptionSyntaxCannotCarry) {
   EXPECT_FALSE(ValidateVmSpec(s).ok());
 }
 
+VmSpec DriveSpec() {
+  VmSpec s = BasicSpec();
+  s.shares.clear();
+  s.drives = {{"usr", "/s/usr.squashfs", "squashfs", true, "/usr", "/usr"},
+              {"work", "/s/work.ext4", "ext4", false, "/work", "/home/u/w"}};
+  return s;
+}
+
+TEST(QemuArgv, DrivesAreVirtioBlkDevicesNamedByTheirSerial) {
+  std::string joined = absl::StrJoin(QemuArgv("q", DriveSpec()), " ");
+  EXPECT_THAT(joined, HasSubstr("-drive file=/s/usr.squashfs,if=none,id=usr,format=raw,"
+                                "readonly=on -device virtio-blk-device,drive=usr,serial=usr "));
+  EXPECT_THAT(joined, HasSubstr("-drive file=/s/work.ext4,if=none,id=work,format=raw,"
+                                "readonly=off -device virtio-blk-device,drive=work,serial=work"));
+  // Attached in the spec's order: the guest's vda is the first.
+  EXPECT_LT(joined.find("id=usr"), joined.find("id=work"));
+  EXPECT_THAT(joined, Not(HasSubstr("virtio-9p")));
+  EXPECT_EQ(GuestMounts(DriveSpec()),
+            "link:/bin:usr/bin,blk:usr:squashfs:ro:/usr,blk:work:ext4:rw:/work,tmp:/tmp");
+  // 9p shares and drives side by side: shares first, then drives.
+  VmSpec both = DriveSpec();
+  both.shares = {{"kv0", "/opt", "/opt", true}};
+  EXPECT_EQ(GuestMounts(both),
+            "link:/bin:usr/bin,ro:kv0:/opt,blk:usr:squashfs:ro:/usr,"
+            "blk:work:ext4:rw:/work,tmp:/tmp");
+}
+
+TEST(QemuArgv, ValidationChecksDrives) {
+  EXPECT_TRUE(ValidateVmSpec(DriveSpec()).ok()) << ValidateVmSpec(DriveSpec());
+  VmSpec s = DriveSpec();
+  s.drives[1].id = "usr";
+  EXPECT_THAT(ValidateVmSpec(s).message(), HasSubstr("duplicate"));
+  for (const char* bad : {"", "Work", "9work", "wo-rk", "w,x", "abcdefghijklmnopqrstu"}) {
+    s = DriveSpec();
+    s.drives[1].id = bad;
+    EXPECT_FALSE(ValidateVmSpec(s).ok()) << bad;
+  }
+  s = DriveSpec();
+  s.drives[1].id = "abcdefghijklmnopqrst";  // 20: the virtio-blk serial's limit
+  EXPECT_TRUE(ValidateVmSpec(s).ok());
+  s = DriveSpec();
+  s.drives[1].fstype = "xfs";
+  EXPECT_THAT(ValidateVmSpec(s).message(), HasSubstr("fstype"));
+  s = DriveSpec();
+  s.drives[0].read_only = false;
+  EXPECT_THAT(ValidateVmSpec(s).message(), HasSubstr("read-only"));
+  s = DriveSpec();
+  s.drives[1].host_image = "work.ext4";
+  EXPECT_THAT(ValidateVmSpec(s).message(), HasSubstr("not absolute"));
+  s = DriveSpec();
+  s.drives[1].guest_path = "/a:b";
+  EXPECT_THAT(ValidateVmSpec(s).message(), HasSubstr("cannot carry"));
+  s = DriveSpec();
+  s.drives[1].host_image = "/s/a,b.ext4";
+  EXPECT_THAT(ValidateVmSpec(s).message(), HasSubstr("cannot carry"));
+}
+
 TEST(Accelerator, TcgUnlessKvmIsHardwareVirtualisation) {
   EXPECT_EQ(ChooseAccelerator({}).accelerator, "tcg");
   EXPECT_THAT(ChooseAccelerator({}).reason, HasSubstr("/dev/kvm missing"));
