@@ -621,6 +621,23 @@ absl::Status MakeExt4Image(const std::string& host_dir, const std::string& image
       Spawn(*tool, {"mke2fs", "-q", "-F", "-t", "ext4", "-O", "^has_journal", "-m", "0", "-E",
                     absl::StrCat("root_owner=", top.st_uid, ":", top.st_gid), "-d", *real, image});
   absl::Status s = r.ok() ? ToolStatus("mke2fs", *r) : r.status();
+  // mke2fs -d copies everything below the root but gives the root 0755:
+  // the directory's own mode (a 0777 working directory) is set here.
+  if (s.ok() && (top.st_mode & 07777) != 0755) {
+    absl::StatusOr<std::string> dbg = FindTool("debugfs", "e2fsprogs");
+    if (!dbg.ok()) {
+      s = dbg.status();
+    } else {
+      absl::StatusOr<ToolResult> m = Spawn(
+          *dbg,
+          {"debugfs", "-w", "-R",
+           absl::StrFormat("set_inode_field / mode 0%o", S_IFDIR | (top.st_mode & 07777)), image});
+      s = m.ok() ? ToolStatus("debugfs", *m) : m.status();
+      if (s.ok() && !m->err.empty() && absl::StrContains(m->err, "set_inode_field:")) {
+        s = absl::InternalError(absl::StrCat("debugfs set_inode_field: ", m->err));
+      }
+    }
+  }
   if (s.ok()) s = sys::WriteFile(image + ".manifest", manifest, 0600);
   if (!s.ok()) ::unlink(image.c_str());
   return s;

@@ -123,6 +123,13 @@ TEST_F(BlockShare, Ext4ImageHoldsTheTreeAndCopyOutBringsTheGuestsChangesBack) {
   EXPECT_THAT(*ls, HasSubstr("/hello.txt/"));
   EXPECT_THAT(*ls, HasSubstr("/120777/"));  // the symlink
   EXPECT_THAT(*ls, HasSubstr("/040750/"));  // sub
+  // The root keeps the directory's own mode (mke2fs -d alone gives 0755).
+  ASSERT_EQ(::chmod(src_.c_str(), 0777), 0);
+  std::string img2 = dir_ + "/work2.ext4";
+  ASSERT_TRUE(MakeExt4Image(src_, img2, 256ull << 20).ok());
+  absl::StatusOr<std::string> root = RunTool({"debugfs", "-R", "stat /", img2}, "e2fsprogs");
+  ASSERT_TRUE(root.ok()) << root.status();
+  EXPECT_THAT(*root, HasSubstr("Mode:  0777"));
 
   // The guest: a new file, a new directory, one file changed, one deleted.
   ASSERT_TRUE(sys::WriteFile(dir_ + "/new", "written in the guest\n").ok());
