@@ -196,6 +196,48 @@ TEST_F(BlockShare, CopyOutNeutralisesHostileEntries) {
   // through to the staging tree.)
 }
 
+// A directory entry whose name climbs out ("../../../tmp/...": the guest's
+// kernel writes raw directory blocks, so '/' in a name is possible). Plain
+// `debugfs -R "rdump / DIR"` writes such a file outside DIR (checked here
+// by hand on e2fsprogs 1.47.0); copy-out's jail keeps it in a scratch tmpfs.
+TEST_F(BlockShare, CopyOutContainsANameThatClimbsOutOfTheDump) {
+  std::string target = dir_ + "/escaped";  // where the hostile name points
+  std::string hostile;
+  for (int i = 0; i < 12; ++i) hostile += "../";
+  hostile += target.substr(1);
+  ASSERT_LT(hostile.size(), 255u);
+  std::string placeholder(hostile.size(), 'Q');
+  ASSERT_TRUE(sys::WriteFile(src_ + "/" + placeholder, "escaped\n").ok());
+  std::string img = dir_ + "/hostile.ext4";
+  ASSERT_EQ(::truncate((img).c_str(), 0) == 0 || errno == ENOENT, true);
+  ASSERT_TRUE(sys::WriteFile(img, "").ok());
+  ASSERT_EQ(::truncate(img.c_str(), 32 << 20), 0);
+  // No metadata checksums, so the name can be patched in place.
+  absl::StatusOr<std::string> mk = RunTool(
+      {"mke2fs", "-q", "-F", "-t", "ext4", "-O", "^has_journal,^metadata_csum", "-d", src_, img},
+      "e2fsprogs");
+  ASSERT_TRUE(mk.ok()) << mk.status();
+  absl::StatusOr<std::string> bytes = sys::ReadFile(img);
+  ASSERT_TRUE(bytes.ok());
+  size_t at = bytes->find(placeholder);
+  ASSERT_NE(at, std::string::npos);
+  bytes->replace(at, hostile.size(), hostile);
+  ASSERT_TRUE(sys::WriteFile(img, *bytes).ok());
+  absl::StatusOr<std::string> ls = RunTool({"debugfs", "-R", "ls /", img}, "e2fsprogs");
+  ASSERT_TRUE(ls.ok());
+  ASSERT_THAT(*ls, HasSubstr("../../"));  // the image really carries it
+  ASSERT_EQ(::unlink((src_ + "/" + placeholder).c_str()), 0);
+
+  absl::StatusOr<CopyOutReport> r = CopyOutExt4Image(img, src_);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_NE(::access(target.c_str(), F_OK), 0) << "a hostile name wrote outside the directory";
+  EXPECT_EQ(*sys::ReadFile(src_ + "/hello.txt"), "hello\n");
+  // No staging or scratch directory left beside the image.
+  absl::StatusOr<std::string> left = RunTool({"ls", "-A", dir_}, "coreutils");
+  ASSERT_TRUE(left.ok());
+  EXPECT_THAT(*left, Not(HasSubstr(".copyout")));
+}
+
 TEST_F(BlockShare, CopyOutOfAMissingImageOrIntoAMissingDirIsAnError) {
   EXPECT_EQ(CopyOutExt4Image(dir_ + "/none.ext4", src_).status().code(),
             absl::StatusCode::kNotFound);
