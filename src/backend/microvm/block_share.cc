@@ -428,6 +428,9 @@ int WriteProcFile(const char* path, const std::string& data) {
 
 int EnterDebugfsJail(const JailPlan& p, const std::string& uid_map, const std::string& gid_map) {
   if (!p.as_root) {
+    // /proc/self/*_map belong to root in a process that changed its uid
+    // (not dumpable); the child execs debugfs next, which resets it.
+    if (::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0) return errno;
     if (::unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) return errno;
     if (int e = WriteProcFile("/proc/self/setgroups", "deny"); e != 0) return e;
     if (int e = WriteProcFile("/proc/self/uid_map", uid_map); e != 0) return e;

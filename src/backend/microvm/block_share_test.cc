@@ -2,10 +2,13 @@
 #include "backend/microvm/block_share.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -90,6 +93,35 @@ TEST_F(BlockShare, SquashfsKeepsTheTreeAndIsCachedUntilItChanges) {
   ASSERT_TRUE(files.ok());
   EXPECT_THAT(*files, Not(HasSubstr(".XXX")));
   EXPECT_THAT(*files, Not(HasSubstr("\n.")));
+}
+
+// Past 20,000 entries the key stamps only the first two directory levels
+// (and dpkg's status): an entry added or removed up there changes it; a
+// deep file edited in place does not (the documented price of not walking
+// all of /usr).
+TEST_F(BlockShare, BigTreeKeyWatchesTheTopLevels) {
+  std::string big = dir_ + "/big";
+  ASSERT_EQ(::mkdir(big.c_str(), 0755), 0);
+  for (int d = 0; d < 21; ++d) {
+    std::string sub = absl::StrCat(big, "/d", d);
+    ASSERT_EQ(::mkdir(sub.c_str(), 0755), 0);
+    ASSERT_EQ(::mkdir((sub + "/deep").c_str(), 0755), 0);
+    for (int f = 0; f < 1000; ++f) {
+      ASSERT_TRUE(sys::WriteFile(absl::StrCat(sub, "/deep/f", f), "").ok());
+    }
+  }
+  absl::StatusOr<std::string> k1 = SquashfsCacheKey(big);
+  ASSERT_TRUE(k1.ok()) << k1.status();
+  EXPECT_EQ(*SquashfsCacheKey(big), *k1);
+  ASSERT_TRUE(sys::WriteFile(big + "/d3/deep/f7", "edited in place").ok());
+  EXPECT_EQ(*SquashfsCacheKey(big), *k1);  // not seen, by design
+  ASSERT_TRUE(sys::WriteFile(big + "/d3/added", "x").ok());
+  absl::StatusOr<std::string> k2 = SquashfsCacheKey(big);
+  EXPECT_NE(*k2, *k1);
+  // A small tree: every entry counts, an in-place edit too.
+  absl::StatusOr<std::string> s1 = SquashfsCacheKey(src_ + "/sub");
+  ASSERT_TRUE(sys::WriteFile(src_ + "/sub/tool", "#!/bin/sh\necho TOOL\n", 0755).ok());
+  EXPECT_NE(*SquashfsCacheKey(src_ + "/sub"), *s1);
 }
 
 TEST_F(BlockShare, SquashfsOfAMissingDirOrAFileIsAnError) {
@@ -236,6 +268,46 @@ TEST_F(BlockShare, CopyOutContainsANameThatClimbsOutOfTheDump) {
   absl::StatusOr<std::string> left = RunTool({"ls", "-A", dir_}, "coreutils");
   ASSERT_TRUE(left.ok());
   EXPECT_THAT(*left, Not(HasSubstr(".copyout")));
+}
+
+// Not root: the same copy-out, its debugfs jail in a user namespace.
+TEST_F(BlockShare, CopyOutWorksUnprivileged) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch to an unprivileged uid";
+  absl::StatusOr<std::string> clone = sys::ReadFile("/proc/sys/kernel/unprivileged_userns_clone");
+  if (clone.ok() && absl::StartsWith(*clone, "0")) {
+    GTEST_SKIP() << "unprivileged user namespaces are off (kernel.unprivileged_userns_clone=0)";
+  }
+  const uid_t kUid = 65534;
+  ASSERT_EQ(std::system(("chown -R 65534:65534 " + dir_).c_str()), 0);
+  ASSERT_TRUE(sys::WriteFile(dir_ + "/new", "unprivileged\n").ok());
+  std::string img = dir_ + "/work.ext4";
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (::setgroups(0, nullptr) != 0 || ::setresgid(kUid, kUid, kUid) != 0 ||
+        ::setresuid(kUid, kUid, kUid) != 0) {
+      ::_exit(10);
+    }
+    if (!MakeExt4Image(src_, img, 64ull << 20).ok()) ::_exit(11);
+    if (!RunTool({"debugfs", "-w", "-R", "write " + dir_ + "/new made.txt", img}, "e2fsprogs")
+             .ok()) {
+      ::_exit(12);
+    }
+    absl::StatusOr<CopyOutReport> r = CopyOutExt4Image(img, src_);
+    if (!r.ok()) {
+      std::fprintf(stderr, "copy-out: %s\n", r.status().ToString().c_str());
+      ::_exit(13);
+    }
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  ASSERT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(*sys::ReadFile(src_ + "/made.txt"), "unprivileged\n");
+  struct stat st;
+  ASSERT_EQ(::stat((src_ + "/made.txt").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, kUid);
 }
 
 TEST_F(BlockShare, CopyOutOfAMissingImageOrIntoAMissingDirIsAnError) {
