@@ -227,7 +227,17 @@ class MicroVmBackend final : public Backend {
     for (const VmDrive& d : rw_drives_) {
       absl::StatusOr<CopyOutReport> r = CopyOutExt4Image(d.host_image, d.host_path);
       if (!r.ok()) {
-        if (s.ok()) s = r.status();
+        // Nothing lost: the image outlives the state directory, named in
+        // the error (debugfs -R "rdump / DIR" IMAGE recovers it by hand).
+        std::string keep =
+            absl::StrCat(StateBase(), "/unsaved-", state_dir_.substr(state_dir_.rfind('/') + 1),
+                         "-", d.id, ".ext4");
+        bool kept = ::rename(d.host_image.c_str(), keep.c_str()) == 0;
+        if (s.ok()) {
+          s = absl::Status(r.status().code(),
+                           absl::StrCat(r.status().message(), kept ? "; the image is kept at " : "",
+                                        kept ? keep : ""));
+        }
         continue;
       }
       if (!r->dropped.empty() || !r->stripped.empty()) {
@@ -759,7 +769,11 @@ absl::StatusOr<VmmLauncher> MicroVmBackend::JailLauncher(
 
 absl::Status MicroVmBackend::SharesToDrives(VmSpec& spec, const std::string& image_cache,
                                             std::vector<Evidence>* evidence) {
-  const std::string usr = options_.block_usr.empty() ? "/usr" : options_.block_usr;
+  std::string usr = options_.block_usr;
+  if (usr.empty()) {
+    const char* e = std::getenv("KAVACH_MICROVM_BLOCK_USR");
+    usr = e != nullptr && *e == '/' ? e : "/usr";
+  }
   std::vector<std::string> notes;
   for (const VmShare& share : spec.shares) {
     VmDrive d;

@@ -51,7 +51,7 @@ struct MicroVmBackendOptions {
   std::string share_mode;
   // Block mode: the host directory that becomes the guest's /usr (squashing
   // the real /usr, 9 GB here, takes minutes once; tests use a small tree).
-  // Empty: "/usr".
+  // Empty: $KAVACH_MICROVM_BLOCK_USR, else "/usr".
   std::string block_usr;
   // Block mode: the size of each read-write share's (sparse) ext4 image; it
   // grows to fit the directory's content when that is larger.

@@ -1216,5 +1216,35 @@ TEST(MicroVmBlockShares, ZzKilledQemuStillGetsItsCopyOut) {
   (void)!std::system(("rm -rf " + t.root).c_str());
 }
 
+// A copy-out that cannot finish (here: the working directory vanished)
+// is Destroy's error, and the image is kept, named in it.
+TEST(MicroVmBlockShares, FailedCopyOutKeepsTheImage) {
+  BlockTree t;
+  if (std::string skip = MakeBlockTree(&t); !skip.empty()) GTEST_SKIP() << skip;
+  ::setenv("KAVACH_MICROVM_CLONE", "off", 1);
+  absl::StatusOr<std::unique_ptr<Backend>> b = CreateMicroVmBackend(t.options);
+  ASSERT_TRUE(b.ok());
+  PrepareReport report;
+  absl::Status prepared = (*b)->Prepare(t.config, &report);
+  ::unsetenv("KAVACH_MICROVM_CLONE");
+  ASSERT_TRUE(prepared.ok()) << prepared;
+  absl::StatusOr<ExecResult> w = RunIn(**b, "echo precious > result.txt");
+  ASSERT_TRUE(w.ok() && w->exit_code == 0) << (w.ok() ? w->stderr_data : w.status().ToString());
+  ASSERT_EQ(::rename(t.work.c_str(), (t.root + "/moved").c_str()), 0);
+  absl::Status destroyed = (*b)->Destroy();
+  ASSERT_FALSE(destroyed.ok());
+  EXPECT_EQ(destroyed.code(), absl::StatusCode::kNotFound) << destroyed;
+  std::string msg(destroyed.message());
+  size_t at = msg.find("the image is kept at ");
+  ASSERT_NE(at, std::string::npos) << destroyed;
+  std::string kept = msg.substr(at + 21);
+  absl::StatusOr<std::string> ls = RunTool({"debugfs", "-R", "ls -l /", kept}, "e2fsprogs");
+  ASSERT_TRUE(ls.ok()) << ls.status();
+  EXPECT_THAT(*ls, HasSubstr("result.txt"));
+  ::unlink(kept.c_str());
+  RemoveCachedSquashfs(t);
+  (void)!std::system(("rm -rf " + t.root).c_str());
+}
+
 }  // namespace
 }  // namespace kavach::internal
