@@ -469,8 +469,10 @@ int EnterDebugfsJail(const JailPlan& p, const std::string& uid_map, const std::s
   if (::mount(p.staging.c_str(), out.c_str(), nullptr, MS_BIND, nullptr) != 0) return errno;
   if (::chdir(p.root.c_str()) != 0 || ::chroot(".") != 0 || ::chdir("/") != 0) return errno;
   // rdump creates, chmods and chowns files; nothing else is left to it.
-  constexpr int kKeep[] = {0 /*CHOWN*/, 1 /*DAC_OVERRIDE*/, 2 /*DAC_READ_SEARCH*/, 3 /*FOWNER*/,
-                           4 /*FSETID*/};
+  // Not CAP_DAC_READ_SEARCH: open_by_handle_at with it reaches any inode of
+  // a mounted file system, past the chroot. Not CAP_SYS_CHROOT or
+  // CAP_SYS_ADMIN: no way out of the chroot or the scratch mounts.
+  constexpr int kKeep[] = {0 /*CHOWN*/, 1 /*DAC_OVERRIDE*/, 3 /*FOWNER*/, 4 /*FSETID*/};
   for (int cap = 0; cap <= 63; ++cap) {
     bool keep = false;
     for (int k : kKeep) keep |= cap == k;
