@@ -39,8 +39,6 @@ constexpr char kSquashfsFormat[] = "kavach-squashfs 1";
 // Tools are looked up here, not in the caller's PATH: a PATH entry someone
 // else can write must not choose the program that reads a guest's image.
 constexpr char kToolPath[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-// A tree with more entries than this gets the cheap cache key (see below).
-constexpr size_t kFullStampBudget = 20000;
 constexpr int kMaxDepth = 64;
 
 std::string Sha256Hex(std::string_view data) {
@@ -408,13 +406,14 @@ struct JailPlan {
   std::string root;     // an empty directory (the tmpfs is mounted on it)
   std::string image;    // the image
   std::string staging;  // where rdump writes
-  uid_t uid;
-  gid_t gid;
   bool as_root;
   uint64_t fsize_limit;
-  // Built before fork: the system directories as links or binds.
-  std::vector<std::pair<std::string, std::string>> links;  // (path in root, target)
-  std::vector<std::string> binds;                          // host dirs bound at the same path
+  // Every path the child needs, built before fork (the child only makes
+  // system calls): the system directories as binds or links, /img, /out.
+  std::vector<std::pair<std::string, std::string>> binds;  // (host dir, path under root)
+  std::vector<std::pair<std::string, std::string>> links;  // (target, path under root)
+  std::string root_img, root_out;
+  std::string uid_map, gid_map;
 };
 
 int WriteProcFile(const char* path, const std::string& data) {
@@ -426,15 +425,15 @@ int WriteProcFile(const char* path, const std::string& data) {
   return e;
 }
 
-int EnterDebugfsJail(const JailPlan& p, const std::string& uid_map, const std::string& gid_map) {
+int EnterDebugfsJail(const JailPlan& p) {
   if (!p.as_root) {
     // /proc/self/*_map belong to root in a process that changed its uid
     // (not dumpable); the child execs debugfs next, which resets it.
     if (::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0) return errno;
     if (::unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) return errno;
     if (int e = WriteProcFile("/proc/self/setgroups", "deny"); e != 0) return e;
-    if (int e = WriteProcFile("/proc/self/uid_map", uid_map); e != 0) return e;
-    if (int e = WriteProcFile("/proc/self/gid_map", gid_map); e != 0) return e;
+    if (int e = WriteProcFile("/proc/self/uid_map", p.uid_map); e != 0) return e;
+    if (int e = WriteProcFile("/proc/self/gid_map", p.gid_map); e != 0) return e;
   } else if (::unshare(CLONE_NEWNS) != 0) {
     return errno;
   }
@@ -442,31 +441,29 @@ int EnterDebugfsJail(const JailPlan& p, const std::string& uid_map, const std::s
   if (::mount("tmpfs", p.root.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=16m") != 0) {
     return errno;
   }
-  std::string usr = p.root + "/usr";
-  auto bind_ro = [](const std::string& from, const std::string& to) -> int {
-    if (::mount(from.c_str(), to.c_str(), nullptr, MS_BIND | MS_REC, nullptr) != 0) return errno;
-    if (::mount(nullptr, to.c_str(), nullptr,
-                MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, nullptr) != 0) {
+  auto bind_ro = [](const char* from, const char* to) -> int {
+    if (::mount(from, to, nullptr, MS_BIND | MS_REC, nullptr) != 0) return errno;
+    if (::mount(nullptr, to, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV,
+                nullptr) != 0) {
       return errno;
     }
     return 0;
   };
-  for (const std::string& b : p.binds) {
-    std::string to = p.root + b;
+  for (const auto& [from, to] : p.binds) {
     if (::mkdir(to.c_str(), 0755) != 0) return errno;
-    if (int e = bind_ro(b, to); e != 0) return e;
+    if (int e = bind_ro(from.c_str(), to.c_str()); e != 0) return e;
   }
-  for (const auto& [path, target] : p.links) {
-    if (::symlink(target.c_str(), (p.root + path).c_str()) != 0) return errno;
+  for (const auto& [target, path] : p.links) {
+    if (::symlink(target.c_str(), path.c_str()) != 0) return errno;
   }
-  std::string img = p.root + "/img";
-  int fd = ::open(img.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  int fd = ::open(p.root_img.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return errno;
   ::close(fd);
-  if (int e = bind_ro(p.image, img); e != 0) return e;
-  std::string out = p.root + "/out";
-  if (::mkdir(out.c_str(), 0755) != 0) return errno;
-  if (::mount(p.staging.c_str(), out.c_str(), nullptr, MS_BIND, nullptr) != 0) return errno;
+  if (int e = bind_ro(p.image.c_str(), p.root_img.c_str()); e != 0) return e;
+  if (::mkdir(p.root_out.c_str(), 0755) != 0) return errno;
+  if (::mount(p.staging.c_str(), p.root_out.c_str(), nullptr, MS_BIND, nullptr) != 0) {
+    return errno;
+  }
   if (::chdir(p.root.c_str()) != 0 || ::chroot(".") != 0 || ::chdir("/") != 0) return errno;
   // rdump creates, chmods and chowns files; nothing else is left to it.
   // Not CAP_DAC_READ_SEARCH: open_by_handle_at with it reaches any inode of
@@ -504,7 +501,7 @@ absl::StatusOr<std::string> RunTool(const std::vector<std::string>& argv,
 // (/usr here holds 9.3 GB; hashing it per sandbox would cost minutes):
 // - the format and the mksquashfs options (kSquashfsFormat);
 // - the real path;
-// - small trees (up to kFullStampBudget entries): every entry's lstat
+// - small trees (up to kSquashfsFullStampBudget entries): every entry's lstat
 //   stamp, ctime included. A file's content cannot change without its
 //   mtime and ctime changing, and ctime cannot be set back from user space,
 //   so this is sound and costs one lstat per entry;
@@ -515,7 +512,7 @@ absl::StatusOr<std::string> RunTool(const std::vector<std::string>& argv,
 //   plus the stamp of /var/lib/dpkg/status (every package change rewrites
 //   it). A file edited in place deeper down, outside dpkg, is not seen:
 //   the price of not walking 300,000 entries for each sandbox.
-absl::StatusOr<std::string> SquashfsCacheKey(const std::string& host_dir) {
+absl::StatusOr<std::string> SquashfsCacheKey(const std::string& host_dir, size_t full_budget) {
   absl::StatusOr<std::string> real = RealDir(host_dir);
   if (!real.ok()) return real.status();
   struct stat top;
@@ -524,7 +521,7 @@ absl::StatusOr<std::string> SquashfsCacheKey(const std::string& host_dir) {
   std::string full = head + "full\n";
   size_t n = 0;
   bool small = Walk(*real, "", 0, [&](const std::string& rel, const struct stat& st) {
-    if (++n > kFullStampBudget) return false;
+    if (++n > full_budget) return false;
     absl::StrAppend(&full, rel, " ", Stamp(st), "\n");
     return true;
   });
@@ -711,23 +708,24 @@ absl::StatusOr<CopyOutReport> CopyOutExt4Image(const std::string& image,
   plan.staging = staging;
   plan.as_root = ::geteuid() == 0;
   plan.fsize_limit = static_cast<uint64_t>(ist.st_size);
-  plan.binds.push_back("/usr");
+  plan.binds.emplace_back("/usr", root + "/usr");
   for (const char* d : {"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"}) {
     struct stat st;
     if (::lstat(d, &st) != 0) continue;
     if (S_ISLNK(st.st_mode)) {
       char t[PATH_MAX];
       ssize_t n = ::readlink(d, t, sizeof t - 1);
-      if (n > 0) plan.links.emplace_back(d, std::string(t, static_cast<size_t>(n)));
+      if (n > 0) plan.links.emplace_back(std::string(t, static_cast<size_t>(n)), root + d);
     } else if (S_ISDIR(st.st_mode)) {
-      plan.binds.push_back(d);
+      plan.binds.emplace_back(d, root + d);
     }
   }
-  std::string uid_map = absl::StrCat("0 ", ::geteuid(), " 1\n");
-  std::string gid_map = absl::StrCat("0 ", ::getegid(), " 1\n");
-  absl::StatusOr<ToolResult> r =
-      Spawn(*tool, {"debugfs", "-R", "rdump / /out", "/img"},
-            [&]() -> int { return EnterDebugfsJail(plan, uid_map, gid_map); });
+  plan.root_img = root + "/img";
+  plan.root_out = root + "/out";
+  plan.uid_map = absl::StrCat("0 ", ::geteuid(), " 1\n");
+  plan.gid_map = absl::StrCat("0 ", ::getegid(), " 1\n");
+  absl::StatusOr<ToolResult> r = Spawn(*tool, {"debugfs", "-R", "rdump / /out", "/img"},
+                                       [&]() -> int { return EnterDebugfsJail(plan); });
   absl::Status s = r.ok() ? ToolStatus("debugfs", *r) : r.status();
   // debugfs exits 0 even when it cannot open the image; an empty dump
   // must not read as "the guest deleted everything".

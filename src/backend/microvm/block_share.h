@@ -32,8 +32,11 @@ struct SquashfsImage {
 };
 
 // The cache key of a directory's squashfs image (see block_share.cc for what
-// it covers and why it does not hash the content).
-absl::StatusOr<std::string> SquashfsCacheKey(const std::string& host_dir);
+// it covers and why it does not hash the content). Trees of more than
+// `full_budget` entries get the cheap key (a parameter for tests).
+inline constexpr size_t kSquashfsFullStampBudget = 20000;
+absl::StatusOr<std::string> SquashfsCacheKey(const std::string& host_dir,
+                                             size_t full_budget = kSquashfsFullStampBudget);
 
 // Returns the cached squashfs image of `host_dir`, building it when missing
 // (temp file + rename, so concurrent builders never see half an image).
