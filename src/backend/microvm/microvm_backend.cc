@@ -792,7 +792,7 @@ absl::Status MicroVmBackend::SharesToDrives(VmSpec& spec, const std::string& ima
       }
       d.host_image = img->path;
       d.fstype = "squashfs";
-      notes.push_back(absl::StrCat(d.guest_path, " squashfs of ", d.host_path,
+      notes.push_back(absl::StrCat(d.guest_path, " squashfs ", d.host_image, " of ", d.host_path,
                                    img->built ? " (built now)" : " (cached)"));
     } else {
       d.host_image = absl::StrCat(state_dir_, "/", share.tag, ".ext4");
