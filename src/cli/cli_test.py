@@ -370,6 +370,47 @@ class ExecTest(unittest.TestCase):
             self.assertEqual(j["stdout"], "hi\n")
             self.assertIs(j["clone"], clone, flags)
             self.assertEqual(j["vmm"], "qemu")
+            self.assertEqual(j["share"], "9p")
+
+    def test_microvm_block_shares(self):
+        _, out, _ = run(["backends", "--json"])
+        fc = [b for b in json.loads(out) if b["backend"] == "firecracker"]
+        if not fc or not fc[0]["available"]:
+            self.skipTest("the microVM backend cannot run here")
+        for tool in ("mksquashfs", "mke2fs", "debugfs"):
+            if not any(os.path.exists(os.path.join(d, tool)) for d in ("/usr/sbin", "/usr/bin")):
+                self.skipTest(f"{tool} missing (scripts/bootstrap installs it)")
+        with tempfile.TemporaryDirectory() as d:
+            usr, work = os.path.join(d, "usr"), os.path.join(d, "work")
+            os.makedirs(os.path.join(usr, "bin"))
+            os.mkdir(work)
+            os.chmod(work, 0o777)
+            with open("/bin/busybox", "rb") as src, open(os.path.join(usr, "bin/busybox"), "wb") as dst:
+                dst.write(src.read())
+            os.chmod(os.path.join(usr, "bin/busybox"), 0o755)
+            for applet in ("sh", "cat", "echo"):
+                os.symlink("busybox", os.path.join(usr, "bin", applet))
+            env = dict(os.environ, KAVACH_MICROVM_SHARE="block", KAVACH_MICROVM_BLOCK_USR=usr)
+            # Warm clones carry no drives: refused, naming the way out.
+            rc, out, err = run(["exec", "--backend", "firecracker", "--no-gate", "--workdir", work,
+                                "--", "/bin/true"], env=env, timeout=300)
+            self.assertNotEqual(rc, 0)
+            self.assertIn(b"KAVACH_MICROVM_CLONE=off", err)
+            rc, out, err = run(["exec", "--backend", "firecracker", "--no-gate", "--json", "--cold",
+                                "--workdir", work, "--", "/bin/sh", "-c",
+                                "echo hi > out.txt; cat /proc/mounts"], env=env, timeout=300)
+            self.assertEqual(rc, 0, err)
+            j = json.loads(out)
+            self.assertEqual(j["share"], "block")
+            self.assertIs(j["clone"], False)
+            self.assertIn(" /usr squashfs ro", j["stdout"])
+            with open(os.path.join(work, "out.txt")) as f:
+                self.assertEqual(f.read(), "hi\n")
+            # The test tree's squashfs image leaves the shared cache.
+            for e in j["evidence"]:
+                m = re.search(r"squashfs (/\S+\.squashfs) of ", e.get("detail", ""))
+                if m:
+                    os.unlink(m.group(1))
 
     def test_vmm_firecracker_names_what_is_missing(self):
         _, out, _ = run(["backends", "--json"])

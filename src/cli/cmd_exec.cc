@@ -288,6 +288,7 @@ void AddMicroVmFields(const Sandbox& sandbox, nlohmann::json& j) {
     if (e.control == "vm.accelerator") j["accelerator"] = e.detail;
     if (e.control == "vm.guest_kernel") j["guest_kernel"] = e.detail;
     if (e.control == "vm.clone") j["clone"] = e.verified;
+    if (e.control == "vm.share") j["share"] = e.detail;  // "9p" | "block"
   }
 }
 

@@ -27,7 +27,9 @@
 namespace kavach::internal {
 
 // Modules loaded by /init, in load order: virtio over mmio, virtio-serial for
-// the agent, 9p for the file shares (figures in the microvm probe).
+// the agent, 9p for the file shares (figures in the microvm probe),
+// virtio-blk, squashfs and ext4 for block-device shares, vsock for
+// Firecracker's agent channel.
 const std::vector<std::string>& GuestModules();
 
 struct GuestImageInputs {

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <climits>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <thread>
@@ -25,6 +26,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "backend/microvm/block_share.h"
 #include "backend/microvm/firecracker_vm.h"
 #include "backend/microvm/guest_image.h"
 #include "backend/microvm/kvm_trial.h"
@@ -177,6 +179,13 @@ bool CloneWanted() {
   return e == nullptr || std::string(e) != "off";
 }
 
+// "9p" or "block" (MicroVmBackendOptions::share_mode).
+std::string ShareMode(const MicroVmBackendOptions& o) {
+  if (!o.share_mode.empty()) return o.share_mode;
+  if (const char* e = std::getenv("KAVACH_MICROVM_SHARE"); e != nullptr && *e) return e;
+  return "9p";
+}
+
 bool JailWanted() {
   const char* e = std::getenv("KAVACH_MICROVM_JAIL");
   return e == nullptr || std::string(e) != "off";
@@ -216,6 +225,31 @@ class MicroVmBackend final : public Backend {
       s = vm_->Destroy();
       vm_.reset();
     }
+    // Read-write block shares go back into their directories once the VMM
+    // is gone (killed or not: what the guest wrote is in the image file).
+    for (const VmDrive& d : rw_drives_) {
+      absl::StatusOr<CopyOutReport> r = CopyOutExt4Image(d.host_image, d.host_path);
+      if (!r.ok()) {
+        // Nothing lost: the image outlives the state directory, named in
+        // the error (debugfs -R "rdump / DIR" IMAGE recovers it by hand).
+        std::string keep =
+            absl::StrCat(StateBase(), "/unsaved-", state_dir_.substr(state_dir_.rfind('/') + 1),
+                         "-", d.id, ".ext4");
+        bool kept = ::rename(d.host_image.c_str(), keep.c_str()) == 0;
+        if (s.ok()) {
+          s = absl::Status(r.status().code(),
+                           absl::StrCat(r.status().message(), kept ? "; the image is kept at " : "",
+                                        kept ? keep : ""));
+        }
+        continue;
+      }
+      if (!r->dropped.empty() || !r->stripped.empty()) {
+        std::fprintf(stderr, "kavach: microvm copy-out into %s: dropped %s; stripped %s\n",
+                     d.host_path.c_str(), absl::StrJoin(r->dropped, "; ").c_str(),
+                     absl::StrJoin(r->stripped, "; ").c_str());
+      }
+    }
+    rw_drives_.clear();
     if (!state_dir_.empty()) {
       RemoveTree(state_dir_);
       state_dir_.clear();
@@ -232,22 +266,27 @@ class MicroVmBackend final : public Backend {
   absl::Status PlanConfinement(const VmSpec& spec);
   // Prepares a Process jail for QEMU and returns a launcher that spawns it
   // there; the jail's own evidence comes back as vmm.* items.
-  // `extra_ro`: files the VMM reads (read-only drive images); `extra_exec`:
-  // directories it reads and executes from (firecracker's binary's).
+  // `extra_exec`: directories the VMM reads and executes from
+  // (firecracker's binary's).
   absl::StatusOr<VmmLauncher> JailLauncher(const VmSpec& spec, const GuestImage& image,
                                            const std::string& workdir, uint64_t memory_bytes,
                                            const std::vector<std::string>& extra_rw,
                                            std::vector<Evidence>* evidence,
-                                           const std::vector<std::string>& extra_ro = {},
                                            const std::vector<std::string>& extra_exec = {});
   // Runs a probe command under that confinement and turns what it saw into
   // evidence; a requested control the probe does not confirm fails closed.
   absl::Status VerifyConfinement(PrepareReport* report);
 
+  // Block mode: turns every 9p share of `spec` into a drive (ro: cached
+  // squashfs, rw: an ext4 image in the state directory).
+  absl::Status SharesToDrives(VmSpec& spec, const std::string& image_cache,
+                              std::vector<Evidence>* evidence);
+
   MicroVmBackendOptions options_;
   SandboxConfig config_;
   std::string state_dir_;
-  std::unique_ptr<GuestVm> vm_;  // a QemuVm or a FirecrackerVm
+  std::vector<VmDrive> rw_drives_;  // copied out by Destroy
+  std::unique_ptr<GuestVm> vm_;     // a QemuVm or a FirecrackerVm
   // Confinement applied by the agent to every command (see Prepare).
   std::string seccomp_bpf_;
   uint64_t landlock_handled_ = 0;
@@ -328,6 +367,12 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
     qemu = *q;
   }
 
+  std::string share_mode = ShareMode(options_);
+  if (share_mode != "9p" && share_mode != "block") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("microvm: unknown share mode '", share_mode, "' (9p|block)"));
+  }
+
   if (policy.network.mode != NetworkMode::kNone) {
     return absl::FailedPreconditionError(
         absl::StrCat("network: the microvm backend gives the guest no network device; mode ",
@@ -375,6 +420,16 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
   } else {
     vmm_choice = absl::StrCat("QEMU -M microvm at ", qemu, " (forced: --vmm / KAVACH_VMM)",
                               fc.ok() ? absl::StrCat("; firecracker at ", *fc, " not used") : "");
+  }
+
+  // Firecracker has no 9p: its shares are always block devices (and it
+  // boots cold, see below). QEMU in block mode cannot clone.
+  if (use_fc) share_mode = "block";
+  if (!use_fc && share_mode == "block" && CloneWanted()) {
+    return absl::FailedPreconditionError(
+        "microvm: block-device shares boot cold: a warm clone restores its template's devices, "
+        "which carry no drives; turn clones off (KAVACH_MICROVM_CLONE=off, kavach exec --cold) "
+        "or use 9p shares");
   }
 
   // Per-sandbox state: sockets, console, and the working directory when the
@@ -444,6 +499,18 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
     spec.shares.push_back({Tag(tag++), p, p, false});
   }
   spec.shares.push_back({Tag(tag++), workdir, policy.working_directory, false});
+  std::vector<Evidence> share_evidence;
+  if (share_mode == "block") {
+    absl::Time t_share = absl::Now();
+    if (absl::Status s = SharesToDrives(spec, image_cache, &share_evidence); !s.ok()) return s;
+    report->steps.push_back({"vm.block_images", absl::Now() - t_share});
+  } else {
+    share_evidence.push_back({"vm.share_images", true,
+                              absl::StrCat(spec.shares.size(),
+                                           " directories over virtio-9p (read-only ones cached, "
+                                           "read-write ones written through)"),
+                              0});
+  }
   if (absl::Status s = ValidateVmSpec(spec); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("microvm: ", s.message()));
   }
@@ -505,13 +572,11 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
       fo.socket_gid = policy.gid;
     }
     if (JailWanted()) {
-      // Firecracker's files: its binary's directory, the drive images.
-      std::vector<std::string> ro, rw;
-      for (const VmDrive& d : spec.drives) (d.read_only ? ro : rw).push_back(d.host_image);
+      // Firecracker's own file: its binary's directory (JailLauncher adds
+      // the drive images).
       jail_evidence.clear();
-      absl::StatusOr<VmmLauncher> l =
-          JailLauncher(spec, *image, workdir, *cg.memory_bytes, rw, &jail_evidence, ro,
-                       {fc->substr(0, fc->rfind('/'))});
+      absl::StatusOr<VmmLauncher> l = JailLauncher(spec, *image, workdir, *cg.memory_bytes, {},
+                                                   &jail_evidence, {fc->substr(0, fc->rfind('/'))});
       if (!l.ok()) return l.status();
       fo.launcher = *std::move(l);
     } else {
@@ -650,6 +715,8 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
   report->evidence.push_back({"vm.accelerator", true, spec.accelerator, 0});
   report->evidence.push_back({"vm.guest_kernel", true, guest_release, 0});
   report->evidence.push_back({"vm.clone", cloned, clone_detail, 0});
+  report->evidence.push_back({"vm.share", true, share_mode, 0});
+  for (Evidence& e : share_evidence) report->evidence.push_back(std::move(e));
   report->evidence.push_back(
       {"vm.identity", true,
        absl::StrCat("hostname ", start.hostname, ", machine-id ", start.machine_id,
@@ -721,7 +788,7 @@ guest::ExecRequest MicroVmBackend::ToGuest(const BackendExecRequest& request, ui
 absl::StatusOr<VmmLauncher> MicroVmBackend::JailLauncher(
     const VmSpec& spec, const GuestImage& image, const std::string& workdir, uint64_t memory_bytes,
     const std::vector<std::string>& extra_rw, std::vector<Evidence>* evidence,
-    const std::vector<std::string>& extra_ro, const std::vector<std::string>& extra_exec) {
+    const std::vector<std::string>& extra_exec) {
   const SandboxPolicy& policy = config_.policy;
   SandboxConfig jc;
   jc.backend = BackendKind::kProcess;
@@ -731,11 +798,21 @@ absl::StatusOr<VmmLauncher> MicroVmBackend::JailLauncher(
   jc.policy.gid = policy.gid;
   jc.policy.filesystem.read_only = {image.dir};
   jc.policy.filesystem.read_write = {state_dir_};
-  if (workdir.rfind(state_dir_ + "/", 0) != 0) jc.policy.filesystem.read_write.push_back(workdir);
+  // The working directory when QEMU serves it over 9p (in block mode QEMU
+  // sees only the images, never the directories).
+  bool workdir_9p = false;
+  for (const VmShare& share : spec.shares) workdir_9p |= share.host_path == workdir;
+  if (workdir_9p && workdir.rfind(state_dir_ + "/", 0) != 0) {
+    jc.policy.filesystem.read_write.push_back(workdir);
+  }
+  for (const VmDrive& d : spec.drives) {
+    if (d.host_image.rfind(state_dir_ + "/", 0) == 0) continue;
+    (d.read_only ? jc.policy.filesystem.read_only : jc.policy.filesystem.read_write)
+        .push_back(d.host_image);
+  }
   // A template's RAM file: QEMU 7.2 opens mem-path read-write even for the
   // private (copy-on-write) mapping of a clone.
   for (const std::string& p : extra_rw) jc.policy.filesystem.read_write.push_back(p);
-  for (const std::string& p : extra_ro) jc.policy.filesystem.read_only.push_back(p);
   for (const std::string& p : extra_exec) {
     jc.policy.filesystem.read_only.push_back(p);
     jc.policy.filesystem.executable.push_back(p);
@@ -791,6 +868,59 @@ absl::StatusOr<VmmLauncher> MicroVmBackend::JailLauncher(
   });
 }
 
+absl::Status MicroVmBackend::SharesToDrives(VmSpec& spec, const std::string& image_cache,
+                                            std::vector<Evidence>* evidence) {
+  std::string usr = options_.block_usr;
+  if (usr.empty()) {
+    const char* e = std::getenv("KAVACH_MICROVM_BLOCK_USR");
+    usr = e != nullptr && *e == '/' ? e : "/usr";
+  }
+  std::vector<std::string> notes;
+  for (const VmShare& share : spec.shares) {
+    VmDrive d;
+    d.id = share.tag;
+    d.guest_path = share.guest_path;
+    d.host_path = share.host_path;
+    d.read_only = share.read_only;
+    if (share.read_only) {
+      if (share.guest_path == "/usr" && share.host_path == "/usr") d.host_path = usr;
+      absl::StatusOr<SquashfsImage> img =
+          EnsureSquashfsImage(d.host_path, absl::StrCat(image_cache, "/squashfs"));
+      if (!img.ok()) {
+        return absl::Status(img.status().code(),
+                            absl::StrCat("microvm: read-only block share ", d.host_path, ": ",
+                                         img.status().message()));
+      }
+      d.host_image = img->path;
+      d.fstype = "squashfs";
+      notes.push_back(absl::StrCat(d.guest_path, " squashfs ", d.host_image, " of ", d.host_path,
+                                   img->built ? " (built now)" : " (cached)"));
+    } else {
+      d.host_image = absl::StrCat(state_dir_, "/", share.tag, ".ext4");
+      d.fstype = "ext4";
+      if (absl::Status s = MakeExt4Image(d.host_path, d.host_image, options_.block_rw_bytes);
+          !s.ok()) {
+        return absl::Status(s.code(), absl::StrCat("microvm: read-write block share ", d.host_path,
+                                                   ": ", s.message()));
+      }
+      // QEMU runs as the policy's uid (JailLauncher) and opens it read-write.
+      if (::geteuid() == 0 &&
+          ::chown(d.host_image.c_str(), config_.policy.uid, config_.policy.gid) != 0) {
+        return sys::ErrnoStatus(errno, absl::StrCat("chown ", d.host_image));
+      }
+      rw_drives_.push_back(d);
+      notes.push_back(absl::StrCat(d.guest_path, " ext4 image of ", d.host_path,
+                                   ", copied back in user space (debugfs) at Destroy"));
+    }
+    spec.drives.push_back(std::move(d));
+  }
+  spec.shares.clear();
+  evidence->push_back(
+      {"vm.share_images", true,
+       absl::StrCat("virtio-blk drives, mounted nosuid,nodev: ", absl::StrJoin(notes, "; ")), 0});
+  return absl::OkStatus();
+}
+
 absl::Status MicroVmBackend::PlanConfinement(const VmSpec& spec) {
   const SandboxPolicy& policy = config_.policy;
   if (policy.seccomp != SeccompProfile::kNone) {
@@ -826,6 +956,10 @@ absl::Status MicroVmBackend::PlanConfinement(const VmSpec& spec) {
     for (const VmShare& share : spec.shares) {
       if (share.guest_path == "/usr") continue;
       add(share.guest_path, share.read_only ? sys::kLandlockReadExec : sys::kLandlockReadWrite);
+    }
+    for (const VmDrive& d : spec.drives) {
+      if (d.guest_path == "/usr") continue;
+      add(d.guest_path, d.read_only ? sys::kLandlockReadExec : sys::kLandlockReadWrite);
     }
     add("/etc", sys::kLandlockRead);
     add("/proc", sys::kLandlockRead);

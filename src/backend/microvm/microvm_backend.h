@@ -19,7 +19,8 @@
 //
 // The guest sees the host's /usr (and /bin, /lib* as on the host: symlinks
 // into /usr, or their own read-only shares), the policy's read-only and
-// read-write paths, and the working directory read-write, all over 9p; no
+// read-write paths, and the working directory read-write, all over 9p (or
+// on block devices: MicroVmBackendOptions::share_mode); no
 // network device; -m and -smp from the policy's memory and CPU limits; the
 // command runs as the policy's uid/gid with its rlimits (open files, file
 // size, processes). The VMM runs with a clean environment, no inherited
@@ -52,6 +53,21 @@ struct MicroVmBackendOptions {
   // firecracker of the tests (it boots its guest under QEMU/TCG). A real
   // firecracker would fail without KVM anyway; this only skips the check.
   bool testonly_firecracker_without_kvm = false;
+  // How the guest sees the host's directories: "9p" (QEMU's virtio-9p), or
+  // "block" (block_share.h: each read-only share a cached squashfs image,
+  // each read-write share an ext4 image copied back into its directory by
+  // Destroy, after the VMM is gone). Empty: $KAVACH_MICROVM_SHARE, else
+  // "9p". Block mode boots cold: a warm clone restores its template's
+  // devices, which carry no drives, so it is refused unless clones are off
+  // (KAVACH_MICROVM_CLONE=off, the CLI's --cold).
+  std::string share_mode;
+  // Block mode: the host directory that becomes the guest's /usr (squashing
+  // the real /usr, 9 GB here, takes minutes once; tests use a small tree).
+  // Empty: $KAVACH_MICROVM_BLOCK_USR, else "/usr".
+  std::string block_usr;
+  // Block mode: the size of each read-write share's (sparse) ext4 image; it
+  // grows to fit the directory's content when that is larger.
+  uint64_t block_rw_bytes = 4ull << 30;
 };
 
 absl::StatusOr<std::unique_ptr<Backend>> CreateMicroVmBackend(MicroVmBackendOptions options = {});

@@ -23,6 +23,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "backend/microvm/block_share.h"
 #include "backend/microvm/guest_image.h"
 #include "backend/microvm/kvm_trial.h"
 #include "backend/microvm/qemu_vm.h"
@@ -285,6 +286,63 @@ TEST(QemuArgv, ValidationRejectsWhatTheOptionSyntaxCannotCarry) {
   s = BasicSpec();
   s.accelerator = "hvf";
   EXPECT_FALSE(ValidateVmSpec(s).ok());
+}
+
+VmSpec DriveSpec() {
+  VmSpec s = BasicSpec();
+  s.shares.clear();
+  s.drives = {{"usr", "/s/usr.squashfs", "squashfs", true, "/usr", "/usr"},
+              {"work", "/s/work.ext4", "ext4", false, "/work", "/home/u/w"}};
+  return s;
+}
+
+TEST(QemuArgv, DrivesAreVirtioBlkDevicesNamedByTheirSerial) {
+  std::string joined = absl::StrJoin(QemuArgv("q", DriveSpec()), " ");
+  EXPECT_THAT(joined, HasSubstr("-drive file=/s/usr.squashfs,if=none,id=usr,format=raw,"
+                                "readonly=on -device virtio-blk-device,drive=usr,serial=usr "));
+  EXPECT_THAT(joined, HasSubstr("-drive file=/s/work.ext4,if=none,id=work,format=raw,"
+                                "readonly=off -device virtio-blk-device,drive=work,serial=work"));
+  // Attached in the spec's order: the guest's vda is the first.
+  EXPECT_LT(joined.find("id=usr"), joined.find("id=work"));
+  EXPECT_THAT(joined, Not(HasSubstr("virtio-9p")));
+  EXPECT_EQ(GuestMounts(DriveSpec()),
+            "link:/bin:usr/bin,blk:usr:squashfs:ro:/usr,blk:work:ext4:rw:/work,tmp:/tmp");
+  // 9p shares and drives side by side: shares first, then drives.
+  VmSpec both = DriveSpec();
+  both.shares = {{"kv0", "/opt", "/opt", true}};
+  EXPECT_EQ(GuestMounts(both),
+            "link:/bin:usr/bin,ro:kv0:/opt,blk:usr:squashfs:ro:/usr,"
+            "blk:work:ext4:rw:/work,tmp:/tmp");
+}
+
+TEST(QemuArgv, ValidationChecksDrives) {
+  EXPECT_TRUE(ValidateVmSpec(DriveSpec()).ok()) << ValidateVmSpec(DriveSpec());
+  VmSpec s = DriveSpec();
+  s.drives[1].id = "usr";
+  EXPECT_THAT(ValidateVmSpec(s).message(), HasSubstr("duplicate"));
+  for (const char* bad : {"", "Work", "9work", "wo-rk", "w,x", "abcdefghijklmnopqrstu"}) {
+    s = DriveSpec();
+    s.drives[1].id = bad;
+    EXPECT_FALSE(ValidateVmSpec(s).ok()) << bad;
+  }
+  s = DriveSpec();
+  s.drives[1].id = "abcdefghijklmnopqrst";  // 20: the virtio-blk serial's limit
+  EXPECT_TRUE(ValidateVmSpec(s).ok());
+  s = DriveSpec();
+  s.drives[1].fstype = "xfs";
+  EXPECT_THAT(ValidateVmSpec(s).message(), HasSubstr("fstype"));
+  s = DriveSpec();
+  s.drives[0].read_only = false;
+  EXPECT_THAT(ValidateVmSpec(s).message(), HasSubstr("read-only"));
+  s = DriveSpec();
+  s.drives[1].host_image = "work.ext4";
+  EXPECT_THAT(ValidateVmSpec(s).message(), HasSubstr("not absolute"));
+  s = DriveSpec();
+  s.drives[1].guest_path = "/a:b";
+  EXPECT_THAT(ValidateVmSpec(s).message(), HasSubstr("cannot carry"));
+  s = DriveSpec();
+  s.drives[1].host_image = "/s/a,b.ext4";
+  EXPECT_THAT(ValidateVmSpec(s).message(), HasSubstr("cannot carry"));
 }
 
 TEST(Accelerator, TcgUnlessKvmIsHardwareVirtualisation) {
@@ -1004,6 +1062,188 @@ TEST_F(BootedVm, ZzQemuKilledIsAClearErrorAndDestroyLeavesNothing) {
     }
     EXPECT_FALSE(found) << "cgroup left behind: " << rel;
   }
+}
+
+// Block-device shares (what Firecracker needs, here under QEMU): /usr is a
+// squashfs image of a small busybox tree, the working directory an ext4
+// image copied back at Destroy.
+struct BlockTree {
+  std::string root, usr, work;
+  SandboxConfig config;
+  MicroVmBackendOptions options;
+};
+
+// A skip reason, or "" with `t` filled.
+std::string MakeBlockTree(BlockTree* t) {
+  BackendAvailability a = ProbeMicroVm();
+  if (!a.available) return "microvm cannot run here: " + a.reason;
+  for (const char* tool : {"mksquashfs", "mke2fs", "debugfs"}) {
+    if (!sys::FindInPath(tool, "/usr/sbin:/usr/bin:/sbin:/bin").ok()) {
+      return std::string(tool) + " missing (scripts/bootstrap installs squashfs-tools, e2fsprogs)";
+    }
+  }
+  absl::StatusOr<std::string> bb = sys::ReadFile("/bin/busybox");
+  if (!bb.ok()) return "/bin/busybox missing (busybox-static)";
+  t->root = TempDir();
+  t->usr = t->root + "/usr";
+  t->work = t->root + "/work";
+  EXPECT_EQ(::mkdir(t->usr.c_str(), 0755), 0);
+  EXPECT_EQ(::mkdir((t->usr + "/bin").c_str(), 0755), 0);
+  EXPECT_TRUE(sys::WriteFile(t->usr + "/bin/busybox", *bb, 0755).ok());
+  for (const char* applet : {"sh", "cat", "uname", "echo", "ls", "touch", "printf", "sleep"}) {
+    EXPECT_EQ(::symlink("busybox", (t->usr + "/bin/" + applet).c_str()), 0);
+  }
+  EXPECT_EQ(::mkdir(t->work.c_str(), 0777), 0);
+  ::chmod(t->work.c_str(), 0777);
+  EXPECT_TRUE(sys::WriteFile(t->work + "/in.txt", "from the host\n", 0644).ok());
+  t->config.backend = BackendKind::kFirecracker;
+  t->config.policy = SandboxPolicy::Strict();
+  t->config.host_workdir = t->work;
+  t->options = {.vmm = "qemu", .share_mode = "block", .block_usr = t->usr};
+  return "";
+}
+
+// The squashfs image of a test tree, removed from the shared cache.
+void RemoveCachedSquashfs(const BlockTree& t) {
+  absl::StatusOr<std::string> key = SquashfsCacheKey(t.usr);
+  if (key.ok())
+    ::unlink(absl::StrCat(DefaultImageCacheDir(), "/squashfs/", *key, ".squashfs").c_str());
+}
+
+absl::StatusOr<ExecResult> RunIn(Backend& b, const std::string& script) {
+  BackendExecRequest r;
+  r.argv = {"/bin/sh", "-c", script};
+  r.env = {"PATH=/usr/bin:/bin"};
+  r.cwd = "/work";
+  r.timeout = absl::Seconds(30);
+  return b.Exec(r);
+}
+
+TEST(MicroVmBlockShares, CommandRunsOnSquashfsAndExt4AndItsFilesComeBack) {
+  BlockTree t;
+  if (std::string skip = MakeBlockTree(&t); !skip.empty()) GTEST_SKIP() << skip;
+  const std::string& usr = t.usr;
+  const std::string& work = t.work;
+  const SandboxConfig& config = t.config;
+  const MicroVmBackendOptions& options = t.options;
+
+  // Warm clones carry no drives: block mode with clones on is refused.
+  ::unsetenv("KAVACH_MICROVM_CLONE");
+  {
+    absl::StatusOr<std::unique_ptr<Backend>> b = CreateMicroVmBackend(options);
+    ASSERT_TRUE(b.ok());
+    PrepareReport report;
+    absl::Status s = (*b)->Prepare(config, &report);
+    EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+    EXPECT_THAT(s.message(), HasSubstr("KAVACH_MICROVM_CLONE=off"));
+  }
+
+  ::setenv("KAVACH_MICROVM_CLONE", "off", 1);
+  absl::StatusOr<std::unique_ptr<Backend>> b = CreateMicroVmBackend(options);
+  ASSERT_TRUE(b.ok());
+  PrepareReport report;
+  absl::Status prepared = (*b)->Prepare(config, &report);
+  ::unsetenv("KAVACH_MICROVM_CLONE");
+  ASSERT_TRUE(prepared.ok()) << prepared;
+  std::string share;
+  for (const Evidence& e : report.evidence) {
+    if (e.control == "vm.share") share = e.detail;
+    if (absl::StartsWith(e.control, "vm.share")) std::cerr << e.control << ": " << e.detail << "\n";
+  }
+  EXPECT_EQ(share, "block");
+  BackendExecRequest r;
+  r.argv = {"/bin/sh", "-c",
+            "uname -r; cat /proc/mounts; cat in.txt; echo hi > out.txt; "
+            "(echo x > /usr/bin/planted) 2>/dev/null && echo RO=writable || echo RO=denied"};
+  r.env = {"PATH=/usr/bin:/bin"};
+  r.cwd = "/work";
+  r.timeout = absl::Seconds(30);
+  absl::StatusOr<ExecResult> out = (*b)->Exec(r);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->exit_code, 0) << out->stderr_data;
+  EXPECT_EQ(out->stderr_data, "");
+  std::vector<std::string> lines = absl::StrSplit(out->stdout_data, '\n');
+  ASSERT_FALSE(lines.empty());
+  absl::StatusOr<std::string> host_release = sys::ReadFile("/proc/sys/kernel/osrelease");
+  ASSERT_TRUE(host_release.ok());
+  EXPECT_NE(lines[0] + "\n", *host_release) << "the command ran on the host's kernel";
+  EXPECT_THAT(out->stdout_data, HasSubstr(" /usr squashfs ro,nosuid,nodev"));
+  EXPECT_THAT(out->stdout_data, HasSubstr(" /work ext4 rw,sync,dirsync,nosuid,nodev"));
+  EXPECT_THAT(out->stdout_data, Not(HasSubstr(" 9p ")));
+  EXPECT_THAT(out->stdout_data, HasSubstr("from the host\n"));
+  EXPECT_THAT(out->stdout_data, HasSubstr("RO=denied"));
+  // Not on the host before Destroy: the image is copied back after QEMU.
+  EXPECT_NE(::access((work + "/out.txt").c_str(), F_OK), 0);
+  absl::Status destroyed = (*b)->Destroy();
+  ASSERT_TRUE(destroyed.ok()) << destroyed;
+  absl::StatusOr<std::string> written = sys::ReadFile(work + "/out.txt");
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_EQ(*written, "hi\n");
+  EXPECT_EQ(*sys::ReadFile(work + "/in.txt"), "from the host\n");
+  EXPECT_NE(::access((usr + "/bin/planted").c_str(), F_OK), 0);
+  EXPECT_NE(::access((work + "/lost+found").c_str(), F_OK), 0);
+  RemoveCachedSquashfs(t);
+  (void)!std::system(("rm -rf " + t.root).c_str());
+}
+
+// A QEMU killed with -9 still gets its read-write drives copied back: the
+// guest wrote them synchronously, and Destroy reads the image after the VMM.
+TEST(MicroVmBlockShares, ZzKilledQemuStillGetsItsCopyOut) {
+  BlockTree t;
+  if (std::string skip = MakeBlockTree(&t); !skip.empty()) GTEST_SKIP() << skip;
+  ::setenv("KAVACH_MICROVM_CLONE", "off", 1);
+  absl::StatusOr<std::unique_ptr<Backend>> b = CreateMicroVmBackend(t.options);
+  ASSERT_TRUE(b.ok());
+  PrepareReport report;
+  absl::Status prepared = (*b)->Prepare(t.config, &report);
+  ::unsetenv("KAVACH_MICROVM_CLONE");
+  ASSERT_TRUE(prepared.ok()) << prepared;
+  absl::StatusOr<ExecResult> w = RunIn(**b, "echo before-kill > kept.txt; rm in.txt");
+  ASSERT_TRUE(w.ok()) << w.status();
+  ASSERT_EQ(w->exit_code, 0) << w->stderr_data;
+  std::vector<pid_t> qemus = OurQemus();
+  ASSERT_EQ(qemus.size(), 1u);
+  ASSERT_EQ(::kill(qemus[0], SIGKILL), 0);
+  absl::StatusOr<ExecResult> r = RunIn(**b, "true");
+  EXPECT_FALSE(r.ok());
+  absl::Status destroyed = (*b)->Destroy();
+  EXPECT_TRUE(OurQemus().empty());
+  absl::StatusOr<std::string> kept = sys::ReadFile(t.work + "/kept.txt");
+  ASSERT_TRUE(kept.ok()) << kept.status() << " (Destroy: " << destroyed << ")";
+  EXPECT_EQ(*kept, "before-kill\n");
+  EXPECT_NE(::access((t.work + "/in.txt").c_str(), F_OK), 0) << "the guest's rm was not copied";
+  RemoveCachedSquashfs(t);
+  (void)!std::system(("rm -rf " + t.root).c_str());
+}
+
+// A copy-out that cannot finish (here: the working directory vanished)
+// is Destroy's error, and the image is kept, named in it.
+TEST(MicroVmBlockShares, FailedCopyOutKeepsTheImage) {
+  BlockTree t;
+  if (std::string skip = MakeBlockTree(&t); !skip.empty()) GTEST_SKIP() << skip;
+  ::setenv("KAVACH_MICROVM_CLONE", "off", 1);
+  absl::StatusOr<std::unique_ptr<Backend>> b = CreateMicroVmBackend(t.options);
+  ASSERT_TRUE(b.ok());
+  PrepareReport report;
+  absl::Status prepared = (*b)->Prepare(t.config, &report);
+  ::unsetenv("KAVACH_MICROVM_CLONE");
+  ASSERT_TRUE(prepared.ok()) << prepared;
+  absl::StatusOr<ExecResult> w = RunIn(**b, "echo precious > result.txt");
+  ASSERT_TRUE(w.ok() && w->exit_code == 0) << (w.ok() ? w->stderr_data : w.status().ToString());
+  ASSERT_EQ(::rename(t.work.c_str(), (t.root + "/moved").c_str()), 0);
+  absl::Status destroyed = (*b)->Destroy();
+  ASSERT_FALSE(destroyed.ok());
+  EXPECT_EQ(destroyed.code(), absl::StatusCode::kNotFound) << destroyed;
+  std::string msg(destroyed.message());
+  size_t at = msg.find("the image is kept at ");
+  ASSERT_NE(at, std::string::npos) << destroyed;
+  std::string kept = msg.substr(at + 21);
+  absl::StatusOr<std::string> ls = RunTool({"debugfs", "-R", "ls -l /", kept}, "e2fsprogs");
+  ASSERT_TRUE(ls.ok()) << ls.status();
+  EXPECT_THAT(*ls, HasSubstr("result.txt"));
+  ::unlink(kept.c_str());
+  RemoveCachedSquashfs(t);
+  (void)!std::system(("rm -rf " + t.root).c_str());
 }
 
 }  // namespace

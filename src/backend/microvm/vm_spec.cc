@@ -70,6 +70,34 @@ absl::Status ValidateVmSpec(const VmSpec& spec) {
     if (absl::Status st = CheckPath("shares.host_path", s.host_path); !st.ok()) return st;
     if (absl::Status st = CheckPath("shares.guest_path", s.guest_path); !st.ok()) return st;
   }
+  // Drive ids name the QEMU drive (which must start with a letter) and are
+  // the virtio-blk serial the agent finds the device by (at most 20 bytes).
+  std::set<std::string> ids;
+  for (const VmDrive& d : spec.drives) {
+    if (d.id.empty() || d.id.size() > 20 || !absl::ascii_islower(d.id[0]) ||
+        !ids.insert(d.id).second) {
+      return absl::InvalidArgumentError(absl::StrCat("drives: bad or duplicate id '", d.id,
+                                                     "' (a letter, then [a-z0-9_], at most 20)"));
+    }
+    for (char c : d.id) {
+      if (!(absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '_')) {
+        return absl::InvalidArgumentError(absl::StrCat("drives: id '", d.id, "' not [a-z0-9_]"));
+      }
+    }
+    if (d.fstype != "squashfs" && d.fstype != "ext4") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("drives: fstype '", d.fstype, "' of '", d.id, "' is not squashfs or ext4"));
+    }
+    if (d.fstype == "squashfs" && !d.read_only) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("drives: '", d.id, "' is squashfs, which is read-only"));
+    }
+    if (absl::Status st = CheckPath("drives.host_image", d.host_image); !st.ok()) return st;
+    if (absl::Status st = CheckPath("drives.guest_path", d.guest_path); !st.ok()) return st;
+    if (!d.host_path.empty()) {
+      if (absl::Status st = CheckPath("drives.host_path", d.host_path); !st.ok()) return st;
+    }
+  }
   for (const auto& [path, target] : spec.links) {
     if (absl::Status st = CheckPath("links.path", path); !st.ok()) return st;
     if (absl::Status st = CheckPath("links.target", "/" + target); !st.ok()) return st;
@@ -83,6 +111,10 @@ std::string GuestMounts(const VmSpec& spec) {
     mounts.push_back(absl::StrCat("link:", path, ":", target));
   for (const VmShare& s : spec.shares) {
     mounts.push_back(absl::StrCat(s.read_only ? "ro:" : "rw:", s.tag, ":", s.guest_path));
+  }
+  for (const VmDrive& d : spec.drives) {
+    mounts.push_back(
+        absl::StrCat("blk:", d.id, ":", d.fstype, d.read_only ? ":ro:" : ":rw:", d.guest_path));
   }
   mounts.push_back("tmp:/tmp");
   if (spec.read_only_root) mounts.push_back("roroot");
@@ -157,6 +189,15 @@ std::vector<std::string> QemuArgv(const std::string& qemu, const VmSpec& spec) {
                              s.read_only ? ",readonly=on" : ""));
     a.push_back("-device");
     a.push_back(absl::StrCat("virtio-9p-device,fsdev=", id, ",mount_tag=", s.tag));
+  }
+  // Block-device shares, in the spec's order (the guest's vda, vdb ...);
+  // the serial is how the agent finds each one.
+  for (const VmDrive& d : spec.drives) {
+    a.push_back("-drive");
+    a.push_back(absl::StrCat("file=", d.host_image, ",if=none,id=", d.id,
+                             ",format=raw,readonly=", d.read_only ? "on" : "off"));
+    a.push_back("-device");
+    a.push_back(absl::StrCat("virtio-blk-device,drive=", d.id, ",serial=", d.id));
   }
   if (!spec.memory_file.empty()) {
     a.push_back("-object");

@@ -79,7 +79,10 @@ struct VmSpec {
 // InvalidArgument naming the field: paths absolute and free of the
 // characters the kernel command line and QEMU's option syntax treat
 // specially (space, comma, colon, '=', quotes), tags [a-z0-9_] and unique,
-// memory 96..65536 MiB (below 96 the Debian kernel does not boot), 1..64 CPUs.
+// memory 96..65536 MiB (below 96 the Debian kernel does not boot), 1..64 CPUs,
+// drive ids a lowercase letter then [a-z0-9_], at most 20 (QEMU ids start
+// with a letter; the virtio-blk serial holds 20 bytes) and unique, drive
+// fstype squashfs (read-only) or ext4.
 absl::Status ValidateVmSpec(const VmSpec& spec);
 
 // The guest kernel command line: console, quiet, panic=-1 and the TCG boot
@@ -92,6 +95,9 @@ std::string GuestKernelCmdline(const VmSpec& spec);
 std::string GuestMounts(const VmSpec& spec);
 
 // The full QEMU argv for `-M microvm` (PVH boot, -nodefaults, -no-reboot).
+// Each drive is `-drive file=IMG,if=none,id=ID,format=raw,readonly=on|off`
+// plus `-device virtio-blk-device,drive=ID,serial=ID` (virtio-mmio), in
+// the spec's order.
 std::vector<std::string> QemuArgv(const std::string& qemu, const VmSpec& spec);
 
 // The host TSC in kHz from /proc/cpuinfo's first "cpu MHz"; nullopt when
