@@ -209,6 +209,11 @@ class FakeFirecrackerVm : public ::testing::Test {
   }
   void ExpectNothingLeft() {
     vm_.reset();
+    // The VMM is reaped; the fake's QEMU, killed with the same process-group
+    // SIGKILL but not our child, may take a moment to finish exiting.
+    for (int i = 0; i < 500 && !ProcessesMentioning(run_dir_).empty(); ++i) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
     EXPECT_THAT(ProcessesMentioning(run_dir_), ::testing::IsEmpty()) << "VMM left behind";
     EXPECT_FALSE(Exists(run_dir_)) << "run dir left behind";
   }
