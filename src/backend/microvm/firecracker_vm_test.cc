@@ -339,19 +339,74 @@ TEST_F(FakeFirecrackerVm, MissingBinaryIsAnErrorAndLeavesNothing) {
 
 // A fake firecracker the VMM jail can run: the wrapper and the script in one
 // directory (the jail sees the binary's directory, not the source tree).
-std::string JailableFake(const std::string& dir) {
+std::string JailableFake(const std::string& dir, const std::string& mode = "ok") {
   absl::StatusOr<std::string> py = sys::ReadFile(KAVACH_FAKE_FIRECRACKER);
   EXPECT_TRUE(py.ok()) << py.status();
   EXPECT_TRUE(sys::WriteFile(dir + "/fake_firecracker.py", *py, 0755).ok());
   std::string path = dir + "/firecracker";
   EXPECT_TRUE(sys::WriteFile(path,
                              absl::StrCat("#!/bin/sh\nexec /usr/bin/python3 ", dir,
-                                          "/fake_firecracker.py \"$@\"\n"),
+                                          "/fake_firecracker.py --fake-mode ", mode, " \"$@\"\n"),
                              0755)
                   .ok());
   // The jail runs it as the policy's user.
   ::chmod(dir.c_str(), 0755);
   return path;
+}
+
+// What a firecracker sandbox needs here: shares go as drives, so the guest's
+// /usr is a squashfs image of a small busybox tree (squashing the host's
+// /usr takes minutes) and the working directory an ext4 image copied back
+// at Destroy.
+struct FcTree {
+  std::string dir, usr, work;
+};
+
+// "" with `t` made, else why the test must skip.
+std::string MakeFcTree(FcTree* t) {
+  BackendAvailability a = ProbeMicroVm();
+  if (!a.available) return "the fake boots the guest with QEMU, unusable here: " + a.reason;
+  for (const char* tool : {"mksquashfs", "mke2fs", "debugfs"}) {
+    if (!sys::FindInPath(tool, "/usr/sbin:/usr/bin:/sbin:/bin").ok()) {
+      return std::string(tool) + " missing (scripts/bootstrap installs squashfs-tools, e2fsprogs)";
+    }
+  }
+  absl::StatusOr<std::string> bb = sys::ReadFile("/bin/busybox");
+  if (!bb.ok()) return "/bin/busybox missing (busybox-static)";
+  t->dir = TempDir();
+  t->usr = t->dir + "/usr";
+  t->work = t->dir + "/work";
+  EXPECT_EQ(::mkdir(t->usr.c_str(), 0755), 0);
+  EXPECT_EQ(::mkdir((t->usr + "/bin").c_str(), 0755), 0);
+  EXPECT_TRUE(sys::WriteFile(t->usr + "/bin/busybox", *bb, 0755).ok());
+  for (const char* applet : {"sh", "cat", "uname", "echo", "printf"}) {
+    EXPECT_EQ(::symlink("busybox", (t->usr + "/bin/" + applet).c_str()), 0);
+  }
+  EXPECT_EQ(::mkdir(t->work.c_str(), 0777), 0);
+  ::chmod(t->work.c_str(), 0777);
+  return "";
+}
+
+// The tree, and its squashfs image in the shared cache.
+void RemoveFcTree(const FcTree& t) {
+  if (absl::StatusOr<std::string> key = SquashfsCacheKey(t.usr); key.ok()) {
+    ::unlink(absl::StrCat(DefaultImageCacheDir(), "/squashfs/", *key, ".squashfs").c_str());
+  }
+  (void)!std::system(("rm -rf " + t.dir).c_str());
+}
+
+// This process's VM state directories and the processes that mention them.
+std::string OurVmDirs() {
+  return absl::StrCat("/kavach-microvm-", ::geteuid(), "/vm-", ::getpid(), "-");
+}
+int OurStateDirCount() {
+  int n = 0;
+  if (DIR* d = ::opendir(absl::StrCat("/var/tmp/kavach-microvm-", ::geteuid()).c_str())) {
+    std::string ours = absl::StrCat("vm-", ::getpid(), "-");
+    while (struct dirent* e = ::readdir(d)) n += absl::StartsWith(e->d_name, ours) ? 1 : 0;
+    ::closedir(d);
+  }
+  return n;
 }
 
 SandboxConfig StrictConfig(const std::string& workdir) {
@@ -428,30 +483,9 @@ TEST(MicroVmFirecracker, ProbeSaysWhichVmmAndWhyFirecrackerIsNotUsed) {
 // The whole backend on the firecracker path, VMM jail included, with the
 // fake (tests-only option: no KVM here).
 TEST(MicroVmFirecracker, FakeFirecrackerRunsTheCommandInAGuestKernel) {
-  BackendAvailability a = ProbeMicroVm();
-  if (!a.available)
-    GTEST_SKIP() << "the fake boots the guest with QEMU, unusable here: " << a.reason;
-  for (const char* tool : {"mksquashfs", "mke2fs", "debugfs"}) {
-    if (!sys::FindInPath(tool, "/usr/sbin:/usr/bin:/sbin:/bin").ok()) {
-      GTEST_SKIP() << tool << " missing (scripts/bootstrap installs squashfs-tools, e2fsprogs)";
-    }
-  }
-  absl::StatusOr<std::string> bb = sys::ReadFile("/bin/busybox");
-  if (!bb.ok()) GTEST_SKIP() << "/bin/busybox missing (busybox-static)";
-  std::string dir = TempDir();
-  // Shares go as drives: the guest's /usr is a squashfs image of a small
-  // busybox tree (squashing the host's /usr takes minutes), the working
-  // directory an ext4 image copied back at Destroy.
-  std::string usr = dir + "/usr";
-  ASSERT_EQ(::mkdir(usr.c_str(), 0755), 0);
-  ASSERT_EQ(::mkdir((usr + "/bin").c_str(), 0755), 0);
-  ASSERT_TRUE(sys::WriteFile(usr + "/bin/busybox", *bb, 0755).ok());
-  for (const char* applet : {"sh", "cat", "uname", "echo", "printf"}) {
-    ASSERT_EQ(::symlink("busybox", (usr + "/bin/" + applet).c_str()), 0);
-  }
-  std::string work = dir + "/work";
-  ASSERT_EQ(::mkdir(work.c_str(), 0777), 0);
-  ::chmod(work.c_str(), 0777);
+  FcTree t;
+  if (std::string skip = MakeFcTree(&t); !skip.empty()) GTEST_SKIP() << skip;
+  const std::string &dir = t.dir, &usr = t.usr, &work = t.work;
   ::unsetenv("KAVACH_MICROVM_CLONE");  // clones wanted: firecracker must boot cold
   absl::StatusOr<std::unique_ptr<Backend>> b =
       CreateMicroVmBackend({.vmm = "firecracker",
@@ -461,7 +495,6 @@ TEST(MicroVmFirecracker, FakeFirecrackerRunsTheCommandInAGuestKernel) {
   ASSERT_TRUE(b.ok());
   PrepareReport report;
   absl::Status s = (*b)->Prepare(StrictConfig(work), &report);
-  absl::StatusOr<std::string> key = SquashfsCacheKey(usr);
   ASSERT_TRUE(s.ok()) << s;
   std::map<std::string, Evidence> ev;
   for (const Evidence& e : report.evidence) ev[e.control] = e;
@@ -498,17 +531,57 @@ TEST(MicroVmFirecracker, FakeFirecrackerRunsTheCommandInAGuestKernel) {
   EXPECT_FALSE(release.empty());
   EXPECT_NE(release, std::string(absl::StripTrailingAsciiWhitespace(*host)));
 
-  std::string ours = absl::StrCat("/kavach-microvm-", ::geteuid(), "/vm-", ::getpid(), "-");
+  std::string ours = OurVmDirs();
   EXPECT_THAT(ProcessesMentioning(ours), ::testing::Not(::testing::IsEmpty()));
   ASSERT_TRUE((*b)->Destroy().ok());
   EXPECT_THAT(ProcessesMentioning(ours), ::testing::IsEmpty()) << "VMM left behind";
   // The read-write drive came back into the working directory.
   absl::StatusOr<std::string> back = sys::ReadFile(work + "/fc.txt");
   EXPECT_TRUE(back.ok() && *back == "out\n") << (back.ok() ? *back : back.status().ToString());
-  if (key.ok()) {
-    ::unlink(absl::StrCat(DefaultImageCacheDir(), "/squashfs/", *key, ".squashfs").c_str());
+  EXPECT_EQ(OurStateDirCount(), 0) << "a VM state directory was left behind";
+  RemoveFcTree(t);
+}
+
+// Through the whole backend (VMM jail, block images): a VMM that exits, one
+// that refuses a call, and a guest that never connects each fail Prepare
+// with an error naming which, and Destroy leaves no process or state
+// directory (the jail, its cgroup and the run dir go with them).
+TEST(MicroVmFirecracker, FailingVmmThroughTheJailIsAClearErrorAndLeavesNothing) {
+  FcTree t;
+  if (std::string skip = MakeFcTree(&t); !skip.empty()) GTEST_SKIP() << skip;
+  struct Case {
+    const char* mode;
+    absl::StatusCode code;
+    const char* says;
+  };
+  for (const Case& c : {Case{"exit-before-start", absl::StatusCode::kUnavailable,
+                             "firecracker exited during PUT /actions (exit 3"},
+                        Case{"refuse-machine-config", absl::StatusCode::kInvalidArgument,
+                             "firecracker refused the VM: PUT /machine-config: firecracker API: "
+                             "HTTP 400: Invalid machine configuration"},
+                        Case{"no-guest", absl::StatusCode::kDeadlineExceeded,
+                             "the guest agent did not connect over vsock (port 1024"}}) {
+    std::string fake_dir = absl::StrCat(t.dir, "/", c.mode);
+    ASSERT_EQ(::mkdir(fake_dir.c_str(), 0755), 0);
+    absl::StatusOr<std::unique_ptr<Backend>> b =
+        CreateMicroVmBackend({.vmm = "firecracker",
+                              .boot_timeout = absl::Seconds(4),
+                              .firecracker_path = JailableFake(fake_dir, c.mode),
+                              .testonly_firecracker_without_kvm = true,
+                              .block_usr = t.usr});
+    ASSERT_TRUE(b.ok());
+    PrepareReport report;
+    absl::Status s = (*b)->Prepare(StrictConfig(t.work), &report);
+    EXPECT_EQ(s.code(), c.code) << c.mode << ": " << s;
+    EXPECT_THAT(std::string(s.message()), HasSubstr(c.says)) << c.mode;
+    EXPECT_TRUE((*b)->Destroy().ok()) << c.mode;
+    for (int i = 0; i < 500 && !ProcessesMentioning(OurVmDirs()).empty(); ++i) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    EXPECT_THAT(ProcessesMentioning(OurVmDirs()), ::testing::IsEmpty()) << c.mode;
+    EXPECT_EQ(OurStateDirCount(), 0) << c.mode << ": a VM state directory was left behind";
   }
-  (void)!std::system(("rm -rf " + dir).c_str());
+  RemoveFcTree(t);
 }
 
 }  // namespace
