@@ -370,6 +370,10 @@ class ExecTest(unittest.TestCase):
             self.assertEqual(j["stdout"], "hi\n")
             self.assertIs(j["clone"], clone, flags)
             self.assertEqual(j["vmm"], "qemu")
+            # auto chose QEMU and says why firecracker was not used.
+            choice = [e["detail"] for e in j["evidence"] if e["control"] == "vm.vmm_choice"]
+            self.assertEqual(len(choice), 1, j["evidence"])
+            self.assertIn("firecracker not used: ", choice[0])
             self.assertEqual(j["share"], "9p")
 
     def test_microvm_block_shares(self):
