@@ -22,6 +22,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
@@ -272,7 +273,8 @@ class MicroVmBackend final : public Backend {
                                            const std::string& workdir, uint64_t memory_bytes,
                                            const std::vector<std::string>& extra_rw,
                                            std::vector<Evidence>* evidence,
-                                           const std::vector<std::string>& extra_exec = {});
+                                           const std::vector<std::string>& extra_exec = {},
+                                           bool kvm_device = false);
   // Runs a probe command under that confinement and turns what it saw into
   // evidence; a requested control the probe does not confirm fails closed.
   absl::Status VerifyConfinement(PrepareReport* report);
@@ -575,8 +577,10 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
       // Firecracker's own file: its binary's directory (JailLauncher adds
       // the drive images).
       jail_evidence.clear();
-      absl::StatusOr<VmmLauncher> l = JailLauncher(spec, *image, workdir, *cg.memory_bytes, {},
-                                                   &jail_evidence, {fc->substr(0, fc->rfind('/'))});
+      absl::StatusOr<VmmLauncher> l =
+          JailLauncher(spec, *image, workdir, *cg.memory_bytes, {}, &jail_evidence,
+                       {fc->substr(0, fc->rfind('/'))},
+                       /*kvm_device=*/!fc_without_kvm || ::access("/dev/kvm", F_OK) == 0);
       if (!l.ok()) return l.status();
       fo.launcher = *std::move(l);
     } else {
@@ -788,7 +792,7 @@ guest::ExecRequest MicroVmBackend::ToGuest(const BackendExecRequest& request, ui
 absl::StatusOr<VmmLauncher> MicroVmBackend::JailLauncher(
     const VmSpec& spec, const GuestImage& image, const std::string& workdir, uint64_t memory_bytes,
     const std::vector<std::string>& extra_rw, std::vector<Evidence>* evidence,
-    const std::vector<std::string>& extra_exec) {
+    const std::vector<std::string>& extra_exec, bool kvm_device) {
   const SandboxPolicy& policy = config_.policy;
   SandboxConfig jc;
   jc.backend = BackendKind::kProcess;
@@ -827,6 +831,29 @@ absl::StatusOr<VmmLauncher> MicroVmBackend::JailLauncher(
     (share.read_only ? jc.policy.filesystem.read_only : jc.policy.filesystem.read_write)
         .push_back(share.host_path);
   }
+  // KVM (QEMU with -accel kvm; Firecracker always, also the test fake that
+  // runs without it): the VMM opens /dev/kvm itself, so the jail binds it in (the
+  // minimal /dev has no such node). The node is usually 0660 root:kvm and
+  // the jail drops every supplementary group, so as root the VMM runs with
+  // the node's group as its gid; unprivileged, the user's own groups stay
+  // (setgroups is denied in the namespace) and decided the KVM trial already.
+  ProcessBackendOptions jail_options;
+  if (spec.accelerator == "kvm" || kvm_device) {
+    jail_options.device_nodes.push_back("/dev/kvm");
+    struct stat kvm;
+    if (::stat("/dev/kvm", &kvm) != 0) return sys::ErrnoStatus(errno, "vmm jail: /dev/kvm");
+    bool other_rw = (kvm.st_mode & 06) == 06;
+    bool owner_rw = kvm.st_uid == policy.uid && (kvm.st_mode & 0600) == 0600;
+    if (::geteuid() == 0 && !other_rw && !owner_rw) {
+      if ((kvm.st_mode & 060) != 060) {
+        return absl::FailedPreconditionError(absl::StrFormat(
+            "vmm jail: /dev/kvm (mode %04o, uid %d, gid %d) is not readable and writable by the "
+            "VMM's uid %d or a group it can take",
+            kvm.st_mode & 07777, kvm.st_uid, kvm.st_gid, policy.uid));
+      }
+      jc.policy.gid = kvm.st_gid;
+    }
+  }
   jc.policy.limits.memory_bytes = memory_bytes;
   jc.policy.limits.max_pids = 512;
   jc.policy.network.mode = NetworkMode::kNone;
@@ -837,13 +864,13 @@ absl::StatusOr<VmmLauncher> MicroVmBackend::JailLauncher(
   }
   if (::geteuid() == 0) {
     for (const std::string& p : {state_dir_, jail_home}) {
-      if (::chown(p.c_str(), policy.uid, policy.gid) != 0) {
+      if (::chown(p.c_str(), policy.uid, jc.policy.gid) != 0) {
         return sys::ErrnoStatus(errno, absl::StrCat("chown ", p));
       }
     }
   }
   jc.host_workdir = jail_home;
-  absl::StatusOr<std::unique_ptr<Backend>> jail = CreateProcessBackend();
+  absl::StatusOr<std::unique_ptr<Backend>> jail = CreateProcessBackend(std::move(jail_options));
   if (!jail.ok()) return jail.status();
   PrepareReport jr;
   if (absl::Status s = (*jail)->Prepare(jc, &jr); !s.ok()) {

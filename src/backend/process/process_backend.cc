@@ -268,7 +268,7 @@ class ProcessSpawned final : public SpawnedProcess {
 
 class ProcessBackend final : public Backend {
  public:
-  ProcessBackend() = default;
+  explicit ProcessBackend(ProcessBackendOptions options) : options_(std::move(options)) {}
   ~ProcessBackend() override { (void)Destroy(); }
 
   BackendKind kind() const override { return BackendKind::kProcess; }
@@ -316,6 +316,7 @@ class ProcessBackend final : public Backend {
   // Stop(), with the cgroup-wide kill only when `sweep_cgroup`.
   absl::Status StopProcesses(bool sweep_cgroup);
 
+  ProcessBackendOptions options_;
   SandboxPolicy policy_;
   // policy.secrets delivered as files; held until init has built the root.
   std::vector<SecretFile> secret_files_;
@@ -450,6 +451,15 @@ absl::Status ProcessBackend::BuildRootPlan(const SandboxConfig& config) {
   for (const char* node : kDevNodes) {
     std::string host = absl::StrCat("/dev/", node);
     step(RootStepKind::kBindDevice, host, host, "", 0, /*optional=*/true);
+  }
+  for (const std::string& node : options_.device_nodes) {
+    struct stat st;
+    if (node.rfind("/dev/", 0) != 0 || node.find("/..") != std::string::npos ||
+        ::stat(node.c_str(), &st) != 0 || !S_ISCHR(st.st_mode)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("device node ", node, ": not a character device under /dev"));
+    }
+    step(RootStepKind::kBindDevice, node, node, "", 0, /*optional=*/false);
   }
   for (const auto& [name, to] : {std::pair<const char*, const char*>{"fd", "/proc/self/fd"},
                                  {"stdin", "/proc/self/fd/0"},
@@ -647,6 +657,10 @@ absl::Status ProcessBackend::BuildLandlockPlan(const SandboxPolicy& policy) {
     for (const char* node : kDevNodes) {
       add(absl::StrCat("/dev/", node),
           sys::kLandlockFsReadFile | sys::kLandlockFsWriteFile | sys::kLandlockFsIoctlDev, true);
+    }
+    for (const std::string& node : options_.device_nodes) {
+      add(node, sys::kLandlockFsReadFile | sys::kLandlockFsWriteFile | sys::kLandlockFsIoctlDev,
+          false);
     }
     add("/dev/shm", sys::kLandlockReadWrite, false);
     add("/tmp", sys::kLandlockReadWrite, false);
@@ -1560,8 +1574,8 @@ absl::Status ProcessBackend::Destroy() {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Backend>> CreateProcessBackend() {
-  return std::unique_ptr<Backend>(new ProcessBackend());
+absl::StatusOr<std::unique_ptr<Backend>> CreateProcessBackend(ProcessBackendOptions options) {
+  return std::unique_ptr<Backend>(new ProcessBackend(std::move(options)));
 }
 
 }  // namespace kavach::internal

@@ -274,5 +274,71 @@ TEST(ProcessBackendTest, KillingTheHostProcessLeavesNothingRunning) {
   }
 }
 
+// The VMM jail's /dev/kvm: a device node bound in by option is there and
+// usable (opened read-write under Landlock's ioctl-on-device rule, with the
+// node's group as the sandbox's gid, as the microVM backend does as root);
+// without the option it is not; a path that is not a character device
+// under /dev is refused before anything is built.
+TEST(ProcessBackendTest, DeviceNodesByOptionAreBoundAndUsable) {
+  for (const std::string& bad : {std::string("/etc/passwd"), std::string("/dev/../etc/passwd"),
+                                 std::string("/dev/nonexistent-kavach")}) {
+    auto backend = CreateProcessBackend({.device_nodes = {bad}});
+    ASSERT_TRUE(backend.ok());
+    SandboxConfig config;
+    config.policy = SandboxPolicy::Basic();
+    PrepareReport report;
+    absl::Status s = (*backend)->Prepare(config, &report);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << bad << ": " << s;
+    EXPECT_THAT(std::string(s.message()), HasSubstr("device node " + bad)) << s;
+  }
+
+  struct stat kvm;
+  if (::stat("/dev/kvm", &kvm) != 0 || !S_ISCHR(kvm.st_mode)) {
+    GTEST_SKIP() << "no /dev/kvm on this host to bind";
+  }
+  if (::geteuid() != 0 && ::access("/dev/kvm", R_OK | W_OK) != 0) {
+    GTEST_SKIP() << "/dev/kvm is not usable by this (unprivileged) user";
+  }
+  std::string home = absl::StrCat(::testing::TempDir(), "/kavach-devnode-", ::getpid());
+  ASSERT_EQ(::mkdir(home.c_str(), 0700), 0);
+  SandboxConfig config;
+  config.policy = SandboxPolicy::Basic();
+  config.policy.filesystem.landlock = true;
+  if (::geteuid() == 0) {
+    config.policy.uid = 65534;
+    config.policy.gid = kvm.st_gid;
+    ASSERT_EQ(::chown(home.c_str(), 65534, kvm.st_gid), 0);
+    config.host_workdir = home;
+  }
+  // KVM_GET_API_VERSION (_IO(0xAE, 0)): the first ioctl a VMM makes; it is
+  // 12 on every kernel since 2.6.22.
+  const char* probe =
+      "import fcntl, os; fd = os.open('/dev/kvm', os.O_RDWR); print('api', fcntl.ioctl(fd, "
+      "0xAE00))";
+  {
+    auto backend = CreateProcessBackend({.device_nodes = {"/dev/kvm"}});
+    ASSERT_TRUE(backend.ok());
+    PrepareReport report;
+    absl::Status s = (*backend)->Prepare(config, &report);
+    ASSERT_TRUE(s.ok()) << s;
+    auto r = (*backend)->Exec(Request({"/usr/bin/python3", "-c", probe}));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->exit_code, 0) << r->stderr_data;
+    EXPECT_EQ(r->stdout_data, "api 12\n") << r->stderr_data;
+    ASSERT_TRUE((*backend)->Destroy().ok());
+  }
+  {
+    auto backend = CreateProcessBackend();
+    ASSERT_TRUE(backend.ok());
+    PrepareReport report;
+    ASSERT_TRUE((*backend)->Prepare(config, &report).ok());
+    auto r = (*backend)->Exec(Request({"/bin/sh", "-c", "test -e /dev/kvm || echo absent"}));
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->stdout_data, "absent\n") << r->stderr_data;
+    ASSERT_TRUE((*backend)->Destroy().ok());
+  }
+  ::rmdir(home.c_str());
+}
+
 }  // namespace
 }  // namespace kavach::internal

@@ -23,6 +23,7 @@
 # InstanceStart but boots nothing, so no agent ever connects); keep-channel
 # (boots the guest with kavach.channel left in, so its agent tries vsock,
 # which QEMU here cannot give it, and powers the guest off).
+import errno
 import json
 import os
 import re
@@ -301,6 +302,15 @@ def main():
         log("--api-sock is required")
         return 1
     RECORD = os.path.join(os.path.dirname(API_SOCK), "calls.jsonl")
+    # The real firecracker opens /dev/kvm first thing: record whether the
+    # VMM jail let us (read-write, as KVM needs).
+    try:
+        os.close(os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC))
+        kvm = "opened"
+    except OSError as e:
+        kvm = "absent" if e.errno == errno.ENOENT else "error: " + os.strerror(e.errno)
+    with open(RECORD, "a") as f:
+        f.write(json.dumps({"kvm": kvm}) + "\n")
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     srv.bind(API_SOCK)
     srv.listen(8)
