@@ -436,7 +436,8 @@ class ExecTest(unittest.TestCase):
             # lets a fake run without KVM is not reachable from the CLI).
             fake = os.path.join(d, "firecracker")
             with open(fake, "w") as f:
-                f.write("#!/bin/sh\nexit 1\n")
+                f.write("#!/bin/sh\n[ \"$1\" = --version ] && echo 'Firecracker v1.10.1' && exit 0\n"
+                        "exit 1\n")
             os.chmod(fake, 0o755)
             env["KAVACH_FIRECRACKER"] = fake
             _, out, _ = run(["backends"], env=env)
@@ -450,6 +451,14 @@ class ExecTest(unittest.TestCase):
             self.assertEqual(rc, 125, err)
             self.assertIn(b"UNAVAILABLE: microvm: --vmm firecracker: firecracker needs KVM: ",
                           err)
+            # A release without ACPI device tables is refused for what it is.
+            with open(fake, "w") as f:
+                f.write("#!/bin/sh\necho 'Firecracker v1.7.0'\n")
+            rc, out, err = run(["exec", "--backend", "firecracker", "--vmm", "firecracker",
+                                "--json", "--", "/bin/true"], env=env)
+            self.assertEqual(rc, 125, err)
+            self.assertIn(b"firecracker v1.7.0 lists virtio devices only on the kernel command "
+                          b"line", err)
 
     def test_unavailable_backend_is_125(self):
         _, out, _ = run(["backends", "--json"])

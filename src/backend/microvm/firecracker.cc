@@ -14,6 +14,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "linux/file_util.h"
 #include "linux/strings.h"
@@ -296,6 +297,36 @@ absl::StatusOr<std::vector<std::string>> JailerArgv(const JailerOptions& o) {
   a.insert(a.end(), {"--api-sock", o.api_sock});
   if (!o.config_file.empty()) a.insert(a.end(), {"--config-file", o.config_file});
   return a;
+}
+
+absl::StatusOr<FirecrackerVersion> ParseFirecrackerVersion(std::string_view version_output) {
+  absl::string_view first = ToAbsl(version_output.substr(0, version_output.find('\n')));
+  constexpr absl::string_view kPrefix = "Firecracker v";
+  size_t at = first.find(kPrefix);
+  FirecrackerVersion v;
+  if (at != absl::string_view::npos) {
+    std::vector<absl::string_view> parts = absl::StrSplit(first.substr(at + kPrefix.size()), '.');
+    if (parts.size() >= 3) {
+      // The patch may carry a suffix ("1.10.1-dev"): its leading digits.
+      absl::string_view patch = parts[2];
+      size_t digits = 0;
+      while (digits < patch.size() && absl::ascii_isdigit(patch[digits])) ++digits;
+      if (absl::SimpleAtoi(parts[0], &v.major) && absl::SimpleAtoi(parts[1], &v.minor) &&
+          absl::SimpleAtoi(patch.substr(0, digits), &v.patch)) {
+        return v;
+      }
+    }
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "firecracker --version: no \"Firecracker vX.Y.Z\" in '", first.substr(0, 80), "'"));
+}
+
+std::string FirecrackerVersionProblem(const FirecrackerVersion& v) {
+  if (v.major > 1 || (v.major == 1 && v.minor >= 8)) return "";
+  return absl::StrCat("firecracker v", v.major, ".", v.minor, ".", v.patch,
+                      " lists virtio devices only on the kernel command line, which the Debian "
+                      "guest kernel ignores (VIRTIO_MMIO_CMDLINE_DEVICES is off); v1.8 or newer "
+                      "describes them in ACPI");
 }
 
 }  // namespace kavach::internal

@@ -99,6 +99,23 @@ class FirecrackerApiClient {
   absl::Duration timeout_;
 };
 
+struct FirecrackerVersion {
+  int major = 0;
+  int minor = 0;
+  int patch = 0;
+};
+
+// Parses `firecracker --version` ("Firecracker v1.10.1" on its first line).
+// InvalidArgument quoting the start of the text when there is no version.
+absl::StatusOr<FirecrackerVersion> ParseFirecrackerVersion(std::string_view version_output);
+
+// "" when this release can boot kavach's guest; else why not. Debian's
+// kernel has no VIRTIO_MMIO_CMDLINE_DEVICES, so it finds virtio-mmio devices
+// only in an ACPI DSDT, which Firecracker writes from v1.8 on; older
+// releases list them on the kernel command line only, and the guest would
+// boot without its drives and vsock.
+std::string FirecrackerVersionProblem(const FirecrackerVersion& v);
+
 struct JailerOptions {
   std::string jailer = "jailer";  // the jailer binary
   std::string exec_file;          // the firecracker binary (name must contain "firecracker")

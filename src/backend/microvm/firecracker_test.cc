@@ -228,5 +228,39 @@ TEST(Jailer, RejectsWhatTheJailerRefuses) {
   EXPECT_THAT(JailerArgv(o).status().message(), HasSubstr("--resource-limit"));
 }
 
+// `firecracker --version` as the release binaries print it (first line;
+// the snapshot-format line follows from v1.4 on).
+TEST(FirecrackerVersion, ParsesTheReleaseLineAndRefusesReleasesWithoutAcpi) {
+  absl::StatusOr<FirecrackerVersion> v = ParseFirecrackerVersion(
+      "Firecracker v1.10.1\n\nSupported snapshot data format versions: v1.0.0, v2.0.0\n");
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->major, 1);
+  EXPECT_EQ(v->minor, 10);
+  EXPECT_EQ(v->patch, 1);
+  EXPECT_EQ(FirecrackerVersionProblem(*v), "");
+
+  v = ParseFirecrackerVersion("Firecracker v1.8.0-dev\n");
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(FirecrackerVersionProblem(*v), "");
+  v = ParseFirecrackerVersion("Firecracker v2.0.0\n");
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(FirecrackerVersionProblem(*v), "");
+
+  // v1.7: devices only on the kernel command line.
+  v = ParseFirecrackerVersion("Firecracker v1.7.0\n");
+  ASSERT_TRUE(v.ok());
+  EXPECT_THAT(FirecrackerVersionProblem(*v), HasSubstr("firecracker v1.7.0 lists virtio devices "
+                                                       "only on the kernel command line"));
+  v = ParseFirecrackerVersion("Firecracker v0.25.2\n");
+  ASSERT_TRUE(v.ok());
+  EXPECT_THAT(FirecrackerVersionProblem(*v), HasSubstr("v1.8 or newer"));
+
+  for (const char* bad : {"", "firecracker", "Firecracker v1.x.0", "Firecracker v1.10",
+                          "jailer v1.10.1", "\nFirecracker v1.10.1"}) {
+    absl::StatusOr<FirecrackerVersion> b = ParseFirecrackerVersion(bad);
+    EXPECT_EQ(b.status().code(), absl::StatusCode::kInvalidArgument) << "'" << bad << "'";
+  }
+}
+
 }  // namespace
 }  // namespace kavach::internal

@@ -444,6 +444,25 @@ TEST(MicroVmFirecracker, ForcedWithoutTheBinaryIsUnavailableNamingIt) {
   (void)!std::system(("rm -rf " + dir).c_str());
 }
 
+// A release older than v1.8 describes its devices only on the kernel
+// command line, which the Debian guest kernel ignores: as good as absent,
+// also with the tests-only option that waives KVM.
+TEST(MicroVmFirecracker, ReleaseWithoutAcpiDevicesIsUnavailableNamingItsVersion) {
+  std::string dir = TempDir();
+  std::string fake = JailableFake(dir, "old-version");
+  absl::StatusOr<std::unique_ptr<Backend>> b = CreateMicroVmBackend(
+      {.vmm = "firecracker", .firecracker_path = fake, .testonly_firecracker_without_kvm = true});
+  ASSERT_TRUE(b.ok());
+  PrepareReport report;
+  absl::Status s = (*b)->Prepare(StrictConfig(dir), &report);
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << s;
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr(absl::StrCat("microvm: --vmm firecracker: firecracker v1.7.0 lists virtio "
+                                     "devices only on the kernel command line")));
+  EXPECT_THAT(std::string(s.message()), HasSubstr(absl::StrCat("(at ", fake, ")")));
+  (void)!std::system(("rm -rf " + dir).c_str());
+}
+
 TEST(MicroVmFirecracker, ForcedWithoutKvmIsUnavailableNamingKvm) {
   if (KvmFactsSayKvm()) {
     GTEST_SKIP() << "this host's KVM looks usable: whether it is needs the trial boot";

@@ -1221,11 +1221,26 @@ absl::StatusOr<std::string> FindFirecracker(const MicroVmBackendOptions& options
           absl::StrCat("firecracker not found: ", from, " names ", configured,
                        ", which is not an executable file given by an absolute path"));
     }
-    return configured;
+  } else {
+    absl::StatusOr<std::string> p = sys::FindInPath("firecracker");
+    if (!p.ok()) return absl::UnavailableError("firecracker not found in PATH");
+    configured = *std::move(p);
   }
-  absl::StatusOr<std::string> p = sys::FindInPath("firecracker");
-  if (!p.ok()) return absl::UnavailableError("firecracker not found in PATH");
-  return p;
+  // A release that cannot give the guest its devices is as good as absent.
+  absl::StatusOr<std::string> out = RunTool({configured, "--version"}, "firecracker");
+  if (!out.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("firecracker at ", configured, ": ", out.status().message()));
+  }
+  absl::StatusOr<FirecrackerVersion> v = ParseFirecrackerVersion(*out);
+  if (!v.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("firecracker at ", configured, ": ", v.status().message()));
+  }
+  if (std::string problem = FirecrackerVersionProblem(*v); !problem.empty()) {
+    return absl::UnavailableError(absl::StrCat(problem, " (at ", configured, ")"));
+  }
+  return configured;
 }
 
 BackendAvailability ProbeMicroVm() {

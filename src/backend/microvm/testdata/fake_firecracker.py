@@ -288,6 +288,14 @@ def serve(conn):
 def main():
     global MODE, API_SOCK, RECORD
     args = sys.argv[1:]
+    if "--version" in args:
+        # The real binary's first line; mode old-version plays a release
+        # without ACPI device tables.
+        mode = args[args.index("--fake-mode") + 1] if "--fake-mode" in args else "ok"
+        print("Firecracker v1.7.0" if mode == "old-version" else "Firecracker v1.10.1")
+        print()
+        print("Supported snapshot data format versions: v1.0.0, v2.0.0, v3.0.0, v4.0.0")
+        return 0
     i = 0
     while i < len(args):
         if args[i] == "--fake-mode":
