@@ -445,6 +445,7 @@ std::string EncodeStart(const Start& m) {
   PutStr(&s, m.machine_id);
   PutU64(&s, m.realtime_ns);
   PutStr(&s, m.mounts);
+  PutU8(&s, m.network ? 1 : 0);
   return s;
 }
 
@@ -460,6 +461,7 @@ std::string DecodeStart(std::string_view p, const Limits& l, Start* out) {
   out->machine_id = r.Str("machine_id", 32);
   out->realtime_ns = r.U64("realtime_ns");
   out->mounts = r.Str("mounts");
+  out->network = r.Bool("network");
   return r.Finish();
 }
 

@@ -40,7 +40,7 @@
 namespace kavach::guest {
 
 inline constexpr uint32_t kMagic = 0x4741564B;  // bytes "KVAG"
-inline constexpr uint8_t kVersion = 2;          // 2: start/start-done
+inline constexpr uint8_t kVersion = 3;  // 2: start/start-done; 3: start.network
 inline constexpr size_t kHeaderSize = 12;
 
 enum class FrameType : uint8_t {
@@ -190,6 +190,10 @@ struct Start {
   std::string machine_id;  // 32 hex digits, written to /etc/machine-id
   uint64_t realtime_ns = 0;
   std::string mounts;
+  // The VM has a virtio-net NIC on QEMU's user-mode network (policy network
+  // host): the agent moves it into the commands' network namespace and gives
+  // it slirp's fixed addresses. Off: commands see only a loopback.
+  bool network = false;
 };
 
 struct StartDone {

@@ -397,6 +397,13 @@ TEST(Payloads, StartCarriesIdentityClockAndMountsAndCapsTheHostname) {
   EXPECT_EQ(out.machine_id, in.machine_id);
   EXPECT_EQ(out.realtime_ns, in.realtime_ns);
   EXPECT_EQ(out.mounts, in.mounts);
+  EXPECT_FALSE(out.network);
+  in.network = true;
+  ASSERT_EQ(DecodeStart(EncodeStart(in), kGuestLimits, &out), "");
+  EXPECT_TRUE(out.network);
+  std::string bad = EncodeStart(in);
+  bad.back() = 2;  // the network flag is a boolean
+  EXPECT_THAT(DecodeStart(bad, kGuestLimits, &out), HasSubstr("network"));
   in.hostname = std::string(65, 'h');
   EXPECT_THAT(DecodeStart(EncodeStart(in), kGuestLimits, &out), HasSubstr("hostname"));
   StartDone d;

@@ -152,11 +152,16 @@ const std::vector<std::string>& GuestModules() {
   // shares need virtio_blk, squashfs (its decompressors are built in) and
   // ext4 with crc16, mbcache, jbd2 and a crc32c driver for metadata
   // checksums. vsock for Firecracker's agent channel: a driver without its
-  // device loads and waits, so QEMU guests load it too.
+  // device loads and waits, so QEMU guests load it too; so does virtio_net
+  // (with net_failover and failover) for a guest with no NIC (policy network
+  // host gives it one).
   static const auto* m = new std::vector<std::string>{"virtio_ring",
                                                       "virtio",
                                                       "virtio_mmio",
                                                       "virtio_console",
+                                                      "failover",
+                                                      "net_failover",
+                                                      "virtio_net",
                                                       "9pnet",
                                                       "9pnet_virtio",
                                                       "netfs",

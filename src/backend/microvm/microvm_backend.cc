@@ -375,10 +375,20 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
         absl::StrCat("microvm: unknown share mode '", share_mode, "' (9p|block)"));
   }
 
-  if (policy.network.mode != NetworkMode::kNone) {
+  // Network none: no NIC at all. Host: a virtio-net NIC on QEMU's user-mode
+  // network (slirp: outbound NAT through the VMM's own sockets, no tap, no
+  // privilege). Anything else (proxy) has no guest-side enforcement yet.
+  const bool net_host = policy.network.mode == NetworkMode::kHost;
+  if (policy.network.mode != NetworkMode::kNone && !net_host) {
     return absl::FailedPreconditionError(
-        absl::StrCat("network: the microvm backend gives the guest no network device; mode ",
+        absl::StrCat("network: the microvm backend supports network modes none and host; mode ",
                      ToAbsl(NetworkModeName(policy.network.mode)), " is not supported"));
+  }
+  if (vmm == "firecracker" && net_host) {
+    return absl::FailedPreconditionError(
+        "network: mode host on --vmm firecracker is not supported: Firecracker's network "
+        "interfaces need a host tap device, which kavach does not set up; use --vmm qemu "
+        "(user-mode networking)");
   }
 
   // The guest image (built once, cached by the inputs' digests).
@@ -410,6 +420,10 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
                                                  "fake firecracker boots under TCG): ",
                                                  accel.reason),
                               "; QEMU not used");
+  } else if (vmm == "auto" && fc.ok() && accel.accelerator == "kvm" && net_host) {
+    vmm_choice = absl::StrCat("QEMU -M microvm at ", qemu, "; firecracker at ", *fc,
+                              " not used: network host needs QEMU's user-mode networking "
+                              "(Firecracker's NICs need a host tap device)");
   } else if (vmm == "auto" && fc.ok() && accel.accelerator == "kvm") {
     use_fc = true;
     vmm_choice =
@@ -518,6 +532,9 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
   }
 
   spec.read_only_root = policy.filesystem.read_only_root;
+  // Part of the QEMU command line, so of the template key too: a host-mode
+  // sandbox clones only a template booted with the NIC.
+  spec.network = net_host;
   if (absl::Status s = PlanConfinement(spec); !s.ok()) return s;
 
   sys::CgroupLimits cg;
@@ -550,6 +567,7 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
     start.machine_id = hex.substr(0, 32);
     start.hostname = absl::StrCat("kavach-", hex.substr(32, 8));
     start.mounts = GuestMounts(spec);
+    start.network = spec.network;
   }
   absl::Time t_jail = absl::Now();
   std::string clone_detail = "cold boot (KAVACH_MICROVM_CLONE=off or --cold)";
@@ -726,10 +744,20 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
        absl::StrCat("hostname ", start.hostname, ", machine-id ", start.machine_id,
                     ", clock set from the host before the first command"),
        0});
-  report->evidence.push_back({"network isolated", true,
-                              use_fc ? "no network device attached (no PUT /network-interfaces)"
-                                     : "no network device attached (-nodefaults, no -netdev)",
-                              5});
+  if (spec.network) {
+    // No points, as the Process backend gives none for network host.
+    report->evidence.push_back(
+        {"network", true,
+         "network host: a virtio-net NIC on QEMU user-mode networking (slirp, outbound NAT "
+         "through the VMM's sockets; the host's loopback is 10.0.2.2), guest 10.0.2.15/24 in "
+         "the commands' network namespace; the VMM jail shares the host's network namespace",
+         0});
+  } else {
+    report->evidence.push_back({"network isolated", true,
+                                use_fc ? "no network device attached (no PUT /network-interfaces)"
+                                       : "no network device attached (-nodefaults, no -netdev)",
+                                5});
+  }
   report->evidence.push_back(
       {"memory/cpu limits", true,
        use_fc ? absl::StrCat("guest RAM mem_size_mib ", spec.memory_mib, ", vcpu_count ", spec.cpus,
@@ -856,7 +884,9 @@ absl::StatusOr<VmmLauncher> MicroVmBackend::JailLauncher(
   }
   jc.policy.limits.memory_bytes = memory_bytes;
   jc.policy.limits.max_pids = 512;
-  jc.policy.network.mode = NetworkMode::kNone;
+  // Slirp's sockets are the VMM's own: with a NIC the VMM needs the host's
+  // network namespace, else none (its jail has only a loopback).
+  jc.policy.network.mode = spec.network ? NetworkMode::kHost : NetworkMode::kNone;
   // The jail's host user: as root, the owner of its working directory.
   std::string jail_home = state_dir_ + "/vmm";
   if (::mkdir(jail_home.c_str(), 0700) != 0 && errno != EEXIST) {
@@ -965,11 +995,11 @@ absl::Status MicroVmBackend::PlanConfinement(const VmSpec& spec) {
   }
   if (policy.network.tcp_bind_ports || policy.network.tcp_connect_ports) {
     // Landlock TCP rules need ABI 4; Debian 12's guest kernel has ABI 2.
-    // With no network device there is no TCP beyond the guest's loopback.
+    // With network none there is no TCP beyond the guest's loopback.
     if (!policy.IsOptional(Control::kLandlockNetwork)) {
       return absl::FailedPreconditionError(
           "landlock.net: the guest kernel (Landlock ABI 2) cannot apply TCP port rules; list it "
-          "in optional_controls (the guest has no network device anyway)");
+          "in optional_controls");
     }
   }
   if (policy.filesystem.landlock) {

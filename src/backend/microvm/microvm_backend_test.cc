@@ -3,6 +3,8 @@
 
 #include <dirent.h>
 #include <lzma.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -14,6 +16,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -594,6 +597,63 @@ TEST_F(BrokenGuest, SilentGuestTimesOutAndLeavesNothing) {
 // ---- booted guests (few: each cold boot under TCG costs seconds) ----
 
 // One VM for the whole suite; skipped with the reason when it cannot boot.
+// A TCP listener on the host's 127.0.0.1 at an ephemeral port: QEMU's
+// user-mode network shows the host's loopback to the guest as 10.0.2.2.
+struct HostListener {
+  int fd = -1;
+  int port = 0;
+  HostListener() {
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (fd < 0 || ::bind(fd, reinterpret_cast<struct sockaddr*>(&a), sizeof a) != 0 ||
+        ::listen(fd, 4) != 0 ||
+        ::getsockname(fd, reinterpret_cast<struct sockaddr*>(&a), &len) != 0) {
+      if (fd >= 0) ::close(fd);
+      fd = -1;
+      return;
+    }
+    port = ntohs(a.sin_port);
+  }
+  ~HostListener() {
+    if (fd >= 0) ::close(fd);
+  }
+  // The bytes of the first connection, up to its end; nullopt when none
+  // arrives within `wait`.
+  std::optional<std::string> AcceptAndRead(absl::Duration wait) {
+    struct pollfd p = {fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(wait))) != 1) return std::nullopt;
+    int c = ::accept4(fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (c < 0) return std::nullopt;
+    std::string got;
+    char buf[256];
+    for (;;) {
+      struct pollfd q = {c, POLLIN, 0};
+      if (::poll(&q, 1, 10000) != 1) break;
+      ssize_t n = ::read(c, buf, sizeof buf);
+      if (n <= 0) break;
+      got.append(buf, static_cast<size_t>(n));
+    }
+    ::close(c);
+    return got;
+  }
+};
+
+// Python in the guest (the host's, over the /usr share) connects to the
+// host's loopback through slirp and sends a line.
+std::string GuestSendScript(int port) {
+  return absl::StrCat(
+      "import socket\n"
+      "s = socket.create_connection(('10.0.2.2', ",
+      port,
+      "), timeout=20)\n"
+      "s.sendall(b'bytes from the guest')\n"
+      "s.close()\n"
+      "print('sent')\n");
+}
+
 class BootedVm : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -719,6 +779,16 @@ TEST_F(BootedVm, CommandsRunInTheGuest) {
     r = Run({"/bin/sh", "-c", "ls /sys/class/net; ulimit -n"});
     ASSERT_TRUE(r.ok()) << r.status();
     EXPECT_EQ(r->stdout_data, "lo\n1024\n");  // no network device; the policy's rlimit
+  }
+  {
+    SCOPED_TRACE("NetworkNoneReachesNothingOnTheHost");
+    HostListener l;
+    ASSERT_GE(l.fd, 0) << strerror(errno);
+    absl::StatusOr<ExecResult> r = Run({"/usr/bin/python3", "-c", GuestSendScript(l.port)});
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_NE(r->exit_code, 0) << r->stdout_data;
+    EXPECT_THAT(r->stderr_data, HasSubstr("Network is unreachable"));
+    EXPECT_EQ(l.AcceptAndRead(absl::Seconds(1)), std::nullopt);
   }
   {
     SCOPED_TRACE("WorkdirIsWritableAndTheSystemIsNot");
@@ -867,7 +937,7 @@ struct Clone {
   }
 };
 
-absl::StatusOr<Clone> MakeClone() {
+absl::StatusOr<Clone> MakeClone(NetworkMode network = NetworkMode::kNone) {
   absl::StatusOr<std::unique_ptr<Backend>> b = CreateMicroVmBackend({.vmm = "qemu"});
   if (!b.ok()) return b.status();
   Clone c;
@@ -877,9 +947,63 @@ absl::StatusOr<Clone> MakeClone() {
   SandboxConfig config;
   config.backend = BackendKind::kFirecracker;
   config.policy = SandboxPolicy::Strict();
+  config.policy.network.mode = network;
   config.host_workdir = c.workdir;
   if (absl::Status s = c.backend->Prepare(config, &c.report); !s.ok()) return s;
   return c;
+}
+
+const Evidence* FindEvidence(const PrepareReport& r, const std::string& control) {
+  for (const Evidence& e : r.evidence) {
+    if (e.control == control) return &e;
+  }
+  return nullptr;
+}
+
+// Policy network host: the guest has a NIC on QEMU's user-mode network and
+// reaches a listener on the host's loopback; the evidence says so and
+// claims no network isolation (no points for it, as in the Process backend).
+TEST(MicroVmNetwork, HostModeReachesAListenerOnTheHostsLoopback) {
+  BackendAvailability a = ProbeMicroVm();
+  if (!a.available) GTEST_SKIP() << "microvm cannot run here: " << a.reason;
+  HostListener l;
+  ASSERT_GE(l.fd, 0) << strerror(errno);
+  ::setenv("KAVACH_MICROVM_CLONE", "off", 1);
+  absl::StatusOr<Clone> vm = MakeClone(NetworkMode::kHost);
+  ::unsetenv("KAVACH_MICROVM_CLONE");
+  ASSERT_TRUE(vm.ok()) << vm.status();
+  const Evidence* net = FindEvidence(vm->report, "network");
+  ASSERT_NE(net, nullptr);
+  EXPECT_THAT(net->detail, HasSubstr("network host"));
+  EXPECT_EQ(net->points, 0);
+  EXPECT_EQ(FindEvidence(vm->report, "network isolated"), nullptr);
+  // The commands' own network namespace holds the NIC (the guest's /sys
+  // was mounted in the agent's, which keeps only its loopback).
+  absl::StatusOr<ExecResult> r = vm->Run(
+      "/usr/bin/python3 -c 'import socket; print(sorted(n for _, n in socket.if_nameindex()))'; "
+      "cat /etc/resolv.conf");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->stdout_data, "['eth0', 'lo']\nnameserver 10.0.2.3\n") << r->stderr_data;
+  r = vm->Run(absl::StrCat("exec /usr/bin/python3 -c \"", GuestSendScript(l.port), "\""));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 0) << r->stderr_data;
+  EXPECT_EQ(r->stdout_data, "sent\n");
+  EXPECT_EQ(l.AcceptAndRead(absl::Seconds(20)), "bytes from the guest");
+  ASSERT_TRUE(vm->backend->Destroy().ok());
+  (void)!std::system(("rm -rf " + vm->workdir).c_str());
+}
+
+// Mode proxy has no guest-side enforcement: refused, naming the mode,
+// before anything boots.
+TEST(MicroVmNetwork, ProxyModeIsRefusedNamingTheMode) {
+  BackendAvailability a = ProbeMicroVm();
+  if (!a.available) GTEST_SKIP() << "microvm cannot run here: " << a.reason;
+  absl::StatusOr<Clone> vm = MakeClone(NetworkMode::kProxy);
+  ASSERT_FALSE(vm.ok());
+  EXPECT_EQ(vm.status().code(), absl::StatusCode::kFailedPrecondition) << vm.status();
+  EXPECT_THAT(std::string(vm.status().message()),
+              HasSubstr("network: the microvm backend supports network modes none and host; "
+                        "mode proxy is not supported"));
 }
 
 // Two clones of one template: different entropy, identities and files; the

@@ -9,15 +9,20 @@
 // saved as a template) and then serves the frames of guest/protocol.h: one command at a time, as an
 // unprivileged uid with the requested rlimits, output streamed in chunks, everything the command
 // left behind killed when it ends. Statically linked; no dependency beyond libc.
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/filter.h>
 #include <linux/landlock.h>
+#include <linux/netlink.h>
 #include <linux/random.h>
+#include <linux/rtnetlink.h>
 #include <linux/seccomp.h>
 #include <linux/vm_sockets.h>
 #include <net/if.h>
+#include <net/route.h>  // glibc's: <linux/route.h> pulls <linux/if.h>, which clashes
+#include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -218,9 +223,149 @@ std::string SetUpMounts(const std::string& spec) {
   return errors;
 }
 
+// The VM's NIC (policy network host): the one interface besides lo in the
+// agent's (initial) namespace. The driver probes the device while /init
+// loads it, so it is there by the start frame; waited for briefly anyway.
+std::string FindNic() {
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    if (DIR* d = ::opendir("/sys/class/net")) {
+      std::string found;
+      while (struct dirent* e = ::readdir(d)) {
+        if (e->d_name[0] == '.' || std::strcmp(e->d_name, "lo") == 0) continue;
+        found = e->d_name;
+        break;
+      }
+      ::closedir(d);
+      if (!found.empty()) return found;
+    }
+    ::usleep(20000);
+  }
+  return {};
+}
+
+// Moves interface `ifindex` into the network namespace `netns_fd`
+// (RTM_NEWLINK with IFLA_NET_NS_FD; no ioctl does this). "" on success.
+std::string MoveLinkToNetns(int ifindex, int netns_fd) {
+  int s = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (s < 0) return std::string("socket(AF_NETLINK): ") + strerror(errno);
+  struct {
+    struct nlmsghdr h;
+    struct ifinfomsg i;
+    char attrs[64];
+  } req = {};
+  req.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
+  req.h.nlmsg_type = RTM_NEWLINK;
+  req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+  req.h.nlmsg_seq = 1;
+  req.i.ifi_family = AF_UNSPEC;
+  req.i.ifi_index = ifindex;
+  auto* a = reinterpret_cast<struct rtattr*>(reinterpret_cast<char*>(&req) +
+                                             NLMSG_ALIGN(req.h.nlmsg_len));
+  a->rta_type = IFLA_NET_NS_FD;
+  a->rta_len = RTA_LENGTH(sizeof(uint32_t));
+  uint32_t fd = static_cast<uint32_t>(netns_fd);
+  std::memcpy(RTA_DATA(a), &fd, sizeof fd);
+  req.h.nlmsg_len = NLMSG_ALIGN(req.h.nlmsg_len) + RTA_ALIGN(a->rta_len);
+  struct sockaddr_nl kernel = {};
+  kernel.nl_family = AF_NETLINK;
+  std::string err;
+  if (::sendto(s, &req, req.h.nlmsg_len, 0, reinterpret_cast<struct sockaddr*>(&kernel),
+               sizeof kernel) != static_cast<ssize_t>(req.h.nlmsg_len)) {
+    err = std::string("netlink send: ") + strerror(errno);
+  } else {
+    char buf[4096];
+    ssize_t n = ::recv(s, buf, sizeof buf, 0);
+    auto* h = reinterpret_cast<struct nlmsghdr*>(buf);
+    if (n < 0) {
+      err = std::string("netlink recv: ") + strerror(errno);
+    } else if (!NLMSG_OK(h, static_cast<size_t>(n)) || h->nlmsg_type != NLMSG_ERROR) {
+      err = "netlink: no acknowledgement";
+    } else if (int e = -reinterpret_cast<struct nlmsgerr*>(NLMSG_DATA(h))->error; e != 0) {
+      err = std::string("netlink RTM_NEWLINK: ") + strerror(e);
+    }
+  }
+  ::close(s);
+  return err;
+}
+
+// Policy network host: the NIC joins the commands' namespace (so their
+// abstract sockets stay apart from the agent's) with QEMU user-mode
+// networking's fixed addresses: 10.0.2.15/24, default route via 10.0.2.2
+// (the host; its loopback too), DNS at 10.0.2.3. "" on success.
+std::string SetUpNetwork(int cmd_netns) {
+  if (cmd_netns < 0) return "network: the commands have no network namespace of their own";
+  std::string nic = FindNic();
+  if (nic.empty()) return "network: no NIC besides lo (virtio_net not loaded or no device)";
+  if (nic.size() >= IFNAMSIZ) return "network: NIC name too long: " + nic;
+  unsigned index = ::if_nametoindex(nic.c_str());
+  if (index == 0) return "network: if_nametoindex " + nic + ": " + strerror(errno);
+  if (std::string e = MoveLinkToNetns(static_cast<int>(index), cmd_netns); !e.empty()) {
+    return "network: move " + nic + " to the commands' namespace: " + e;
+  }
+  int initial = ::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (initial < 0) return std::string("network: open own netns: ") + strerror(errno);
+  if (::setns(cmd_netns, CLONE_NEWNET) != 0) {
+    std::string e = std::string("network: setns: ") + strerror(errno);
+    ::close(initial);
+    return e;
+  }
+  std::string err;
+  int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  auto in4 = [](struct sockaddr* sa, const char* addr) {
+    auto* sin = reinterpret_cast<struct sockaddr_in*>(sa);
+    std::memset(sin, 0, sizeof *sin);
+    sin->sin_family = AF_INET;
+    ::inet_pton(AF_INET, addr, &sin->sin_addr);
+  };
+  struct ifreq ifr = {};
+  std::memcpy(ifr.ifr_name, nic.c_str(), nic.size());
+  auto step = [&](const char* what, bool ok) {
+    if (!ok && err.empty()) err = "network: " + nic + ": " + what + ": " + strerror(errno);
+  };
+  step("socket", s >= 0);
+  if (err.empty()) {
+    in4(&ifr.ifr_addr, "10.0.2.15");
+    step("SIOCSIFADDR 10.0.2.15", ::ioctl(s, SIOCSIFADDR, &ifr) == 0);
+  }
+  if (err.empty()) {
+    in4(&ifr.ifr_netmask, "255.255.255.0");
+    step("SIOCSIFNETMASK /24", ::ioctl(s, SIOCSIFNETMASK, &ifr) == 0);
+  }
+  if (err.empty()) step("SIOCGIFFLAGS", ::ioctl(s, SIOCGIFFLAGS, &ifr) == 0);
+  if (err.empty()) {
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    step("SIOCSIFFLAGS up", ::ioctl(s, SIOCSIFFLAGS, &ifr) == 0);
+  }
+  if (err.empty()) {
+    struct rtentry rt = {};
+    in4(&rt.rt_dst, "0.0.0.0");
+    in4(&rt.rt_genmask, "0.0.0.0");
+    in4(&rt.rt_gateway, "10.0.2.2");
+    rt.rt_flags = RTF_UP | RTF_GATEWAY;
+    rt.rt_dev = nic.data();
+    step("SIOCADDRT default via 10.0.2.2", ::ioctl(s, SIOCADDRT, &rt) == 0);
+  }
+  if (s >= 0) ::close(s);
+  if (::setns(initial, CLONE_NEWNET) != 0) {
+    Log(std::string("setns back: ") + strerror(errno));
+    ::reboot(RB_POWER_OFF);  // the agent would serve from the wrong namespace
+  }
+  ::close(initial);
+  if (!err.empty()) return err;
+  // The guest's / is the initramfs: /etc is its own (written before a
+  // read-only root is remounted).
+  static constexpr char kResolv[] = "nameserver 10.0.2.3\n";
+  int fd = ::open("/etc/resolv.conf", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0 || ::write(fd, kResolv, sizeof kResolv - 1) != sizeof kResolv - 1) {
+    err = std::string("network: write /etc/resolv.conf: ") + strerror(errno);
+  }
+  if (fd >= 0) ::close(fd);
+  return err;
+}
+
 // This guest's own identity and clock (a clone resumes with its
-// template's), then its mounts.
-std::string ApplyStart(const Start& st) {
+// template's), its network when the policy asks for one, then its mounts.
+std::string ApplyStart(const Start& st, int cmd_netns) {
   std::string errors;
   auto fail = [&](const std::string& what) {
     Log(what);
@@ -244,6 +389,9 @@ std::string ApplyStart(const Start& st) {
       fail(std::string("write /etc/machine-id: ") + strerror(errno));
     }
     if (fd >= 0) ::close(fd);
+  }
+  if (st.network) {
+    if (std::string e = SetUpNetwork(cmd_netns); !e.empty()) fail(e);
   }
   std::string m = SetUpMounts(st.mounts);
   if (!m.empty()) errors += (errors.empty() ? "" : "; ") + m;
@@ -454,7 +602,7 @@ class Agent {
         if (!err.empty()) return SendError(0, err);
         if (started_) return SendError(0, "agent: already started");
         started_ = true;
-        Send(FrameType::kStartDone, EncodeStartDone({ApplyStart(st)}));
+        Send(FrameType::kStartDone, EncodeStartDone({ApplyStart(st, netns_)}));
         return;
       }
       case FrameType::kPing:
