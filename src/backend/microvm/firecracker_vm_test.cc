@@ -463,6 +463,27 @@ TEST(MicroVmFirecracker, ReleaseWithoutAcpiDevicesIsUnavailableNamingItsVersion)
   (void)!std::system(("rm -rf " + dir).c_str());
 }
 
+// Firecracker's NICs need a host tap device, which kavach does not make:
+// network host on a forced firecracker is refused before anything boots.
+TEST(MicroVmFirecracker, NetworkHostIsRefusedNamingTheTapDevice) {
+  std::string dir = TempDir();
+  absl::StatusOr<std::unique_ptr<Backend>> b =
+      CreateMicroVmBackend({.vmm = "firecracker",
+                            .firecracker_path = JailableFake(dir),
+                            .testonly_firecracker_without_kvm = true});
+  ASSERT_TRUE(b.ok());
+  PrepareReport report;
+  SandboxConfig c = StrictConfig(dir);
+  c.policy.network.mode = NetworkMode::kHost;
+  absl::Status s = (*b)->Prepare(c, &report);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("network: mode host on --vmm firecracker is not supported: "
+                        "Firecracker's network interfaces need a host tap device"));
+  EXPECT_EQ(OurStateDirCount(), 0);
+  (void)!std::system(("rm -rf " + dir).c_str());
+}
+
 TEST(MicroVmFirecracker, ForcedWithoutKvmIsUnavailableNamingKvm) {
   if (KvmFactsSayKvm()) {
     GTEST_SKIP() << "this host's KVM looks usable: whether it is needs the trial boot";
