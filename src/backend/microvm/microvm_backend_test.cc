@@ -993,6 +993,29 @@ TEST(MicroVmNetwork, HostModeReachesAListenerOnTheHostsLoopback) {
   (void)!std::system(("rm -rf " + vm->workdir).c_str());
 }
 
+// A warm clone in host mode comes from a template booted with the NIC (the
+// NIC is on the QEMU command line, so in the template key), and slirp's
+// state survives the migration: the clone reaches the host too.
+TEST(MicroVmNetwork, HostModeCloneComesFromATemplateWithTheNic) {
+  BackendAvailability a = ProbeMicroVm();
+  if (!a.available) GTEST_SKIP() << "microvm cannot run here: " << a.reason;
+  ::unsetenv("KAVACH_MICROVM_CLONE");
+  HostListener l;
+  ASSERT_GE(l.fd, 0) << strerror(errno);
+  absl::StatusOr<Clone> vm = MakeClone(NetworkMode::kHost);
+  ASSERT_TRUE(vm.ok()) << vm.status();
+  const Evidence* clone = FindEvidence(vm->report, "vm.clone");
+  ASSERT_NE(clone, nullptr);
+  EXPECT_TRUE(clone->verified) << clone->detail;
+  absl::StatusOr<ExecResult> r =
+      vm->Run(absl::StrCat("exec /usr/bin/python3 -c \"", GuestSendScript(l.port), "\""));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 0) << r->stderr_data;
+  EXPECT_EQ(l.AcceptAndRead(absl::Seconds(20)), "bytes from the guest");
+  ASSERT_TRUE(vm->backend->Destroy().ok());
+  (void)!std::system(("rm -rf " + vm->workdir).c_str());
+}
+
 // Mode proxy has no guest-side enforcement: refused, naming the mode,
 // before anything boots.
 TEST(MicroVmNetwork, ProxyModeIsRefusedNamingTheMode) {
