@@ -16,6 +16,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -375,6 +376,38 @@ class ExecTest(unittest.TestCase):
             self.assertEqual(len(choice), 1, j["evidence"])
             self.assertIn("firecracker not used: ", choice[0])
             self.assertEqual(j["share"], "9p")
+
+    def test_microvm_network_host_reaches_the_hosts_loopback(self):
+        _, out, _ = run(["backends", "--json"])
+        fc = [b for b in json.loads(out) if b["backend"] == "firecracker"]
+        if not fc or not fc[0]["available"]:
+            self.skipTest("the microVM backend cannot run here")
+        with socket.socket() as srv:
+            srv.bind(("127.0.0.1", 0))
+            srv.listen(1)
+            srv.settimeout(60)
+            script = ("import socket; s = socket.create_connection(('10.0.2.2', %d), 20); "
+                      "s.sendall(b'from the guest'); s.close()" % srv.getsockname()[1])
+            rc, out, err = run(["exec", "--backend", "firecracker", "--network", "host",
+                                "--no-gate", "--json", "--", "/usr/bin/python3", "-c", script],
+                               timeout=300)
+            self.assertEqual(rc, 0, err)
+            j = json.loads(out)
+            net = [e["detail"] for e in j["evidence"] if e["control"] == "network"]
+            self.assertEqual(len(net), 1, j["evidence"])
+            self.assertIn("network host", net[0])
+            conn, _ = srv.accept()
+            with conn:
+                conn.settimeout(20)
+                got = b""
+                while chunk := conn.recv(100):
+                    got += chunk
+            self.assertEqual(got, b"from the guest")
+        rc, _, err = run(["exec", "--backend", "firecracker", "--network", "proxy",
+                          "--allow-host", "example.com", "--no-gate", "--", "/bin/true"],
+                         timeout=300)
+        self.assertNotEqual(rc, 0)
+        self.assertIn(b"mode proxy is not supported", err)
 
     def test_microvm_block_shares(self):
         _, out, _ = run(["backends", "--json"])
