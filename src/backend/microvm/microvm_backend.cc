@@ -745,12 +745,15 @@ absl::Status MicroVmBackend::Prepare(const SandboxConfig& config, PrepareReport*
                     ", clock set from the host before the first command"),
        0});
   if (spec.network) {
-    // No points, as the Process backend gives none for network host.
+    // No points, as the Process backend gives none for network host. The
+    // agent's start-done confirmed the NIC was set up (else Prepare failed).
     report->evidence.push_back(
         {"network", true,
-         "network host: a virtio-net NIC on QEMU user-mode networking (slirp, outbound NAT "
-         "through the VMM's sockets; the host's loopback is 10.0.2.2), guest 10.0.2.15/24 in "
-         "the commands' network namespace; the VMM jail shares the host's network namespace",
+         absl::StrCat("network host: a virtio-net NIC on QEMU user-mode networking (slirp, "
+                      "outbound NAT through the VMM's sockets; the host's loopback is 10.0.2.2), "
+                      "guest 10.0.2.15/24 in the commands' network namespace; ",
+                      JailWanted() ? "the VMM's jail shares the host's network namespace"
+                                   : "QEMU runs unjailed in the host's network namespace"),
          0});
   } else {
     report->evidence.push_back({"network isolated", true,
