@@ -179,15 +179,23 @@ absl::Status ToolStatus(const std::string& tool, const ToolResult& r) {
 
 // ---- copy-out ----------------------------------------------------------
 
+// True when a symlink at `depth` with this target may resolve outside the
+// directory. ".." is allowed only as leading components: after a name, the
+// kernel resolves ".." against wherever that name really leads, and the
+// name may itself be a symlink ("sub/c -> .." then "sub/d -> c/../x" climbs
+// out although it looks inside). With leading ".." only, every symlink
+// stays inside by induction: it goes up within the directory, then down
+// through names that are directories or symlinks held to the same rule.
 bool EscapesDir(const std::string& target, int depth) {
   if (target.empty() || target[0] == '/') return true;
   int level = depth;
+  bool descended = false;
   for (absl::string_view c : absl::StrSplit(target, '/')) {
     if (c.empty() || c == ".") continue;
     if (c == "..") {
-      if (--level < 0) return true;
+      if (descended || --level < 0) return true;
     } else {
-      ++level;
+      descended = true;
     }
   }
   return false;
@@ -347,7 +355,8 @@ absl::Status Merge(int sfd, int hfd, const std::string& rel, int depth, MergeCtx
       if (len < 0) continue;
       std::string target(buf, static_cast<size_t>(len));
       if (EscapesDir(target, depth)) {
-        rep.dropped.push_back(absl::StrCat(r, ": symlink to '", target, "' leaves the directory"));
+        rep.dropped.push_back(
+            absl::StrCat(r, ": symlink to '", target, "' may lead out of the directory"));
         continue;
       }
       if (have && S_ISLNK(hs.st_mode)) {

@@ -200,7 +200,10 @@ TEST_F(BlockShare, CopyOutNeutralisesHostileEntries) {
                             "sif suid uid 0\n", "mkdir sgid\n", "sif sgid mode 042777\n",
                             "mknod disk b 8 0\n", "mknod pipe p\n", "symlink out /etc/shadow\n",
                             "symlink up ../../etc/passwd\n", "cd sub\n", "symlink upup ../../x\n",
-                            "symlink ok ../hello.txt\n"));
+                            "symlink ok ../hello.txt\n",
+                            // A chain: c leads to the top, d climbs one above it
+                            // through c although "c/.." reads as sub/.
+                            "symlink c ..\n", "symlink d c/../etc\n"));
   absl::StatusOr<CopyOutReport> r = CopyOutExt4Image(img, src_);
   ASSERT_TRUE(r.ok()) << r.status();
   struct stat st;
@@ -218,9 +221,12 @@ TEST_F(BlockShare, CopyOutNeutralisesHostileEntries) {
   EXPECT_NE(::lstat((src_ + "/sub/upup").c_str(), &st), 0);
   EXPECT_EQ(::lstat((src_ + "/sub/ok").c_str(), &st), 0);
   EXPECT_TRUE(S_ISLNK(st.st_mode));
+  EXPECT_EQ(::lstat((src_ + "/sub/c").c_str(), &st), 0);  // to the top: inside
+  EXPECT_NE(::lstat((src_ + "/sub/d").c_str(), &st), 0);
   std::string dropped = absl::StrJoin(r->dropped, "; ");
   EXPECT_THAT(dropped, HasSubstr("out: symlink to '/etc/shadow'"));
   EXPECT_THAT(dropped, HasSubstr("sub/upup: symlink"));
+  EXPECT_THAT(dropped, HasSubstr("sub/d: symlink to 'c/../etc' may lead out of the directory"));
   // (debugfs's rdump itself already loses most setuid/setgid bits: its
   // chown after chmod clears them; r->stripped lists those that got
   // through to the staging tree.)
