@@ -75,7 +75,8 @@ struct CopyOutReport {
 //   bits only (setuid/setgid/sticky stripped and reported), owned by
 //   host_dir's owner, times kept; unchanged files (same size, mtime, mode)
 //   are left alone;
-// - symlinks: kept when relative and staying inside host_dir, else dropped;
+// - symlinks: kept when relative, with ".." only as leading components and
+//   not climbing above host_dir (so no chain of them leads out), else dropped;
 // - device nodes, fifos, sockets: dropped (debugfs does not dump them);
 // - entries the image no longer has: removed from host_dir when the
 //   manifest says they were put in the image, kept otherwise;
