@@ -41,6 +41,7 @@
 #include "adversarial/test_support.h"
 #include "backend/microvm/microvm_backend.h"
 #include "gtest/gtest.h"
+#include "guest/protocol.h"
 #include "kavach/sandbox.h"
 
 namespace kavach::internal {
@@ -363,7 +364,7 @@ TEST_F(GuestAttack, FileNetworkAndProcessAttacksAreBlocked) {
     EXPECT_BLOCKED(Attack({"unixconnect", name}));
     // The agent listens on this name in the guest's initial network
     // namespace (see microvm-backend.md, landlock.scopes).
-    EXPECT_BLOCKED(Attack({"unixconnect", "kavach.agent.scope"}));
+    EXPECT_BLOCKED(Attack({"unixconnect", guest::kAgentAbstractSocket}));
     int accepted = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
     EXPECT_LT(accepted, 0);
     if (accepted >= 0) ::close(accepted);
