@@ -292,6 +292,7 @@ std::string EncodeExit(const ExitStatus& m) {
   PutU64(&s, m.wall_us);
   PutU64(&s, m.setup_us);
   PutU64(&s, m.reap_us);
+  PutU8(&s, m.oom_killed ? 1 : 0);
   return s;
 }
 
@@ -402,6 +403,7 @@ std::string DecodeExit(std::string_view p, const Limits& l, ExitStatus* out) {
   out->wall_us = r.U64("wall_us");
   out->setup_us = r.U64("setup_us");
   out->reap_us = r.U64("reap_us");
+  out->oom_killed = r.Bool("oom_killed");
   if (out->exit_code < -1 || out->exit_code > 255) {
     r.Fail("exit_code " + std::to_string(out->exit_code) + " out of range");
   }

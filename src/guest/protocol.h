@@ -166,6 +166,9 @@ struct ExitStatus {
   uint64_t wall_us = 0;   // fork to exit frame
   uint64_t setup_us = 0;  // fork to the command's execve (confinement set-up)
   uint64_t reap_us = 0;   // the command's end to the exit frame
+  // The guest kernel's OOM killer killed a process while the command ran
+  // (/proc/vmstat oom_kill grew): the VM's memory is the policy's limit.
+  bool oom_killed = false;
 };
 
 struct Kill {

@@ -426,10 +426,12 @@ TEST(Payloads, ExecCarriesTheAbstractSocketProbeFlag) {
   e.exit_code = 0;
   e.setup_us = 1250;
   e.reap_us = 20;
+  e.oom_killed = true;
   ExitStatus back;
   ASSERT_EQ(DecodeExit(EncodeExit(e), kHostLimits, &back), "");
   EXPECT_EQ(back.setup_us, 1250u);
   EXPECT_EQ(back.reap_us, 20u);
+  EXPECT_TRUE(back.oom_killed);
 }
 
 // The agent's transport choice from /proc/cmdline (Firecracker: vsock).

@@ -1180,6 +1180,7 @@ absl::StatusOr<ExecResult> MicroVmBackend::Exec(const BackendExecRequest& reques
   r.exit_code = out->exit.exit_code;
   r.signal = out->exit.signal;
   r.timed_out = out->exit.timed_out || out->host_timeout;
+  r.oom_killed = out->exit.oom_killed;
   r.stdout_data = std::move(out->stdout_data);
   r.stderr_data = std::move(out->stderr_data);
   r.stdout_truncated = out->stdout_truncated;

@@ -82,6 +82,17 @@ std::string ReadSmallFile(const char* path) {
   return s;
 }
 
+// The guest kernel's count of OOM kills (/proc/vmstat oom_kill). The guest
+// has no memory cgroup: its RAM is the policy's limit, so a kill while a
+// command runs is a kill in the command's tree (the agent's own would end
+// the VM).
+uint64_t OomKills() {
+  std::string vmstat = ReadSmallFile("/proc/vmstat");
+  size_t at = vmstat.find("\noom_kill ");
+  if (at == std::string::npos) return 0;
+  return std::strtoull(vmstat.c_str() + at + 10, nullptr, 10);
+}
+
 std::vector<std::string> Split(const std::string& s, char sep) {
   std::vector<std::string> out;
   size_t start = 0;
@@ -704,6 +715,7 @@ class Agent {
     exited_ = false;
     status_ = 0;
     rusage_before_ = before;
+    oom_before_ = OomKills();
   }
 
   // The request's Landlock ruleset as a descriptor, built once and reused
@@ -950,6 +962,7 @@ class Agent {
     uint64_t exec_at = *exec_stamp_;
     e.setup_us = exec_at > start_us_ ? exec_at - start_us_ : 0;
     e.reap_us = now > reaped_us_ ? now - reaped_us_ : 0;
+    e.oom_killed = OomKills() > oom_before_;
     exited_ = false;
     Send(FrameType::kExit, EncodeExit(e));
   }
@@ -981,6 +994,7 @@ class Agent {
   bool exited_ = false;
   int status_ = 0;
   struct rusage rusage_before_ = {};
+  uint64_t oom_before_ = 0;
 };
 
 // Listens on kAgentAbstractSocket in the initial network namespace (the
