@@ -400,11 +400,12 @@ TEST_F(GuestAttack, FileNetworkAndProcessAttacksAreBlocked) {
     AttackOutcome o =
         Attack({"hostproc", std::to_string(victim), reversed, std::to_string(victim)});
     AttackOutcome self = Attack({"hostproc", std::to_string(::getpid()), reversed});
-    // The guest's /proc lists its own kernel threads, more than the helper's
-    // 16-process heuristic for "the host's /proc" allows; what matters is
-    // that no host process is seen or signalled.
+    // The guest's /proc is mounted hidepid=2: the command sees its own
+    // processes only (not the agent, not the kernel's threads), so the
+    // helper's heuristic (more than 16 visible processes: "the host's /proc")
+    // holds as well as the direct checks.
     for (const AttackOutcome* a : {&o, &self}) {
-      EXPECT_NE(a->verdict, "none") << a->Describe();
+      EXPECT_BLOCKED(*a);
       EXPECT_EQ(a->detail.find("ESCAPED:saw-host-process"), std::string::npos) << a->Describe();
       EXPECT_EQ(a->detail.find("ESCAPED:kill(hostpid,0)"), std::string::npos) << a->Describe();
     }

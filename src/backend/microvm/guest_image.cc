@@ -37,7 +37,9 @@ std::string InitScript(const std::vector<std::string>& modules) {
       "#!/kavach/bin/sh\n"
       "# kavach microVM /init: kernel file systems, virtio modules, then the agent.\n"
       "export PATH=/kavach/bin\n"
-      "mount -t proc proc /proc\n"
+      // hidepid=2: a command (an unprivileged uid) sees only its own
+      // processes, not the agent or the kernel's threads.
+      "mount -t proc -o hidepid=2 proc /proc\n"
       "mount -t sysfs sys /sys\n"
       "mount -t devtmpfs dev /dev\n"
       "for m in ",
