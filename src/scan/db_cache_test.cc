@@ -132,6 +132,37 @@ TEST(DbCacheTest, CorruptOrMismatchedEntriesAreMisses) {
   EXPECT_EQ(LoadCacheEntry(dir, key).value_or(""), "fresh");
 }
 
+// A store may leave a self-checking tail out of the digest (the scanner's
+// Hyperscan databases): the digested prefix is still fully covered, and the
+// tail is returned as stored for the caller to validate.
+TEST(DbCacheTest, DigestCoversTheRequestedPrefix) {
+  std::string dir = TempDir();
+  std::string key = CacheKeyHex("k");
+  const std::string payload = std::string(100, 'h') + std::string(50, 't');
+  ASSERT_TRUE(StoreCacheEntry(dir, key, payload, 100).ok());
+  const std::string path = CacheEntryPath(dir, key);
+  const std::string good = Slurp(path);
+  const size_t at = good.size() - payload.size();
+  EXPECT_EQ(LoadCacheEntry(dir, key).value_or(""), payload);
+  for (size_t i = 0; i < good.size(); ++i) {
+    std::string bad = good;
+    bad[i] ^= 0x20;
+    Spit(path, bad);
+    std::optional<std::string> got = LoadCacheEntry(dir, key);
+    if (i < at + 100) {
+      EXPECT_FALSE(got.has_value()) << "flipped byte " << i;
+    } else {
+      EXPECT_EQ(got.value_or(""), bad.substr(at)) << "flipped byte " << i;
+    }
+  }
+  // More than the payload means all of it.
+  ASSERT_TRUE(StoreCacheEntry(dir, key, payload, 1000).ok());
+  std::string bad = Slurp(path);
+  bad.back() ^= 0x20;
+  Spit(path, bad);
+  EXPECT_FALSE(LoadCacheEntry(dir, key).has_value());
+}
+
 TEST(DbCacheTest, StoreRemovesEntriesUnusedForAMonth) {
   std::string dir = TempDir();
   std::string old_key = CacheKeyHex("old"), used_key = CacheKeyHex("used");
