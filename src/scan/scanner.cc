@@ -701,8 +701,19 @@ void FinishRules(const std::vector<unsigned>& expr_flags, ScannerImpl* impl) {
       impl->shape_mask |= 1u << shape;
     }
   }
+  impl->rules.reserve(impl->compiled.size());
   for (size_t i = 0; i < impl->compiled.size(); ++i) {
-    impl->rules.push_back(impl->compiled[i].rule);
+    // rules() gets the whole rule; the compiled copy keeps only what
+    // scanning reads, so the documentation fields (most of a rule's bytes)
+    // are moved rather than copied.
+    Rule& scan_copy = impl->compiled[i].rule;
+    std::string description = std::exchange(scan_copy.description, {});
+    std::vector<std::string> examples = std::exchange(scan_copy.examples, {});
+    std::vector<std::string> negatives = std::exchange(scan_copy.negatives, {});
+    Rule& full = impl->rules.emplace_back(scan_copy);
+    full.description = std::move(description);
+    full.examples = std::move(examples);
+    full.negatives = std::move(negatives);
     if (impl->hs_flags[i] & HS_FLAG_PREFILTER) {
       impl->prefiltered.push_back(impl->compiled[i].rule.id);
     }
@@ -1064,7 +1075,7 @@ bool CachePayload(const ScannerImpl& impl, std::string* out, size_t* digested) {
   PutU64(out, impl.compiled.size());
   for (size_t i = 0; i < impl.compiled.size(); ++i) {
     const CompiledRule& cr = impl.compiled[i];
-    const Rule& r = cr.rule;
+    const Rule& r = impl.rules[i];  // the whole rule (FinishRules)
     PutU64(out, cr.pack_index);
     PutU64(out, cr.rule_index);
     PutU64(out, impl.hs_flags[i]);
