@@ -567,6 +567,9 @@ TEST(ScannerCacheTest, ChangedPackFileChangesTheKey) {
     WriteAll(rules + "/" + name, src.text);
   }
   ASSERT_EQ(setenv("KAVACH_RULES_DIR", rules.c_str(), 1), 0);
+  struct Unset {
+    ~Unset() { unsetenv("KAVACH_RULES_DIR"); }
+  } unset;
   const std::string extra = rules + "/extra.toml";
   WriteAll(extra, "[[rules]]\nid='t'\ncategory='c'\nseverity='low'\npattern='''tokenA[0-9]+'''\n");
   auto s1 = Scanner::CreateDefault({extra}, opts);
@@ -599,7 +602,6 @@ TEST(ScannerCacheTest, ChangedPackFileChangesTheKey) {
   EXPECT_THAT(RuleIds((*s5)->Scan("x tokenB12")), IsEmpty());
   // A missing extra pack is still an error, whatever the cache holds.
   EXPECT_FALSE(Scanner::CreateDefault({rules + "/nope.toml"}, opts).ok());
-  unsetenv("KAVACH_RULES_DIR");
 }
 
 TEST(ScannerCacheTest, UnwritableCacheDirectoryOnlyDisablesCaching) {
