@@ -96,6 +96,7 @@ bool PrivateFile(const std::string& path) {
 // Entries of other rule sets (old pack versions, tests, user packs) would
 // pile up: a store removes entries nobody has loaded for kPruneAfter.
 constexpr time_t kPruneAfter = 30 * 24 * 3600;
+constexpr time_t kRefreshAfter = 3600;
 
 void PruneStale(const std::string& dir, const std::string& keep) {
   DIR* d = opendir(dir.c_str());
@@ -185,7 +186,9 @@ std::optional<MappedCacheEntry> MapCacheEntry(const std::string& dir, const std:
   if (digested > len) return std::nullopt;
   std::array<unsigned char, 32> digest = Sha256(entry.payload().substr(0, digested));
   if (std::memcmp(p + 60, digest.data(), 32) != 0) return std::nullopt;
-  utimes(path.c_str(), nullptr);  // in use: keeps it from being pruned
+  // In use: keeps it from being pruned. Refreshed at most hourly, so that
+  // the loads of back-to-back gated execs do not each dirty the inode.
+  if (time(nullptr) - st.st_mtime > kRefreshAfter) utimes(path.c_str(), nullptr);
   return entry;
 }
 

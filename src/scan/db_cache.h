@@ -80,10 +80,9 @@ std::optional<MappedCacheEntry> MapCacheEntry(const std::string& dir, const std:
 
 // Stores `payload` under `key_hex` (creating `dir` 0700 if needed), with a
 // SHA-256 of its first `digested` bytes (all of it by default; see above
-// for what may be left out), and
-// removes entries not loaded for 30 days (a load refreshes an entry's
-// mtime). Errors are returned for the caller to ignore: caching is
-// best-effort.
+// for what may be left out), and removes entries not loaded for 30 days (a
+// load refreshes an entry's mtime when it is over an hour old). Errors are
+// returned for the caller to ignore: caching is best-effort.
 [[nodiscard]] absl::Status StoreCacheEntry(const std::string& dir, const std::string& key_hex,
                                            std::string_view payload,
                                            size_t digested = std::string_view::npos);

@@ -181,6 +181,18 @@ TEST(DbCacheTest, StoreRemovesEntriesUnusedForAMonth) {
   EXPECT_NE(stat(CacheEntryPath(dir, old_key).c_str(), &st), 0);
   EXPECT_TRUE(LoadCacheEntry(dir, used_key).has_value());
   EXPECT_EQ(stat((dir + "/unrelated").c_str(), &st), 0);  // not ours: kept
+  // A load refreshes an entry's mtime only when it is over an hour old (a
+  // gated exec's load need not write the inode).
+  const time_t recent = time(nullptr) - 600;
+  struct timeval ten_min_ago[2] = {{recent, 0}, {recent, 0}};
+  ASSERT_EQ(utimes(CacheEntryPath(dir, used_key).c_str(), ten_min_ago), 0);
+  ASSERT_TRUE(LoadCacheEntry(dir, used_key).has_value());
+  ASSERT_EQ(stat(CacheEntryPath(dir, used_key).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mtime, recent);
+  ASSERT_EQ(utimes(CacheEntryPath(dir, used_key).c_str(), past), 0);
+  ASSERT_TRUE(LoadCacheEntry(dir, used_key).has_value());
+  ASSERT_EQ(stat(CacheEntryPath(dir, used_key).c_str(), &st), 0);
+  EXPECT_GT(st.st_mtime, recent);
 }
 
 TEST(DbCacheTest, EntriesOthersCouldWriteAreIgnored) {
