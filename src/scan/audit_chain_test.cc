@@ -203,30 +203,55 @@ TEST_F(AuditChainTest, NonAsciiAndEscapedFieldsVerify) {
 // Pins the MAC construction: HMAC-SHA256 over length-prefixed fields and the
 // previous MAC, the first record chained to the MAC of the genesis string.
 TEST_F(AuditChainTest, MacIsHmacOverLengthPrefixedFieldsAndPreviousMac) {
-  WriteLog(1);
   auto be64 = [](uint64_t v) {
     std::string s(8, '\0');
     for (int i = 7; i >= 0; --i, v >>= 8) s[i] = static_cast<char>(v & 0xff);
     return s;
   };
   auto field = [&](std::string_view f) { return be64(f.size()) + std::string(f); };
-  auto hmac = [&](const std::string& msg) {
+  // The short test key, a key of exactly one SHA-256 block, and keys longer
+  // than a block (HMAC hashes those first): OpenSSL's HMAC() is the oracle.
+  for (const std::string& key :
+       {kKey, std::string(64, 'k'), std::string(65, 'k'), std::string(4096, '\xa5')}) {
+    SCOPED_TRACE(key.size());
+    std::filesystem::remove(log_);
+    std::filesystem::remove(log_ + ".head");
+    {
+      auto chain = AuditChain::Open(log_, key);
+      ASSERT_TRUE(chain.ok()) << chain.status();
+      for (int i = 0; i < 3; ++i) {
+        ASSERT_TRUE((*chain)->Append("sb-1", "exec", absl::StrCat(R"({"i":)", i, "}")).ok());
+      }
+    }
+    auto hmac = [&](const std::string& msg) {
+      unsigned char md[32];
+      unsigned int len = 0;
+      HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+           reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), md, &len);
+      return std::string(reinterpret_cast<char*>(md), len);
+    };
+    std::string prev = hmac(field("kavach-audit-genesis-v1"));
+    std::vector<std::string> lines = Lines();
+    ASSERT_EQ(lines.size(), 4u);
+    for (const std::string& line : lines) {
+      json j = json::parse(line);
+      std::string msg =
+          field("kavach-audit-record-v1") + field(be64(j["seq"].get<uint64_t>())) +
+          field(j["time"].get<std::string>()) + field(j["sandbox"].get<std::string>()) +
+          field(j["event"].get<std::string>()) + field(j["payload"].dump()) + field(prev);
+      std::string mac = hmac(msg);
+      EXPECT_EQ(absl::BytesToHexString(mac), j["mac"].get<std::string>());
+      prev = mac;
+    }
+    // The key fingerprint: SHA-256 of the domain, a NUL and the key.
+    std::string fp_input = std::string("kavach-audit-key-fingerprint-v1") + '\0' + key;
     unsigned char md[32];
     unsigned int len = 0;
-    HMAC(EVP_sha256(), kKey.data(), static_cast<int>(kKey.size()),
-         reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), md, &len);
-    return std::string(reinterpret_cast<char*>(md), len);
-  };
-  std::string prev = hmac(field("kavach-audit-genesis-v1"));
-  for (const std::string& line : Lines()) {
-    json j = json::parse(line);
-    std::string msg = field("kavach-audit-record-v1") + field(be64(j["seq"].get<uint64_t>())) +
-                      field(j["time"].get<std::string>()) + field(j["sandbox"].get<std::string>()) +
-                      field(j["event"].get<std::string>()) + field(j["payload"].dump()) +
-                      field(prev);
-    std::string mac = hmac(msg);
-    EXPECT_EQ(absl::BytesToHexString(mac), j["mac"].get<std::string>());
-    prev = mac;
+    EVP_Digest(fp_input.data(), fp_input.size(), md, &len, EVP_sha256(), nullptr);
+    const std::string fp =
+        absl::BytesToHexString(std::string(reinterpret_cast<char*>(md), len)).substr(0, 16);
+    EXPECT_EQ(AuditKeyFingerprint(key), fp);
+    EXPECT_EQ(json::parse(lines[0])["payload"]["key"], fp);
   }
 }
 

@@ -11,6 +11,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <cstring>
@@ -25,9 +26,9 @@ namespace kavach::internal {
 namespace {
 
 // File layout: magic(8) format(4, LE) key(32) payload_len(8, LE)
-// payload_sha256(32) payload.
+// digested_len(8, LE) sha256_of_payload_prefix(32) payload.
 constexpr char kMagic[8] = {'K', 'V', 'S', 'C', 'A', 'N', 'D', 'B'};
-constexpr size_t kHeaderSize = 8 + 4 + 32 + 8 + 32;
+constexpr size_t kHeaderSize = 8 + 4 + 32 + 8 + 8 + 32;
 // A cached database is a few MiB; anything far larger is not ours.
 constexpr uint64_t kMaxEntryBytes = uint64_t{1} << 30;
 
@@ -95,6 +96,7 @@ bool PrivateFile(const std::string& path) {
 // Entries of other rule sets (old pack versions, tests, user packs) would
 // pile up: a store removes entries nobody has loaded for kPruneAfter.
 constexpr time_t kPruneAfter = 30 * 24 * 3600;
+constexpr time_t kRefreshAfter = 3600;
 
 void PruneStale(const std::string& dir, const std::string& keep) {
   DIR* d = opendir(dir.c_str());
@@ -180,9 +182,13 @@ std::optional<MappedCacheEntry> MapCacheEntry(const std::string& dir, const std:
   if (GetLe(p + 8, 4) != kScanCacheFormat) return std::nullopt;
   if (std::memcmp(p + 12, key.data(), 32) != 0) return std::nullopt;
   if (len != size - kHeaderSize) return std::nullopt;
-  std::array<unsigned char, 32> digest = Sha256(entry.payload());
-  if (std::memcmp(p + 52, digest.data(), 32) != 0) return std::nullopt;
-  utimes(path.c_str(), nullptr);  // in use: keeps it from being pruned
+  const uint64_t digested = GetLe(p + 52, 8);
+  if (digested > len) return std::nullopt;
+  std::array<unsigned char, 32> digest = Sha256(entry.payload().substr(0, digested));
+  if (std::memcmp(p + 60, digest.data(), 32) != 0) return std::nullopt;
+  // In use: keeps it from being pruned. Refreshed at most hourly, so that
+  // the loads of back-to-back gated execs do not each dirty the inode.
+  if (time(nullptr) - st.st_mtime > kRefreshAfter) utimes(path.c_str(), nullptr);
   return entry;
 }
 
@@ -193,7 +199,7 @@ std::optional<std::string> LoadCacheEntry(const std::string& dir, const std::str
 }
 
 absl::Status StoreCacheEntry(const std::string& dir, const std::string& key_hex,
-                             std::string_view payload) {
+                             std::string_view payload, size_t digested) {
   std::string key;
   if (dir.empty()) return absl::FailedPreconditionError("no cache directory");
   if (!KeyBytes(key_hex, &key)) return absl::InvalidArgumentError("cache key is not SHA-256 hex");
@@ -208,7 +214,9 @@ absl::Status StoreCacheEntry(const std::string& dir, const std::string& key_hex,
   PutLe(&out, kScanCacheFormat, 4);
   out += key;
   PutLe(&out, payload.size(), 8);
-  std::array<unsigned char, 32> digest = Sha256(payload);
+  digested = std::min(digested, payload.size());
+  PutLe(&out, digested, 8);
+  std::array<unsigned char, 32> digest = Sha256(payload.substr(0, digested));
   out.append(reinterpret_cast<const char*>(digest.data()), digest.size());
   out.append(payload.data(), payload.size());
   // No fsync: a cache entry lost in a crash is only recompiled.

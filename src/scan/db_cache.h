@@ -10,11 +10,16 @@
 //   else { ...compile...; (void)StoreCacheEntry(dir, key, payload); }
 //
 // A cache file is never trusted blindly: it carries a magic, our format
-// version, the full key and a SHA-256 of its payload, all checked on load; a
-// file failing any check reads as a miss (and is overwritten on the next
-// store). The payload's own decoding (Hyperscan's hs_deserialize_database)
-// validates again. Files are written to a temporary name and renamed, mode
-// 0600, in a 0700 directory; a read-only or missing directory only means no
+// version, the full key and a SHA-256 of the payload's first `digested`
+// bytes, all checked on load; a file failing any check reads as a miss (and
+// is overwritten on the next store). The storer may leave a tail of the
+// payload out of the digest only when that tail checks itself: the scanner
+// leaves out its Hyperscan databases, which hs_deserialize_database
+// verifies (magic, version, platform, length, and a CRC32C over the whole
+// bytecode) before use. The digest (SHA-256 or CRC) guards against
+// corruption only, not against an attacker, who could recompute either:
+// that is what the ownership and mode checks below are for. Files are written to a temporary name
+// and renamed, mode 0600, in a 0700 directory; a read-only or missing directory only means no
 // caching. A directory or file that another user owns or could write is not
 // used at all (a planted database could blind the gate).
 #ifndef KAVACH_SCAN_DB_CACHE_H_
@@ -31,7 +36,10 @@
 namespace kavach::internal {
 
 // Bumped whenever the payload layout or the meaning of its contents changes.
-inline constexpr uint32_t kScanCacheFormat = 2;  // 2: exact tails (HyperscanPattern)
+// 2: exact tails (HyperscanPattern). 3: the payload holds the rules
+// themselves (a warm start parses no TOML), keys may be made from the packs'
+// raw bytes, and the digest covers only the non-database part.
+inline constexpr uint32_t kScanCacheFormat = 3;
 
 // $KAVACH_CACHE_DIR, else $XDG_CACHE_HOME/kavach, else ~/.cache/kavach
 // ($HOME, else the passwd entry), for root /var/cache/kavach when none of
@@ -43,8 +51,9 @@ std::string ScanCacheDir();
 std::string CacheKeyHex(std::string_view data);
 
 // The payload stored under `key_hex` in `dir`, or nullopt on a miss: no
-// file, unreadable, wrong magic/format/key, truncated, or payload digest
-// mismatch.
+// file, unreadable, wrong magic/format/key, truncated, or digest mismatch
+// (over the part of the payload the store asked to digest: the caller
+// validates the rest).
 std::optional<std::string> LoadCacheEntry(const std::string& dir, const std::string& key_hex);
 
 // As LoadCacheEntry, without copying the payload: it stays in a read-only
@@ -69,12 +78,14 @@ class MappedCacheEntry final {
 };
 std::optional<MappedCacheEntry> MapCacheEntry(const std::string& dir, const std::string& key_hex);
 
-// Stores `payload` under `key_hex` (creating `dir` 0700 if needed), and
-// removes entries not loaded for 30 days (a load refreshes an entry's
-// mtime). Errors are returned for the caller to ignore: caching is
-// best-effort.
+// Stores `payload` under `key_hex` (creating `dir` 0700 if needed), with a
+// SHA-256 of its first `digested` bytes (all of it by default; see above
+// for what may be left out), and removes entries not loaded for 30 days (a
+// load refreshes an entry's mtime when it is over an hour old). Errors are
+// returned for the caller to ignore: caching is best-effort.
 [[nodiscard]] absl::Status StoreCacheEntry(const std::string& dir, const std::string& key_hex,
-                                           std::string_view payload);
+                                           std::string_view payload,
+                                           size_t digested = std::string_view::npos);
 
 // The file an entry lives in (for tests and diagnostics).
 std::string CacheEntryPath(const std::string& dir, const std::string& key_hex);

@@ -132,6 +132,37 @@ TEST(DbCacheTest, CorruptOrMismatchedEntriesAreMisses) {
   EXPECT_EQ(LoadCacheEntry(dir, key).value_or(""), "fresh");
 }
 
+// A store may leave a self-checking tail out of the digest (the scanner's
+// Hyperscan databases): the digested prefix is still fully covered, and the
+// tail is returned as stored for the caller to validate.
+TEST(DbCacheTest, DigestCoversTheRequestedPrefix) {
+  std::string dir = TempDir();
+  std::string key = CacheKeyHex("k");
+  const std::string payload = std::string(100, 'h') + std::string(50, 't');
+  ASSERT_TRUE(StoreCacheEntry(dir, key, payload, 100).ok());
+  const std::string path = CacheEntryPath(dir, key);
+  const std::string good = Slurp(path);
+  const size_t at = good.size() - payload.size();
+  EXPECT_EQ(LoadCacheEntry(dir, key).value_or(""), payload);
+  for (size_t i = 0; i < good.size(); ++i) {
+    std::string bad = good;
+    bad[i] ^= 0x20;
+    Spit(path, bad);
+    std::optional<std::string> got = LoadCacheEntry(dir, key);
+    if (i < at + 100) {
+      EXPECT_FALSE(got.has_value()) << "flipped byte " << i;
+    } else {
+      EXPECT_EQ(got.value_or(""), bad.substr(at)) << "flipped byte " << i;
+    }
+  }
+  // More than the payload means all of it.
+  ASSERT_TRUE(StoreCacheEntry(dir, key, payload, 1000).ok());
+  std::string bad = Slurp(path);
+  bad.back() ^= 0x20;
+  Spit(path, bad);
+  EXPECT_FALSE(LoadCacheEntry(dir, key).has_value());
+}
+
 TEST(DbCacheTest, StoreRemovesEntriesUnusedForAMonth) {
   std::string dir = TempDir();
   std::string old_key = CacheKeyHex("old"), used_key = CacheKeyHex("used");
@@ -150,6 +181,18 @@ TEST(DbCacheTest, StoreRemovesEntriesUnusedForAMonth) {
   EXPECT_NE(stat(CacheEntryPath(dir, old_key).c_str(), &st), 0);
   EXPECT_TRUE(LoadCacheEntry(dir, used_key).has_value());
   EXPECT_EQ(stat((dir + "/unrelated").c_str(), &st), 0);  // not ours: kept
+  // A load refreshes an entry's mtime only when it is over an hour old (a
+  // gated exec's load need not write the inode).
+  const time_t recent = time(nullptr) - 600;
+  struct timeval ten_min_ago[2] = {{recent, 0}, {recent, 0}};
+  ASSERT_EQ(utimes(CacheEntryPath(dir, used_key).c_str(), ten_min_ago), 0);
+  ASSERT_TRUE(LoadCacheEntry(dir, used_key).has_value());
+  ASSERT_EQ(stat(CacheEntryPath(dir, used_key).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mtime, recent);
+  ASSERT_EQ(utimes(CacheEntryPath(dir, used_key).c_str(), past), 0);
+  ASSERT_TRUE(LoadCacheEntry(dir, used_key).has_value());
+  ASSERT_EQ(stat(CacheEntryPath(dir, used_key).c_str(), &st), 0);
+  EXPECT_GT(st.st_mtime, recent);
 }
 
 TEST(DbCacheTest, EntriesOthersCouldWriteAreIgnored) {

@@ -118,6 +118,11 @@ TEST_F(QuarantineTest, PutStoresMetadataWithoutSecrets) {
 }
 
 TEST_F(QuarantineTest, ArgvDigestIsUnambiguous) {
+  // Known answers: SHA-256 of nothing, and of the 8-byte big-endian length 3
+  // followed by "abc".
+  EXPECT_EQ(ArgvDigest({}), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(ArgvDigest({"abc"}),
+            "c3494ca1a2cf8eeb8a11ded316fb55b83c3bbbedb6313cd50415251e5d09e12f");
   EXPECT_NE(ArgvDigest({"ab", "c"}), ArgvDigest({"a", "bc"}));
   EXPECT_NE(ArgvDigest({"a"}), ArgvDigest({"a", ""}));
 }

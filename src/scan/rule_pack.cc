@@ -233,7 +233,7 @@ absl::StatusOr<RulePack> ImportGitleaksFile(const std::string& path) {
   return ImportGitleaks(*text, path);
 }
 
-absl::StatusOr<std::vector<RulePack>> LoadDefaultRulePacks() {
+absl::StatusOr<std::vector<RulePackSource>> DefaultRulePackSources() {
   std::vector<std::string> dirs;
   if (const char* env = std::getenv("KAVACH_RULES_DIR"); env != nullptr && *env != '\0') {
     dirs.push_back(env);
@@ -242,18 +242,48 @@ absl::StatusOr<std::vector<RulePack>> LoadDefaultRulePacks() {
 #ifdef KAVACH_SOURCE_DIR
   dirs.push_back(std::string(KAVACH_SOURCE_DIR) + "/rules");
 #endif
+  std::vector<RulePackSource> sources;
   for (const std::string& dir : dirs) {
     std::error_code ec;
     if (!std::filesystem::exists(dir + "/secrets.toml", ec)) continue;
-    std::vector<RulePack> packs;
     for (std::string_view name : kDefaultPacks) {
-      absl::StatusOr<RulePack> pack = LoadRulePack(absl::StrCat(dir, "/", ToAbsl(name), ".toml"));
-      if (!pack.ok()) return pack.status();
-      packs.push_back(*std::move(pack));
+      RulePackSource src;
+      src.source = absl::StrCat(dir, "/", ToAbsl(name), ".toml");
+      absl::StatusOr<std::string> text = ReadWholeFile(src.source);
+      if (!text.ok()) return text.status();
+      src.text = *std::move(text);
+      sources.push_back(std::move(src));
     }
-    return packs;
+    return sources;
   }
-  return LoadEmbeddedRulePacks();
+  for (size_t i = 0; i < kEmbeddedRulePackCount; ++i) {
+    sources.push_back(RulePackSource{absl::StrCat("<embedded:", kEmbeddedRulePackNames[i], ">"),
+                                     kEmbeddedRulePacks[i]});
+  }
+  if (sources.empty()) return absl::NotFoundError("no rule packs found and none embedded");
+  return sources;
+}
+
+absl::StatusOr<std::vector<RulePack>> ParseRulePackSources(
+    const std::vector<RulePackSource>& sources) {
+  std::vector<RulePack> packs;
+  packs.reserve(sources.size());
+  for (const RulePackSource& src : sources) {
+    absl::StatusOr<RulePack> pack = ParseRulePack(src.text, src.source);
+    if (!pack.ok()) return pack.status();
+    packs.push_back(*std::move(pack));
+  }
+  return packs;
+}
+
+absl::StatusOr<std::vector<RulePack>> LoadDefaultRulePacks() {
+  absl::StatusOr<std::vector<RulePackSource>> sources = DefaultRulePackSources();
+  if (!sources.ok()) return sources.status();
+  return ParseRulePackSources(*sources);
+}
+
+absl::StatusOr<std::string> ReadRulePackFile(const std::string& path) {
+  return ReadWholeFile(path);
 }
 
 absl::StatusOr<std::vector<RulePack>> LoadEmbeddedRulePacks() {

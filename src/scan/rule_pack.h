@@ -114,6 +114,22 @@ struct RulePack {
 // back on).
 [[nodiscard]] absl::StatusOr<std::vector<RulePack>> LoadEmbeddedRulePacks();
 
+// A pack's unparsed text and where it came from. A scanner restored from the
+// compiled-database cache is keyed on these bytes, so a warm start never
+// parses TOML.
+struct RulePackSource {
+  std::string source;  // file path or "<embedded:secrets>"
+  std::string text;
+};
+// The built-in packs' texts, found as LoadDefaultRulePacks finds them.
+[[nodiscard]] absl::StatusOr<std::vector<RulePackSource>> DefaultRulePackSources();
+// ParseRulePack of each source, in order.
+[[nodiscard]] absl::StatusOr<std::vector<RulePack>> ParseRulePackSources(
+    const std::vector<RulePackSource>& sources);
+// A pack file's bytes, with LoadRulePack's errors for a missing or
+// unreadable file.
+[[nodiscard]] absl::StatusOr<std::string> ReadRulePackFile(const std::string& path);
+
 // Parses "info".."critical" (case-insensitive).
 [[nodiscard]] absl::StatusOr<Severity> ParseSeverity(std::string_view name);
 

@@ -701,8 +701,19 @@ void FinishRules(const std::vector<unsigned>& expr_flags, ScannerImpl* impl) {
       impl->shape_mask |= 1u << shape;
     }
   }
+  impl->rules.reserve(impl->compiled.size());
   for (size_t i = 0; i < impl->compiled.size(); ++i) {
-    impl->rules.push_back(impl->compiled[i].rule);
+    // rules() gets the whole rule; the compiled copy keeps only what
+    // scanning reads, so the documentation fields (most of a rule's bytes)
+    // are moved rather than copied.
+    Rule& scan_copy = impl->compiled[i].rule;
+    std::string description = std::exchange(scan_copy.description, {});
+    std::vector<std::string> examples = std::exchange(scan_copy.examples, {});
+    std::vector<std::string> negatives = std::exchange(scan_copy.negatives, {});
+    Rule& full = impl->rules.emplace_back(scan_copy);
+    full.description = std::move(description);
+    full.examples = std::move(examples);
+    full.negatives = std::move(negatives);
     if (impl->hs_flags[i] & HS_FLAG_PREFILTER) {
       impl->prefiltered.push_back(impl->compiled[i].rule.id);
     }
@@ -962,6 +973,12 @@ class PayloadReader {
     pos_ += n;
     return true;
   }
+  // Everything not yet read.
+  bool Rest(std::string_view* s) {
+    *s = data_.substr(pos_);
+    pos_ = data_.size();
+    return true;
+  }
   bool done() const { return pos_ == data_.size(); }
 
  private:
@@ -974,12 +991,12 @@ void PutAllowList(std::string* out, const AllowList& a) {
   PutStrs(out, a.stopwords);
 }
 
-// Everything a compiled scanner depends on, unambiguously encoded: our
-// format version, the Hyperscan version and the CPU features its databases
-// are built for, and every field of every pack (in order).
-std::string CacheKeyInput(const std::vector<RulePack>& packs) {
+// What every key starts with: our format version, the Hyperscan version and
+// the CPU features its databases are built for. `kind` separates keys made
+// from parsed packs from keys made from the packs' raw bytes.
+std::string CacheKeyPrefix(std::string_view kind) {
   std::string k;
-  PutStr(&k, "kavach-scanner");
+  PutStr(&k, kind);
   PutU64(&k, kScanCacheFormat);
   PutStr(&k, hs_version());
   hs_platform_info_t plat{};
@@ -987,6 +1004,13 @@ std::string CacheKeyInput(const std::vector<RulePack>& packs) {
     PutU64(&k, plat.tune);
     PutU64(&k, plat.cpu_features);
   }
+  return k;
+}
+
+// Everything a compiled scanner depends on, unambiguously encoded: the
+// prefix, and every field of every pack (in order).
+std::string CacheKeyInput(const std::vector<RulePack>& packs) {
+  std::string k = CacheKeyPrefix("kavach-scanner");
   PutU64(&k, packs.size());
   for (const RulePack& pack : packs) {
     PutStr(&k, pack.name);
@@ -1018,79 +1042,155 @@ std::string CacheKeyInput(const std::vector<RulePack>& packs) {
   return k;
 }
 
+// The same for packs not yet parsed: parsing is deterministic, so equal
+// bytes (and the same way of parsing them: `kinds`, one letter a pack) give
+// equal packs. The source names are included because RulePack::source is.
+std::string RawCacheKeyInput(const std::vector<RulePackSource>& sources, std::string_view kinds) {
+  std::string k = CacheKeyPrefix("kavach-scanner-raw");
+  PutStr(&k, kinds);
+  PutU64(&k, sources.size());
+  for (const RulePackSource& src : sources) {
+    PutStr(&k, src.source);
+    PutStr(&k, src.text);
+  }
+  return k;
+}
+
 bool SerializeDb(const hs_database_t* db, std::string* out) {
   char* bytes = nullptr;
   size_t len = 0;
   if (hs_serialize_database(db, &bytes, &len) != HS_SUCCESS) return false;
-  PutStr(out, std::string_view(bytes, len));
+  out->append(bytes, len);
   free(bytes);  // Hyperscan's misc allocator is malloc unless set otherwise
   return true;
 }
 
-// What a fresh compile produced, for RestoreFromCache.
-bool CachePayload(const ScannerImpl& impl, std::string* out) {
+// What a fresh compile produced, for RestoreFromCache, and how many leading
+// bytes of it the cache must digest. Layout: the rules, each with every
+// field of its Rule (a warm start parses no pack) and what compiling it
+// decided; the skipped list; the two databases' lengths; then the
+// databases themselves, which are left out of the digest because
+// hs_deserialize_database checks them (see db_cache.h).
+bool CachePayload(const ScannerImpl& impl, std::string* out, size_t* digested) {
   PutU64(out, impl.compiled.size());
   for (size_t i = 0; i < impl.compiled.size(); ++i) {
     const CompiledRule& cr = impl.compiled[i];
+    const Rule& r = impl.rules[i];  // the whole rule (FinishRules)
     PutU64(out, cr.pack_index);
     PutU64(out, cr.rule_index);
     PutU64(out, impl.hs_flags[i]);
     PutU64(out, static_cast<uint64_t>(cr.groups));
     PutStr(out, impl.hs_patterns[i]);
+    PutU64(out, cr.lenient ? 1 : 0);
+    PutStrs(out, cr.allow_patterns);
+    PutStrs(out, cr.stopwords);
+    PutStr(out, r.id);
+    PutStr(out, r.scanner);
+    PutStr(out, r.category);
+    PutU64(out, static_cast<uint64_t>(r.severity));
+    PutStr(out, r.pattern);
+    PutStr(out, r.prefilter);
+    PutStr(out, r.shape);
+    PutU64(out, static_cast<uint64_t>(static_cast<int64_t>(r.secret_group)));
+    PutStrs(out, r.keywords);
+    uint64_t bits;
+    std::memcpy(&bits, &r.entropy, sizeof bits);
+    PutU64(out, bits);
+    PutU64(out, static_cast<uint64_t>(r.validator));
+    PutU64(out, r.redact ? 1 : 0);
+    PutStr(out, r.description);
+    PutAllowList(out, r.allowlist);
+    PutStrs(out, r.examples);
+    PutStrs(out, r.negatives);
   }
   PutStrs(out, impl.skipped);
-  return SerializeDb(impl.block_db.db, out) && SerializeDb(impl.stream_db.db, out);
+  std::string dbs;
+  if (!SerializeDb(impl.block_db.db, &dbs)) return false;
+  const size_t block_len = dbs.size();
+  if (!SerializeDb(impl.stream_db.db, &dbs)) return false;
+  PutU64(out, block_len);
+  PutU64(out, dbs.size() - block_len);
+  *digested = out->size();
+  out->append(dbs);
+  return true;
 }
 
-bool DeserializeDb(PayloadReader* r, HsDatabase* db) {
-  std::string_view bytes;
-  if (!r->View(&bytes)) return false;
+bool DeserializeDb(std::string_view bytes, HsDatabase* db) {
   // Validates the bytes (magic, version, platform, CRC) before use.
   return hs_deserialize_database(bytes.data(), bytes.size(), &db->db) == HS_SUCCESS;
 }
 
-// Rebuilds `impl` from a cache payload and the packs it was compiled from.
+bool ReadStrs(PayloadReader* r, std::vector<std::string>* v) {
+  uint64_t n;
+  if (!r->U64(&n) || n > (uint64_t{1} << 20)) return false;
+  v->resize(n);
+  for (std::string& s : *v) {
+    if (!r->Str(&s)) return false;
+  }
+  return true;
+}
+
+bool ReadRule(PayloadReader* r, Rule* rule) {
+  uint64_t severity, secret_group, bits, validator, redact;
+  if (!r->Str(&rule->id) || !r->Str(&rule->scanner) || !r->Str(&rule->category) ||
+      !r->U64(&severity) || !r->Str(&rule->pattern) || !r->Str(&rule->prefilter) ||
+      !r->Str(&rule->shape) || !r->U64(&secret_group) || !ReadStrs(r, &rule->keywords) ||
+      !r->U64(&bits) || !r->U64(&validator) || !r->U64(&redact) || !r->Str(&rule->description) ||
+      !ReadStrs(r, &rule->allowlist.regexes) || !ReadStrs(r, &rule->allowlist.stopwords) ||
+      !ReadStrs(r, &rule->examples) || !ReadStrs(r, &rule->negatives)) {
+    return false;
+  }
+  if (severity > static_cast<uint64_t>(Severity::kCritical) ||
+      validator > static_cast<uint64_t>(Validator::kSsn) || redact > 1 || secret_group > 1000) {
+    return false;
+  }
+  rule->severity = static_cast<Severity>(severity);
+  rule->secret_group = static_cast<int>(secret_group);
+  std::memcpy(&rule->entropy, &bits, sizeof bits);
+  rule->validator = static_cast<Validator>(validator);
+  rule->redact = redact == 1;
+  return true;
+}
+
+// Rebuilds `impl` from a cache payload alone (it holds the rules).
 // False on any inconsistency (the caller then compiles from scratch).
-bool RestoreFromCache(std::string_view payload, const std::vector<RulePack>& packs,
-                      ScannerImpl* impl) {
+bool RestoreFromCache(std::string_view payload, ScannerImpl* impl) {
   PayloadReader r(payload);
   uint64_t n;
   if (!r.U64(&n) || n == 0 || n > (uint64_t{1} << 20)) return false;
+  impl->compiled.reserve(n);
+  impl->hs_patterns.reserve(n);
+  impl->hs_flags.reserve(n);
+  impl->by_id.reserve(n);
   for (uint64_t i = 0; i < n; ++i) {
-    uint64_t pi, ri, flags, groups;
-    std::string hs_pattern;
-    if (!r.U64(&pi) || !r.U64(&ri) || !r.U64(&flags) || !r.U64(&groups) || !r.Str(&hs_pattern)) {
+    uint64_t pi, ri, flags, groups, lenient;
+    CompiledRule& cr = impl->compiled.emplace_back();
+    std::string& hs_pattern = impl->hs_patterns.emplace_back();
+    if (!r.U64(&pi) || !r.U64(&ri) || !r.U64(&flags) || !r.U64(&groups) || !r.Str(&hs_pattern) ||
+        !r.U64(&lenient) || !ReadStrs(&r, &cr.allow_patterns) || !ReadStrs(&r, &cr.stopwords) ||
+        !ReadRule(&r, &cr.rule)) {
       return false;
     }
-    if (pi >= packs.size() || ri >= packs[pi].rules.size() || groups > 1000) return false;
-    const RulePack& pack = packs[pi];
-    const Rule& rule = pack.rules[ri];
-    if (rule.secret_group > static_cast<int>(groups)) return false;
-    CompiledRule cr;
-    cr.rule = rule;
+    if (pi > UINT32_MAX || ri > UINT32_MAX || groups > 1000 || lenient > 1 || flags > UINT32_MAX ||
+        cr.rule.secret_group > static_cast<int>(groups)) {
+      return false;
+    }
     cr.groups = static_cast<int>(groups);
     cr.pack_index = static_cast<uint32_t>(pi);
     cr.rule_index = static_cast<uint32_t>(ri);
-    cr.allow_patterns = rule.allowlist.regexes;
-    cr.allow_patterns.insert(cr.allow_patterns.end(), pack.allowlist.regexes.begin(),
-                             pack.allowlist.regexes.end());
-    cr.stopwords = rule.allowlist.stopwords;
-    cr.stopwords.insert(cr.stopwords.end(), pack.allowlist.stopwords.begin(),
-                        pack.allowlist.stopwords.end());
-    cr.lenient = pack.lenient;
-    if (!impl->by_id.try_emplace(rule.id, impl->compiled.size()).second) return false;
-    impl->compiled.push_back(std::move(cr));
-    impl->hs_patterns.push_back(std::move(hs_pattern));
+    cr.lenient = lenient == 1;
     impl->hs_flags.push_back(static_cast<unsigned>(flags));
+    if (!impl->by_id.try_emplace(cr.rule.id, i).second) return false;
   }
-  uint64_t nskipped;
-  if (!r.U64(&nskipped) || nskipped > (uint64_t{1} << 20)) return false;
-  for (uint64_t i = 0; i < nskipped; ++i) {
-    std::string msg;
-    if (!r.Str(&msg)) return false;
-    impl->skipped.push_back(std::move(msg));
+  if (!ReadStrs(&r, &impl->skipped)) return false;
+  uint64_t block_len, stream_len;
+  std::string_view rest;
+  if (!r.U64(&block_len) || !r.U64(&stream_len) || !r.Rest(&rest) || block_len > rest.size() ||
+      stream_len != rest.size() - block_len) {
+    return false;
   }
-  if (!DeserializeDb(&r, &impl->block_db) || !DeserializeDb(&r, &impl->stream_db) || !r.done()) {
+  if (!DeserializeDb(rest.substr(0, block_len), &impl->block_db) ||
+      !DeserializeDb(rest.substr(block_len), &impl->stream_db)) {
     return false;
   }
   std::vector<std::string> exprs;
@@ -1098,6 +1198,36 @@ bool RestoreFromCache(std::string_view payload, const std::vector<RulePack>& pac
   GroupExpressions(impl->hs_patterns, impl->hs_flags, &exprs, &expr_flags, &impl->expr_rules);
   FinishRules(expr_flags, impl);
   return impl->scratch.Init(impl->block_db.db, impl->stream_db.db).ok();
+}
+
+// The scanner stored under `key` in `dir`, or nullptr on a miss.
+std::unique_ptr<ScannerImpl> LoadCached(const std::string& dir, const std::string& key) {
+  std::optional<MappedCacheEntry> entry = MapCacheEntry(dir, key);
+  if (!entry) return nullptr;
+  auto impl = std::make_unique<ScannerImpl>();
+  if (!RestoreFromCache(entry->payload(), impl.get())) return nullptr;
+  impl->info.cache_hit = true;
+  impl->info.cache_path = CacheEntryPath(dir, key);
+  return impl;
+}
+
+// Compiles `packs` and, when `dir` is set, stores the result under `key`.
+absl::StatusOr<std::unique_ptr<ScannerImpl>> CompileAndStore(std::vector<RulePack> packs,
+                                                             const std::string& dir,
+                                                             const std::string& key) {
+  auto impl = std::make_unique<ScannerImpl>();
+  absl::Status s = CompileAll(std::move(packs), impl.get());
+  if (!s.ok()) return s;
+  if (!dir.empty()) {
+    impl->info.cache_path = CacheEntryPath(dir, key);
+    std::string payload;
+    size_t digested = 0;
+    // Best-effort: a read-only or unwritable cache only costs the next
+    // Create a compile.
+    impl->info.cache_stored = CachePayload(*impl, &payload, &digested) &&
+                              StoreCacheEntry(dir, key, payload, digested).ok();
+  }
+  return impl;
 }
 
 }  // namespace
@@ -1248,27 +1378,13 @@ absl::StatusOr<std::unique_ptr<Scanner>> Scanner::Create(std::vector<RulePack> p
   std::string key;
   if (!dir.empty()) {
     key = CacheKeyHex(CacheKeyInput(packs));
-    if (std::optional<MappedCacheEntry> entry = MapCacheEntry(dir, key)) {
-      auto impl = std::make_unique<ScannerImpl>();
-      if (RestoreFromCache(entry->payload(), packs, impl.get())) {
-        impl->info.cache_hit = true;
-        impl->info.cache_path = CacheEntryPath(dir, key);
-        return std::unique_ptr<Scanner>(new Scanner(std::move(impl)));
-      }
+    if (std::unique_ptr<ScannerImpl> impl = LoadCached(dir, key)) {
+      return std::unique_ptr<Scanner>(new Scanner(std::move(impl)));
     }
   }
-  auto impl = std::make_unique<ScannerImpl>();
-  absl::Status s = CompileAll(std::move(packs), impl.get());
-  if (!s.ok()) return s;
-  if (!dir.empty()) {
-    impl->info.cache_path = CacheEntryPath(dir, key);
-    std::string payload;
-    // Best-effort: a read-only or unwritable cache only costs the next
-    // Create a compile.
-    impl->info.cache_stored =
-        CachePayload(*impl, &payload) && StoreCacheEntry(dir, key, payload).ok();
-  }
-  return std::unique_ptr<Scanner>(new Scanner(std::move(impl)));
+  absl::StatusOr<std::unique_ptr<ScannerImpl>> impl = CompileAndStore(std::move(packs), dir, key);
+  if (!impl.ok()) return impl.status();
+  return std::unique_ptr<Scanner>(new Scanner(*std::move(impl)));
 }
 
 absl::StatusOr<std::unique_ptr<Scanner>> Scanner::CreateDefault(
@@ -1278,19 +1394,43 @@ absl::StatusOr<std::unique_ptr<Scanner>> Scanner::CreateDefault(
 
 absl::StatusOr<std::unique_ptr<Scanner>> Scanner::CreateDefault(
     const std::vector<std::string>& extra_pack_paths, const ScannerOptions& options) {
-  absl::StatusOr<std::vector<RulePack>> packs = LoadDefaultRulePacks();
-  if (!packs.ok()) return packs.status();
+  // Read every pack's bytes first and key the cache on them: a hit (every
+  // gated exec after the first) then costs no TOML parsing at all.
+  absl::StatusOr<std::vector<RulePackSource>> sources = DefaultRulePackSources();
+  if (!sources.ok()) return sources.status();
+  // 'd': a default pack (kavach format only); 'x': an extra pack (kavach
+  // format, else a gitleaks config).
+  std::string kinds(sources->size(), 'd');
   for (const std::string& path : extra_pack_paths) {
-    absl::StatusOr<RulePack> pack = LoadRulePack(path);
-    if (!pack.ok() && absl::IsInvalidArgument(pack.status())) {
+    absl::StatusOr<std::string> text = ReadRulePackFile(path);
+    if (!text.ok()) return text.status();
+    sources->push_back(RulePackSource{path, *std::move(text)});
+    kinds += 'x';
+  }
+  const std::string dir = options.cache_dir.has_value() ? *options.cache_dir : ScanCacheDir();
+  std::string key;
+  if (!dir.empty()) {
+    key = CacheKeyHex(RawCacheKeyInput(*sources, kinds));
+    if (std::unique_ptr<ScannerImpl> impl = LoadCached(dir, key)) {
+      return std::unique_ptr<Scanner>(new Scanner(std::move(impl)));
+    }
+  }
+  std::vector<RulePack> packs;
+  packs.reserve(sources->size());
+  for (size_t i = 0; i < sources->size(); ++i) {
+    const RulePackSource& src = (*sources)[i];
+    absl::StatusOr<RulePack> pack = ParseRulePack(src.text, src.source);
+    if (kinds[i] == 'x' && !pack.ok() && absl::IsInvalidArgument(pack.status())) {
       // Not a kavach pack: a gitleaks config has [[rules]] with `regex`.
-      absl::StatusOr<RulePack> gl = ImportGitleaksFile(path);
+      absl::StatusOr<RulePack> gl = ImportGitleaks(src.text, src.source);
       if (gl.ok() && !gl->rules.empty()) pack = std::move(gl);
     }
     if (!pack.ok()) return pack.status();
-    packs->push_back(*std::move(pack));
+    packs.push_back(*std::move(pack));
   }
-  return Create(*std::move(packs), options);
+  absl::StatusOr<std::unique_ptr<ScannerImpl>> impl = CompileAndStore(std::move(packs), dir, key);
+  if (!impl.ok()) return impl.status();
+  return std::unique_ptr<Scanner>(new Scanner(*std::move(impl)));
 }
 
 std::vector<Finding> Scanner::Scan(std::string_view text, std::string_view stream_name) const {

@@ -12,6 +12,7 @@
 #include <tuple>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "scan/db_cache.h"
@@ -333,6 +334,34 @@ std::vector<std::tuple<std::string, uint64_t, uint64_t>> Keyed(const std::vector
   return out;
 }
 
+auto RuleFields(const Rule& r) {
+  return std::make_tuple(r.id, r.scanner, r.category, r.severity, r.pattern, r.prefilter, r.shape,
+                         r.secret_group, r.keywords, r.entropy, r.validator, r.redact,
+                         r.description, r.allowlist.regexes, r.allowlist.stopwords, r.examples,
+                         r.negatives);
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void WriteAll(const std::string& path, const std::string& data) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << data;
+}
+
+uint64_t Le(const std::string& b, size_t at, int bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) v |= uint64_t{static_cast<unsigned char>(b[at + i])} << (8 * i);
+  return v;
+}
+
+// Entry file layout (db_cache.cc): magic, format at 8, key, payload length,
+// the digested length at 52, the digest at 60; the payload at 92.
+constexpr size_t kEntryHeader = 92;
+
 TEST(ScannerCacheTest, SecondCreateLoadsTheCompiledDatabases) {
   ScannerOptions opts;
   opts.cache_dir = CacheTempDir();
@@ -346,9 +375,22 @@ TEST(ScannerCacheTest, SecondCreateLoadsTheCompiledDatabases) {
   EXPECT_EQ((*warm)->build_info().cache_path, (*cold)->build_info().cache_path);
   EXPECT_EQ((*warm)->rule_count(), (*cold)->rule_count());
   EXPECT_EQ((*warm)->prefiltered(), (*cold)->prefiltered());
+  EXPECT_EQ((*warm)->skipped(), (*cold)->skipped());
   ASSERT_EQ((*warm)->rules().size(), (*cold)->rules().size());
   for (size_t i = 0; i < (*warm)->rules().size(); ++i) {
-    EXPECT_EQ((*warm)->rules()[i].id, (*cold)->rules()[i].id);
+    // The warm scanner's rules come from the cache entry, not the packs:
+    // every field must survive.
+    const Rule& w = (*warm)->rules()[i];
+    const Rule& c = (*cold)->rules()[i];
+    EXPECT_EQ(RuleFields(w), RuleFields(c)) << c.id;
+    ASSERT_NE((*warm)->FindRule(c.id), nullptr) << c.id;
+    EXPECT_EQ((*warm)->FindRule(c.id)->pattern, c.pattern);
+    // And scan identically on the packs' own examples and negatives.
+    for (const std::vector<std::string>* texts : {&c.examples, &c.negatives}) {
+      for (const std::string& t : *texts) {
+        EXPECT_EQ(Keyed((*warm)->Scan(t)), Keyed((*cold)->Scan(t))) << c.id << ": " << t;
+      }
+    }
   }
   std::vector<Finding> want = (*cold)->Scan(CacheSample());
   EXPECT_GE(want.size(), 4u);
@@ -428,6 +470,138 @@ TEST(ScannerCacheTest, DifferentPacksUseDifferentEntries) {
   // The same rules in a strict pack must still fail, not be served from
   // the lenient pack's entry.
   EXPECT_FALSE(Scanner::Create({OnePack(bad)}, opts).ok());
+}
+
+TEST(ScannerCacheTest, EntryOfAnOlderFormatIsIgnoredAndRebuilt) {
+  ScannerOptions opts;
+  opts.cache_dir = CacheTempDir();
+  const char* a = "[[rules]]\nid='t'\ncategory='c'\nseverity='low'\npattern='''tokenA[0-9]+'''\n";
+  auto first = Scanner::Create({OnePack(a)}, opts);
+  ASSERT_TRUE(first.ok()) << first.status();
+  const std::string path = (*first)->build_info().cache_path;
+  EXPECT_THAT(path, ::testing::EndsWith(absl::StrCat(".v", kScanCacheFormat, ".hsdb")));
+  std::string bytes = ReadAll(path);
+  ASSERT_GT(bytes.size(), kEntryHeader);
+  ASSERT_EQ(Le(bytes, 8, 4), kScanCacheFormat);
+  // The same bytes claiming format 2 (whose payload had no rules in it).
+  bytes[8] = 2;
+  WriteAll(path, bytes);
+  auto second = Scanner::Create({OnePack(a)}, opts);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_FALSE((*second)->build_info().cache_hit);
+  EXPECT_TRUE((*second)->build_info().cache_stored);
+  EXPECT_EQ((*second)->Scan("x tokenA12").size(), 1u);
+  auto third = Scanner::Create({OnePack(a)}, opts);
+  ASSERT_TRUE(third.ok());
+  EXPECT_TRUE((*third)->build_info().cache_hit);
+  EXPECT_EQ((*third)->Scan("x tokenA12").size(), 1u);
+}
+
+// The SHA-256 covers the rules part of an entry; the databases after it
+// are checked by hs_deserialize_database. A flipped byte anywhere is either
+// caught (a miss, rebuilt) or harmless (a field Hyperscan does not use):
+// never a hit that scans differently.
+TEST(ScannerCacheTest, CorruptionAnywhereIsCaughtOrHarmless) {
+  ScannerOptions opts;
+  opts.cache_dir = CacheTempDir();
+  const char* a =
+      "[[rules]]\nid='t'\ncategory='c'\nseverity='high'\npattern='''tok(en)[A-C][0-9]+'''\n"
+      "secret_group=1\nkeywords=['tok']\n"
+      "[[rules]]\nid='u'\ncategory='d'\nseverity='low'\npattern='''zz[a-f]{8}'''\n";
+  const std::string sample = "tokenB12 zzabcdefab tokenD1\nzz12\n";
+  auto first = Scanner::Create({OnePack(a)}, opts);
+  ASSERT_TRUE(first.ok()) << first.status();
+  const auto want = Keyed((*first)->Scan(sample));
+  ASSERT_EQ(want.size(), 2u);
+  const std::string path = (*first)->build_info().cache_path;
+  const std::string good = ReadAll(path);
+  const uint64_t digested = Le(good, 52, 8);
+  ASSERT_GT(digested, 0u);
+  ASSERT_LT(kEntryHeader + digested, good.size());
+  // The digest ends exactly where the databases begin: after the rules come
+  // the two databases' lengths, then Hyperscan's serialized form (magic
+  // 0xdbdbdbdb).
+  const size_t dbs = kEntryHeader + digested;
+  ASSERT_GE(digested, 16u);
+  EXPECT_EQ(Le(good, dbs - 16, 8) + Le(good, dbs - 8, 8), good.size() - dbs);
+  EXPECT_EQ(Le(good, dbs, 4), 0xdbdbdbdbu);
+  int missed_in_rules = 0, rules_bytes = 0, missed_in_dbs = 0;
+  for (size_t i = 0; i < good.size(); i += (i < kEntryHeader + digested ? 1 : 97)) {
+    std::string bad = good;
+    bad[i] ^= 0x08;
+    WriteAll(path, bad);
+    auto s = Scanner::Create({OnePack(a)}, opts);
+    ASSERT_TRUE(s.ok()) << s.status();
+    const bool in_rules = i >= kEntryHeader && i < kEntryHeader + digested;
+    if (in_rules) {
+      ++rules_bytes;
+      // Every byte of the rules part is under the digest.
+      EXPECT_FALSE((*s)->build_info().cache_hit) << "flipped rules byte " << i;
+    }
+    if (!(*s)->build_info().cache_hit) {
+      missed_in_rules += in_rules;
+      missed_in_dbs += i >= kEntryHeader + digested;
+      EXPECT_TRUE((*s)->build_info().cache_stored);
+    }
+    EXPECT_EQ(Keyed((*s)->Scan(sample)), want) << "flipped byte " << i;
+  }
+  EXPECT_EQ(missed_in_rules, rules_bytes);
+  EXPECT_GT(missed_in_dbs, 0);
+  // Each miss stored a good entry again.
+  auto again = Scanner::Create({OnePack(a)}, opts);
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE((*again)->build_info().cache_hit);
+}
+
+// CreateDefault keys the cache on the packs' bytes: any change to a pack
+// file is a new entry, so an edited rule never runs from a stale database.
+TEST(ScannerCacheTest, ChangedPackFileChangesTheKey) {
+  ScannerOptions opts;
+  opts.cache_dir = CacheTempDir();
+  const std::string rules = CacheTempDir();
+  auto sources = DefaultRulePackSources();
+  ASSERT_TRUE(sources.ok()) << sources.status();
+  for (const RulePackSource& src : *sources) {
+    std::string name = src.source.substr(src.source.find_last_of("/:") + 1);
+    if (!name.empty() && name.back() == '>') name = name.substr(0, name.size() - 1) + ".toml";
+    WriteAll(rules + "/" + name, src.text);
+  }
+  ASSERT_EQ(setenv("KAVACH_RULES_DIR", rules.c_str(), 1), 0);
+  struct Unset {
+    ~Unset() { unsetenv("KAVACH_RULES_DIR"); }
+  } unset;
+  const std::string extra = rules + "/extra.toml";
+  WriteAll(extra, "[[rules]]\nid='t'\ncategory='c'\nseverity='low'\npattern='''tokenA[0-9]+'''\n");
+  auto s1 = Scanner::CreateDefault({extra}, opts);
+  ASSERT_TRUE(s1.ok()) << s1.status();
+  EXPECT_FALSE((*s1)->build_info().cache_hit);
+  auto s2 = Scanner::CreateDefault({extra}, opts);
+  ASSERT_TRUE(s2.ok()) << s2.status();
+  EXPECT_TRUE((*s2)->build_info().cache_hit);
+  EXPECT_EQ(RuleIds((*s2)->Scan("x tokenA12")), std::vector<std::string>{"t"});
+  // The extra pack's rule changes: a new entry with the new rule.
+  WriteAll(extra, "[[rules]]\nid='t'\ncategory='c'\nseverity='low'\npattern='''tokenB[0-9]+'''\n");
+  auto s3 = Scanner::CreateDefault({extra}, opts);
+  ASSERT_TRUE(s3.ok()) << s3.status();
+  EXPECT_FALSE((*s3)->build_info().cache_hit);
+  EXPECT_NE((*s3)->build_info().cache_path, (*s1)->build_info().cache_path);
+  EXPECT_THAT(RuleIds((*s3)->Scan("x tokenA12")), IsEmpty());
+  EXPECT_EQ(RuleIds((*s3)->Scan("x tokenB12")), std::vector<std::string>{"t"});
+  // A default pack's file changes by bytes that parse the same: still a
+  // new entry (the key is the bytes, not what they mean).
+  const std::string data = rules + "/data.toml";
+  WriteAll(data, ReadAll(data) + "\n# edited\n");
+  auto s4 = Scanner::CreateDefault({extra}, opts);
+  ASSERT_TRUE(s4.ok()) << s4.status();
+  EXPECT_FALSE((*s4)->build_info().cache_hit);
+  EXPECT_NE((*s4)->build_info().cache_path, (*s3)->build_info().cache_path);
+  // Without the extra pack: another entry, without its rule.
+  auto s5 = Scanner::CreateDefault({}, opts);
+  ASSERT_TRUE(s5.ok()) << s5.status();
+  EXPECT_NE((*s5)->build_info().cache_path, (*s4)->build_info().cache_path);
+  EXPECT_THAT(RuleIds((*s5)->Scan("x tokenB12")), IsEmpty());
+  // A missing extra pack is still an error, whatever the cache holds.
+  EXPECT_FALSE(Scanner::CreateDefault({rules + "/nope.toml"}, opts).ok());
 }
 
 TEST(ScannerCacheTest, UnwritableCacheDirectoryOnlyDisablesCaching) {
