@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -144,6 +145,39 @@ absl::StatusOr<std::string> FindInPath(std::string_view name, const char* path_e
     }
   }
   return absl::NotFoundError(absl::StrCat(ToAbsl(name), " not found in PATH"));
+}
+
+namespace {
+// nftw's callback has no user pointer: the first failure of this thread's
+// walk. Best effort: a failure is kept and the walk goes on, so one busy or
+// unreadable entry does not leave the rest of a sandbox's tree behind.
+thread_local int remove_errno = 0;
+thread_local std::string* remove_failed = nullptr;
+
+int RemoveEntry(const char* path, const struct stat*, int type, struct FTW*) {
+  int rc = type == FTW_DP ? ::rmdir(path) : type == FTW_DNR ? -1 : ::unlink(path);
+  if (rc != 0 && errno != ENOENT && remove_errno == 0) {
+    remove_errno = type == FTW_DNR ? EACCES : errno;
+    *remove_failed = path;
+  }
+  return 0;
+}
+}  // namespace
+
+absl::Status RemoveTree(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return absl::OkStatus();
+  std::string failed;
+  remove_errno = 0;
+  remove_failed = &failed;
+  // FTW_PHYS: links are entries, never followed; FTW_DEPTH: a directory
+  // after its contents.
+  int rc = ::nftw(path.c_str(), RemoveEntry, 16, FTW_DEPTH | FTW_PHYS);
+  int walk_errno = errno;
+  remove_failed = nullptr;
+  if (remove_errno != 0) return ErrnoStatus(remove_errno, absl::StrCat("remove ", failed));
+  if (rc != 0) return ErrnoStatus(walk_errno, absl::StrCat("remove ", path));
+  return absl::OkStatus();
 }
 
 }  // namespace kavach::sys

@@ -44,6 +44,11 @@ absl::Status WriteAll(int fd, std::string_view data);
 // must never be trusted. PermissionDenied names the directory.
 absl::Status MakePrivateDir(const std::string& dir, mode_t mode);
 
+// Removes `path` and, when it is a directory, everything below it, without
+// following symlinks (a link is removed, never what it points at). A path
+// that does not exist is OK; otherwise the first failure, naming the path.
+absl::Status RemoveTree(const std::string& path);
+
 // Finds an executable named `name` in $PATH (or `path_env` when given).
 // Returns the full path or NotFound "<name> not found in PATH".
 absl::StatusOr<std::string> FindInPath(std::string_view name, const char* path_env = nullptr);

@@ -66,5 +66,31 @@ TEST_F(MakePrivateDirTest, AMissingParentIsNotFound) {
   EXPECT_EQ(MakePrivateDir(base_ + "/no/such", 0700).code(), absl::StatusCode::kNotFound);
 }
 
+// RemoveTree removes links, never what they point at, and a missing path
+// is fine.
+TEST_F(MakePrivateDirTest, RemoveTreeRemovesEverythingAndFollowsNoLink) {
+  const std::string keep = base_ + "/keep";
+  ASSERT_EQ(::mkdir(keep.c_str(), 0700), 0);
+  ASSERT_TRUE(WriteFile(keep + "/precious", "x").ok());
+  const std::string tree = base_ + "/tree";
+  ASSERT_EQ(::mkdir(tree.c_str(), 0700), 0);
+  ASSERT_EQ(::mkdir((tree + "/a").c_str(), 0700), 0);
+  ASSERT_EQ(::mkdir((tree + "/a/b").c_str(), 0700), 0);
+  ASSERT_TRUE(WriteFile(tree + "/a/b/f", "data").ok());
+  ASSERT_EQ(::symlink(keep.c_str(), (tree + "/a/to-keep").c_str()), 0);
+  ASSERT_EQ(::symlink((keep + "/precious").c_str(), (tree + "/file-link").c_str()), 0);
+  EXPECT_TRUE(RemoveTree(tree).ok());
+  struct stat st;
+  EXPECT_NE(::lstat(tree.c_str(), &st), 0);
+  EXPECT_EQ(::stat((keep + "/precious").c_str(), &st), 0) << "a link was followed";
+  EXPECT_TRUE(RemoveTree(tree).ok()) << "a missing path is fine";
+  // A plain file and a link as the path itself.
+  ASSERT_EQ(::symlink(keep.c_str(), (base_ + "/top-link").c_str()), 0);
+  EXPECT_TRUE(RemoveTree(base_ + "/top-link").ok());
+  EXPECT_EQ(::stat((keep + "/precious").c_str(), &st), 0);
+  EXPECT_TRUE(RemoveTree(keep + "/precious").ok());
+  EXPECT_NE(::stat((keep + "/precious").c_str(), &st), 0);
+}
+
 }  // namespace
 }  // namespace kavach::sys

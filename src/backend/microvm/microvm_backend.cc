@@ -54,24 +54,6 @@ std::string StateBase() {
   return absl::StrCat("/var/tmp/kavach-microvm-", ::geteuid());
 }
 
-// Removes a directory tree we made (no symlinks followed).
-void RemoveTree(const std::string& path) {
-  struct stat st;
-  if (::lstat(path.c_str(), &st) != 0) return;
-  if (S_ISDIR(st.st_mode)) {
-    if (DIR* d = ::opendir(path.c_str())) {
-      while (struct dirent* e = ::readdir(d)) {
-        std::string n = e->d_name;
-        if (n != "." && n != "..") RemoveTree(path + "/" + n);
-      }
-      ::closedir(d);
-    }
-    ::rmdir(path.c_str());
-  } else {
-    ::unlink(path.c_str());
-  }
-}
-
 std::string Tag(size_t i) { return absl::StrCat("kv", i); }
 
 // QEMU inside kavach's own Process jail (namespaces, seccomp deny-list,
@@ -169,7 +151,7 @@ void RemoveStaleStateDirs(const std::string& base) {
       }
       ::closedir(p);
     }
-    RemoveTree(dir);
+    (void)sys::RemoveTree(dir);
   }
 }
 
@@ -252,7 +234,7 @@ class MicroVmBackend final : public Backend {
     }
     rw_drives_.clear();
     if (!state_dir_.empty()) {
-      RemoveTree(state_dir_);
+      (void)sys::RemoveTree(state_dir_);
       state_dir_.clear();
     }
     return s;

@@ -1,7 +1,6 @@
 // Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
 #include "backend/microvm/qemu_vm.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -27,23 +26,6 @@ namespace {
 
 constexpr absl::Duration kKillGrace = absl::Seconds(2);
 
-// Removes a directory tree the VM owned (no symlinks followed).
-void RemoveTree(const std::string& path) {
-  struct stat st;
-  if (::lstat(path.c_str(), &st) != 0) return;
-  if (S_ISDIR(st.st_mode)) {
-    if (DIR* d = ::opendir(path.c_str())) {
-      while (struct dirent* e = ::readdir(d)) {
-        std::string n = e->d_name;
-        if (n != "." && n != "..") RemoveTree(path + "/" + n);
-      }
-      ::closedir(d);
-    }
-    ::rmdir(path.c_str());
-  } else {
-    ::unlink(path.c_str());
-  }
-}
 constexpr absl::Duration kConnectTimeout = absl::Seconds(10);
 
 absl::StatusOr<sys::UniqueFd> ConnectUnix(const std::string& path) {
@@ -595,7 +577,7 @@ absl::Status GuestVm::Destroy() {
     process_.reset();
   }
   for (const std::string& f : remove_files_) ::unlink(f.c_str());
-  if (!remove_dir_.empty()) RemoveTree(remove_dir_);
+  if (!remove_dir_.empty()) (void)sys::RemoveTree(remove_dir_);
   return result;
 }
 

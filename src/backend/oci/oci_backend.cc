@@ -152,20 +152,6 @@ std::string RandomHex(size_t bytes) {
   return out;
 }
 
-int RemoveEntry(const char* path, const struct stat*, int type, struct FTW*) {
-  if (type == FTW_DP) return ::rmdir(path) == 0 || errno == ENOENT ? 0 : -1;
-  return ::unlink(path) == 0 || errno == ENOENT ? 0 : -1;
-}
-
-absl::Status RemoveTree(const std::string& path) {
-  struct stat st;
-  if (::lstat(path.c_str(), &st) != 0) return absl::OkStatus();
-  if (::nftw(path.c_str(), RemoveEntry, 16, FTW_DEPTH | FTW_PHYS) != 0) {
-    return sys::ErrnoStatus(errno, absl::StrCat("remove ", path));
-  }
-  return absl::OkStatus();
-}
-
 absl::Status MakeDirs(const std::string& path, mode_t mode) {
   std::string cur;
   for (absl::string_view part : absl::StrSplit(path, '/', absl::SkipEmpty())) {
@@ -497,8 +483,8 @@ void OciBackend::RemoveStaleContainers() {
     (void)RunRuntime(runtime_, {"delete", "--force", id}, kRuntimeCallTimeout);
     if (absl::EndsWith(bundle, "/bundle") && absl::StrContains(bundle, "/kavach-oci-")) {
       const std::string dir = bundle.substr(0, bundle.size() - 7);
-      (void)RemoveTree(dir);
-      (void)RemoveTree(WorkDirFor(dir));
+      (void)sys::RemoveTree(dir);
+      (void)sys::RemoveTree(WorkDirFor(dir));
     }
   }
 }
@@ -651,7 +637,7 @@ absl::Status OciBackend::Prepare(const SandboxConfig& config, PrepareReport* rep
     workdir_ = WorkDirFor(dir_);
     int rc = ::mkdir(workdir_.c_str(), 0700);
     if (rc != 0 && errno == EEXIST) {
-      (void)RemoveTree(workdir_);
+      (void)sys::RemoveTree(workdir_);
       rc = ::mkdir(workdir_.c_str(), 0700);
     }
     if (rc != 0) {
@@ -1225,12 +1211,12 @@ absl::Status OciBackend::Destroy() {
     created_ = false;
   }
   if (!dir_.empty()) {
-    absl::Status s = RemoveTree(dir_);
+    absl::Status s = sys::RemoveTree(dir_);
     if (status.ok()) status = s;
     dir_.clear();
   }
   if (own_workdir_) {
-    absl::Status s = RemoveTree(workdir_);
+    absl::Status s = sys::RemoveTree(workdir_);
     if (status.ok()) status = s;
     own_workdir_ = false;
   }
