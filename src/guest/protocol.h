@@ -40,7 +40,7 @@
 namespace kavach::guest {
 
 inline constexpr uint32_t kMagic = 0x4741564B;  // bytes "KVAG"
-inline constexpr uint8_t kVersion = 3;  // 2: start/start-done; 3: start.network
+inline constexpr uint8_t kVersion = 3;          // 2: start/start-done; 3: start.network
 inline constexpr size_t kHeaderSize = 12;
 
 enum class FrameType : uint8_t {
