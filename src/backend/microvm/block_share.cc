@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -11,6 +12,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -117,7 +119,8 @@ struct ToolResult {
 // deadlock on a chatty tool). `child_setup` runs in the child before exec
 // and may only make system calls; it returns an errno or 0.
 absl::StatusOr<ToolResult> Spawn(const std::string& path, const std::vector<std::string>& argv,
-                                 const std::function<int()>& child_setup = nullptr) {
+                                 const std::function<int()>& child_setup = nullptr,
+                                 absl::Duration timeout = absl::InfiniteDuration()) {
   sys::UniqueFd out(::memfd_create("kavach-tool-out", MFD_CLOEXEC));
   sys::UniqueFd err(::memfd_create("kavach-tool-err", MFD_CLOEXEC));
   if (!out.valid() || !err.valid()) return sys::ErrnoStatus(errno, "memfd_create");
@@ -144,6 +147,28 @@ absl::StatusOr<ToolResult> Spawn(const std::string& path, const std::vector<std:
     }
     ::execve(path.c_str(), av.data(), envp);
     ::_exit(127);
+  }
+  if (timeout != absl::InfiniteDuration()) {
+    // A tool that hangs is killed at the deadline: callers such as the
+    // backend probe must never block forever on a host binary.
+    sys::UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+    bool exited = false;
+    if (pidfd.valid()) {
+      struct pollfd p = {pidfd.get(), POLLIN, 0};
+      int ms = static_cast<int>(absl::ToInt64Milliseconds(timeout));
+      int rc;
+      while ((rc = ::poll(&p, 1, ms)) < 0 && errno == EINTR) {
+      }
+      exited = rc > 0;
+    }
+    if (!exited) {
+      ::kill(pid, SIGKILL);
+      while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
+      return absl::DeadlineExceededError(
+          absl::StrCat(argv.empty() ? path : argv[0], " did not finish within ",
+                       absl::FormatDuration(timeout), pidfd.valid() ? "" : " (pidfd_open failed)"));
+    }
   }
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0) {
@@ -496,11 +521,11 @@ int EnterDebugfsJail(const JailPlan& p) {
 }  // namespace
 
 absl::StatusOr<std::string> RunTool(const std::vector<std::string>& argv,
-                                    const std::string& package) {
+                                    const std::string& package, absl::Duration timeout) {
   if (argv.empty()) return absl::InvalidArgumentError("RunTool: empty argv");
   absl::StatusOr<std::string> path = FindTool(argv[0], package);
   if (!path.ok()) return path.status();
-  absl::StatusOr<ToolResult> r = Spawn(*path, argv);
+  absl::StatusOr<ToolResult> r = Spawn(*path, argv, nullptr, timeout);
   if (!r.ok()) return r.status();
   if (absl::Status s = ToolStatus(argv[0], *r); !s.ok()) return s;
   return std::move(r->out);

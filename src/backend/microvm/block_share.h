@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace kavach::internal {
 
@@ -87,9 +88,11 @@ absl::StatusOr<CopyOutReport> CopyOutExt4Image(const std::string& image,
 
 // Runs a tool (looked up in PATH plus the sbin directories) with stdin
 // /dev/null. Error: FailedPrecondition naming `package` when the tool is
-// missing; Internal "<tool> exited N: <stderr>" when it fails.
+// missing; Internal "<tool> exited N: <stderr>" when it fails;
+// DeadlineExceeded (the tool killed) when it runs past `timeout`.
 absl::StatusOr<std::string> RunTool(const std::vector<std::string>& argv,
-                                    const std::string& package);
+                                    const std::string& package,
+                                    absl::Duration timeout = absl::InfiniteDuration());
 
 }  // namespace kavach::internal
 

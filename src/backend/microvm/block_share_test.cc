@@ -141,6 +141,20 @@ TEST_F(BlockShare, MissingToolIsFailedPreconditionNamingThePackage) {
   EXPECT_THAT(f.status().message(), HasSubstr("nope"));
 }
 
+// A tool that hangs (a broken `firecracker --version`, say) is killed at
+// the deadline instead of blocking its caller (the backend probe) forever;
+// one that finishes in time is unaffected.
+TEST_F(BlockShare, ToolPastItsDeadlineIsKilledAndSaysSo) {
+  absl::Time t0 = absl::Now();
+  absl::StatusOr<std::string> r = RunTool({"sleep", "30"}, "coreutils", absl::Milliseconds(200));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded) << r.status();
+  EXPECT_THAT(r.status().message(), HasSubstr("sleep did not finish within 200ms"));
+  EXPECT_LT(absl::Now() - t0, absl::Seconds(20)) << "the tool was waited for, not killed";
+  absl::StatusOr<std::string> ok = RunTool({"echo", "done"}, "coreutils", absl::Seconds(20));
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(*ok, "done\n");
+}
+
 TEST_F(BlockShare, Ext4ImageHoldsTheTreeAndCopyOutBringsTheGuestsChangesBack) {
   std::string img = dir_ + "/work.ext4";
   ASSERT_TRUE(MakeExt4Image(src_, img, 256ull << 20).ok());

@@ -1243,7 +1243,8 @@ absl::StatusOr<std::string> FindFirecracker(const MicroVmBackendOptions& options
     configured = *std::move(p);
   }
   // A release that cannot give the guest its devices is as good as absent.
-  absl::StatusOr<std::string> out = RunTool({configured, "--version"}, "firecracker");
+  absl::StatusOr<std::string> out =
+      RunTool({configured, "--version"}, "firecracker", absl::Seconds(5));
   if (!out.ok()) {
     return absl::UnavailableError(
         absl::StrCat("firecracker at ", configured, ": ", out.status().message()));
