@@ -52,7 +52,7 @@ int ProcessesNaming(const std::string& needle) {
   return n;
 }
 
-class SandboxGateTest : public ::testing::TestWithParam<BackendKind> {
+class BackendGateTest : public ::testing::TestWithParam<BackendKind> {
  protected:
   void SetUp() override {
     BackendAvailability a = Probe(GetParam());
@@ -105,7 +105,7 @@ class SandboxGateTest : public ::testing::TestWithParam<BackendKind> {
   std::unique_ptr<Sandbox> sandbox_;
 };
 
-TEST_P(SandboxGateTest, CleanOutputPasses) {
+TEST_P(BackendGateTest, CleanOutputPasses) {
   absl::StatusOr<ExecResult> r = sandbox_->Exec({"/bin/echo", "hello"});
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(r->gated);
@@ -118,7 +118,7 @@ TEST_P(SandboxGateTest, CleanOutputPasses) {
   EXPECT_FALSE(r->evidence.empty());
 }
 
-TEST_P(SandboxGateTest, CriticalSecretBlocksExec) {
+TEST_P(BackendGateTest, CriticalSecretBlocksExec) {
   const std::string vm_dirs = absl::StrCat("/vm-", ::getpid(), "-");
   if (IsVm()) {
     ASSERT_GT(ProcessesNaming(vm_dirs), 0) << "no VMM found to watch";
@@ -139,7 +139,7 @@ TEST_P(SandboxGateTest, CriticalSecretBlocksExec) {
   EXPECT_THAT(audit, Not(HasSubstr(FakeAwsKey())));
 }
 
-TEST_P(SandboxGateTest, HighFindingSuspends) {
+TEST_P(BackendGateTest, HighFindingSuspends) {
   // A GCP API key is high (0.6 intent): quarantine (a block without a store)
   // and the suspend tier, which pauses the sandbox.
   std::string key = std::string("AIza") + "xIq2HZt-PlJhx2jIclHkCiHp6bR1IqfEouH";
@@ -154,7 +154,7 @@ TEST_P(SandboxGateTest, HighFindingSuspends) {
   EXPECT_EQ(again->stdout_data, "fine\n");
 }
 
-TEST_P(SandboxGateTest, StreamingStopsAtABlockedSecret) {
+TEST_P(BackendGateTest, StreamingStopsAtABlockedSecret) {
   std::string delivered;
   SpawnOptions o;
   o.on_stdout = [&delivered](std::string_view chunk) { delivered.append(chunk); };
@@ -170,7 +170,7 @@ TEST_P(SandboxGateTest, StreamingStopsAtABlockedSecret) {
   EXPECT_EQ(sandbox_->state(), SandboxState::kDestroyed);  // revoke, as for Exec
 }
 
-TEST_P(SandboxGateTest, StreamingDeliversCleanOutput) {
+TEST_P(BackendGateTest, StreamingDeliversCleanOutput) {
   std::string delivered;
   SpawnOptions o;
   o.on_stdout = [&delivered](std::string_view chunk) { delivered.append(chunk); };
@@ -183,7 +183,7 @@ TEST_P(SandboxGateTest, StreamingDeliversCleanOutput) {
   EXPECT_TRUE(r->gated);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, SandboxGateTest,
+INSTANTIATE_TEST_SUITE_P(Backends, BackendGateTest,
                          ::testing::Values(BackendKind::kProcess, BackendKind::kFirecracker),
                          [](const ::testing::TestParamInfo<BackendKind>& info) {
                            return std::string(BackendKindName(info.param));
