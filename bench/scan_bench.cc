@@ -16,17 +16,22 @@
 //   build/bin/kavach_scan_bench --findings FILE...
 //   build/bin/kavach_scan_bench --count FILE
 //   build/bin/kavach_scan_bench --count-pack secrets FILE
+//   build/bin/kavach_scan_bench --rule-costs
 // The second form writes the corpus for bench/scan_vs_rg.sh; the third
 // prints every finding of each FILE (scanned in 1 MiB outputs, as
 // BM_ScanFindingPerKB does), one per line, to compare scanner versions; the
 // fourth counts the findings in FILE (scan_vs_rg.sh times it against rg),
-// the fifth with one built-in pack only.
+// the fifth with one built-in pack only. The last prints, per built-in
+// rule, the clean-text scan time of the default packs without that rule and
+// of that rule alone (what hsbench would say per pattern, RE2 and shape
+// finders included): which rules make the one-pass database slow.
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
 #include <re2/re2.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -37,6 +42,7 @@
 #include <iostream>
 #include <iterator>
 #include <map>
+#include <memory>
 #include <random>
 #include <set>
 #include <string>
@@ -317,6 +323,55 @@ class TargetReporter : public benchmark::ConsoleReporter {
   std::set<std::string> medians_;
 };
 
+double CpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+// Best of 5 scans of the clean corpus, in CPU ms per MiB.
+double ScanMsPerMiB(const kavach::internal::Scanner& scanner) {
+  const std::string& text = CleanCorpus();
+  double best = 1e30;
+  for (int i = 0; i < 5; ++i) {
+    const double t0 = CpuSeconds();
+    benchmark::DoNotOptimize(scanner.Scan(text).size());
+    best = std::min(best, CpuSeconds() - t0);
+  }
+  return best * 1e3 / (static_cast<double>(text.size()) / (1 << 20));
+}
+
+int RuleCosts() {
+  auto all = kavach::internal::LoadDefaultRulePacks();
+  if (!all.ok()) return 2;
+  kavach::internal::ScannerOptions opts;
+  opts.cache_dir = "";
+  auto build = [&](auto keep) -> std::unique_ptr<kavach::internal::Scanner> {
+    std::vector<kavach::internal::RulePack> packs = *all;
+    for (auto& pack : packs) {
+      std::erase_if(pack.rules, [&](const kavach::internal::Rule& r) { return !keep(r); });
+    }
+    std::erase_if(packs, [](const kavach::internal::RulePack& p) { return p.rules.empty(); });
+    auto s = kavach::internal::Scanner::Create(std::move(packs), opts);
+    return s.ok() ? *std::move(s) : nullptr;
+  };
+  auto full = build([](const kavach::internal::Rule&) { return true; });
+  if (full == nullptr) return 2;
+  const double base = ScanMsPerMiB(*full);
+  std::printf("all rules: %.4f ms/MiB (%.3f GB/s)\n", base, (1 << 20) / base / 1e6);
+  std::printf("%-34s %12s %12s\n", "rule", "without", "alone");
+  for (const auto& pack : *all) {
+    for (const auto& rule : pack.rules) {
+      auto without = build([&](const kavach::internal::Rule& r) { return r.id != rule.id; });
+      auto alone = build([&](const kavach::internal::Rule& r) { return r.id == rule.id; });
+      if (without == nullptr || alone == nullptr) continue;
+      std::printf("%-34s %+12.4f %12.4f\n", rule.id.c_str(), ScanMsPerMiB(*without) - base,
+                  ScanMsPerMiB(*alone));
+    }
+  }
+  return 0;
+}
+
 BENCHMARK(BM_CreateDefaultCold)->Unit(benchmark::kMillisecond)->Iterations(3);
 BENCHMARK(BM_CreateDefaultWarm)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Re2CompileAllRules)->Unit(benchmark::kMillisecond);
@@ -328,6 +383,7 @@ BENCHMARK(BM_StreamClean)->Unit(benchmark::kMillisecond);
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 2 && std::strcmp(argv[1], "--rule-costs") == 0) return RuleCosts();
   if (argc >= 3 && std::strcmp(argv[1], "--write-corpus") == 0) {
     bool findings = argc >= 4 && std::strcmp(argv[3], "--finding-per-kb") == 0;
     std::ofstream(argv[2], std::ios::binary) << MakeCorpus(BenchBytes(), findings);
