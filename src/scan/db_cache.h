@@ -38,8 +38,9 @@ namespace kavach::internal {
 // Bumped whenever the payload layout or the meaning of its contents changes.
 // 2: exact tails (HyperscanPattern). 3: the payload holds the rules
 // themselves (a warm start parses no TOML), keys may be made from the packs'
-// raw bytes, and the digest covers only the non-database part.
-inline constexpr uint32_t kScanCacheFormat = 3;
+// raw bytes, and the digest covers only the non-database part. 4: rules
+// carry `anchors`, and anchored rules may be outside the database.
+inline constexpr uint32_t kScanCacheFormat = 4;
 
 // $KAVACH_CACHE_DIR, else $XDG_CACHE_HOME/kavach, else ~/.cache/kavach
 // ($HOME, else the passwd entry), for root /var/cache/kavach when none of

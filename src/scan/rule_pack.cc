@@ -14,6 +14,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "linux/strings.h"
+#include "scan/anchor_finder.h"
 #include "scan/shape_finder.h"
 #include "toml++/toml.h"
 
@@ -132,6 +133,12 @@ absl::StatusOr<RulePack> ParseRulePack(std::string_view toml_text, std::string_v
     if (!rule.shape.empty() && !ShapeFromName(rule.shape).has_value()) {
       return absl::InvalidArgumentError(absl::StrCat(where, ": unknown shape \"", rule.shape,
                                                      "\" (use card, iban, ssn, phone or ipv4)"));
+    }
+    rule.anchors = StringArray(r["anchors"], false);
+    for (const std::string& a : rule.anchors) {
+      if (absl::Status s = CheckAnchor(a); !s.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(where, ": ", s.message()));
+      }
     }
     if (rule.category.empty() || rule.pattern.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(where, ": needs category and pattern"));

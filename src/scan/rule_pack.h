@@ -23,6 +23,10 @@
 //   shape = "card"              # optional: built-in SIMD candidate finder used
 //                               # instead of Hyperscan (card | iban | ssn |
 //                               # phone | ipv4; see scan/shape_finder.h)
+//   anchors = ["nc", "netcat"]  # optional: every match begins, at a word
+//                               # boundary, with one of these (caseless;
+//                               # SIMD finder instead of Hyperscan, see
+//                               # scan/anchor_finder.h)
 //   secret_group = 1            # capture group holding the secret (0: whole)
 //   keywords = ["akia"]         # optional: the line must contain one (caseless)
 //   entropy = 3.0               # optional: min Shannon entropy of the secret
@@ -66,6 +70,12 @@ struct Rule {
   // nominate every line `pattern` matches on. `prefilter` is then only used
   // where shapes are not (a pack of nothing but shape rules).
   std::string shape;
+  // Optional words (1-12 bytes, the first a word byte) one of which every
+  // match begins with, right after a word boundary (ASCII case-insensitive):
+  // on CPUs with AVX-512 VBMI scan/anchor_finder.h nominates the rule's
+  // lines instead of Hyperscan, for rules whose Hyperscan literal also
+  // hits inside common words ("nc" in "sync").
+  std::vector<std::string> anchors;
   int secret_group = 0;
   std::vector<std::string> keywords;  // lowercase
   double entropy = 0.0;

