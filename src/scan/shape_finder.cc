@@ -294,7 +294,19 @@ void FindShapes(std::string_view text, size_t from, size_t to, unsigned mask,
       found[3] = us;
       found[kPhoneIntl] = intl;
     }
-    if (mask & ShapeBit(Shape::kIpv4)) found[4] = ipv4;
+    if ((mask & ShapeBit(Shape::kIpv4)) && ipv4 != 0) {
+      // [0-9]\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9] exactly, in bits: g1..g3 are
+      // "[0-9]{k}\." starting at each bit (the digit run before a dot has
+      // one length), x is "[0-9]{1,3}\.[0-9]". Version strings ("3.11.4")
+      // and the like stop here instead of in the byte loop of Ipv4Tail.
+      const uint64_t dot = c.dot;
+      const uint64_t g1 = d & ahead(dot, 1);
+      const uint64_t g2 = d2 & ahead(dot, 2);
+      const uint64_t g3 = d3 & ahead(dot, 3);
+      const uint64_t x = (g1 & ahead(d, 2)) | (g2 & ahead(d, 3)) | (g3 & ahead(d, 4));
+      found[4] = ipv4 & ((ahead(g1, 2) & ahead(x, 4)) | (ahead(g2, 2) & ahead(x, 5)) |
+                         (ahead(g3, 2) & ahead(x, 6)));
+    }
     if (((found[0] | found[1] | found[2] | found[3] | found[4] | found[5]) & valid) == 0) continue;
     for (int slot = 0; slot <= kNumShapes; ++slot) {
       const int s = slot == kPhoneIntl ? static_cast<int>(Shape::kPhone) : slot;
