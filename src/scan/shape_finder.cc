@@ -267,8 +267,13 @@ void FindShapes(std::string_view text, size_t from, size_t to, unsigned mask,
     constexpr int kPhoneIntl = kNumShapes;
     uint64_t found[kNumShapes + 1] = {};
     if (mask & ShapeBit(Shape::kCard)) {
+      // Every card holds at least 13 digits: after "dddd[ -]?dddd" comes
+      // a digit or [ -] and a digit. That ninth digit keeps most hex runs
+      // (hashes, UUIDs after '=' or '"') from nominating their line.
       const uint64_t sep = c.space | c.dash;
-      const uint64_t tail = ahead(d4, 4) | (ahead(sep, 4) & ahead(d4, 5));
+      const uint64_t more = d | (sep & ahead(d, 1));  // [ -]?[0-9] at each bit
+      const uint64_t tail =
+          (ahead(d4, 4) & ahead(more, 8)) | (ahead(sep, 4) & ahead(d4, 5) & ahead(more, 9));
       found[0] = boundary & c.d26 & d4 & tail;
     }
     if (mask & ShapeBit(Shape::kIban)) {

@@ -18,7 +18,7 @@ namespace {
 const char* Prefilter(Shape s) {
   switch (s) {
     case Shape::kCard:
-      return R"((?:^|[^0-9A-Za-z_])[2-6][0-9]{3}[ -]?[0-9]{4})";
+      return R"((?:^|[^0-9A-Za-z_])[2-6][0-9]{3}[ -]?[0-9]{4}[ -]?[0-9])";
     case Shape::kIban:
       return R"((?:^|[^0-9A-Za-z_])[A-Z]{2}[0-9]{2} ?[A-Z0-9]{4})";
     case Shape::kSsn:
@@ -116,6 +116,13 @@ TEST_P(ShapeFinderPathTest, RealisticExamples) {
   EXPECT_EQ(count("card=4111111111111111", Shape::kCard), 1);
   EXPECT_EQ(count("4111 1111 1111 1111", Shape::kCard), 1);
   EXPECT_EQ(count("x4111111111111111", Shape::kCard), 0);  // no boundary
+  EXPECT_EQ(count("amex 3782 822463 10005", Shape::kCard), 1);
+  EXPECT_EQ(count("visa13 4222222222222", Shape::kCard), 1);
+  EXPECT_EQ(count("6011-0009-9013-9424", Shape::kCard), 1);
+  // Eight digits are no card: every card holds at least 13.
+  EXPECT_EQ(count("id=40000000 x", Shape::kCard), 0);
+  EXPECT_EQ(count("id=4000 0000 x", Shape::kCard), 0);
+  EXPECT_EQ(count("request_id=42345678-abcd", Shape::kCard), 0);
   EXPECT_EQ(count("IBAN: DE89370400440532013000", Shape::kIban), 1);
   EXPECT_EQ(count("GB82 WEST 1234", Shape::kIban), 1);
   EXPECT_EQ(count("SSN: 123-45-6789", Shape::kSsn), 1);
@@ -137,7 +144,7 @@ TEST_P(ShapeFinderPathTest, PiecewiseEqualsWhole) {
   for (int i = 0; i < 40; ++i) {
     text +=
         "pay 4111 1111 1111 1111 ssn 123-45-6789 tel +44 20 7946 0958 ip 10.1.2.3 "
-        "DE89 3704 0044\n";
+        "DE89 3704 0044 0532\n";
   }
   const unsigned all = (1u << kNumShapes) - 1;
   std::vector<std::pair<Shape, size_t>> whole;
