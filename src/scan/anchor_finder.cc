@@ -214,9 +214,9 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void AnchorFinder::RunSim
   const auto* data = reinterpret_cast<const unsigned char*>(text.data());
   // The 128-byte tables, in two registers each (vpermi2b indexes 128 bytes
   // by the low 7 bits: bytes >= 0x80 look up their ASCII twin, a superset).
-#define KAVACH_TABLE(name, pos, half)                            \
-  const __m512i name##l = _mm512_load_si512(tables_[pos][half]); \
-  const __m512i name##h = _mm512_load_si512(tables_[pos][half] + 64)
+#define KAVACH_TABLE(name, pos, half)                             \
+  const __m512i name##l = _mm512_loadu_si512(tables_[pos][half]); \
+  const __m512i name##h = _mm512_loadu_si512(tables_[pos][half] + 64)
   KAVACH_TABLE(t00, 0, 0);
   KAVACH_TABLE(t01, 0, 1);
   KAVACH_TABLE(t10, 1, 0);
@@ -226,8 +226,8 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void AnchorFinder::RunSim
   KAVACH_TABLE(t30, 3, 0);
   KAVACH_TABLE(t31, 3, 1);
 #undef KAVACH_TABLE
-  const __m512i word_lo = _mm512_load_si512(word_);
-  const __m512i word_hi = _mm512_load_si512(word_ + 64);
+  const __m512i word_lo = _mm512_loadu_si512(word_);
+  const __m512i word_hi = _mm512_loadu_si512(word_ + 64);
   size_t i = *at;
   // Positions [i, i + 64) per round; the loads reach text[i - 1, i + 67).
   while (i < to && i + 67 <= text.size()) {
@@ -262,8 +262,8 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void AnchorFinder::RunSim
     if (m != 0) [[unlikely]] {
       if (to - i < 64) m &= (uint64_t{1} << (to - i)) - 1;
       alignas(64) uint8_t b0[64], b1[64];
-      _mm512_store_si512(b0, h0);
-      if (two_halves_) _mm512_store_si512(b1, h1);
+      _mm512_storeu_si512(b0, h0);
+      if (two_halves_) _mm512_storeu_si512(b1, h1);
       while (m != 0) {
         const size_t j = static_cast<size_t>(__builtin_ctzll(m));
         m &= m - 1;

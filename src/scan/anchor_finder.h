@@ -6,11 +6,11 @@
 // hits inside words ("sync", "amount", "retrieval"), and each literal hit
 // costs Hyperscan tens of nanoseconds before the \b rejects it; realistic
 // output is full of them. This finder tests the word start in SIMD before
-// looking at a literal at all: per 64 bytes it looks up the first
-// four bytes of every position in byte-exact bucket tables (AVX-512 VBMI
-// vpermi2b, 8 or 16 buckets) and keeps positions after a non-word byte; the few
-// survivors are compared with the anchors. Like a shape finder it only
-// nominates lines; RE2 decides.
+// looking at a literal at all: per 64 bytes it looks up the first four bytes
+// of every position in byte-exact bucket tables (AVX-512 VBMI vpermi2b, 8 or
+// 16 buckets) and keeps positions after a non-word byte; the few survivors
+// are compared with the anchors. Like a shape finder it only nominates
+// lines; RE2 decides.
 //
 //   AnchorFinder f({{"mount", 7}, {"nc", 9}});
 //   f.Find(text, 0, text.size(), [&](unsigned id, size_t end) { ...; return true; });
