@@ -441,8 +441,9 @@ absl::StatusOr<std::unique_ptr<Cgroup>> Cgroup::Create(std::string_view name,
     std::vector<absl::Status> failures;
     std::string leaf;
     for (const std::string& base : bases) {
-      // Another owner's Destroy() may remove an empty parent between our
-      // mkdir of it and of the leaf; that shows as ENOENT and is retried.
+      // Someone may remove the empty parent between our mkdir of it and of
+      // the leaf (kavach before it kept its parents did); that shows as
+      // ENOENT and is retried.
       for (int attempt = 0; attempt < 3; ++attempt) {
         absl::StatusOr<std::string> parent =
             PrepareV2Parent(h, base, options.parent, required, optional);
@@ -452,7 +453,6 @@ absl::StatusOr<std::unique_ptr<Cgroup>> Cgroup::Create(std::string_view name,
         }
         std::string dir = Join(*parent, name);
         if (::mkdir(dir.c_str(), 0755) == 0) {
-          cg->parents_.push_back(*parent);
           leaf = dir;
           break;
         }
@@ -540,8 +540,6 @@ absl::StatusOr<std::unique_ptr<Cgroup>> Cgroup::Create(std::string_view name,
       for (int attempt = 0; attempt < 3; ++attempt) {
         s = MkdirExisting(parent);
         if (!s.ok()) break;
-        // Recorded now so that a failure below still removes it (if empty).
-        if (cg->parents_.empty() || cg->parents_.back() != parent) cg->parents_.push_back(parent);
         if (::mkdir(dir.c_str(), 0755) == 0) break;
         int err = errno;
         s = err == EEXIST ? absl::AlreadyExistsError(absl::StrCat(dir, " already exists"))
@@ -991,9 +989,10 @@ absl::Status Cgroup::Destroy() {
       if (first.ok()) first = Named("cgroup", s);
     }
   }
-  // The shared parent goes when the last of its children does; EBUSY or
-  // ENOTEMPTY means another cgroup still lives there.
-  for (const std::string& parent : parents_) ::rmdir(parent.c_str());
+  // The shared "kavach" parent stays for the next sandbox: making and
+  // removing it cost every cold sandbox one cgroup mkdir and one rmdir per
+  // hierarchy (five of each on a v1 host), the kernel creating and tearing
+  // down every controller's files each time.
   if (all_gone) destroyed_ = true;
   return first;
 }
@@ -1048,7 +1047,6 @@ absl::StatusOr<int> RemoveStaleCgroups(const CgroupLayout& layout, std::string_v
         first = Named("cgroup", s);
       }
     }
-    ::rmdir(p.c_str());  // only succeeds when nothing else lives there
   }
   if (!first.ok()) return first;
   return removed;

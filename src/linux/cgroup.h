@@ -21,8 +21,10 @@
 // below our own cgroup, or at the top of the hierarchy when our own cgroup
 // cannot hold children with controllers (see Create()). On v1 it is
 // <own cgroup>/kavach/<name> in each of the memory, pids, cpu, cpuacct and
-// freezer hierarchies that exist. Names from MakeCgroupName() start with the
-// owner's pid so that RemoveStaleCgroups() can clean up after a crashed run.
+// freezer hierarchies that exist. The "kavach" parent is made once and kept
+// (an empty directory; Destroy() removes only the sandbox's own). Names from
+// MakeCgroupName() start with the owner's pid so that RemoveStaleCgroups() can
+// clean up after a crashed run.
 //
 // Fail closed: a limit that is asked for and cannot be applied is an error
 // naming the control ("cgroup.memory", "cgroup.pids", "cgroup.cpu",
@@ -176,8 +178,8 @@ class Cgroup final {
   // Internal error listing the survivors if some remain.
   [[nodiscard]] absl::Status KillAll();
 
-  // KillAll(), then removes every directory (sub-cgroups first) and, when
-  // empty, the shared parent. Idempotent.
+  // KillAll(), then removes every directory (sub-cgroups first). The shared
+  // parent ("kavach") stays for the next cgroup. Idempotent.
   [[nodiscard]] absl::Status Destroy();
 
  private:
@@ -195,7 +197,6 @@ class Cgroup final {
   CgroupVersion version_ = CgroupVersion::kV2;
   std::string name_;
   std::vector<std::string> dirs_;               // leaf directories we created
-  std::vector<std::string> parents_;            // their "kavach" parents
   std::map<std::string, std::string> dir_for_;  // controller -> directory
   UniqueFd v2_fd_;
   UniqueFd peak_fd_;  // v2 memory.peak held open after ResetPeak()
