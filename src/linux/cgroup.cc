@@ -579,7 +579,12 @@ absl::StatusOr<std::unique_ptr<Cgroup>> Cgroup::Create(std::string_view name,
   if (limits.cpu_cores) {
     const std::string& dir = cg->dir_for_[kCpu];
     CpuQuota q = QuotaFor(*limits.cpu_cores);
-    absl::Status s = WriteKernelFile(Join(dir, "cpu.cfs_period_us"), absl::StrCat(q.period_us));
+    // A new cgroup's period is the kernel's default, kCpuPeriodUs: written
+    // only when it differs (ReadBackLimits checks quota/period either way).
+    absl::Status s;
+    if (q.period_us != kCpuPeriodUs) {
+      s = WriteKernelFile(Join(dir, "cpu.cfs_period_us"), absl::StrCat(q.period_us));
+    }
     if (s.ok()) s = WriteKernelFile(Join(dir, "cpu.cfs_quota_us"), absl::StrCat(q.quota_us));
     if (!s.ok()) return Named("cgroup.cpu", s);
   }
@@ -829,6 +834,7 @@ absl::Status Cgroup::Freeze() {
     if (!s.ok()) return Named("cgroup.freezer", s);
   } else {
     if (dir.empty()) return absl::FailedPreconditionError("cgroup.freezer: no freezer hierarchy");
+    froze_ = true;  // even if the write fails part-way: Destroy() thaws
     absl::Status s = WriteKernelFile(Join(dir, "freezer.state"), "FROZEN");
     if (!s.ok()) return Named("cgroup.freezer", s);
   }
@@ -955,8 +961,11 @@ absl::Status Cgroup::Destroy() {
   // holds a task; a busy one gets the full kill below.
   absl::Status first = KnownEmpty() ? absl::OkStatus() : KillAll();
   // A frozen v2 cgroup that is empty can still be removed, but thaw anyway so
-  // that nothing we missed stays stuck.
-  if (version_ == CgroupVersion::kV1 && !DirFor(kFreezer).empty()) {
+  // that nothing we missed stays stuck. Only if we ever froze it: a fresh v1
+  // cgroup is THAWED, and that write was a kernfs open, write and close on
+  // every sandbox's teardown. (Frozen by someone else and not empty: the
+  // kill below freezes it, and so thaws it here.)
+  if (version_ == CgroupVersion::kV1 && froze_ && !DirFor(kFreezer).empty()) {
     (void)WriteKernelFile(Join(DirFor(kFreezer), "freezer.state"), "THAWED");
   }
   v2_fd_.Reset();

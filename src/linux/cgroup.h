@@ -205,6 +205,7 @@ class Cgroup final {
   bool use_cgroup_kill_ = true;
   absl::Duration settle_timeout_ = absl::Seconds(10);
   bool destroyed_ = false;
+  bool froze_ = false;  // Freeze() was called (v1: Destroy() thaws only then)
 };
 
 // "<pid>-<sequence>-<random hex>": unique on this host, owner pid first.
