@@ -524,6 +524,11 @@ absl::StatusOr<std::unique_ptr<Cgroup>> Cgroup::Create(std::string_view name,
   for (const char* c : {kMemory, kPids, kCpu, kCpuacct, kFreezer}) {
     const CgroupHierarchy* h = layout.V1For(c);
     if (h == nullptr) continue;
+    // Co-mounted with cpu it costs nothing more, so it is joined anyway.
+    if (std::string_view(c) == kCpuacct && !options.cpu_accounting &&
+        dir_for_mount.count(h->mount_point) == 0) {
+      continue;
+    }
     const bool needed = std::find(required.begin(), required.end(), c) != required.end();
     if (h->own_dir.empty()) {
       if (needed) {

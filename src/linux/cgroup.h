@@ -86,6 +86,10 @@ struct CgroupOptions {
   // KillAll() uses v2 cgroup.kill when present. false forces the
   // freeze/SIGKILL/thaw loop that older kernels and v1 need (tests use it).
   bool use_cgroup_kill = true;
+  // v1: also join the cpuacct hierarchy, for CpuTime(). Where it is mounted
+  // apart from cpu, that is one more directory to make, join and remove per
+  // cgroup; it limits nothing. false: CpuTime() is FailedPrecondition on v1.
+  bool cpu_accounting = true;
   // How long Freeze/Thaw/KillAll/Destroy wait for the kernel to settle.
   absl::Duration settle_timeout = absl::Seconds(10);
 };
@@ -157,7 +161,7 @@ class Cgroup final {
   // reset is kept on a file descriptor this object holds).
   [[nodiscard]] absl::Status ResetPeak();
   // CPU time used by everything that ran in it (v2 cpu.stat usage_usec; v1
-  // cpuacct.usage).
+  // cpuacct.usage, with CgroupOptions::cpu_accounting).
   [[nodiscard]] absl::StatusOr<absl::Duration> CpuTime() const;
   // Processes in it and its sub-cgroups, sorted.
   [[nodiscard]] absl::StatusOr<std::vector<pid_t>> Pids() const;

@@ -444,6 +444,34 @@ TEST_P(CgroupModeTest, CpuTimeCountsWorkDoneInside) {
   EXPECT_GE(*cpu, absl::Milliseconds(90));
 }
 
+// Without cpu accounting a v1 cgroup does not join a cpuacct hierarchy that
+// is mounted apart from cpu (the process backend's choice); the limits stay.
+TEST_P(CgroupModeTest, WithoutCpuAccountingNoSeparateCpuacctDirectory) {
+  if (GetParam().version != CgroupOptions::Version::kV1) {
+    GTEST_SKIP() << "cpu_accounting only changes v1";
+  }
+  const CgroupHierarchy* acct = layout_.V1For("cpuacct");
+  const CgroupHierarchy* cpu = layout_.V1For("cpu");
+  if (acct == nullptr || acct->own_dir.empty()) GTEST_SKIP() << "no usable cpuacct hierarchy";
+  const bool apart = cpu == nullptr || cpu->mount_point != acct->mount_point;
+  CgroupOptions o = Options();
+  o.cpu_accounting = false;
+  CgroupLimits limits;
+  if (Offers("pids")) limits.max_pids = 16;
+  absl::StatusOr<std::unique_ptr<Cgroup>> cg = Cgroup::Create(MakeCgroupName(), limits, o);
+  ASSERT_TRUE(cg.ok()) << cg.status();
+  const std::string acct_dir = acct->own_dir + "/kavach/" + (*cg)->name();
+  EXPECT_EQ(Exists(acct_dir), !apart) << acct_dir;
+  if (apart) {
+    EXPECT_TRUE(absl::IsFailedPrecondition((*cg)->CpuTime().status()));
+  }
+  absl::StatusOr<CgroupLimits> back = (*cg)->ReadBackLimits();
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->max_pids, limits.max_pids);
+  ASSERT_TRUE((*cg)->Destroy().ok());
+  EXPECT_FALSE(Exists(acct_dir));
+}
+
 TEST_P(CgroupModeTest, PeakMemoryAndReset) {
   if (!Offers("memory")) GTEST_SKIP() << "no memory controller in " << GetParam().label;
   std::unique_ptr<Cgroup> cg = MakeCgroup();

@@ -583,6 +583,10 @@ absl::Status ProcessBackend::BuildCgroup(const SandboxPolicy& policy,
   for (int attempt = 0; attempt < 4; ++attempt) {
     sys::CgroupOptions options;
     if (layout != nullptr) options.layout = *layout;
+    // Nothing here reads the sandbox's cgroup CPU time (a command's comes from
+    // its rusage): on a v1 host whose cpuacct is not co-mounted with cpu that
+    // saves a cgroup mkdir, attach and rmdir per sandbox.
+    options.cpu_accounting = false;
     absl::StatusOr<std::unique_ptr<sys::Cgroup>> cg = sys::Cgroup::Create(name, limits, options);
     if (cg.ok()) {
       cgroup_ = std::move(*cg);
