@@ -542,14 +542,21 @@ absl::StatusOr<std::unique_ptr<Cgroup>> Cgroup::Create(std::string_view name,
       const std::string parent = Join(h->own_dir, options.parent);
       const std::string dir = Join(parent, name);
       absl::Status s;
-      for (int attempt = 0; attempt < 3; ++attempt) {
-        s = MkdirExisting(parent);
-        if (!s.ok()) break;
-        if (::mkdir(dir.c_str(), 0755) == 0) break;
+      for (int attempt = 0; attempt < 4; ++attempt) {
+        // The leaf first: the parent is kept, so it exists but for the first
+        // cgroup on the host (ENOENT: make it and try again).
+        if (::mkdir(dir.c_str(), 0755) == 0) {
+          s = absl::OkStatus();
+          break;
+        }
         int err = errno;
         s = err == EEXIST ? absl::AlreadyExistsError(absl::StrCat(dir, " already exists"))
                           : ErrnoStatus(err, absl::StrCat("mkdir ", dir));
         if (err != ENOENT) break;
+        if (absl::Status made = MkdirExisting(parent); !made.ok()) {
+          s = made;
+          break;
+        }
       }
       // Permission problems are about the cgroup as a whole, not one limit.
       if (!s.ok()) {
