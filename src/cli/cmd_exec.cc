@@ -14,6 +14,7 @@
 #include <iterator>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -83,12 +84,42 @@ constexpr char kExecFooter[] =
     "with scopes, memory/cpu/pids limits, no network), and the output gate is\n"
     "on unless --no-gate is given.";
 
+// Options of other backends, the egress proxy and secrets. CLI11 compares
+// every option it adds with all the ones before it (names parsed into strings
+// each time): with all 33 options that was 0.63M instructions, half of a
+// whole `kavach exec --backend noop`. These are registered only when an
+// argument names one (or asks for help), which changes nothing else: an
+// option that is not registered cannot have been given.
+constexpr std::string_view kRareExecOptions[] = {
+    "--runtime",     "--inner",        "--vmm",     "--cold",        "--allow-host",
+    "--allow-port",  "--credential",   "--resolve", "--upstream-ca", "--secret-env",
+    "--secret-file", "--secret-stdin", "--fuel",    "--dir"};
+
+// Whether any argument (the command's own included: a false positive only
+// costs time) is a rare option, "--name" or "--name=value", or could ask for
+// help ("-h" alone or in a cluster of short flags, "--help").
+bool NamesRareOption(const std::vector<std::string>& args) {
+  for (const std::string& arg : args) {
+    std::string_view a = arg;
+    if (a == "--help") return true;
+    if (a.size() > 1 && a[0] == '-' && a[1] != '-' && a.find('h') != std::string_view::npos) {
+      return true;
+    }
+    a = a.substr(0, a.find('='));
+    for (std::string_view rare : kRareExecOptions) {
+      if (a == rare) return true;
+    }
+  }
+  return false;
+}
+
 // Parses into `flags`; returns an exit status when the command should stop
 // here (help printed, or a usage error).
 std::optional<int> ParseExecFlags(const std::vector<std::string>& args, ExecFlags& flags) {
   CLI::App app{"Run one command in a sandbox.", "kavach exec"};
   app.prefix_command();  // Everything from the first positional on is the command.
   app.footer(kExecFooter);
+  const bool rare = NamesRareOption(args);
   app.add_option("-b,--backend", flags.backend, "isolation backend (default: process)");
   app.add_option("-p,--policy", flags.policy,
                  "minimal | basic | strict | a .json/.toml policy file (default: strict)");
@@ -97,21 +128,25 @@ std::optional<int> ParseExecFlags(const std::vector<std::string>& args, ExecFlag
   app.add_option("--memory", flags.memory_mb, "memory limit in MiB")->check(CLI::PositiveNumber);
   app.add_option("--cpus", flags.cpus, "CPU limit in cores (microVM: the guest's vCPUs)")
       ->check(CLI::PositiveNumber);
-  app.add_option("--runtime", flags.runtime, "oci backend: crun | runc (default: crun)")
-      ->check(CLI::IsMember({"crun", "runc"}));
-  app.add_option("--inner", flags.inner,
-                 "oci, gvisor: run kavach's process jail inside the container (process)")
-      ->check(CLI::IsMember({"process"}));
-  app.add_option("--vmm", flags.vmm, "firecracker backend: qemu | firecracker (default: auto)")
-      ->check(CLI::IsMember({"qemu", "firecracker"}));
-  app.add_flag("--cold", flags.cold,
-               "firecracker backend: boot a fresh VM instead of cloning the cached template");
+  if (rare) {
+    app.add_option("--runtime", flags.runtime, "oci backend: crun | runc (default: crun)")
+        ->check(CLI::IsMember({"crun", "runc"}));
+    app.add_option("--inner", flags.inner,
+                   "oci, gvisor: run kavach's process jail inside the container (process)")
+        ->check(CLI::IsMember({"process"}));
+    app.add_option("--vmm", flags.vmm, "firecracker backend: qemu | firecracker (default: auto)")
+        ->check(CLI::IsMember({"qemu", "firecracker"}));
+    app.add_flag("--cold", flags.cold,
+                 "firecracker backend: boot a fresh VM instead of cloning the cached template");
+  }
   app.add_option("--pids", flags.pids, "maximum number of processes")->check(CLI::PositiveNumber);
   app.add_option("--network", flags.network,
                  "none | proxy | host (default: the policy's; proxy: only the --allow-host "
                  "hosts, through kavach's egress proxy)");
-  AddEgressOptions(app, flags.egress);
-  AddSecretOptions(app, flags.secrets);
+  if (rare) {
+    AddEgressOptions(app, flags.egress);
+    AddSecretOptions(app, flags.secrets);
+  }
   app.add_option("-w,--workdir", flags.workdir,
                  "host directory bound read-write as the working directory");
   app.add_option("--ro", flags.ro, "host path visible read-only inside (repeatable)");
@@ -122,10 +157,12 @@ std::optional<int> ParseExecFlags(const std::vector<std::string>& args, ExecFlag
   app.add_option("--audit-key", flags.audit_key, "0600 file holding the audit HMAC key");
   app.add_option("--quarantine", flags.quarantine_dir, "where quarantined output is kept");
   app.add_flag("-i,--stdin", flags.stdin_forward, "pass kavach's stdin to the command");
-  app.add_option("--fuel", flags.fuel, "wasm: deterministic CPU budget (fuel units) per run");
-  app.add_option("--dir", flags.dirs,
-                 "wasm: preopen host directory HOST (read-write) at GUEST, default HOST "
-                 "(HOST[:GUEST], repeatable)");
+  if (rare) {
+    app.add_option("--fuel", flags.fuel, "wasm: deterministic CPU budget (fuel units) per run");
+    app.add_option("--dir", flags.dirs,
+                   "wasm: preopen host directory HOST (read-write) at GUEST, default HOST "
+                   "(HOST[:GUEST], repeatable)");
+  }
   app.add_flag("--json", flags.json, "print one JSON object instead of the command's output");
   app.add_flag("-v,--verbose", flags.verbose, "print a summary line (score, verdict, timing)");
 
