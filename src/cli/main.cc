@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "cli/commands.h"
 
 #ifndef KAVACH_VERSION
@@ -116,6 +117,10 @@ int Main(int argc, char** argv) {
 }  // namespace kavach::cli
 
 int main(int argc, char** argv) {
+  // Debian builds Abseil without NDEBUG, which turns on Mutex deadlock
+  // detection: a lock-order graph updated on every lock (~6k instructions per
+  // lock in a `kavach exec`). A debugging aid, not a check the CLI needs.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   const int status = kavach::cli::Main(argc, argv);
   // Every command has cleaned up what it made by the time it returns (a
   // sandbox is destroyed, files are closed): flush the output and leave
