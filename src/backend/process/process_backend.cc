@@ -308,6 +308,10 @@ class ProcessBackend final : public Backend {
   absl::Status BuildLandlockPlan(const SandboxPolicy& policy);
   absl::Status StartInit(const SandboxPolicy& policy, StepTimer& timer);
   absl::Status WriteIdMaps(pid_t pid);
+  // Reads what the evidence compares init's report with (our own namespace
+  // inodes, the cgroup limits in force) into host_facts_. Called while init
+  // builds the sandbox on another CPU, where the host used to sit in poll.
+  void ReadHostFacts(const SandboxPolicy& policy);
   absl::Status GatherEvidence(const SandboxPolicy& policy, const ProbeReport& probe,
                               PrepareReport* report);
   void KillInit();
@@ -339,6 +343,11 @@ class ProcessBackend final : public Backend {
   bool landlock_planned_ = false;
   std::unique_ptr<sys::Cgroup> cgroup_;
   std::string cgroup_unavailable_;  // why there is no cgroup, when there is none
+  struct HostFacts {
+    absl::StatusOr<uint64_t> ns_inode[kNamespaceCount];  // kNamespaceNames order
+    absl::StatusOr<sys::CgroupLimits> limits = absl::FailedPreconditionError("not read");
+  };
+  HostFacts host_facts_;
   UniqueFd control_;
   // The stdin of a command given no input (one open per sandbox instead of a
   // pipe per exec whose write end is closed at once; both read as EOF).
@@ -842,6 +851,24 @@ absl::Status ProcessBackend::StartInit(const SandboxPolicy& policy, StepTimer& t
   return absl::OkStatus();
 }
 
+void ProcessBackend::ReadHostFacts(const SandboxPolicy& policy) {
+  for (int i = 0; i < kNamespaceCount; ++i) {
+    if (std::string_view(kNamespaceNames[i]) == "net" &&
+        policy.network.mode == NetworkMode::kHost) {
+      continue;  // not compared
+    }
+    host_facts_.ns_inode[i] = NamespaceInode("/proc/self", kNamespaceNames[i]);
+  }
+  const ResourceLimits& lim = policy.limits;
+  if (lim.memory_bytes || lim.cpu_cores || lim.cpu_weight || lim.max_pids) {
+    // The limits were written before init was cloned: what is read now is
+    // what init and every command run under.
+    host_facts_.limits = cgroup_ ? cgroup_->ReadBackLimits()
+                                 : absl::StatusOr<sys::CgroupLimits>(absl::FailedPreconditionError(
+                                       absl::StrCat("no cgroup: ", cgroup_unavailable_)));
+  }
+}
+
 absl::Status ProcessBackend::GatherEvidence(const SandboxPolicy& policy, const ProbeReport& probe,
                                             PrepareReport* report) {
   std::vector<Evidence>& ev = report->evidence;
@@ -853,9 +880,16 @@ absl::Status ProcessBackend::GatherEvidence(const SandboxPolicy& policy, const P
     }
     return 0;
   };
+  auto host_inode = [&](std::string_view ns) -> const absl::StatusOr<uint64_t>& {
+    for (int i = 0; i < kNamespaceCount; ++i) {
+      if (ns == kNamespaceNames[i]) return host_facts_.ns_inode[i];
+    }
+    static const absl::StatusOr<uint64_t> unknown = absl::InternalError("unknown namespace");
+    return unknown;
+  };
   auto ns_item = [&](std::string_view ns, Control control, int points) -> absl::Status {
     uint64_t inside = inside_inode(ns);
-    absl::StatusOr<uint64_t> host = NamespaceInode("/proc/self", ns);
+    const absl::StatusOr<uint64_t>& host = host_inode(ns);
     bool verified = inside != 0 && host.ok() && inside != *host;
     std::string detail = host.ok() ? absl::StrFormat("%s:[%d] differs from host %s:[%d]",
                                                      ToAbsl(ns), inside, ToAbsl(ns), *host)
@@ -878,7 +912,7 @@ absl::Status ProcessBackend::GatherEvidence(const SandboxPolicy& policy, const P
   }
   if (policy.network.mode != NetworkMode::kHost) {
     uint64_t inside = inside_inode("net");
-    absl::StatusOr<uint64_t> host = NamespaceInode("/proc/self", "net");
+    const absl::StatusOr<uint64_t>& host = host_inode("net");
     bool own = inside != 0 && host.ok() && inside != *host;
     bool verified = own && probe.interface_count == 1 && probe.only_loopback == 1;
     std::string names(probe.interfaces, strnlen(probe.interfaces, sizeof probe.interfaces));
@@ -996,10 +1030,7 @@ absl::Status ProcessBackend::GatherEvidence(const SandboxPolicy& policy, const P
   // cgroup limits, read back from the kernel.
   const ResourceLimits& lim = policy.limits;
   if (lim.memory_bytes || lim.cpu_cores || lim.cpu_weight || lim.max_pids) {
-    absl::StatusOr<sys::CgroupLimits> back =
-        cgroup_ ? cgroup_->ReadBackLimits()
-                : absl::StatusOr<sys::CgroupLimits>(absl::FailedPreconditionError(
-                      absl::StrCat("no cgroup: ", cgroup_unavailable_)));
+    const absl::StatusOr<sys::CgroupLimits>& back = host_facts_.limits;
     auto limit_item = [&](Control control, bool asked, bool equal, std::string detail,
                           int points) -> absl::Status {
       if (!asked) return absl::OkStatus();
@@ -1095,19 +1126,24 @@ absl::Status ProcessBackend::Prepare(const SandboxConfig& config, PrepareReport*
   if (absl::Status s = BuildLandlockPlan(policy_); !s.ok()) return fail(s);
   if (absl::Status s = BuildRootPlan(config); !s.ok()) return fail(s);
   timer.Mark("plan");
-  // Once per process: remove cgroups left behind by kavach processes that
-  // died without cleaning up (kill -9); their owner pid is in the name.
-  // The host's layout is read once for both (mountinfo and /proc/self/cgroup).
+  // The host's cgroup layout (mountinfo and /proc/self/cgroup), read once for
+  // the sandbox's cgroup and the stale-cgroup sweep below.
   absl::StatusOr<sys::CgroupLayout> layout = sys::DetectCgroupLayout();
-  static absl::once_flag stale_once;
-  absl::call_once(stale_once, [&] {
-    (void)(layout.ok() ? sys::RemoveStaleCgroups(*layout) : sys::RemoveStaleCgroups());
-  });
   if (absl::Status s = BuildCgroup(policy_, layout.ok() ? &*layout : nullptr, report); !s.ok()) {
     return fail(s);
   }
   timer.Mark("cgroup");
   if (absl::Status s = StartInit(policy_, timer); !s.ok()) return fail(s);
+
+  // Init now builds the sandbox (~1 ms, on another CPU when there is one):
+  // meanwhile the host does what does not need init's report. Once per
+  // process: remove cgroups left behind by kavach processes that died without
+  // cleaning up (kill -9); their owner pid is in the name.
+  static absl::once_flag stale_once;
+  absl::call_once(stale_once, [&] {
+    (void)(layout.ok() ? sys::RemoveStaleCgroups(*layout) : sys::RemoveStaleCgroups());
+  });
+  ReadHostFacts(policy_);
 
   // Wait for init's verdict.
   SetupReply reply;
