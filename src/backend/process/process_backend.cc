@@ -107,6 +107,10 @@ Control ControlForStep(InitStep step) {
   switch (step) {
     case InitStep::kCgroupNamespace:
       return Control::kCgroupNamespace;
+    case InitStep::kIpcNamespace:
+      return Control::kIpcNamespace;
+    case InitStep::kUtsNamespace:
+      return Control::kUtsNamespace;
     case InitStep::kMountPropagation:
     case InitStep::kMount:
     case InitStep::kOpenSource:
@@ -790,10 +794,10 @@ absl::Status ProcessBackend::StartInit(const SandboxPolicy& policy, StepTimer& t
     plan_.cgroup_task_fd_count = static_cast<int>(task_files.size());
   }
 
-  // No CLONE_NEWNET: init makes the network namespace itself, in parallel
-  // with its root build (plan_.new_netns).
-  uint64_t flags =
-      CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
+  // No CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS (nor CLONE_NEWCGROUP): a
+  // helper of init makes them in parallel with its root build, and init joins
+  // them before anything of the sandbox runs (see MakeNamespaces).
+  uint64_t flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_PIDFD;
   int pidfd = -1;
   struct clone_args args = {};
   args.flags = flags;
@@ -821,8 +825,7 @@ absl::Status ProcessBackend::StartInit(const SandboxPolicy& policy, StepTimer& t
   if (pid < 0) {
     int err = errno;
     return absl::FailedPreconditionError(absl::StrCat(
-        "namespace.user: clone3 into new user, pid, mount, ipc, uts namespaces failed: ",
-        Errno(err)));
+        "namespace.user: clone3 into new user, pid and mount namespaces failed: ", Errno(err)));
   }
   init_pid_ = static_cast<pid_t>(pid);
   init_pidfd_.Reset(pidfd);
