@@ -871,6 +871,17 @@ absl::Status Cgroup::Freeze() {
   return absl::OkStatus();
 }
 
+absl::Status Cgroup::ThawIfFrozen() {
+  if (destroyed_) return absl::FailedPreconditionError("cgroup: already destroyed");
+  const std::string dir = DirFor(kFreezer);
+  if (dir.empty()) return absl::OkStatus();
+  const bool v2 = version_ == CgroupVersion::kV2;
+  absl::StatusOr<std::string> state =
+      ReadTrimmed(Join(dir, v2 ? "cgroup.freeze" : "freezer.state"));
+  if (state.ok() && *state == (v2 ? "0" : "THAWED")) return absl::OkStatus();
+  return Thaw();
+}
+
 absl::Status Cgroup::Thaw() {
   if (destroyed_) return absl::FailedPreconditionError("cgroup: already destroyed");
   const std::string dir = DirFor(kFreezer);

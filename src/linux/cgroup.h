@@ -174,6 +174,11 @@ class Cgroup final {
   // does not settle within settle_timeout.
   [[nodiscard]] absl::Status Freeze();
   [[nodiscard]] absl::Status Thaw();
+  // Thaw() unless one read shows the cgroup is neither frozen nor freezing
+  // (v1 freezer.state THAWED, v2 cgroup.freeze 0): what a teardown needs
+  // before killing, at a kernfs read instead of a write, a read and the
+  // freezer walking the cgroup's tasks. OK when there is no freezer.
+  [[nodiscard]] absl::Status ThawIfFrozen();
   [[nodiscard]] absl::StatusOr<bool> IsFrozen() const;
 
   // SIGKILLs every process inside and waits until it is empty: v2 cgroup.kill

@@ -233,11 +233,22 @@ TEST_P(CgroupModeTest, FreezeStopsProgressAndThawResumes) {
   EXPECT_EQ(::read(ticks->read.get(), buf, sizeof buf), -1) << "child ticked while frozen";
   EXPECT_EQ(errno, EAGAIN);
 
-  ASSERT_TRUE(cg->Thaw().ok());
+  // Frozen: ThawIfFrozen() thaws.
+  ASSERT_TRUE(cg->ThawIfFrozen().ok());
   frozen = cg->IsFrozen();
   ASSERT_TRUE(frozen.ok());
   EXPECT_FALSE(*frozen);
   EXPECT_EQ(::poll(&pfd, 1, 10000), 1) << "child did not resume after thaw";
+  // Thawed: nothing to do, and it stays thawed.
+  ASSERT_TRUE(cg->ThawIfFrozen().ok());
+  frozen = cg->IsFrozen();
+  ASSERT_TRUE(frozen.ok());
+  EXPECT_FALSE(*frozen);
+  ASSERT_TRUE(cg->Freeze().ok());
+  ASSERT_TRUE(cg->Thaw().ok());
+  frozen = cg->IsFrozen();
+  ASSERT_TRUE(frozen.ok());
+  EXPECT_FALSE(*frozen);
   EXPECT_GT(::read(ticks->read.get(), buf, sizeof buf), 0);
   ASSERT_TRUE(cg->Destroy().ok());
   child.Wait();

@@ -1561,7 +1561,7 @@ absl::Status ProcessBackend::Resume() {
 
 void ProcessBackend::KillInit() {
   if (init_pid_ <= 0) return;
-  if (cgroup_) (void)cgroup_->Thaw();  // a frozen init cannot die
+  if (cgroup_) (void)cgroup_->ThawIfFrozen();  // a frozen init cannot die
   if (init_pidfd_) {
     ::syscall(SYS_pidfd_send_signal, init_pidfd_.get(), SIGKILL, nullptr, 0);
     siginfo_t info;
