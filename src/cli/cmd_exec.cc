@@ -10,10 +10,12 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <initializer_list>
 #include <iostream>
 #include <iterator>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <vector>
 
@@ -83,50 +85,123 @@ constexpr char kExecFooter[] =
     "with scopes, memory/cpu/pids limits, no network), and the output gate is\n"
     "on unless --no-gate is given.";
 
+// CLI11 compares every option it adds with all the ones before it (names
+// parsed into strings each time): registering all 33 options was 0.63M
+// instructions, half of a whole `kavach exec --backend noop`. So an option
+// with only a long name is registered only when an argument names it
+// ("--name" or "--name=value"; the command's own arguments count too: a false
+// positive only costs time) or help may be asked for ("--help", or an "h" in
+// a cluster of short flags). That changes nothing else: an option that is not
+// registered cannot have been given. Options with a short name are always
+// registered (they may hide in a cluster).
+class NamedOptions {
+ public:
+  explicit NamedOptions(const std::vector<std::string>& args) : args_(args) {
+    for (std::string_view a : args) {
+      if (a == "--help" ||
+          (a.size() > 1 && a[0] == '-' && a[1] != '-' && a.find('h') != std::string_view::npos)) {
+        help_ = true;
+      }
+    }
+  }
+  bool operator()(std::initializer_list<std::string_view> names) const {
+    if (help_) return true;
+    for (std::string_view a : args_) {
+      a = a.substr(0, a.find('='));
+      for (std::string_view name : names) {
+        if (a == name) return true;
+      }
+    }
+    return false;
+  }
+
+ private:
+  const std::vector<std::string>& args_;
+  bool help_ = false;
+};
+
 // Parses into `flags`; returns an exit status when the command should stop
 // here (help printed, or a usage error).
 std::optional<int> ParseExecFlags(const std::vector<std::string>& args, ExecFlags& flags) {
   CLI::App app{"Run one command in a sandbox.", "kavach exec"};
   app.prefix_command();  // Everything from the first positional on is the command.
   app.footer(kExecFooter);
+  const NamedOptions named(args);
   app.add_option("-b,--backend", flags.backend, "isolation backend (default: process)");
   app.add_option("-p,--policy", flags.policy,
                  "minimal | basic | strict | a .json/.toml policy file (default: strict)");
   app.add_option("-t,--timeout", flags.timeout_ms, "wall-clock limit in milliseconds")
       ->check(CLI::PositiveNumber);
-  app.add_option("--memory", flags.memory_mb, "memory limit in MiB")->check(CLI::PositiveNumber);
-  app.add_option("--cpus", flags.cpus, "CPU limit in cores (microVM: the guest's vCPUs)")
-      ->check(CLI::PositiveNumber);
-  app.add_option("--runtime", flags.runtime, "oci backend: crun | runc (default: crun)")
-      ->check(CLI::IsMember({"crun", "runc"}));
-  app.add_option("--inner", flags.inner,
-                 "oci, gvisor: run kavach's process jail inside the container (process)")
-      ->check(CLI::IsMember({"process"}));
-  app.add_option("--vmm", flags.vmm, "firecracker backend: qemu | firecracker (default: auto)")
-      ->check(CLI::IsMember({"qemu", "firecracker"}));
-  app.add_flag("--cold", flags.cold,
-               "firecracker backend: boot a fresh VM instead of cloning the cached template");
-  app.add_option("--pids", flags.pids, "maximum number of processes")->check(CLI::PositiveNumber);
-  app.add_option("--network", flags.network,
-                 "none | proxy | host (default: the policy's; proxy: only the --allow-host "
-                 "hosts, through kavach's egress proxy)");
-  AddEgressOptions(app, flags.egress);
-  AddSecretOptions(app, flags.secrets);
+  if (named({"--memory"})) {
+    app.add_option("--memory", flags.memory_mb, "memory limit in MiB")->check(CLI::PositiveNumber);
+  }
+  if (named({"--cpus"})) {
+    app.add_option("--cpus", flags.cpus, "CPU limit in cores (microVM: the guest's vCPUs)")
+        ->check(CLI::PositiveNumber);
+  }
+  if (named({"--runtime"})) {
+    app.add_option("--runtime", flags.runtime, "oci backend: crun | runc (default: crun)")
+        ->check(CLI::IsMember({"crun", "runc"}));
+  }
+  if (named({"--inner"})) {
+    app.add_option("--inner", flags.inner,
+                   "oci, gvisor: run kavach's process jail inside the container (process)")
+        ->check(CLI::IsMember({"process"}));
+  }
+  if (named({"--vmm"})) {
+    app.add_option("--vmm", flags.vmm, "firecracker backend: qemu | firecracker (default: auto)")
+        ->check(CLI::IsMember({"qemu", "firecracker"}));
+  }
+  if (named({"--cold"})) {
+    app.add_flag("--cold", flags.cold,
+                 "firecracker backend: boot a fresh VM instead of cloning the cached template");
+  }
+  if (named({"--pids"})) {
+    app.add_option("--pids", flags.pids, "maximum number of processes")->check(CLI::PositiveNumber);
+  }
+  if (named({"--network"})) {
+    app.add_option("--network", flags.network,
+                   "none | proxy | host (default: the policy's; proxy: only the --allow-host "
+                   "hosts, through kavach's egress proxy)");
+  }
+  if (named({"--allow-host", "--allow-port", "--credential", "--resolve", "--upstream-ca"})) {
+    AddEgressOptions(app, flags.egress);
+  }
+  if (named({"--secret-env", "--secret-file", "--secret-stdin"})) {
+    AddSecretOptions(app, flags.secrets);
+  }
   app.add_option("-w,--workdir", flags.workdir,
                  "host directory bound read-write as the working directory");
-  app.add_option("--ro", flags.ro, "host path visible read-only inside (repeatable)");
-  app.add_option("--rw", flags.rw, "host path visible read-write inside (repeatable)");
+  if (named({"--ro"})) {
+    app.add_option("--ro", flags.ro, "host path visible read-only inside (repeatable)");
+  }
+  if (named({"--rw"})) {
+    app.add_option("--rw", flags.rw, "host path visible read-write inside (repeatable)");
+  }
   app.add_option("-e,--env", flags.env, "KEY=VALUE set inside (repeatable)");
-  app.add_flag("--no-gate", flags.no_gate, "do not scan the output");
-  app.add_option("--audit", flags.audit_log, "append every event to this audit chain (JSON lines)");
-  app.add_option("--audit-key", flags.audit_key, "0600 file holding the audit HMAC key");
-  app.add_option("--quarantine", flags.quarantine_dir, "where quarantined output is kept");
+  if (named({"--no-gate"})) app.add_flag("--no-gate", flags.no_gate, "do not scan the output");
+  if (named({"--audit"})) {
+    app.add_option("--audit", flags.audit_log,
+                   "append every event to this audit chain (JSON lines)");
+  }
+  if (named({"--audit-key"})) {
+    app.add_option("--audit-key", flags.audit_key, "0600 file holding the audit HMAC key");
+  }
+  if (named({"--quarantine"})) {
+    app.add_option("--quarantine", flags.quarantine_dir, "where quarantined output is kept");
+  }
   app.add_flag("-i,--stdin", flags.stdin_forward, "pass kavach's stdin to the command");
-  app.add_option("--fuel", flags.fuel, "wasm: deterministic CPU budget (fuel units) per run");
-  app.add_option("--dir", flags.dirs,
-                 "wasm: preopen host directory HOST (read-write) at GUEST, default HOST "
-                 "(HOST[:GUEST], repeatable)");
-  app.add_flag("--json", flags.json, "print one JSON object instead of the command's output");
+  if (named({"--fuel"})) {
+    app.add_option("--fuel", flags.fuel, "wasm: deterministic CPU budget (fuel units) per run");
+  }
+  if (named({"--dir"})) {
+    app.add_option("--dir", flags.dirs,
+                   "wasm: preopen host directory HOST (read-write) at GUEST, default HOST "
+                   "(HOST[:GUEST], repeatable)");
+  }
+  if (named({"--json"})) {
+    app.add_flag("--json", flags.json, "print one JSON object instead of the command's output");
+  }
   app.add_flag("-v,--verbose", flags.verbose, "print a summary line (score, verdict, timing)");
 
   // CLI11 wants argv order reversed when given a vector.

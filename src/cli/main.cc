@@ -3,12 +3,15 @@
 // The kavach binary: reads the subcommand and hands the remaining arguments to
 // its Run*Command (see commands.h). Top-level help, version and the shared
 // error printers live here.
+#include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "cli/commands.h"
 
 #ifndef KAVACH_VERSION
@@ -113,4 +116,18 @@ int Main(int argc, char** argv) {
 
 }  // namespace kavach::cli
 
-int main(int argc, char** argv) { return kavach::cli::Main(argc, argv); }
+int main(int argc, char** argv) {
+  // Debian builds Abseil without NDEBUG, which turns on Mutex deadlock
+  // detection: a lock-order graph updated on every lock (~6k instructions per
+  // lock in a `kavach exec`). A debugging aid, not a check the CLI needs.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  const int status = kavach::cli::Main(argc, argv);
+  // Every command has cleaned up what it made by the time it returns (a
+  // sandbox is destroyed, files are closed): flush the output and leave
+  // without running static destructors and atexit handlers (OpenSSL's
+  // cleanup among them), work the kernel's exit makes moot.
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+  std::_Exit(status);
+}

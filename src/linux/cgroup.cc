@@ -441,8 +441,9 @@ absl::StatusOr<std::unique_ptr<Cgroup>> Cgroup::Create(std::string_view name,
     std::vector<absl::Status> failures;
     std::string leaf;
     for (const std::string& base : bases) {
-      // Another owner's Destroy() may remove an empty parent between our
-      // mkdir of it and of the leaf; that shows as ENOENT and is retried.
+      // Someone may remove the empty parent between our mkdir of it and of
+      // the leaf (kavach before it kept its parents did); that shows as
+      // ENOENT and is retried.
       for (int attempt = 0; attempt < 3; ++attempt) {
         absl::StatusOr<std::string> parent =
             PrepareV2Parent(h, base, options.parent, required, optional);
@@ -452,7 +453,6 @@ absl::StatusOr<std::unique_ptr<Cgroup>> Cgroup::Create(std::string_view name,
         }
         std::string dir = Join(*parent, name);
         if (::mkdir(dir.c_str(), 0755) == 0) {
-          cg->parents_.push_back(*parent);
           leaf = dir;
           break;
         }
@@ -524,6 +524,11 @@ absl::StatusOr<std::unique_ptr<Cgroup>> Cgroup::Create(std::string_view name,
   for (const char* c : {kMemory, kPids, kCpu, kCpuacct, kFreezer}) {
     const CgroupHierarchy* h = layout.V1For(c);
     if (h == nullptr) continue;
+    // Co-mounted with cpu it costs nothing more, so it is joined anyway.
+    if (std::string_view(c) == kCpuacct && !options.cpu_accounting &&
+        dir_for_mount.count(h->mount_point) == 0) {
+      continue;
+    }
     const bool needed = std::find(required.begin(), required.end(), c) != required.end();
     if (h->own_dir.empty()) {
       if (needed) {
@@ -537,16 +542,21 @@ absl::StatusOr<std::unique_ptr<Cgroup>> Cgroup::Create(std::string_view name,
       const std::string parent = Join(h->own_dir, options.parent);
       const std::string dir = Join(parent, name);
       absl::Status s;
-      for (int attempt = 0; attempt < 3; ++attempt) {
-        s = MkdirExisting(parent);
-        if (!s.ok()) break;
-        // Recorded now so that a failure below still removes it (if empty).
-        if (cg->parents_.empty() || cg->parents_.back() != parent) cg->parents_.push_back(parent);
-        if (::mkdir(dir.c_str(), 0755) == 0) break;
+      for (int attempt = 0; attempt < 4; ++attempt) {
+        // The leaf first: the parent is kept, so it exists but for the first
+        // cgroup on the host (ENOENT: make it and try again).
+        if (::mkdir(dir.c_str(), 0755) == 0) {
+          s = absl::OkStatus();
+          break;
+        }
         int err = errno;
         s = err == EEXIST ? absl::AlreadyExistsError(absl::StrCat(dir, " already exists"))
                           : ErrnoStatus(err, absl::StrCat("mkdir ", dir));
         if (err != ENOENT) break;
+        if (absl::Status made = MkdirExisting(parent); !made.ok()) {
+          s = made;
+          break;
+        }
       }
       // Permission problems are about the cgroup as a whole, not one limit.
       if (!s.ok()) {
@@ -581,7 +591,12 @@ absl::StatusOr<std::unique_ptr<Cgroup>> Cgroup::Create(std::string_view name,
   if (limits.cpu_cores) {
     const std::string& dir = cg->dir_for_[kCpu];
     CpuQuota q = QuotaFor(*limits.cpu_cores);
-    absl::Status s = WriteKernelFile(Join(dir, "cpu.cfs_period_us"), absl::StrCat(q.period_us));
+    // A new cgroup's period is the kernel's default, kCpuPeriodUs: written
+    // only when it differs (ReadBackLimits checks quota/period either way).
+    absl::Status s;
+    if (q.period_us != kCpuPeriodUs) {
+      s = WriteKernelFile(Join(dir, "cpu.cfs_period_us"), absl::StrCat(q.period_us));
+    }
     if (s.ok()) s = WriteKernelFile(Join(dir, "cpu.cfs_quota_us"), absl::StrCat(q.quota_us));
     if (!s.ok()) return Named("cgroup.cpu", s);
   }
@@ -831,6 +846,7 @@ absl::Status Cgroup::Freeze() {
     if (!s.ok()) return Named("cgroup.freezer", s);
   } else {
     if (dir.empty()) return absl::FailedPreconditionError("cgroup.freezer: no freezer hierarchy");
+    froze_ = true;  // even if the write fails part-way: Destroy() thaws
     absl::Status s = WriteKernelFile(Join(dir, "freezer.state"), "FROZEN");
     if (!s.ok()) return Named("cgroup.freezer", s);
   }
@@ -853,6 +869,17 @@ absl::Status Cgroup::Freeze() {
                      last.ok() ? "" : absl::StrCat(": ", last.message())));
   }
   return absl::OkStatus();
+}
+
+absl::Status Cgroup::ThawIfFrozen() {
+  if (destroyed_) return absl::FailedPreconditionError("cgroup: already destroyed");
+  const std::string dir = DirFor(kFreezer);
+  if (dir.empty()) return absl::OkStatus();
+  const bool v2 = version_ == CgroupVersion::kV2;
+  absl::StatusOr<std::string> state =
+      ReadTrimmed(Join(dir, v2 ? "cgroup.freeze" : "freezer.state"));
+  if (state.ok() && *state == (v2 ? "0" : "THAWED")) return absl::OkStatus();
+  return Thaw();
 }
 
 absl::Status Cgroup::Thaw() {
@@ -957,8 +984,11 @@ absl::Status Cgroup::Destroy() {
   // holds a task; a busy one gets the full kill below.
   absl::Status first = KnownEmpty() ? absl::OkStatus() : KillAll();
   // A frozen v2 cgroup that is empty can still be removed, but thaw anyway so
-  // that nothing we missed stays stuck.
-  if (version_ == CgroupVersion::kV1 && !DirFor(kFreezer).empty()) {
+  // that nothing we missed stays stuck. Only if we ever froze it: a fresh v1
+  // cgroup is THAWED, and that write was a kernfs open, write and close on
+  // every sandbox's teardown. (Frozen by someone else and not empty: the
+  // kill below freezes it, and so thaws it here.)
+  if (version_ == CgroupVersion::kV1 && froze_ && !DirFor(kFreezer).empty()) {
     (void)WriteKernelFile(Join(DirFor(kFreezer), "freezer.state"), "THAWED");
   }
   v2_fd_.Reset();
@@ -991,9 +1021,10 @@ absl::Status Cgroup::Destroy() {
       if (first.ok()) first = Named("cgroup", s);
     }
   }
-  // The shared parent goes when the last of its children does; EBUSY or
-  // ENOTEMPTY means another cgroup still lives there.
-  for (const std::string& parent : parents_) ::rmdir(parent.c_str());
+  // The shared "kavach" parent stays for the next sandbox: making and
+  // removing it cost every cold sandbox one cgroup mkdir and one rmdir per
+  // hierarchy (five of each on a v1 host), the kernel creating and tearing
+  // down every controller's files each time.
   if (all_gone) destroyed_ = true;
   return first;
 }
@@ -1048,7 +1079,6 @@ absl::StatusOr<int> RemoveStaleCgroups(const CgroupLayout& layout, std::string_v
         first = Named("cgroup", s);
       }
     }
-    ::rmdir(p.c_str());  // only succeeds when nothing else lives there
   }
   if (!first.ok()) return first;
   return removed;

@@ -21,8 +21,10 @@
 // below our own cgroup, or at the top of the hierarchy when our own cgroup
 // cannot hold children with controllers (see Create()). On v1 it is
 // <own cgroup>/kavach/<name> in each of the memory, pids, cpu, cpuacct and
-// freezer hierarchies that exist. Names from MakeCgroupName() start with the
-// owner's pid so that RemoveStaleCgroups() can clean up after a crashed run.
+// freezer hierarchies that exist. The "kavach" parent is made once and kept
+// (an empty directory; Destroy() removes only the sandbox's own). Names from
+// MakeCgroupName() start with the owner's pid so that RemoveStaleCgroups() can
+// clean up after a crashed run.
 //
 // Fail closed: a limit that is asked for and cannot be applied is an error
 // naming the control ("cgroup.memory", "cgroup.pids", "cgroup.cpu",
@@ -84,6 +86,10 @@ struct CgroupOptions {
   // KillAll() uses v2 cgroup.kill when present. false forces the
   // freeze/SIGKILL/thaw loop that older kernels and v1 need (tests use it).
   bool use_cgroup_kill = true;
+  // v1: also join the cpuacct hierarchy, for CpuTime(). Where it is mounted
+  // apart from cpu, that is one more directory to make, join and remove per
+  // cgroup; it limits nothing. false: CpuTime() is FailedPrecondition on v1.
+  bool cpu_accounting = true;
   // How long Freeze/Thaw/KillAll/Destroy wait for the kernel to settle.
   absl::Duration settle_timeout = absl::Seconds(10);
 };
@@ -155,7 +161,7 @@ class Cgroup final {
   // reset is kept on a file descriptor this object holds).
   [[nodiscard]] absl::Status ResetPeak();
   // CPU time used by everything that ran in it (v2 cpu.stat usage_usec; v1
-  // cpuacct.usage).
+  // cpuacct.usage, with CgroupOptions::cpu_accounting).
   [[nodiscard]] absl::StatusOr<absl::Duration> CpuTime() const;
   // Processes in it and its sub-cgroups, sorted.
   [[nodiscard]] absl::StatusOr<std::vector<pid_t>> Pids() const;
@@ -168,6 +174,11 @@ class Cgroup final {
   // does not settle within settle_timeout.
   [[nodiscard]] absl::Status Freeze();
   [[nodiscard]] absl::Status Thaw();
+  // Thaw() unless one read shows the cgroup is neither frozen nor freezing
+  // (v1 freezer.state THAWED, v2 cgroup.freeze 0): what a teardown needs
+  // before killing, at a kernfs read instead of a write, a read and the
+  // freezer walking the cgroup's tasks. OK when there is no freezer.
+  [[nodiscard]] absl::Status ThawIfFrozen();
   [[nodiscard]] absl::StatusOr<bool> IsFrozen() const;
 
   // SIGKILLs every process inside and waits until it is empty: v2 cgroup.kill
@@ -176,8 +187,8 @@ class Cgroup final {
   // Internal error listing the survivors if some remain.
   [[nodiscard]] absl::Status KillAll();
 
-  // KillAll(), then removes every directory (sub-cgroups first) and, when
-  // empty, the shared parent. Idempotent.
+  // KillAll(), then removes every directory (sub-cgroups first). The shared
+  // parent ("kavach") stays for the next cgroup. Idempotent.
   [[nodiscard]] absl::Status Destroy();
 
  private:
@@ -195,7 +206,6 @@ class Cgroup final {
   CgroupVersion version_ = CgroupVersion::kV2;
   std::string name_;
   std::vector<std::string> dirs_;               // leaf directories we created
-  std::vector<std::string> parents_;            // their "kavach" parents
   std::map<std::string, std::string> dir_for_;  // controller -> directory
   UniqueFd v2_fd_;
   UniqueFd peak_fd_;  // v2 memory.peak held open after ResetPeak()
@@ -204,6 +214,7 @@ class Cgroup final {
   bool use_cgroup_kill_ = true;
   absl::Duration settle_timeout_ = absl::Seconds(10);
   bool destroyed_ = false;
+  bool froze_ = false;  // Freeze() was called (v1: Destroy() thaws only then)
 };
 
 // "<pid>-<sequence>-<random hex>": unique on this host, owner pid first.

@@ -233,11 +233,22 @@ TEST_P(CgroupModeTest, FreezeStopsProgressAndThawResumes) {
   EXPECT_EQ(::read(ticks->read.get(), buf, sizeof buf), -1) << "child ticked while frozen";
   EXPECT_EQ(errno, EAGAIN);
 
-  ASSERT_TRUE(cg->Thaw().ok());
+  // Frozen: ThawIfFrozen() thaws.
+  ASSERT_TRUE(cg->ThawIfFrozen().ok());
   frozen = cg->IsFrozen();
   ASSERT_TRUE(frozen.ok());
   EXPECT_FALSE(*frozen);
   EXPECT_EQ(::poll(&pfd, 1, 10000), 1) << "child did not resume after thaw";
+  // Thawed: nothing to do, and it stays thawed.
+  ASSERT_TRUE(cg->ThawIfFrozen().ok());
+  frozen = cg->IsFrozen();
+  ASSERT_TRUE(frozen.ok());
+  EXPECT_FALSE(*frozen);
+  ASSERT_TRUE(cg->Freeze().ok());
+  ASSERT_TRUE(cg->Thaw().ok());
+  frozen = cg->IsFrozen();
+  ASSERT_TRUE(frozen.ok());
+  EXPECT_FALSE(*frozen);
   EXPECT_GT(::read(ticks->read.get(), buf, sizeof buf), 0);
   ASSERT_TRUE(cg->Destroy().ok());
   child.Wait();
@@ -442,6 +453,34 @@ TEST_P(CgroupModeTest, CpuTimeCountsWorkDoneInside) {
   absl::StatusOr<absl::Duration> cpu = cg->CpuTime();
   ASSERT_TRUE(cpu.ok()) << cpu.status();
   EXPECT_GE(*cpu, absl::Milliseconds(90));
+}
+
+// Without cpu accounting a v1 cgroup does not join a cpuacct hierarchy that
+// is mounted apart from cpu (the process backend's choice); the limits stay.
+TEST_P(CgroupModeTest, WithoutCpuAccountingNoSeparateCpuacctDirectory) {
+  if (GetParam().version != CgroupOptions::Version::kV1) {
+    GTEST_SKIP() << "cpu_accounting only changes v1";
+  }
+  const CgroupHierarchy* acct = layout_.V1For("cpuacct");
+  const CgroupHierarchy* cpu = layout_.V1For("cpu");
+  if (acct == nullptr || acct->own_dir.empty()) GTEST_SKIP() << "no usable cpuacct hierarchy";
+  const bool apart = cpu == nullptr || cpu->mount_point != acct->mount_point;
+  CgroupOptions o = Options();
+  o.cpu_accounting = false;
+  CgroupLimits limits;
+  if (Offers("pids")) limits.max_pids = 16;
+  absl::StatusOr<std::unique_ptr<Cgroup>> cg = Cgroup::Create(MakeCgroupName(), limits, o);
+  ASSERT_TRUE(cg.ok()) << cg.status();
+  const std::string acct_dir = acct->own_dir + "/kavach/" + (*cg)->name();
+  EXPECT_EQ(Exists(acct_dir), !apart) << acct_dir;
+  if (apart) {
+    EXPECT_TRUE(absl::IsFailedPrecondition((*cg)->CpuTime().status()));
+  }
+  absl::StatusOr<CgroupLimits> back = (*cg)->ReadBackLimits();
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->max_pids, limits.max_pids);
+  ASSERT_TRUE((*cg)->Destroy().ok());
+  EXPECT_FALSE(Exists(acct_dir));
 }
 
 TEST_P(CgroupModeTest, PeakMemoryAndReset) {
@@ -682,8 +721,12 @@ TEST(CgroupTest, V2PlacementBelowABusyOwnCgroup) {
     ASSERT_TRUE(cg.ok()) << cg.status();
     ASSERT_EQ((*cg)->paths().size(), 1u);
     EXPECT_EQ((*cg)->paths()[0], own + "/kavach/" + (*cg)->name());
+    const std::string leaf = (*cg)->paths()[0];
     ASSERT_TRUE((*cg)->Destroy().ok());
-    EXPECT_FALSE(Exists(own + "/kavach")) << "empty parent left behind";
+    EXPECT_FALSE(Exists(leaf)) << "the sandbox's cgroup left behind";
+    // The shared parent is kept for the next cgroup (made once per host).
+    EXPECT_TRUE(Exists(own + "/kavach"));
+    ::rmdir((own + "/kavach").c_str());
   }
   if (!layout->V2Has("memory")) {
     // The layout claims memory, the kernel does not have it below our busy

@@ -86,6 +86,8 @@ enum class InitStep : uint32_t {
   kExec,
   kClone,
   kCgroupAttach,  // init moving itself into a v1 hierarchy
+  kIpcNamespace,  // made by init's namespace helper
+  kUtsNamespace,
 };
 const char* InitStepName(InitStep step);
 

@@ -107,6 +107,10 @@ Control ControlForStep(InitStep step) {
   switch (step) {
     case InitStep::kCgroupNamespace:
       return Control::kCgroupNamespace;
+    case InitStep::kIpcNamespace:
+      return Control::kIpcNamespace;
+    case InitStep::kUtsNamespace:
+      return Control::kUtsNamespace;
     case InitStep::kMountPropagation:
     case InitStep::kMount:
     case InitStep::kOpenSource:
@@ -308,6 +312,10 @@ class ProcessBackend final : public Backend {
   absl::Status BuildLandlockPlan(const SandboxPolicy& policy);
   absl::Status StartInit(const SandboxPolicy& policy, StepTimer& timer);
   absl::Status WriteIdMaps(pid_t pid);
+  // Reads what the evidence compares init's report with (our own namespace
+  // inodes, the cgroup limits in force) into host_facts_. Called while init
+  // builds the sandbox on another CPU, where the host used to sit in poll.
+  void ReadHostFacts(const SandboxPolicy& policy);
   absl::Status GatherEvidence(const SandboxPolicy& policy, const ProbeReport& probe,
                               PrepareReport* report);
   void KillInit();
@@ -339,6 +347,11 @@ class ProcessBackend final : public Backend {
   bool landlock_planned_ = false;
   std::unique_ptr<sys::Cgroup> cgroup_;
   std::string cgroup_unavailable_;  // why there is no cgroup, when there is none
+  struct HostFacts {
+    absl::StatusOr<uint64_t> ns_inode[kNamespaceCount];  // kNamespaceNames order
+    absl::StatusOr<sys::CgroupLimits> limits = absl::FailedPreconditionError("not read");
+  };
+  HostFacts host_facts_;
   UniqueFd control_;
   // The stdin of a command given no input (one open per sandbox instead of a
   // pipe per exec whose write end is closed at once; both read as EOF).
@@ -583,6 +596,10 @@ absl::Status ProcessBackend::BuildCgroup(const SandboxPolicy& policy,
   for (int attempt = 0; attempt < 4; ++attempt) {
     sys::CgroupOptions options;
     if (layout != nullptr) options.layout = *layout;
+    // Nothing here reads the sandbox's cgroup CPU time (a command's comes from
+    // its rusage): on a v1 host whose cpuacct is not co-mounted with cpu that
+    // saves a cgroup mkdir, attach and rmdir per sandbox.
+    options.cpu_accounting = false;
     absl::StatusOr<std::unique_ptr<sys::Cgroup>> cg = sys::Cgroup::Create(name, limits, options);
     if (cg.ok()) {
       cgroup_ = std::move(*cg);
@@ -777,10 +794,10 @@ absl::Status ProcessBackend::StartInit(const SandboxPolicy& policy, StepTimer& t
     plan_.cgroup_task_fd_count = static_cast<int>(task_files.size());
   }
 
-  // No CLONE_NEWNET: init makes the network namespace itself, in parallel
-  // with its root build (plan_.new_netns).
-  uint64_t flags =
-      CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_PIDFD;
+  // No CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS (nor CLONE_NEWCGROUP): a
+  // helper of init makes them in parallel with its root build, and init joins
+  // them before anything of the sandbox runs (see MakeNamespaces).
+  uint64_t flags = CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_PIDFD;
   int pidfd = -1;
   struct clone_args args = {};
   args.flags = flags;
@@ -808,8 +825,7 @@ absl::Status ProcessBackend::StartInit(const SandboxPolicy& policy, StepTimer& t
   if (pid < 0) {
     int err = errno;
     return absl::FailedPreconditionError(absl::StrCat(
-        "namespace.user: clone3 into new user, pid, mount, ipc, uts namespaces failed: ",
-        Errno(err)));
+        "namespace.user: clone3 into new user, pid and mount namespaces failed: ", Errno(err)));
   }
   init_pid_ = static_cast<pid_t>(pid);
   init_pidfd_.Reset(pidfd);
@@ -838,6 +854,24 @@ absl::Status ProcessBackend::StartInit(const SandboxPolicy& policy, StepTimer& t
   return absl::OkStatus();
 }
 
+void ProcessBackend::ReadHostFacts(const SandboxPolicy& policy) {
+  for (int i = 0; i < kNamespaceCount; ++i) {
+    if (std::string_view(kNamespaceNames[i]) == "net" &&
+        policy.network.mode == NetworkMode::kHost) {
+      continue;  // not compared
+    }
+    host_facts_.ns_inode[i] = NamespaceInode("/proc/self", kNamespaceNames[i]);
+  }
+  const ResourceLimits& lim = policy.limits;
+  if (lim.memory_bytes || lim.cpu_cores || lim.cpu_weight || lim.max_pids) {
+    // The limits were written before init was cloned: what is read now is
+    // what init and every command run under.
+    host_facts_.limits = cgroup_ ? cgroup_->ReadBackLimits()
+                                 : absl::StatusOr<sys::CgroupLimits>(absl::FailedPreconditionError(
+                                       absl::StrCat("no cgroup: ", cgroup_unavailable_)));
+  }
+}
+
 absl::Status ProcessBackend::GatherEvidence(const SandboxPolicy& policy, const ProbeReport& probe,
                                             PrepareReport* report) {
   std::vector<Evidence>& ev = report->evidence;
@@ -849,9 +883,16 @@ absl::Status ProcessBackend::GatherEvidence(const SandboxPolicy& policy, const P
     }
     return 0;
   };
+  auto host_inode = [&](std::string_view ns) -> const absl::StatusOr<uint64_t>& {
+    for (int i = 0; i < kNamespaceCount; ++i) {
+      if (ns == kNamespaceNames[i]) return host_facts_.ns_inode[i];
+    }
+    static const absl::StatusOr<uint64_t> unknown = absl::InternalError("unknown namespace");
+    return unknown;
+  };
   auto ns_item = [&](std::string_view ns, Control control, int points) -> absl::Status {
     uint64_t inside = inside_inode(ns);
-    absl::StatusOr<uint64_t> host = NamespaceInode("/proc/self", ns);
+    const absl::StatusOr<uint64_t>& host = host_inode(ns);
     bool verified = inside != 0 && host.ok() && inside != *host;
     std::string detail = host.ok() ? absl::StrFormat("%s:[%d] differs from host %s:[%d]",
                                                      ToAbsl(ns), inside, ToAbsl(ns), *host)
@@ -874,7 +915,7 @@ absl::Status ProcessBackend::GatherEvidence(const SandboxPolicy& policy, const P
   }
   if (policy.network.mode != NetworkMode::kHost) {
     uint64_t inside = inside_inode("net");
-    absl::StatusOr<uint64_t> host = NamespaceInode("/proc/self", "net");
+    const absl::StatusOr<uint64_t>& host = host_inode("net");
     bool own = inside != 0 && host.ok() && inside != *host;
     bool verified = own && probe.interface_count == 1 && probe.only_loopback == 1;
     std::string names(probe.interfaces, strnlen(probe.interfaces, sizeof probe.interfaces));
@@ -992,10 +1033,7 @@ absl::Status ProcessBackend::GatherEvidence(const SandboxPolicy& policy, const P
   // cgroup limits, read back from the kernel.
   const ResourceLimits& lim = policy.limits;
   if (lim.memory_bytes || lim.cpu_cores || lim.cpu_weight || lim.max_pids) {
-    absl::StatusOr<sys::CgroupLimits> back =
-        cgroup_ ? cgroup_->ReadBackLimits()
-                : absl::StatusOr<sys::CgroupLimits>(absl::FailedPreconditionError(
-                      absl::StrCat("no cgroup: ", cgroup_unavailable_)));
+    const absl::StatusOr<sys::CgroupLimits>& back = host_facts_.limits;
     auto limit_item = [&](Control control, bool asked, bool equal, std::string detail,
                           int points) -> absl::Status {
       if (!asked) return absl::OkStatus();
@@ -1091,19 +1129,24 @@ absl::Status ProcessBackend::Prepare(const SandboxConfig& config, PrepareReport*
   if (absl::Status s = BuildLandlockPlan(policy_); !s.ok()) return fail(s);
   if (absl::Status s = BuildRootPlan(config); !s.ok()) return fail(s);
   timer.Mark("plan");
-  // Once per process: remove cgroups left behind by kavach processes that
-  // died without cleaning up (kill -9); their owner pid is in the name.
-  // The host's layout is read once for both (mountinfo and /proc/self/cgroup).
+  // The host's cgroup layout (mountinfo and /proc/self/cgroup), read once for
+  // the sandbox's cgroup and the stale-cgroup sweep below.
   absl::StatusOr<sys::CgroupLayout> layout = sys::DetectCgroupLayout();
-  static absl::once_flag stale_once;
-  absl::call_once(stale_once, [&] {
-    (void)(layout.ok() ? sys::RemoveStaleCgroups(*layout) : sys::RemoveStaleCgroups());
-  });
   if (absl::Status s = BuildCgroup(policy_, layout.ok() ? &*layout : nullptr, report); !s.ok()) {
     return fail(s);
   }
   timer.Mark("cgroup");
   if (absl::Status s = StartInit(policy_, timer); !s.ok()) return fail(s);
+
+  // Init now builds the sandbox (~1 ms, on another CPU when there is one):
+  // meanwhile the host does what does not need init's report. Once per
+  // process: remove cgroups left behind by kavach processes that died without
+  // cleaning up (kill -9); their owner pid is in the name.
+  static absl::once_flag stale_once;
+  absl::call_once(stale_once, [&] {
+    (void)(layout.ok() ? sys::RemoveStaleCgroups(*layout) : sys::RemoveStaleCgroups());
+  });
+  ReadHostFacts(policy_);
 
   // Wait for init's verdict.
   SetupReply reply;
@@ -1518,7 +1561,7 @@ absl::Status ProcessBackend::Resume() {
 
 void ProcessBackend::KillInit() {
   if (init_pid_ <= 0) return;
-  if (cgroup_) (void)cgroup_->Thaw();  // a frozen init cannot die
+  if (cgroup_) (void)cgroup_->ThawIfFrozen();  // a frozen init cannot die
   if (init_pidfd_) {
     ::syscall(SYS_pidfd_send_signal, init_pidfd_.get(), SIGKILL, nullptr, 0);
     siginfo_t info;
