@@ -129,5 +129,15 @@ int main(int argc, char** argv) {
   std::cout.flush();
   std::cerr.flush();
   std::fflush(nullptr);
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KAVACH_CLI_UNDER_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(KAVACH_CLI_UNDER_ASAN)
+  // Under ASan the exit handlers include LeakSanitizer's check: keep them.
+  return status;
+#else
   std::_Exit(status);
+#endif
 }
