@@ -13,10 +13,13 @@
 //      NUL-separated fields: cwd, argc, argv..., envc, env...; kavach sends it
 //      only after the report has been verified, so a control that is not in
 //      force stops the command before it starts (stdin closed: exit 125);
-//   3. it spawns the command (vfork, which under gVisor's ptrace platform
-//      saves building an address space that exec would throw away; the child inherits every
-//      attribute, and stdin after the frame) and stays pid 1 of the container: it reaps orphans,
-//      and exits with the command's status (128+N when killed by signal N).
+//   3. OCI (crun, runc): it spawns the command (vfork: the child inherits
+//      every attribute, and stdin after the frame) and stays pid 1 of the
+//      container, because Linux protects a pid namespace's init from the
+//      signals it sends itself (a command's `kill -TERM $$` must end it): it
+//      reaps orphans and exits with the command's status (128+N when killed
+//      by signal N). gVisor: it execs the command in its own place (see main),
+//      which saves a task, and exit and signal statuses stay the same.
 //
 // The report is written before any byte of the command's: the command cannot
 // forge it. Statically linked, libc only, so that it runs on any root.
@@ -182,41 +185,63 @@ bool ReadLine(std::string& line) {
   _exit(125);
 }
 
-// Starts the command, resolving argv[0] with the command's own PATH (as the
-// runtimes do); its pid, or -1 with errno set as exec failed. vfork, not
-// posix_spawn: glibc's posix_spawn tries clone3 first and falls back only on
-// ENOSYS, which runsc's seccomp does not return. The child only calls
-// execve and _exit (the candidates are built beforehand).
-pid_t Spawn(const std::vector<char*>& argv, const std::vector<char*>& envp) {
+// Where argv[0] may be, in order: itself when it holds a slash, else each
+// directory of the command's own PATH (as the runtimes resolve it).
+std::vector<std::string> Candidates(const std::vector<char*>& argv,
+                                    const std::vector<char*>& envp) {
   const char* file = argv[0];
   std::vector<std::string> candidates;
   if (strchr(file, '/') != nullptr) {
     candidates.push_back(file);
-  } else {
-    std::string path = "/usr/local/bin:/usr/bin:/bin";
-    for (char* e : envp) {
-      if (e != nullptr && strncmp(e, "PATH=", 5) == 0) path = e + 5;
-    }
-    size_t start = 0;
-    while (start <= path.size()) {
-      size_t end = path.find(':', start);
-      if (end == std::string::npos) end = path.size();
-      std::string dir = path.substr(start, end - start);
-      candidates.push_back((dir.empty() ? std::string(".") : dir) + "/" + file);
-      start = end + 1;
-    }
+    return candidates;
   }
+  std::string path = "/usr/local/bin:/usr/bin:/bin";
+  for (char* e : envp) {
+    if (e != nullptr && strncmp(e, "PATH=", 5) == 0) path = e + 5;
+  }
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find(':', start);
+    if (end == std::string::npos) end = path.size();
+    std::string dir = path.substr(start, end - start);
+    candidates.push_back((dir.empty() ? std::string(".") : dir) + "/" + file);
+    start = end + 1;
+  }
+  return candidates;
+}
+
+// Execs each candidate in turn; returns (only on failure) the errno that
+// explains it: the first one other than "not there".
+int ExecEach(const std::vector<const char*>& paths, const std::vector<char*>& argv,
+             const std::vector<char*>& envp) {
+  int first_error = ENOENT;
+  for (const char* p : paths) {
+    ::execve(p, argv.data(), envp.data());
+    if (errno != ENOENT && errno != ENOTDIR && first_error == ENOENT) first_error = errno;
+  }
+  return first_error;
+}
+
+// Replaces this process with the command; returns the errno when it cannot.
+int ExecCommand(const std::vector<char*>& argv, const std::vector<char*>& envp) {
+  const std::vector<std::string> candidates = Candidates(argv, envp);
+  std::vector<const char*> paths;
+  for (const std::string& c : candidates) paths.push_back(c.c_str());
+  return ExecEach(paths, argv, envp);
+}
+
+// Starts the command as a child; its pid, or -1 with errno set as exec
+// failed. vfork, not posix_spawn: glibc's posix_spawn tries clone3 first and
+// falls back only on ENOSYS, which a seccomp profile may not return. The
+// child only calls execve and _exit (the candidates are built beforehand).
+pid_t Spawn(const std::vector<char*>& argv, const std::vector<char*>& envp) {
+  const std::vector<std::string> candidates = Candidates(argv, envp);
   std::vector<const char*> paths;
   for (const std::string& c : candidates) paths.push_back(c.c_str());
   volatile int exec_error = 0;
   const pid_t pid = ::vfork();
   if (pid == 0) {
-    int first_error = ENOENT;
-    for (const char* p : paths) {
-      ::execve(p, argv.data(), envp.data());
-      if (errno != ENOENT && errno != ENOTDIR && first_error == ENOENT) first_error = errno;
-    }
-    exec_error = first_error;
+    exec_error = ExecEach(paths, argv, envp);
     _exit(127);
   }
   if (pid < 0) return -1;
@@ -236,7 +261,8 @@ int main(int argc, char** argv) {
   if (argc != 2 || (strcmp(argv[1], "oci") != 0 && strcmp(argv[1], "gvisor") != 0)) {
     Fail("usage: kavach-oci-probe oci|gvisor (started by kavach, not by hand)");
   }
-  const std::string report = strcmp(argv[1], "oci") == 0 ? OciReport() : GVisorReport();
+  const bool gvisor = strcmp(argv[1], "gvisor") == 0;
+  const std::string report = gvisor ? GVisorReport() : OciReport();
   char head[64];
   int hn = snprintf(head, sizeof head, "KAVACH-PROBE1 %zu\n", report.size());
   if (!WriteAll(2, head, static_cast<size_t>(hn)) || !WriteAll(2, report.data(), report.size())) {
@@ -276,6 +302,18 @@ int main(int argc, char** argv) {
     _exit(126);
   }
 
+  if (gvisor) {
+    // Under gVisor the command replaces the probe: no second task, and the
+    // probe's address space is released before the command's is built (with
+    // the ptrace platform each live address space is a host stub process, so
+    // a spawned command would cost a new one). gVisor gives its init no
+    // signal protection (a `kill -TERM $$` still ends it) and `runsc run`
+    // reports its exit status as for a child, so nothing observable changes.
+    const int err = ExecCommand(cargv, cenv);
+    std::string msg = std::string("kavach: ") + cargv[0] + ": " + strerror(err) + "\n";
+    WriteAll(2, msg.data(), msg.size());
+    _exit(err == ENOENT ? 127 : 126);
+  }
   const pid_t child = Spawn(cargv, cenv);
   if (child < 0) {
     // Exec-time failures look like a shell's (and the Process backend's).
