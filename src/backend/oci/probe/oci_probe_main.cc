@@ -9,7 +9,8 @@
 //   1. it writes a report of what it sees (the same sections as the shell
 //      probe of a prepared container, backend/oci/oci_backend.cc) to stderr,
 //      framed as "KAVACH-PROBE1 <length>\n" + <length> bytes;
-//   2. it reads the command from stdin, framed as "KAVACH-GO <length>\n" +
+//   2. it reads the command from stdin, framed as "KAVACH-GO <length>\n"
+//      (the length in ten zero-padded digits, so the header is one read) +
 //      NUL-separated fields: cwd, argc, argv..., envc, env...; kavach sends it
 //      only after the report has been verified, so a control that is not in
 //      force stops the command before it starts (stdin closed: exit 125);
@@ -43,6 +44,8 @@
 namespace {
 
 constexpr size_t kMaxCommandBytes = 4 << 20;
+// "KAVACH-GO " + ten digits + "\n".
+constexpr size_t kHeaderBytes = 21;
 
 bool WriteAll(int fd, const char* p, size_t n) {
   while (n > 0) {
@@ -166,19 +169,6 @@ bool ReadExact(char* p, size_t n) {
   return true;
 }
 
-// One line from stdin, byte by byte: nothing after the newline is consumed
-// (it is the command's stdin).
-bool ReadLine(std::string& line) {
-  line.clear();
-  char c;
-  while (line.size() < 64) {
-    if (!ReadExact(&c, 1)) return false;
-    if (c == '\n') return true;
-    line += c;
-  }
-  return false;
-}
-
 [[noreturn]] void Fail(const char* what) {
   std::string msg = std::string("kavach-oci-probe: ") + what + "\n";
   WriteAll(2, msg.data(), msg.size());
@@ -269,11 +259,18 @@ int main(int argc, char** argv) {
     _exit(125);
   }
 
-  // The verdict: a command, or EOF (kavach refused the sandbox).
-  std::string line;
-  if (!ReadLine(line)) _exit(125);
-  if (line.compare(0, 10, "KAVACH-GO ") != 0) Fail("bad command frame");
-  size_t len = strtoul(line.c_str() + 10, nullptr, 10);
+  // The verdict: a command, or EOF (kavach refused the sandbox). The header
+  // has a fixed size, so nothing after it (the command's stdin) is consumed.
+  char header[kHeaderBytes + 1] = {};
+  if (!ReadExact(header, kHeaderBytes)) _exit(125);
+  if (memcmp(header, "KAVACH-GO ", 10) != 0 || header[kHeaderBytes - 1] != '\n') {
+    Fail("bad command frame");
+  }
+  size_t len = 0;
+  for (size_t i = 10; i < kHeaderBytes - 1; ++i) {
+    if (header[i] < '0' || header[i] > '9') Fail("bad command length");
+    len = len * 10 + static_cast<size_t>(header[i] - '0');
+  }
   if (len == 0 || len > kMaxCommandBytes) Fail("bad command length");
   std::string frame(len, '\0');
   if (!ReadExact(frame.data(), len)) _exit(125);
