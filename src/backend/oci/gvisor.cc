@@ -228,6 +228,7 @@ OciRuntime GVisorRuntime(const GVisorHost& host, const std::string& state_root, 
   rt.global_args = {host_network ? "--network=host" : "--network=none",
                     absl::StrCat("--platform=", host.platform), "--oci-seccomp"};
   if (host.rootless) rt.global_args.push_back("--rootless");
+  rt.fd_table_headroom = true;
   return rt;
 }
 

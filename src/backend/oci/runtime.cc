@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -61,11 +62,21 @@ void Append(std::string& buf, bool& truncated, uint64_t cap, const char* data, s
   }
 }
 
+// The fd number for OciRuntime::fd_table_headroom: 1023 (a 1024-slot table,
+// above the ~260 fds runsc's sandbox reaches), lower when the soft fd limit
+// is lower; -1 when that leaves no headroom worth having.
+int FdTableHeadroomFd() {
+  struct rlimit rl;
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return -1;
+  const rlim_t fd = std::min<rlim_t>(1023, rl.rlim_cur - 1);
+  return fd >= 255 ? static_cast<int>(fd) : -1;
+}
+
 // Starts argv[0] with stdin, stdout and stderr from the three fds, in a
-// process group of its own, no other fd, no blocked signal and SIGPIPE at
-// its default.
+// process group of its own, no other fd (but /dev/null at `headroom_fd` when
+// that is >= 0), no blocked signal and SIGPIPE at its default.
 absl::StatusOr<pid_t> SpawnRuntime(const std::vector<char*>& argv, int in_fd, int out_fd,
-                                   int err_fd) {
+                                   int err_fd, int headroom_fd) {
   posix_spawn_file_actions_t actions;
   posix_spawnattr_t attr;
   if (int e = posix_spawn_file_actions_init(&actions); e != 0) {
@@ -83,6 +94,9 @@ absl::StatusOr<pid_t> SpawnRuntime(const std::vector<char*>& argv, int in_fd, in
   if (e == 0) e = posix_spawn_file_actions_adddup2(&actions, out_fd, 1);
   if (e == 0) e = posix_spawn_file_actions_adddup2(&actions, err_fd, 2);
   if (e == 0) e = posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+  if (e == 0 && headroom_fd >= 0) {
+    e = posix_spawn_file_actions_addopen(&actions, headroom_fd, "/dev/null", O_RDONLY, 0);
+  }
   if (e == 0) {
     e = posix_spawnattr_setflags(
         &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
@@ -189,7 +203,8 @@ absl::StatusOr<std::unique_ptr<RuntimeChild>> RuntimeChild::Start(
     // posix_spawn: glibc starts the child with CLONE_VM|CLONE_VFORK, without
     // copying this process's page tables as fork does (kavach maps tens of
     // MiB: ~0.3 ms per runtime call), and reports a failed exec as an error.
-    absl::StatusOr<pid_t> spawned = SpawnRuntime(argv, in_fd, out_fd, err_fd);
+    const int headroom_fd = runtime.fd_table_headroom ? FdTableHeadroomFd() : -1;
+    absl::StatusOr<pid_t> spawned = SpawnRuntime(argv, in_fd, out_fd, err_fd, headroom_fd);
     if (!spawned.ok()) return spawned.status();
     pid = *spawned;
   } else {
