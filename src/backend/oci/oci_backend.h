@@ -29,11 +29,13 @@
 // second process image: a new address space, i.e. one more host stub process
 // created and torn down (3 stubs per run against 2 for a raw /bin/true). A
 // perf trace of runsc's own phases (its state-file writes: created, running;
-// exit) over alternating runs puts that at ~25 ms (running -> exit: 50-54 ms
-// for the probe, kavach's or a script's, against 24.5 ms for /bin/true);
-// runsc's create and start phases (17 gofer bind mounts, ~60-90 ms of
-// StartRoot) are the same work on both sides and varied by +-40 ms from run
-// to run on that host, which hides everything smaller.
+// exit) over alternating runs puts that at 13-25 ms (running -> exit: 31-54
+// ms for the probe, kavach's or a script's, against 18-24 ms for /bin/true).
+// The start phase (created -> running: 17 gofer bind mounts) was the larger
+// part, 45 ms, and not kavach's work: runsc's gofer and sandbox grew their fd
+// tables, each growth waiting for an RCU grace period, unless runsc inherited
+// a high fd (the benchmark's raw runsc did, by accident); runsc now always
+// gets one (OciRuntime::fd_table_headroom, runtime.h).
 //
 // The runtime is chosen by OciBackendOptions::runtime, else by the
 // environment variable KAVACH_OCI_RUNTIME ("crun" or "runc"), else crun.
