@@ -1,7 +1,7 @@
 #!/bin/bash
 # Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
 #
-# Container backends against their raw runtimes, in one hyperfine run each
+# Container backends against their raw runtimes, in hyperfine runs
 # (issue 5, benchmark):
 #   A  kavach exec --backend oci -- /bin/true      vs  crun run of the same bundle
 #   B  kavach exec --backend gvisor -- /bin/true   vs  runsc run of the same bundle
@@ -20,6 +20,14 @@
 # pays no wrapper (sh, unshare) kavach does not pay, the whole benchmark runs
 # in one private mount namespace with that mount detached: neither side then
 # needs the detour.
+# File descriptors: kavach starts runsc holding /dev/null at fd 1023 (see
+# OciRuntime::fd_table_headroom in src/backend/oci/runtime.h: runsc's gofer
+# and sandbox then skip the fd-table growths that each wait for an RCU grace
+# period, ~45 ms of its start on this host), and crun with fds 0-2 only. The
+# raw runs get exactly that: every fd the benchmark inherits above 2 is
+# closed (a stray inherited fd, e.g. a harness's pipe at fd 251, silently
+# gave the raw runsc the same speed-up before), and the runsc group runs with
+# /dev/null at fd 1023.
 # Prints the ratios kavach/raw of the medians with met/MISSED (targets
 # <= 1.1), and those of the fastest runs (least disturbed by other load).
 # Where the rest of kavach's time goes: src/backend/oci/oci_backend.h.
@@ -33,6 +41,15 @@ if [[ -z "${KAVACH_BENCH_PRIVATE_NS:-}" && -f "${unified}/cgroup.controllers" ]]
   exec env KAVACH_BENCH_PRIVATE_NS=1 unshare -m --propagation private "$0" "$@"
 fi
 if [[ -n "${KAVACH_BENCH_PRIVATE_NS:-}" ]]; then umount -l "${unified}"; fi
+
+# Nothing inherited above stderr (see the header). Close-on-exec fds (bash's
+# own, e.g. the script at 255) reach no child and stay.
+for fd in $(ls /proc/$$/fd); do
+  (( fd > 2 )) || continue
+  flags="$(awk '/^flags:/ {print $2}' "/proc/$$/fdinfo/${fd}" 2>/dev/null || true)"
+  [[ -n "${flags}" ]] || continue
+  if (( (8#${flags} & 8#2000000) == 0 )); then eval "exec ${fd}>&-"; fi
+done
 
 build="${1:-build}"
 runs="${2:-20}"
@@ -160,24 +177,27 @@ ${runsc_cmd} exec --process "${work}/true.json" kb-prepared \
   || { echo "container_bench: runsc exec failed" >&2; exit 1; }
 
 out="$(mktemp)"
-trap 'rm -f "${out}"; cleanup' EXIT
+out_gvisor="$(mktemp)"
+trap 'rm -f "${out}" "${out_gvisor}"; cleanup' EXIT
 hyperfine -N --warmup 3 --runs "${runs}" --export-json "${out}" \
   -n "A: kavach exec --backend oci" \
   "${kavach} exec --backend oci --policy ${work}/oci.json --no-gate -- /bin/true" \
   -n "A: crun run (same bundle)" \
   "${crun_cmd} run --bundle ${work}/oci-bundle kb-oci" \
+  -n "C: crun exec (prepared)" \
+  "${crun_cmd} exec --process ${work}/true.json kb-prepared"
+# runsc as kavach starts it: /dev/null at fd 1023 (see the header).
+hyperfine -N --warmup 3 --runs "${runs}" --export-json "${out_gvisor}" \
   -n "B: kavach exec --backend gvisor" \
   "${kavach} exec --backend gvisor --policy ${work}/gvisor.json --no-gate -- /bin/true" \
   -n "B: runsc run (same bundle)" \
   "${runsc_cmd} run --bundle ${work}/gvisor-bundle kb-gvisor" \
-  -n "C: crun exec (prepared)" \
-  "${crun_cmd} exec --process ${work}/true.json kb-prepared" \
   -n "C: runsc exec (prepared)" \
-  "${runsc_cmd} exec --process ${work}/true.json kb-prepared"
+  "${runsc_cmd} exec --process ${work}/true.json kb-prepared" 1023</dev/null
 
-python3 - "${out}" <<'PY'
+python3 - "${out}" "${out_gvisor}" <<'PY'
 import json, sys
-res = json.load(open(sys.argv[1]))["results"]
+res = json.load(open(sys.argv[1]))["results"] + json.load(open(sys.argv[2]))["results"]
 r = {x["command"]: x["median"] for x in res}
 lo = {x["command"]: x["min"] for x in res}
 ko, co = r["A: kavach exec --backend oci"], r["A: crun run (same bundle)"]

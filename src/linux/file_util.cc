@@ -1,15 +1,17 @@
 // Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
 #include "linux/file_util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -148,35 +150,85 @@ absl::StatusOr<std::string> FindInPath(std::string_view name, const char* path_e
 }
 
 namespace {
-// nftw's callback has no user pointer: the first failure of this thread's
-// walk. Best effort: a failure is kept and the walk goes on, so one busy or
-// unreadable entry does not leave the rest of a sandbox's tree behind.
-thread_local int remove_errno = 0;
-thread_local std::string* remove_failed = nullptr;
-
-int RemoveEntry(const char* path, const struct stat*, int type, struct FTW*) {
-  int rc = type == FTW_DP ? ::rmdir(path) : type == FTW_DNR ? -1 : ::unlink(path);
-  if (rc != 0 && errno != ENOENT && remove_errno == 0) {
-    remove_errno = type == FTW_DNR ? EACCES : errno;
-    *remove_failed = path;
+// The first failure of a tree removal. Best effort: a failure is kept and
+// the walk goes on, so one busy or unreadable entry does not leave the rest
+// of a sandbox's tree behind.
+struct RemoveFailure {
+  int err = 0;
+  std::string path;
+  void Note(int e, const std::string& where) {
+    if (e != ENOENT && err == 0) {
+      err = e;
+      path = where;
+    }
   }
-  return 0;
+};
+
+// Removes what the directory open at `dir` (named `path`) holds. Relative to
+// directory fds with O_NOFOLLOW: a link is an entry, never followed, and
+// nothing is looked up by its full path again. getdents64's d_type saves a
+// stat per entry (nftw made ~7 calls per directory, this 4: the OCI and
+// microVM backends remove a ~30-entry tree per sandbox). Each directory is
+// read to its end before anything in it is removed.
+void RemoveContents(int dir, const std::string& path, RemoveFailure& failure) {
+  struct Entry {
+    std::string name;
+    unsigned char type;
+  };
+  std::vector<Entry> entries;
+  alignas(8) char buf[8192];
+  while (true) {
+    const long n = ::syscall(SYS_getdents64, dir, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) failure.Note(errno, path);
+    if (n <= 0) break;
+    for (long off = 0; off < n;) {
+      const auto* e = reinterpret_cast<const struct dirent64*>(buf + off);
+      off += e->d_reclen;
+      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+      entries.push_back({e->d_name, e->d_type});
+    }
+  }
+  for (const Entry& e : entries) {
+    bool is_dir = e.type == DT_DIR;
+    if (e.type == DT_UNKNOWN) {
+      struct stat st;
+      is_dir = ::fstatat(dir, e.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+    }
+    if (!is_dir) {
+      if (::unlinkat(dir, e.name.c_str(), 0) != 0) failure.Note(errno, path + "/" + e.name);
+      continue;
+    }
+    const std::string child = path + "/" + e.name;
+    const int fd = ::openat(dir, e.name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+      failure.Note(errno, child);
+    } else {
+      RemoveContents(fd, child, failure);
+      ::close(fd);
+    }
+    if (::unlinkat(dir, e.name.c_str(), AT_REMOVEDIR) != 0) failure.Note(errno, child);
+  }
 }
 }  // namespace
 
 absl::Status RemoveTree(const std::string& path) {
   struct stat st;
   if (::lstat(path.c_str(), &st) != 0) return absl::OkStatus();
-  std::string failed;
-  remove_errno = 0;
-  remove_failed = &failed;
-  // FTW_PHYS: links are entries, never followed; FTW_DEPTH: a directory
-  // after its contents.
-  int rc = ::nftw(path.c_str(), RemoveEntry, 16, FTW_DEPTH | FTW_PHYS);
-  int walk_errno = errno;
-  remove_failed = nullptr;
-  if (remove_errno != 0) return ErrnoStatus(remove_errno, absl::StrCat("remove ", failed));
-  if (rc != 0) return ErrnoStatus(walk_errno, absl::StrCat("remove ", path));
+  RemoveFailure failure;
+  if (!S_ISDIR(st.st_mode)) {
+    if (::unlink(path.c_str()) != 0) failure.Note(errno, path);
+  } else {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+      failure.Note(errno, path);
+    } else {
+      RemoveContents(fd, path, failure);
+      ::close(fd);
+    }
+    if (::rmdir(path.c_str()) != 0) failure.Note(errno, path);
+  }
+  if (failure.err != 0) return ErrnoStatus(failure.err, absl::StrCat("remove ", failure.path));
   return absl::OkStatus();
 }
 

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -90,6 +91,21 @@ TEST_F(MakePrivateDirTest, RemoveTreeRemovesEverythingAndFollowsNoLink) {
   EXPECT_EQ(::stat((keep + "/precious").c_str(), &st), 0);
   EXPECT_TRUE(RemoveTree(keep + "/precious").ok());
   EXPECT_NE(::stat((keep + "/precious").c_str(), &st), 0);
+}
+
+// A directory with more entries than one getdents64 buffer holds, beside
+// nested ones: everything goes.
+TEST_F(MakePrivateDirTest, RemoveTreeEmptiesLargeDirectories) {
+  const std::string tree = base_ + "/big";
+  ASSERT_EQ(::mkdir(tree.c_str(), 0700), 0);
+  ASSERT_EQ(::mkdir((tree + "/sub").c_str(), 0700), 0);
+  for (int i = 0; i < 600; ++i) {
+    ASSERT_TRUE(WriteFile(absl::StrCat(tree, "/sub/a-rather-long-file-name-", i), "x").ok());
+    ASSERT_EQ(::mkdir(absl::StrCat(tree, "/d", i).c_str(), 0700), 0);
+  }
+  EXPECT_TRUE(RemoveTree(tree).ok());
+  struct stat st;
+  EXPECT_NE(::lstat(tree.c_str(), &st), 0);
 }
 
 }  // namespace

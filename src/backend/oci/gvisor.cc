@@ -228,6 +228,7 @@ OciRuntime GVisorRuntime(const GVisorHost& host, const std::string& state_root, 
   rt.global_args = {host_network ? "--network=host" : "--network=none",
                     absl::StrCat("--platform=", host.platform), "--oci-seccomp"};
   if (host.rootless) rt.global_args.push_back("--rootless");
+  rt.fd_table_headroom = true;
   return rt;
 }
 
@@ -373,8 +374,8 @@ absl::Status GVisorEvidence(const SandboxPolicy& policy, const std::vector<std::
     s = check(Control::kSeccomp, status["Seccomp"] == "2",
               first_process
                   ? absl::StrCat("Seccomp: ", status["Seccomp"],
-                                 " in the container's first process, whose child the command is "
-                                 "(a filter is inherited across fork and exec)")
+                                 " in the container's first process, which becomes the command "
+                                 "(execve keeps the filter)")
                   : absl::StrCat("Seccomp: ", status["Seccomp"], " in an exec'd command; runsc (",
                                  host.version,
                                  ") applies the OCI seccomp filter only to the container's first "

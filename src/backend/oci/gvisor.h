@@ -22,7 +22,8 @@
 //     first process, not `runsc exec` commands: seccomp is verified on every
 //     exec'd command and fails; the composite backend (--inner process)
 //     applies it inside. A single-exec sandbox (kavach exec) runs its command
-//     as a child of the first process, so there it is in force and verified;
+//     as the first process (the probe execs it), so there it is in force and
+//     verified;
 //   * cgroup.pids on the host counts the Sentry's and gofer's threads, not
 //     the sandbox's processes (which are Sentry goroutines): not applied;
 //   * no Landlock inside gVisor.
@@ -80,7 +81,7 @@ BackendAvailability ProbeGVisor();
 // output of kGVisorProbeScript split on "@@\n"; `sandbox_pid` is the host pid
 // of runsc-sandbox (the Sentry). `first_process`: the sections come from the
 // container's first process (kavach-oci-probe of a single-exec container,
-// whose child the command is), not from a `runsc exec`'d command. Fails
+// which execs the command in its place), not from a `runsc exec`'d command. Fails
 // closed (FailedPrecondition naming the control) for a required control that
 // is not in force.
 inline constexpr char kGVisorProbeScript[] =

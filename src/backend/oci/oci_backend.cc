@@ -124,8 +124,10 @@ std::string FindOciProbe() {
   return "";
 }
 
-// The command for kavach-oci-probe: "KAVACH-GO <length>\n" and NUL-separated
-// cwd, argc, argv..., envc, env....
+// The command for kavach-oci-probe: "KAVACH-GO <length>\n", the length in
+// ten zero-padded digits (a fixed-size header the probe takes in one read
+// instead of byte by byte: each read is a trap into gVisor's Sentry), and
+// NUL-separated cwd, argc, argv..., envc, env....
 std::string ProbeCommandFrame(const std::vector<std::string>& argv,
                               const std::vector<std::string>& env, const std::string& cwd) {
   std::string body;
@@ -138,7 +140,7 @@ std::string ProbeCommandFrame(const std::vector<std::string>& argv,
   for (const std::string& a : argv) field(a);
   field(absl::StrCat(env.size()));
   for (const std::string& e : env) field(e);
-  return absl::StrCat("KAVACH-GO ", body.size(), "\n", body);
+  return absl::StrCat(absl::StrFormat("KAVACH-GO %010u\n", body.size()), body);
 }
 
 absl::Status ControlError(Control control, absl::string_view what) {
