@@ -57,6 +57,13 @@ using asio::use_awaitable;
 using boost::system::error_code;
 using Clock = std::chrono::steady_clock;
 
+// Read buffers are reserved up front: Beast reads at most the free capacity
+// of a flat_buffer (and at least 512 bytes), so an empty buffer took a 1 KiB
+// response in three recv calls. Client buffers hold request headers; upstream
+// buffers whole small responses.
+constexpr size_t kClientReadBytes = 4096;
+constexpr size_t kUpstreamReadBytes = 16384;
+
 bool EgressHostMatches(std::string_view pattern, std::string_view host) {
   if (absl::StartsWith(ToAbsl(pattern), "*.")) {
     std::string_view suffix = pattern.substr(1);
@@ -572,6 +579,7 @@ struct EgressProxy::Impl {
          (Clock::now() - c->http_up_used > std::chrono::seconds(1) && !StillOpen(*c->http_up)))) {
       c->DropHttpUpstream();
     }
+    if (c->http_ubuf.capacity() < kUpstreamReadBytes) c->http_ubuf.reserve(kUpstreamReadBytes);
     if (!c->http_up) {
       // An idle connection another client left to this host:port.
       if (std::optional<tcp::socket> idle = TakeIdleUpstream(key)) {
@@ -788,6 +796,8 @@ struct EgressProxy::Impl {
     bool connected = false;
     beast::flat_buffer cbuf;
     beast::flat_buffer ubuf;
+    cbuf.reserve(kClientReadBytes);
+    ubuf.reserve(kUpstreamReadBytes);
     for (;;) {
       http::request_parser<http::buffer_body> rp;
       if (!co_await ReadRequestHeader(*c, client, cbuf, rp)) co_return;
@@ -847,6 +857,7 @@ struct EgressProxy::Impl {
     c->sockets.push_back(&c->client);
     asio::co_spawn(ioc, Watchdog(c), asio::detached);
     beast::flat_buffer buf;
+    buf.reserve(kClientReadBytes);
     for (;;) {
       http::request_parser<http::buffer_body> rp;
       if (!co_await ReadRequestHeader(*c, c->client, buf, rp)) break;
