@@ -30,6 +30,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -410,6 +411,37 @@ struct EgressProxy::Impl {
     }
     co_await asio::async_connect(sock, endpoints, redirect_error(use_awaitable, ec));
     if (!ec) sock.set_option(tcp::no_delay(true), ec);
+    if (!ec) sock.non_blocking(true, ec);
+    co_return ec;
+  }
+
+  // Plain TCP sockets are non-blocking (set at accept and connect) and a
+  // read or write is first tried with Beast's synchronous call: a message
+  // already waiting costs one recv and no trip through the scheduler (each
+  // completed asynchronous operation is a posted handler, and the scheduler
+  // polls epoll between handlers). When the socket would block, the
+  // asynchronous operation takes over where the synchronous one stopped (the
+  // parser and buffer keep their state); waiting with async_wait instead
+  // would cost an epoll_ctl re-arm per wait in this Boost.
+  template <class Stream>
+  static constexpr bool kPlainTcp = std::is_same_v<Stream, tcp::socket>;
+
+  static bool WouldBlock(const error_code& ec) {
+    return ec == asio::error::would_block || ec == asio::error::try_again;
+  }
+
+  // Writes what the serializer has now; the asynchronous write finishes what
+  // the socket's buffer would not take (it also arms EPOLLOUT, which a bare
+  // wait_write does not in this Boost).
+  template <class Out, class Serializer>
+  static awaitable<error_code> WriteMessage(Out& out, Serializer& sr) {
+    error_code ec;
+    if constexpr (kPlainTcp<Out>) {
+      http::write(out, sr, ec);
+      if (!WouldBlock(ec)) co_return ec;
+      ec = {};
+    }
+    co_await http::async_write(out, sr, redirect_error(use_awaitable, ec));
     co_return ec;
   }
 
@@ -437,7 +469,11 @@ struct EgressProxy::Impl {
       if (!p.is_done()) {
         p.get().body().data = chunk.data();
         p.get().body().size = chunk.size();
-        co_await http::async_read(in, buf, p, redirect_error(use_awaitable, ec));
+        if constexpr (kPlainTcp<In>) http::read(in, buf, p, ec);
+        if (!kPlainTcp<In> || WouldBlock(ec)) {
+          ec = {};
+          co_await http::async_read(in, buf, p, redirect_error(use_awaitable, ec));
+        }
         if (ec == http::error::need_buffer) ec = {};
         if (ec) co_return ec;
         size_t got = chunk.size() - p.get().body().size;
@@ -451,7 +487,7 @@ struct EgressProxy::Impl {
         p.get().body().size = 0;
         p.get().body().more = false;
       }
-      co_await http::async_write(out, sr, redirect_error(use_awaitable, ec));
+      ec = co_await WriteMessage(out, sr);
       if (ec == http::error::need_buffer) ec = {};
       if (ec) co_return ec;
       c.Touch();
@@ -467,7 +503,11 @@ struct EgressProxy::Impl {
     p.header_limit(static_cast<uint32_t>(options.max_header_bytes));
     p.body_limit(std::numeric_limits<uint64_t>::max());
     error_code ec;
-    co_await http::async_read_header(s, buf, p, redirect_error(use_awaitable, ec));
+    if constexpr (kPlainTcp<Stream>) http::read_header(s, buf, p, ec);
+    if (!kPlainTcp<Stream> || WouldBlock(ec)) {
+      ec = {};
+      co_await http::async_read_header(s, buf, p, redirect_error(use_awaitable, ec));
+    }
     c.Touch();
     if (ec == http::error::header_limit) {
       co_await SendError(s, http::status::request_header_fields_too_large,
@@ -515,6 +555,7 @@ struct EgressProxy::Impl {
     resp.header_limit(64 * 1024);
     resp.body_limit(std::numeric_limits<uint64_t>::max());
     resp.skip(head);
+    // Straight to the asynchronous read: the response cannot be here yet.
     co_await http::async_read_header(up, ubuf, resp, redirect_error(use_awaitable, ec));
     c.Touch();
     if (ec) {
@@ -898,6 +939,7 @@ struct EgressProxy::Impl {
         continue;
       }
       s.set_option(tcp::no_delay(true), ec);
+      s.non_blocking(true, ec);
       active.fetch_add(1);
       auto conn = std::make_shared<Conn>(std::move(s));
       asio::co_spawn(ioc, Serve(conn), [this](std::exception_ptr) { active.fetch_sub(1); });
