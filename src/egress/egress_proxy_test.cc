@@ -30,6 +30,7 @@
 #include "egress/cert_authority.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 
 namespace kavach::internal {
 namespace {
@@ -664,6 +665,36 @@ TEST(ParseClientHelloSni, RejectsNonTlsAndWaitsForMore) {
   std::string sni;
   EXPECT_EQ(ParseClientHelloSni("GET / HTTP/1.1\r\n", &sni), SniResult::kNotTls);
   EXPECT_EQ(ParseClientHelloSni(std::string("\x16\x03\x01", 3), &sni), SniResult::kNeedMore);
+}
+
+TEST(EgressRecordJson, EscapesAndReplacesInvalidUtf8) {
+  EgressRecord r;
+  r.host = "h\"o\\st";
+  r.port = 8080;
+  r.method = "GET";
+  // A control byte, valid two- and three-byte UTF-8, a lone continuation
+  // byte, an overlong form, a surrogate and a truncated sequence at the end.
+  r.path = std::string("/a\x01\n\xC3\xA9\xE2\x82\xAC\x80\xC0\xAF\xED\xA0\x80/\xE2\x82");
+  r.status = 200;
+  r.request_bytes = 1;
+  r.response_bytes = 18446744073709551615ULL;
+  r.mode = "http";
+  std::string line = EgressRecordJson(r);
+  nlohmann::json j = nlohmann::json::parse(line);  // throws on invalid JSON or UTF-8
+  EXPECT_EQ(j["host"], "h\"o\\st");
+  EXPECT_EQ(j["port"], 8080);
+  const std::string fffd = "\xEF\xBF\xBD";
+  EXPECT_EQ(j["path"], "/a\x01\n\xC3\xA9\xE2\x82\xAC" + fffd + fffd + fffd + fffd + fffd + fffd +
+                           "/" + fffd + fffd);
+  EXPECT_EQ(j["response_bytes"], 18446744073709551615ULL);
+  EXPECT_FALSE(j.contains("reason"));
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+  r.reason = "host not allowed";
+  EXPECT_EQ(nlohmann::json::parse(EgressRecordJson(r))["reason"], "host not allowed");
+  // The keys keep their order: the audit chain stores the line as written.
+  EXPECT_TRUE(
+      line.starts_with("{\"host\":\"h\\\"o\\\\st\",\"port\":8080,\"method\":\"GET\",\"path\":"))
+      << line;
 }
 
 TEST(CertAuthority, LeavesAreCachedAndChainToTheCa) {
