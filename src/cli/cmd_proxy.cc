@@ -6,6 +6,7 @@
 // never a header value) and appends it to an audit chain with --audit.
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <fstream>
@@ -93,6 +94,7 @@ int RunProxyCommand(const std::vector<std::string>& args) {
   std::optional<std::string> audit_key;
   uint64_t idle_ms = 60000;
   int max_connections = 512;
+  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   EgressFlags egress_flags;
   app.add_option("-p,--policy", policy_path,
                  "a .json/.toml policy file whose egress section is used");
@@ -104,6 +106,8 @@ int RunProxyCommand(const std::vector<std::string>& args) {
       ->check(CLI::PositiveNumber);
   app.add_option("--max-connections", max_connections, "connections served at once")
       ->check(CLI::PositiveNumber);
+  app.add_option("--threads", threads, "threads serving connections (default: one per CPU)")
+      ->check(CLI::Range(1, 64));
   AddEgressOptions(app, egress_flags);
   app.footer(
       "Clients use it as HTTP_PROXY/HTTPS_PROXY. Hosts with a credential are served\n"
@@ -161,7 +165,7 @@ int RunProxyCommand(const std::vector<std::string>& args) {
     audit = *std::move(chain);
   }
 
-  // The proxy's thread inherits this mask, so the signals reach sigwait below.
+  // The proxy's threads inherit this mask, so the signals reach sigwait below.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&stop_signals, sig);
@@ -172,6 +176,7 @@ int RunProxyCommand(const std::vector<std::string>& args) {
   internal::EgressOptions options;
   options.idle_timeout = absl::Milliseconds(idle_ms);
   options.max_connections = max_connections;
+  options.threads = threads;
   options.ca_name = "kavach proxy";
   options.on_request = [&](const internal::EgressRecord& r) {
     std::string line = internal::EgressRecordJson(r);

@@ -1,11 +1,15 @@
 // Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
 //
-// The egress proxy on Boost.Asio (C++20 coroutines) and Beast, one thread.
+// The egress proxy on Boost.Asio (C++20 coroutines) and Beast, on
+// options.threads threads.
 //
 // Every connection is one coroutine plus a watchdog coroutine that closes its
 // sockets when it has been idle longer than idle_timeout or open longer than
-// total_timeout; pending operations then fail and the coroutine unwinds. The
-// io_context runs on one thread, so connection state needs no locks.
+// total_timeout; pending operations then fail and the coroutine unwinds.
+// Each thread runs an io_context of its own, and a connection lives on one of
+// them (chosen round-robin at accept) for its whole life, so connection state
+// and each thread's pool of idle upstream connections need no locks. Shared
+// state (the leaf certificate contexts, the request callback) is locked.
 //
 // Bodies are relayed with Beast's buffer_body (the pattern of Beast's
 // "relay" example): a chunk is read, then written, so a body is never held
@@ -27,6 +31,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -241,11 +246,29 @@ struct LoadedCredential {
   std::string placeholder;
 };
 
+// An idle plain-HTTP upstream connection a client connection left behind in
+// a reusable state.
+struct IdleUpstream {
+  tcp::socket socket;
+  Clock::time_point since;
+};
+
+// One proxy thread and its io_context.
+struct Worker {
+  asio::io_context ioc{1};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  // Idle upstream connections per "host:port" (this thread only; declared
+  // after ioc: closed before it is destroyed).
+  std::map<std::string, std::vector<IdleUpstream>> idle_http;
+  std::thread thread;
+};
+
 // One client connection's sockets and clocks, shared by its coroutine and
 // its watchdog.
 struct Conn {
-  explicit Conn(tcp::socket s)
-      : client(std::move(s)), watchdog(client.get_executor()), start(Clock::now()), last(start) {}
+  Conn(Worker& w, tcp::socket s)
+      : worker(w), client(std::move(s)), watchdog(w.ioc), start(Clock::now()), last(start) {}
+  Worker& worker;  // the thread this connection lives on
   tcp::socket client;
   std::optional<tcp::socket> upstream;  // blind tunnels
   // Plain HTTP: the upstream connection kept open for the client's next
@@ -345,23 +368,31 @@ struct EgressProxy::Impl {
   bool any_placeholder = false;
   std::unique_ptr<CertAuthority> ca;
   std::unique_ptr<ssl::context> upstream_tls;
-  std::map<std::string, std::shared_ptr<ssl::context>> server_tls;  // io thread only
+  std::mutex server_tls_mu;
+  std::map<std::string, std::shared_ptr<ssl::context>> server_tls;  // under server_tls_mu
   std::atomic<int> active{0};
+  std::mutex record_mu;  // on_request is never called concurrently
 
-  asio::io_context ioc{1};
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
-  std::list<tcp::acceptor> acceptors;  // io thread only, after start
-  std::thread thread;
+  std::vector<std::unique_ptr<Worker>> workers;  // [0] also accepts
+  // Declared after workers: closed before their io_contexts are destroyed.
+  std::list<tcp::acceptor> acceptors;  // workers[0]'s thread only, after start
+  size_t next_worker = 0;              // workers[0]'s thread only
   static constexpr std::chrono::seconds kIdleUpstreamTtl{30};
 
   ~Impl() {
-    work.reset();
-    ioc.stop();
-    if (thread.joinable()) thread.join();
+    for (auto& w : workers) {
+      w->work.reset();
+      w->ioc.stop();
+    }
+    for (auto& w : workers) {
+      if (w->thread.joinable()) w->thread.join();
+    }
   }
 
-  void Record(EgressRecord r) {
-    if (options.on_request) options.on_request(r);
+  void Record(const EgressRecord& r) {
+    if (!options.on_request) return;
+    std::lock_guard<std::mutex> lock(record_mu);
+    options.on_request(r);
   }
 
   // --- Policy decisions --------------------------------------------------
@@ -450,6 +481,7 @@ struct EgressProxy::Impl {
   }
 
   std::shared_ptr<ssl::context> ServerContextFor(const std::string& host) {
+    std::lock_guard<std::mutex> lock(server_tls_mu);
     if (auto it = server_tls.find(host); it != server_tls.end()) return it->second;
     absl::StatusOr<CertifiedKey> leaf = ca->LeafFor(host);
     if (!leaf.ok()) return nullptr;
@@ -491,7 +523,7 @@ struct EgressProxy::Impl {
       if (ec) co_return ec;
       endpoints.emplace_back(addr, t.port);
     } else {
-      tcp::resolver resolver(ioc);
+      tcp::resolver resolver(sock.get_executor());
       auto results = co_await resolver.async_resolve(t.host, std::to_string(t.port),
                                                      redirect_error(use_awaitable, ec));
       if (ec) co_return ec;
@@ -711,13 +743,13 @@ struct EgressProxy::Impl {
     if (c->http_ubuf.capacity() < kUpstreamReadBytes) c->http_ubuf.reserve(kUpstreamReadBytes);
     if (!c->http_up) {
       // An idle connection another client left to this host:port.
-      if (std::optional<tcp::socket> idle = TakeIdleUpstream(key)) {
+      if (std::optional<tcp::socket> idle = TakeIdleUpstream(c->worker, key)) {
         c->http_up.emplace(std::move(*idle));
         c->http_up_key = key;
       }
     }
     if (!c->http_up) {
-      c->http_up.emplace(ioc);
+      c->http_up.emplace(c->worker.ioc);
       error_code ec = co_await ConnectUpstream(t, *c->http_up);
       if (ec) {
         c->DropHttpUpstream();
@@ -742,18 +774,10 @@ struct EgressProxy::Impl {
     co_return keep;
   }
 
-  // Idle plain-HTTP upstream connections, per "host:port", that a client
-  // connection left behind in a reusable state (io thread only).
-  struct IdleUpstream {
-    tcp::socket socket;
-    Clock::time_point since;
-  };
-  // Declared after ioc: destroyed (closed) before it.
-  std::map<std::string, std::vector<IdleUpstream>> idle_http;
-
-  std::optional<tcp::socket> TakeIdleUpstream(const std::string& key) {
-    auto it = idle_http.find(key);
-    if (it == idle_http.end()) return std::nullopt;
+  // An idle connection to `key` from worker `w`'s pool, if one is still open.
+  std::optional<tcp::socket> TakeIdleUpstream(Worker& w, const std::string& key) {
+    auto it = w.idle_http.find(key);
+    if (it == w.idle_http.end()) return std::nullopt;
     std::optional<tcp::socket> found;
     Clock::time_point now = Clock::now();
     while (!it->second.empty() && !found) {
@@ -766,7 +790,7 @@ struct EgressProxy::Impl {
         u.socket.close(ignored);
       }
     }
-    if (it->second.empty()) idle_http.erase(it);
+    if (it->second.empty()) w.idle_http.erase(it);
     return found;
   }
 
@@ -775,7 +799,7 @@ struct EgressProxy::Impl {
   void ReleaseHttpUpstream(Conn& c) {
     if (c.http_up && c.http_up->is_open() && c.http_ubuf.size() == 0 &&
         options.max_idle_upstreams_per_host > 0) {
-      std::vector<IdleUpstream>& idle = idle_http[c.http_up_key];
+      std::vector<IdleUpstream>& idle = c.worker.idle_http[c.http_up_key];
       if (idle.size() < static_cast<size_t>(options.max_idle_upstreams_per_host)) {
         idle.push_back({std::move(*c.http_up), Clock::now()});
         c.http_up.reset();
@@ -871,6 +895,7 @@ struct EgressProxy::Impl {
       co_return;
     }
 
+    asio::io_context& ioc = c->worker.ioc;
     c->upstream.emplace(ioc);
     c->sockets.push_back(&*c->upstream);
     ec = co_await ConnectUpstream(t, *c->upstream);
@@ -920,7 +945,7 @@ struct EgressProxy::Impl {
     }
     // Upstream is connected at the first request that passes the checks, so a
     // refused request never causes any traffic to the host.
-    ssl::stream<tcp::socket> up(tcp::socket(ioc), *upstream_tls);
+    ssl::stream<tcp::socket> up(tcp::socket(c->worker.ioc), *upstream_tls);
     c->sockets.push_back(&up.next_layer());
     bool connected = false;
     beast::flat_buffer cbuf;
@@ -984,7 +1009,7 @@ struct EgressProxy::Impl {
 
   awaitable<void> Serve(std::shared_ptr<Conn> c) {
     c->sockets.push_back(&c->client);
-    asio::co_spawn(ioc, Watchdog(c), asio::detached);
+    asio::co_spawn(c->worker.ioc, Watchdog(c), asio::detached);
     beast::flat_buffer buf;
     buf.reserve(kClientReadBytes);
     for (;;) {
@@ -1014,30 +1039,33 @@ struct EgressProxy::Impl {
   awaitable<void> AcceptLoop(tcp::acceptor& acceptor) {
     for (;;) {
       error_code ec;
-      tcp::socket s = co_await acceptor.async_accept(redirect_error(use_awaitable, ec));
+      Worker& w = *workers[next_worker];
+      tcp::socket s = co_await acceptor.async_accept(w.ioc, redirect_error(use_awaitable, ec));
       if (ec) {
         if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
         // Out of fds and the like: back off a little instead of spinning.
-        asio::steady_timer pause(ioc, std::chrono::milliseconds(50));
+        asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(50));
         co_await pause.async_wait(redirect_error(use_awaitable, ec));
         continue;
       }
+      next_worker = (next_worker + 1) % workers.size();
       if (active.load() >= options.max_connections) {
-        asio::co_spawn(ioc, Reject(std::move(s)), asio::detached);
+        asio::co_spawn(w.ioc, Reject(std::move(s)), asio::detached);
         continue;
       }
       s.set_option(tcp::no_delay(true), ec);
       s.non_blocking(true, ec);
       active.fetch_add(1);
-      auto conn = std::make_shared<Conn>(std::move(s));
-      asio::co_spawn(ioc, Serve(conn), [this](std::exception_ptr) { active.fetch_sub(1); });
+      auto conn = std::make_shared<Conn>(w, std::move(s));
+      asio::co_spawn(w.ioc, Serve(conn), [this](std::exception_ptr) { active.fetch_sub(1); });
     }
   }
 
   absl::Status StartAcceptor(tcp::acceptor acceptor) {
-    // Handed to the io thread: acceptors is only touched there.
+    // Handed to the first worker's thread: acceptors is only touched there.
     auto holder = std::make_shared<tcp::acceptor>(std::move(acceptor));
-    asio::post(ioc, [this, holder] {
+    asio::io_context& ioc = workers[0]->ioc;
+    asio::post(ioc, [this, holder, &ioc] {
       acceptors.push_back(std::move(*holder));
       asio::co_spawn(ioc, AcceptLoop(acceptors.back()), asio::detached);
     });
@@ -1091,19 +1119,26 @@ absl::StatusOr<std::unique_ptr<EgressProxy>> EgressProxy::Create(const EgressPol
   }
   impl->upstream_tls->set_verify_mode(ssl::verify_peer);
 
-  impl->work.emplace(impl->ioc.get_executor());
-  Impl* raw = impl.get();
-  impl->thread = std::thread([raw] {
-    for (;;) {
-      try {
-        raw->ioc.run();
-        return;
-      } catch (const std::exception&) {
-        // A connection's coroutine threw (bad_alloc and the like): that
-        // connection is gone, the proxy goes on.
+  int threads = std::clamp(impl->options.threads, 1, 64);
+  for (int i = 0; i < threads; ++i) {
+    auto w = std::make_unique<Worker>();
+    w->work.emplace(w->ioc.get_executor());
+    impl->workers.push_back(std::move(w));
+  }
+  for (auto& w : impl->workers) {
+    asio::io_context* ioc = &w->ioc;
+    w->thread = std::thread([ioc] {
+      for (;;) {
+        try {
+          ioc->run();
+          return;
+        } catch (const std::exception&) {
+          // A connection's coroutine threw (bad_alloc and the like): that
+          // connection is gone, the proxy goes on.
+        }
       }
-    }
-  });
+    });
+  }
   return std::unique_ptr<EgressProxy>(new EgressProxy(std::move(impl)));
 }
 
@@ -1111,7 +1146,7 @@ absl::StatusOr<uint16_t> EgressProxy::Listen(const std::string& address, uint16_
   error_code ec;
   asio::ip::address addr = asio::ip::make_address(address, ec);
   if (ec) return absl::InvalidArgumentError(absl::StrCat("egress: bad listen address ", address));
-  tcp::acceptor acceptor(impl_->ioc);
+  tcp::acceptor acceptor(impl_->workers[0]->ioc);
   tcp::endpoint ep(addr, port);
   acceptor.open(ep.protocol(), ec);
   if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
@@ -1135,7 +1170,7 @@ absl::Status EgressProxy::ServeOn(sys::UniqueFd listening_socket) {
   if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) {
     return absl::InvalidArgumentError("egress: the socket to serve on is not TCP/IP");
   }
-  tcp::acceptor acceptor(impl_->ioc);
+  tcp::acceptor acceptor(impl_->workers[0]->ioc);
   error_code ec;
   acceptor.assign(ss.ss_family == AF_INET ? tcp::v4() : tcp::v6(), listening_socket.get(), ec);
   if (ec) return absl::InternalError(absl::StrCat("egress: adopt socket: ", ec.message()));
