@@ -260,6 +260,7 @@ struct Worker {
   // Idle upstream connections per "host:port" (this thread only; declared
   // after ioc: closed before it is destroyed).
   std::map<std::string, std::vector<IdleUpstream>> idle_http;
+  std::list<tcp::acceptor> acceptors;  // this thread only, after start
   std::thread thread;
 };
 
@@ -373,10 +374,8 @@ struct EgressProxy::Impl {
   std::atomic<int> active{0};
   std::mutex record_mu;  // on_request is never called concurrently
 
-  std::vector<std::unique_ptr<Worker>> workers;  // [0] also accepts
-  // Declared after workers: closed before their io_contexts are destroyed.
-  std::list<tcp::acceptor> acceptors;  // workers[0]'s thread only, after start
-  size_t next_worker = 0;              // workers[0]'s thread only
+  std::vector<std::unique_ptr<Worker>> workers;
+  size_t next_worker = 0;  // workers[0]'s thread only (ServeOn's handing out)
   static constexpr std::chrono::seconds kIdleUpstreamTtl{30};
 
   ~Impl() {
@@ -1036,10 +1035,14 @@ struct EgressProxy::Impl {
                                redirect_error(use_awaitable, ec));
   }
 
-  awaitable<void> AcceptLoop(tcp::acceptor& acceptor) {
+  // Accepts for `own` (a Listen acceptor of that thread's, one per thread
+  // with SO_REUSEPORT: the kernel spreads connections, no thread hands one to
+  // another) or, when `own` is null (ServeOn's single socket, on the first
+  // thread), for each thread in turn.
+  awaitable<void> AcceptLoop(tcp::acceptor& acceptor, Worker* own) {
     for (;;) {
       error_code ec;
-      Worker& w = *workers[next_worker];
+      Worker& w = own != nullptr ? *own : *workers[next_worker];
       tcp::socket s = co_await acceptor.async_accept(w.ioc, redirect_error(use_awaitable, ec));
       if (ec) {
         if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
@@ -1048,7 +1051,7 @@ struct EgressProxy::Impl {
         co_await pause.async_wait(redirect_error(use_awaitable, ec));
         continue;
       }
-      next_worker = (next_worker + 1) % workers.size();
+      if (own == nullptr) next_worker = (next_worker + 1) % workers.size();
       if (active.load() >= options.max_connections) {
         asio::co_spawn(w.ioc, Reject(std::move(s)), asio::detached);
         continue;
@@ -1061,15 +1064,13 @@ struct EgressProxy::Impl {
     }
   }
 
-  absl::Status StartAcceptor(tcp::acceptor acceptor) {
-    // Handed to the first worker's thread: acceptors is only touched there.
+  // Starts accepting on `w`'s thread (the acceptor belongs to w.ioc).
+  void StartAcceptor(Worker& w, tcp::acceptor acceptor, bool own) {
     auto holder = std::make_shared<tcp::acceptor>(std::move(acceptor));
-    asio::io_context& ioc = workers[0]->ioc;
-    asio::post(ioc, [this, holder, &ioc] {
-      acceptors.push_back(std::move(*holder));
-      asio::co_spawn(ioc, AcceptLoop(acceptors.back()), asio::detached);
+    asio::post(w.ioc, [this, holder, &w, own] {
+      w.acceptors.push_back(std::move(*holder));
+      asio::co_spawn(w.ioc, AcceptLoop(w.acceptors.back(), own ? &w : nullptr), asio::detached);
     });
-    return absl::OkStatus();
   }
 };
 
@@ -1146,19 +1147,29 @@ absl::StatusOr<uint16_t> EgressProxy::Listen(const std::string& address, uint16_
   error_code ec;
   asio::ip::address addr = asio::ip::make_address(address, ec);
   if (ec) return absl::InvalidArgumentError(absl::StrCat("egress: bad listen address ", address));
-  tcp::acceptor acceptor(impl_->workers[0]->ioc);
+  // One acceptor per thread, all on the same port (SO_REUSEPORT; the first
+  // one picks the port when asked for any).
+  using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+  bool several = impl_->workers.size() > 1;
+  std::vector<tcp::acceptor> acceptors;
   tcp::endpoint ep(addr, port);
-  acceptor.open(ep.protocol(), ec);
-  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) acceptor.bind(ep, ec);
-  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    return absl::UnavailableError(
-        absl::StrCat("egress: listen on ", address, ":", port, ": ", ec.message()));
+  for (auto& w : impl_->workers) {
+    tcp::acceptor& acceptor = acceptors.emplace_back(w->ioc);
+    acceptor.open(ep.protocol(), ec);
+    if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec && several) acceptor.set_option(reuse_port(true), ec);
+    if (!ec) acceptor.bind(ep, ec);
+    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return absl::UnavailableError(
+          absl::StrCat("egress: listen on ", address, ":", port, ": ", ec.message()));
+    }
+    ep.port(acceptor.local_endpoint(ec).port());
   }
-  uint16_t bound = acceptor.local_endpoint(ec).port();
-  if (absl::Status s = impl_->StartAcceptor(std::move(acceptor)); !s.ok()) return s;
-  return bound;
+  for (size_t i = 0; i < acceptors.size(); ++i) {
+    impl_->StartAcceptor(*impl_->workers[i], std::move(acceptors[i]), true);
+  }
+  return ep.port();
 }
 
 absl::Status EgressProxy::ServeOn(sys::UniqueFd listening_socket) {
@@ -1175,7 +1186,8 @@ absl::Status EgressProxy::ServeOn(sys::UniqueFd listening_socket) {
   acceptor.assign(ss.ss_family == AF_INET ? tcp::v4() : tcp::v6(), listening_socket.get(), ec);
   if (ec) return absl::InternalError(absl::StrCat("egress: adopt socket: ", ec.message()));
   (void)listening_socket.Release();
-  return impl_->StartAcceptor(std::move(acceptor));
+  impl_->StartAcceptor(*impl_->workers[0], std::move(acceptor), false);
+  return absl::OkStatus();
 }
 
 std::string EgressProxy::CaCertificatePem() const { return impl_->ca->CertificatePem(); }
