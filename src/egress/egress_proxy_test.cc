@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -386,6 +387,38 @@ TEST_F(ProxyTest, TerminatedHttpsInjectsAndSwapsThePlaceholder) {
   EXPECT_THAT(r.body, Not(HasSubstr(kPlaceholder)));
   EXPECT_THAT(Log(), HasSubstr("tls-terminated"));
   EXPECT_THAT(Log(), Not(HasSubstr(kSecret)));
+}
+
+// Several proxy threads: terminated HTTPS (the shared leaf-context cache)
+// and plain HTTP from clients at once, each request checked and recorded.
+TEST_F(ProxyTest, SeveralThreadsServeConcurrentClients) {
+  EgressOptions options;
+  options.threads = 3;
+  StartProxy(options);
+  constexpr int kClients = 6;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&, i] {
+      for (int k = 0; k < 3; ++k) {
+        Response r = i % 2 == 0 ? GetTls("api.test", https_->port(), "api.test", "/v1/me", {})
+                                : Get(absl::StrCat("http://plain.test:", http_->port(), "/p"));
+        if (r.status == 200) ++ok;
+      }
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  EXPECT_EQ(ok.load(), kClients * 3) << Log();
+  // A record may follow its response by a moment.
+  std::string log;
+  size_t lines = 0;
+  for (int i = 0; i < 200 && lines < kClients * 3; ++i) {
+    if (i > 0) ::usleep(5000);
+    log = Log();
+    lines = static_cast<size_t>(std::count(log.begin(), log.end(), '\n'));
+  }
+  EXPECT_EQ(lines, static_cast<size_t>(kClients * 3)) << log;
+  EXPECT_THAT(log, Not(HasSubstr(kSecret)));
 }
 
 TEST_F(ProxyTest, PlaceholderSentToAnotherHostIs403) {
