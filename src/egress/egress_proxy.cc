@@ -1148,7 +1148,9 @@ absl::StatusOr<uint16_t> EgressProxy::Listen(const std::string& address, uint16_
   asio::ip::address addr = asio::ip::make_address(address, ec);
   if (ec) return absl::InvalidArgumentError(absl::StrCat("egress: bad listen address ", address));
   // One acceptor per thread, all on the same port (SO_REUSEPORT; the first
-  // one picks the port when asked for any).
+  // one picks the port when asked for any: the kernel never picks a port
+  // another reuseport group holds). Only sockets of the same user can join
+  // the group; a single thread sets no SO_REUSEPORT at all.
   using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
   bool several = impl_->workers.size() > 1;
   std::vector<tcp::acceptor> acceptors;
