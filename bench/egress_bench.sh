@@ -8,7 +8,8 @@
 #   c) through tinyproxy (Debian's, default settings),
 # with wrk's HTTP/1.1 keep-alive connections (the kavach proxy keeps client
 # and upstream connections open; tinyproxy answers each request with a close,
-# and wrk reconnects). MODE=close sends "Connection: close" on every request
+# and wrk reconnects; `kavach proxy` runs one thread per CPU by default).
+# MODE=close sends "Connection: close" on every request
 # instead, so that all three open a connection per request. Prints p50
 # latency and requests/s of each and the ratios b/a (p50, target <= 1.3) and
 # b/c (throughput, target >= 1), each with met/MISSED.
@@ -82,10 +83,13 @@ cat > "$dir/close.lua" <<EOF
 $close_header
 EOF
 
+# wrk wants at least one connection per thread; the same flags for all three.
+wrk_threads=$((conns < 2 ? 1 : 2))
+
 # p50 in microseconds and requests/s from wrk's --latency output.
 measure() {
   local out
-  out=$(wrk -t2 -c"$conns" -d"${secs}s" --latency "$@")
+  out=$(wrk -t"$wrk_threads" -c"$conns" -d"${secs}s" --latency "$@")
   local p50 rps
   p50=$(awk '/Latency Distribution/{f=1} f && $1=="50%"{print $2; exit}' <<<"$out")
   rps=$(awk '/^Requests\/sec:/{print $2}' <<<"$out")

@@ -1,11 +1,15 @@
 // Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
 //
-// The egress proxy on Boost.Asio (C++20 coroutines) and Beast, one thread.
+// The egress proxy on Boost.Asio (C++20 coroutines) and Beast, on
+// options.threads threads.
 //
 // Every connection is one coroutine plus a watchdog coroutine that closes its
 // sockets when it has been idle longer than idle_timeout or open longer than
-// total_timeout; pending operations then fail and the coroutine unwinds. The
-// io_context runs on one thread, so connection state needs no locks.
+// total_timeout; pending operations then fail and the coroutine unwinds.
+// Each thread runs an io_context of its own, and a connection lives on one of
+// them (chosen round-robin at accept) for its whole life, so connection state
+// and each thread's pool of idle upstream connections need no locks. Shared
+// state (the leaf certificate contexts, the request callback) is locked.
 //
 // Bodies are relayed with Beast's buffer_body (the pattern of Beast's
 // "relay" example): a chunk is read, then written, so a body is never held
@@ -27,9 +31,11 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -42,7 +48,6 @@
 #include "egress/cert_authority.h"
 #include "egress/secret.h"
 #include "linux/strings.h"
-#include "nlohmann/json.hpp"
 
 namespace kavach::internal {
 
@@ -56,6 +61,13 @@ using asio::redirect_error;
 using asio::use_awaitable;
 using boost::system::error_code;
 using Clock = std::chrono::steady_clock;
+
+// Read buffers are reserved up front: Beast reads at most the free capacity
+// of a flat_buffer (and at least 512 bytes), so an empty buffer took a 1 KiB
+// response in three recv calls. Client buffers hold request headers; upstream
+// buffers whole small responses.
+constexpr size_t kClientReadBytes = 4096;
+constexpr size_t kUpstreamReadBytes = 16384;
 
 bool EgressHostMatches(std::string_view pattern, std::string_view host) {
   if (absl::StartsWith(ToAbsl(pattern), "*.")) {
@@ -117,18 +129,107 @@ SniResult ParseClientHelloSni(std::string_view d, std::string* sni) {
   return SniResult::kNoSni;
 }
 
+namespace {
+
+// Appends `s` as a JSON string: quotes, backslashes and control characters
+// escaped, valid UTF-8 kept, every byte of an invalid sequence replaced by
+// U+FFFD (a request path is whatever bytes the client sent).
+void AppendJsonString(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  static constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
+  out.push_back('"');
+  size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      switch (c) {
+        case '"':
+          out.append("\\\"");
+          break;
+        case '\\':
+          out.append("\\\\");
+          break;
+        case '\n':
+          out.append("\\n");
+          break;
+        case '\r':
+          out.append("\\r");
+          break;
+        case '\t':
+          out.append("\\t");
+          break;
+        case '\b':
+          out.append("\\b");
+          break;
+        case '\f':
+          out.append("\\f");
+          break;
+        default:
+          if (c < 0x20) {
+            out.append("\\u00");
+            out.push_back(kHex[c >> 4]);
+            out.push_back(kHex[c & 0xf]);
+          } else {
+            out.push_back(static_cast<char>(c));
+          }
+      }
+      ++i;
+      continue;
+    }
+    // Length and the allowed range of the second byte (no overlong forms,
+    // no surrogates, nothing above U+10FFFF).
+    size_t len = 0;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    }
+    bool valid = len != 0 && i + len <= s.size();
+    for (size_t k = 1; valid && k < len; ++k) {
+      auto b = static_cast<unsigned char>(s[i + k]);
+      valid = k == 1 ? (b >= lo && b <= hi) : (b >= 0x80 && b <= 0xBF);
+    }
+    if (valid) {
+      out.append(s.substr(i, len));
+      i += len;
+    } else {
+      out.append(kReplacement);
+      ++i;
+    }
+  }
+  out.push_back('"');
+}
+
+}  // namespace
+
+// Written by hand (not with nlohmann::json): it runs once per proxied
+// request, and building a JSON object cost more than the rest of the
+// record.
 std::string EgressRecordJson(const EgressRecord& r) {
-  nlohmann::ordered_json j;
-  j["host"] = r.host;
-  j["port"] = r.port;
-  j["method"] = r.method;
-  j["path"] = r.path;
-  j["status"] = r.status;
-  j["request_bytes"] = r.request_bytes;
-  j["response_bytes"] = r.response_bytes;
-  j["mode"] = r.mode;
-  if (!r.reason.empty()) j["reason"] = r.reason;
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string out;
+  out.reserve(160 + r.host.size() + r.path.size() + r.reason.size());
+  out.append("{\"host\":");
+  AppendJsonString(out, r.host);
+  absl::StrAppend(&out, ",\"port\":", r.port, ",\"method\":");
+  AppendJsonString(out, r.method);
+  out.append(",\"path\":");
+  AppendJsonString(out, r.path);
+  absl::StrAppend(&out, ",\"status\":", r.status, ",\"request_bytes\":", r.request_bytes,
+                  ",\"response_bytes\":", r.response_bytes, ",\"mode\":");
+  AppendJsonString(out, r.mode);
+  if (!r.reason.empty()) {
+    out.append(",\"reason\":");
+    AppendJsonString(out, r.reason);
+  }
+  out.push_back('}');
+  return out;
 }
 
 namespace {
@@ -145,11 +246,30 @@ struct LoadedCredential {
   std::string placeholder;
 };
 
+// An idle plain-HTTP upstream connection a client connection left behind in
+// a reusable state.
+struct IdleUpstream {
+  tcp::socket socket;
+  Clock::time_point since;
+};
+
+// One proxy thread and its io_context.
+struct Worker {
+  asio::io_context ioc{1};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  // Idle upstream connections per "host:port" (this thread only; declared
+  // after ioc: closed before it is destroyed).
+  std::map<std::string, std::vector<IdleUpstream>> idle_http;
+  std::list<tcp::acceptor> acceptors;  // this thread only, after start
+  std::thread thread;
+};
+
 // One client connection's sockets and clocks, shared by its coroutine and
 // its watchdog.
 struct Conn {
-  explicit Conn(tcp::socket s)
-      : client(std::move(s)), watchdog(client.get_executor()), start(Clock::now()), last(start) {}
+  Conn(Worker& w, tcp::socket s)
+      : worker(w), client(std::move(s)), watchdog(w.ioc), start(Clock::now()), last(start) {}
+  Worker& worker;  // the thread this connection lives on
   tcp::socket client;
   std::optional<tcp::socket> upstream;  // blind tunnels
   // Plain HTTP: the upstream connection kept open for the client's next
@@ -249,23 +369,29 @@ struct EgressProxy::Impl {
   bool any_placeholder = false;
   std::unique_ptr<CertAuthority> ca;
   std::unique_ptr<ssl::context> upstream_tls;
-  std::map<std::string, std::shared_ptr<ssl::context>> server_tls;  // io thread only
+  std::mutex server_tls_mu;
+  std::map<std::string, std::shared_ptr<ssl::context>> server_tls;  // under server_tls_mu
   std::atomic<int> active{0};
+  std::mutex record_mu;  // on_request is never called concurrently
 
-  asio::io_context ioc{1};
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
-  std::list<tcp::acceptor> acceptors;  // io thread only, after start
-  std::thread thread;
+  std::vector<std::unique_ptr<Worker>> workers;
+  size_t next_worker = 0;  // workers[0]'s thread only (ServeOn's handing out)
   static constexpr std::chrono::seconds kIdleUpstreamTtl{30};
 
   ~Impl() {
-    work.reset();
-    ioc.stop();
-    if (thread.joinable()) thread.join();
+    for (auto& w : workers) {
+      w->work.reset();
+      w->ioc.stop();
+    }
+    for (auto& w : workers) {
+      if (w->thread.joinable()) w->thread.join();
+    }
   }
 
-  void Record(EgressRecord r) {
-    if (options.on_request) options.on_request(r);
+  void Record(const EgressRecord& r) {
+    if (!options.on_request) return;
+    std::lock_guard<std::mutex> lock(record_mu);
+    options.on_request(r);
   }
 
   // --- Policy decisions --------------------------------------------------
@@ -354,6 +480,7 @@ struct EgressProxy::Impl {
   }
 
   std::shared_ptr<ssl::context> ServerContextFor(const std::string& host) {
+    std::lock_guard<std::mutex> lock(server_tls_mu);
     if (auto it = server_tls.find(host); it != server_tls.end()) return it->second;
     absl::StatusOr<CertifiedKey> leaf = ca->LeafFor(host);
     if (!leaf.ok()) return nullptr;
@@ -395,7 +522,7 @@ struct EgressProxy::Impl {
       if (ec) co_return ec;
       endpoints.emplace_back(addr, t.port);
     } else {
-      tcp::resolver resolver(ioc);
+      tcp::resolver resolver(sock.get_executor());
       auto results = co_await resolver.async_resolve(t.host, std::to_string(t.port),
                                                      redirect_error(use_awaitable, ec));
       if (ec) co_return ec;
@@ -403,6 +530,37 @@ struct EgressProxy::Impl {
     }
     co_await asio::async_connect(sock, endpoints, redirect_error(use_awaitable, ec));
     if (!ec) sock.set_option(tcp::no_delay(true), ec);
+    if (!ec) sock.non_blocking(true, ec);
+    co_return ec;
+  }
+
+  // Plain TCP sockets are non-blocking (set at accept and connect) and a
+  // read or write is first tried with Beast's synchronous call: a message
+  // already waiting costs one recv and no trip through the scheduler (each
+  // completed asynchronous operation is a posted handler, and the scheduler
+  // polls epoll between handlers). When the socket would block, the
+  // asynchronous operation takes over where the synchronous one stopped (the
+  // parser and buffer keep their state); waiting with async_wait instead
+  // would cost an epoll_ctl re-arm per wait in this Boost.
+  template <class Stream>
+  static constexpr bool kPlainTcp = std::is_same_v<Stream, tcp::socket>;
+
+  static bool WouldBlock(const error_code& ec) {
+    return ec == asio::error::would_block || ec == asio::error::try_again;
+  }
+
+  // Writes what the serializer has now; the asynchronous write finishes what
+  // the socket's buffer would not take (it also arms EPOLLOUT, which a bare
+  // wait_write does not in this Boost).
+  template <class Out, class Serializer>
+  static awaitable<error_code> WriteMessage(Out& out, Serializer& sr) {
+    error_code ec;
+    if constexpr (kPlainTcp<Out>) {
+      http::write(out, sr, ec);
+      if (!WouldBlock(ec)) co_return ec;
+      ec = {};
+    }
+    co_await http::async_write(out, sr, redirect_error(use_awaitable, ec));
     co_return ec;
   }
 
@@ -430,7 +588,11 @@ struct EgressProxy::Impl {
       if (!p.is_done()) {
         p.get().body().data = chunk.data();
         p.get().body().size = chunk.size();
-        co_await http::async_read(in, buf, p, redirect_error(use_awaitable, ec));
+        if constexpr (kPlainTcp<In>) http::read(in, buf, p, ec);
+        if (!kPlainTcp<In> || WouldBlock(ec)) {
+          ec = {};
+          co_await http::async_read(in, buf, p, redirect_error(use_awaitable, ec));
+        }
         if (ec == http::error::need_buffer) ec = {};
         if (ec) co_return ec;
         size_t got = chunk.size() - p.get().body().size;
@@ -444,7 +606,7 @@ struct EgressProxy::Impl {
         p.get().body().size = 0;
         p.get().body().more = false;
       }
-      co_await http::async_write(out, sr, redirect_error(use_awaitable, ec));
+      ec = co_await WriteMessage(out, sr);
       if (ec == http::error::need_buffer) ec = {};
       if (ec) co_return ec;
       c.Touch();
@@ -460,7 +622,11 @@ struct EgressProxy::Impl {
     p.header_limit(static_cast<uint32_t>(options.max_header_bytes));
     p.body_limit(std::numeric_limits<uint64_t>::max());
     error_code ec;
-    co_await http::async_read_header(s, buf, p, redirect_error(use_awaitable, ec));
+    if constexpr (kPlainTcp<Stream>) http::read_header(s, buf, p, ec);
+    if (!kPlainTcp<Stream> || WouldBlock(ec)) {
+      ec = {};
+      co_await http::async_read_header(s, buf, p, redirect_error(use_awaitable, ec));
+    }
     c.Touch();
     if (ec == http::error::header_limit) {
       co_await SendError(s, http::status::request_header_fields_too_large,
@@ -508,6 +674,7 @@ struct EgressProxy::Impl {
     resp.header_limit(64 * 1024);
     resp.body_limit(std::numeric_limits<uint64_t>::max());
     resp.skip(head);
+    // Straight to the asynchronous read: the response cannot be here yet.
     co_await http::async_read_header(up, ubuf, resp, redirect_error(use_awaitable, ec));
     c.Touch();
     if (ec) {
@@ -572,15 +739,16 @@ struct EgressProxy::Impl {
          (Clock::now() - c->http_up_used > std::chrono::seconds(1) && !StillOpen(*c->http_up)))) {
       c->DropHttpUpstream();
     }
+    if (c->http_ubuf.capacity() < kUpstreamReadBytes) c->http_ubuf.reserve(kUpstreamReadBytes);
     if (!c->http_up) {
       // An idle connection another client left to this host:port.
-      if (std::optional<tcp::socket> idle = TakeIdleUpstream(key)) {
+      if (std::optional<tcp::socket> idle = TakeIdleUpstream(c->worker, key)) {
         c->http_up.emplace(std::move(*idle));
         c->http_up_key = key;
       }
     }
     if (!c->http_up) {
-      c->http_up.emplace(ioc);
+      c->http_up.emplace(c->worker.ioc);
       error_code ec = co_await ConnectUpstream(t, *c->http_up);
       if (ec) {
         c->DropHttpUpstream();
@@ -605,18 +773,10 @@ struct EgressProxy::Impl {
     co_return keep;
   }
 
-  // Idle plain-HTTP upstream connections, per "host:port", that a client
-  // connection left behind in a reusable state (io thread only).
-  struct IdleUpstream {
-    tcp::socket socket;
-    Clock::time_point since;
-  };
-  // Declared after ioc: destroyed (closed) before it.
-  std::map<std::string, std::vector<IdleUpstream>> idle_http;
-
-  std::optional<tcp::socket> TakeIdleUpstream(const std::string& key) {
-    auto it = idle_http.find(key);
-    if (it == idle_http.end()) return std::nullopt;
+  // An idle connection to `key` from worker `w`'s pool, if one is still open.
+  std::optional<tcp::socket> TakeIdleUpstream(Worker& w, const std::string& key) {
+    auto it = w.idle_http.find(key);
+    if (it == w.idle_http.end()) return std::nullopt;
     std::optional<tcp::socket> found;
     Clock::time_point now = Clock::now();
     while (!it->second.empty() && !found) {
@@ -629,7 +789,7 @@ struct EgressProxy::Impl {
         u.socket.close(ignored);
       }
     }
-    if (it->second.empty()) idle_http.erase(it);
+    if (it->second.empty()) w.idle_http.erase(it);
     return found;
   }
 
@@ -638,7 +798,7 @@ struct EgressProxy::Impl {
   void ReleaseHttpUpstream(Conn& c) {
     if (c.http_up && c.http_up->is_open() && c.http_ubuf.size() == 0 &&
         options.max_idle_upstreams_per_host > 0) {
-      std::vector<IdleUpstream>& idle = idle_http[c.http_up_key];
+      std::vector<IdleUpstream>& idle = c.worker.idle_http[c.http_up_key];
       if (idle.size() < static_cast<size_t>(options.max_idle_upstreams_per_host)) {
         idle.push_back({std::move(*c.http_up), Clock::now()});
         c.http_up.reset();
@@ -734,6 +894,7 @@ struct EgressProxy::Impl {
       co_return;
     }
 
+    asio::io_context& ioc = c->worker.ioc;
     c->upstream.emplace(ioc);
     c->sockets.push_back(&*c->upstream);
     ec = co_await ConnectUpstream(t, *c->upstream);
@@ -783,11 +944,13 @@ struct EgressProxy::Impl {
     }
     // Upstream is connected at the first request that passes the checks, so a
     // refused request never causes any traffic to the host.
-    ssl::stream<tcp::socket> up(tcp::socket(ioc), *upstream_tls);
+    ssl::stream<tcp::socket> up(tcp::socket(c->worker.ioc), *upstream_tls);
     c->sockets.push_back(&up.next_layer());
     bool connected = false;
     beast::flat_buffer cbuf;
     beast::flat_buffer ubuf;
+    cbuf.reserve(kClientReadBytes);
+    ubuf.reserve(kUpstreamReadBytes);
     for (;;) {
       http::request_parser<http::buffer_body> rp;
       if (!co_await ReadRequestHeader(*c, client, cbuf, rp)) co_return;
@@ -845,8 +1008,9 @@ struct EgressProxy::Impl {
 
   awaitable<void> Serve(std::shared_ptr<Conn> c) {
     c->sockets.push_back(&c->client);
-    asio::co_spawn(ioc, Watchdog(c), asio::detached);
+    asio::co_spawn(c->worker.ioc, Watchdog(c), asio::detached);
     beast::flat_buffer buf;
+    buf.reserve(kClientReadBytes);
     for (;;) {
       http::request_parser<http::buffer_body> rp;
       if (!co_await ReadRequestHeader(*c, c->client, buf, rp)) break;
@@ -871,36 +1035,42 @@ struct EgressProxy::Impl {
                                redirect_error(use_awaitable, ec));
   }
 
-  awaitable<void> AcceptLoop(tcp::acceptor& acceptor) {
+  // Accepts for `own` (a Listen acceptor of that thread's, one per thread
+  // with SO_REUSEPORT: the kernel spreads connections, no thread hands one to
+  // another) or, when `own` is null (ServeOn's single socket, on the first
+  // thread), for each thread in turn.
+  awaitable<void> AcceptLoop(tcp::acceptor& acceptor, Worker* own) {
     for (;;) {
       error_code ec;
-      tcp::socket s = co_await acceptor.async_accept(redirect_error(use_awaitable, ec));
+      Worker& w = own != nullptr ? *own : *workers[next_worker];
+      tcp::socket s = co_await acceptor.async_accept(w.ioc, redirect_error(use_awaitable, ec));
       if (ec) {
         if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
         // Out of fds and the like: back off a little instead of spinning.
-        asio::steady_timer pause(ioc, std::chrono::milliseconds(50));
+        asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(50));
         co_await pause.async_wait(redirect_error(use_awaitable, ec));
         continue;
       }
+      if (own == nullptr) next_worker = (next_worker + 1) % workers.size();
       if (active.load() >= options.max_connections) {
-        asio::co_spawn(ioc, Reject(std::move(s)), asio::detached);
+        asio::co_spawn(w.ioc, Reject(std::move(s)), asio::detached);
         continue;
       }
       s.set_option(tcp::no_delay(true), ec);
+      s.non_blocking(true, ec);
       active.fetch_add(1);
-      auto conn = std::make_shared<Conn>(std::move(s));
-      asio::co_spawn(ioc, Serve(conn), [this](std::exception_ptr) { active.fetch_sub(1); });
+      auto conn = std::make_shared<Conn>(w, std::move(s));
+      asio::co_spawn(w.ioc, Serve(conn), [this](std::exception_ptr) { active.fetch_sub(1); });
     }
   }
 
-  absl::Status StartAcceptor(tcp::acceptor acceptor) {
-    // Handed to the io thread: acceptors is only touched there.
+  // Starts accepting on `w`'s thread (the acceptor belongs to w.ioc).
+  void StartAcceptor(Worker& w, tcp::acceptor acceptor, bool own) {
     auto holder = std::make_shared<tcp::acceptor>(std::move(acceptor));
-    asio::post(ioc, [this, holder] {
-      acceptors.push_back(std::move(*holder));
-      asio::co_spawn(ioc, AcceptLoop(acceptors.back()), asio::detached);
+    asio::post(w.ioc, [this, holder, &w, own] {
+      w.acceptors.push_back(std::move(*holder));
+      asio::co_spawn(w.ioc, AcceptLoop(w.acceptors.back(), own ? &w : nullptr), asio::detached);
     });
-    return absl::OkStatus();
   }
 };
 
@@ -950,19 +1120,26 @@ absl::StatusOr<std::unique_ptr<EgressProxy>> EgressProxy::Create(const EgressPol
   }
   impl->upstream_tls->set_verify_mode(ssl::verify_peer);
 
-  impl->work.emplace(impl->ioc.get_executor());
-  Impl* raw = impl.get();
-  impl->thread = std::thread([raw] {
-    for (;;) {
-      try {
-        raw->ioc.run();
-        return;
-      } catch (const std::exception&) {
-        // A connection's coroutine threw (bad_alloc and the like): that
-        // connection is gone, the proxy goes on.
+  int threads = std::clamp(impl->options.threads, 1, 64);
+  for (int i = 0; i < threads; ++i) {
+    auto w = std::make_unique<Worker>();
+    w->work.emplace(w->ioc.get_executor());
+    impl->workers.push_back(std::move(w));
+  }
+  for (auto& w : impl->workers) {
+    asio::io_context* ioc = &w->ioc;
+    w->thread = std::thread([ioc] {
+      for (;;) {
+        try {
+          ioc->run();
+          return;
+        } catch (const std::exception&) {
+          // A connection's coroutine threw (bad_alloc and the like): that
+          // connection is gone, the proxy goes on.
+        }
       }
-    }
-  });
+    });
+  }
   return std::unique_ptr<EgressProxy>(new EgressProxy(std::move(impl)));
 }
 
@@ -970,19 +1147,31 @@ absl::StatusOr<uint16_t> EgressProxy::Listen(const std::string& address, uint16_
   error_code ec;
   asio::ip::address addr = asio::ip::make_address(address, ec);
   if (ec) return absl::InvalidArgumentError(absl::StrCat("egress: bad listen address ", address));
-  tcp::acceptor acceptor(impl_->ioc);
+  // One acceptor per thread, all on the same port (SO_REUSEPORT; the first
+  // one picks the port when asked for any: the kernel never picks a port
+  // another reuseport group holds). Only sockets of the same user can join
+  // the group; a single thread sets no SO_REUSEPORT at all.
+  using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+  bool several = impl_->workers.size() > 1;
+  std::vector<tcp::acceptor> acceptors;
   tcp::endpoint ep(addr, port);
-  acceptor.open(ep.protocol(), ec);
-  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) acceptor.bind(ep, ec);
-  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    return absl::UnavailableError(
-        absl::StrCat("egress: listen on ", address, ":", port, ": ", ec.message()));
+  for (auto& w : impl_->workers) {
+    tcp::acceptor& acceptor = acceptors.emplace_back(w->ioc);
+    acceptor.open(ep.protocol(), ec);
+    if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec && several) acceptor.set_option(reuse_port(true), ec);
+    if (!ec) acceptor.bind(ep, ec);
+    if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return absl::UnavailableError(
+          absl::StrCat("egress: listen on ", address, ":", port, ": ", ec.message()));
+    }
+    ep.port(acceptor.local_endpoint(ec).port());
   }
-  uint16_t bound = acceptor.local_endpoint(ec).port();
-  if (absl::Status s = impl_->StartAcceptor(std::move(acceptor)); !s.ok()) return s;
-  return bound;
+  for (size_t i = 0; i < acceptors.size(); ++i) {
+    impl_->StartAcceptor(*impl_->workers[i], std::move(acceptors[i]), true);
+  }
+  return ep.port();
 }
 
 absl::Status EgressProxy::ServeOn(sys::UniqueFd listening_socket) {
@@ -994,12 +1183,13 @@ absl::Status EgressProxy::ServeOn(sys::UniqueFd listening_socket) {
   if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) {
     return absl::InvalidArgumentError("egress: the socket to serve on is not TCP/IP");
   }
-  tcp::acceptor acceptor(impl_->ioc);
+  tcp::acceptor acceptor(impl_->workers[0]->ioc);
   error_code ec;
   acceptor.assign(ss.ss_family == AF_INET ? tcp::v4() : tcp::v6(), listening_socket.get(), ec);
   if (ec) return absl::InternalError(absl::StrCat("egress: adopt socket: ", ec.message()));
   (void)listening_socket.Release();
-  return impl_->StartAcceptor(std::move(acceptor));
+  impl_->StartAcceptor(*impl_->workers[0], std::move(acceptor), false);
+  return absl::OkStatus();
 }
 
 std::string EgressProxy::CaCertificatePem() const { return impl_->ca->CertificatePem(); }

@@ -28,8 +28,8 @@
 //
 // Every request is reported through on_request (host, method, path without
 // the query, status, body bytes): never a header value, so never a secret.
-// The proxy runs its own thread; the destructor stops it and closes every
-// connection.
+// The proxy runs its own threads (options.threads); the destructor stops
+// them and closes every connection.
 #ifndef KAVACH_EGRESS_EGRESS_PROXY_H_
 #define KAVACH_EGRESS_EGRESS_PROXY_H_
 
@@ -74,7 +74,10 @@ struct EgressOptions {
   // Plain HTTP: upstream connections a finished client connection leaves
   // open for the next client to the same host:port (closed after 30 s idle).
   int max_idle_upstreams_per_host = 16;
-  // Called on the proxy's thread; must not block for long.
+  // Threads serving connections (each connection stays on one). A sandbox's
+  // proxy needs one; `kavach proxy` uses one per CPU.
+  int threads = 1;
+  // Called on a proxy thread, never twice at once; must not block for long.
   std::function<void(const EgressRecord&)> on_request;
   // Name for the ephemeral CA ("kavach egress CA <ca_name>").
   std::string ca_name = "proxy";

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
@@ -30,6 +31,7 @@
 #include "egress/cert_authority.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 
 namespace kavach::internal {
 namespace {
@@ -387,6 +389,38 @@ TEST_F(ProxyTest, TerminatedHttpsInjectsAndSwapsThePlaceholder) {
   EXPECT_THAT(Log(), Not(HasSubstr(kSecret)));
 }
 
+// Several proxy threads: terminated HTTPS (the shared leaf-context cache)
+// and plain HTTP from clients at once, each request checked and recorded.
+TEST_F(ProxyTest, SeveralThreadsServeConcurrentClients) {
+  EgressOptions options;
+  options.threads = 3;
+  StartProxy(options);
+  constexpr int kClients = 6;
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&, i] {
+      for (int k = 0; k < 3; ++k) {
+        Response r = i % 2 == 0 ? GetTls("api.test", https_->port(), "api.test", "/v1/me", {})
+                                : Get(absl::StrCat("http://plain.test:", http_->port(), "/p"));
+        if (r.status == 200) ++ok;
+      }
+    });
+  }
+  for (std::thread& t : clients) t.join();
+  EXPECT_EQ(ok.load(), kClients * 3) << Log();
+  // A record may follow its response by a moment.
+  std::string log;
+  size_t lines = 0;
+  for (int i = 0; i < 200 && lines < kClients * 3; ++i) {
+    if (i > 0) ::usleep(5000);
+    log = Log();
+    lines = static_cast<size_t>(std::count(log.begin(), log.end(), '\n'));
+  }
+  EXPECT_EQ(lines, static_cast<size_t>(kClients * 3)) << log;
+  EXPECT_THAT(log, Not(HasSubstr(kSecret)));
+}
+
 TEST_F(ProxyTest, PlaceholderSentToAnotherHostIs403) {
   StartProxy();
   Response r = Get(absl::StrCat("http://plain.test:", http_->port(), "/"),
@@ -588,11 +622,17 @@ TEST_F(ProxyTest, ThousandConcurrentConnectionsLeaveNoFdsOrThreads) {
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &raised), 0);
   EgressOptions options;
   options.max_connections = 2000;
+  // Connections spread over several threads (each with its own io_context);
+  // every thread's sockets must be gone at the end too.
+  options.threads = 3;
   // No idle upstream pool: every descriptor must be gone at the end.
   options.max_idle_upstreams_per_host = 0;
   StartProxy(options);
-  // Warm up once (lazy state: resolver, first accept) before the baseline.
-  ASSERT_EQ(Get(absl::StrCat("http://plain.test:", http_->port(), "/warm")).status, 200);
+  // Warm up (lazy state: resolver, first accept, each thread's reactor: the
+  // connections go round-robin) before the baseline.
+  for (int i = 0; i < options.threads; ++i) {
+    ASSERT_EQ(Get(absl::StrCat("http://plain.test:", http_->port(), "/warm")).status, 200);
+  }
   for (int i = 0; i < 200 && proxy_->active_connections() > 0; ++i) ::usleep(10000);
   ::usleep(100000);
   int fds_before = CountEntries("/proc/self/fd");
@@ -664,6 +704,36 @@ TEST(ParseClientHelloSni, RejectsNonTlsAndWaitsForMore) {
   std::string sni;
   EXPECT_EQ(ParseClientHelloSni("GET / HTTP/1.1\r\n", &sni), SniResult::kNotTls);
   EXPECT_EQ(ParseClientHelloSni(std::string("\x16\x03\x01", 3), &sni), SniResult::kNeedMore);
+}
+
+TEST(EgressRecordJson, EscapesAndReplacesInvalidUtf8) {
+  EgressRecord r;
+  r.host = "h\"o\\st";
+  r.port = 8080;
+  r.method = "GET";
+  // A control byte, valid two- and three-byte UTF-8, a lone continuation
+  // byte, an overlong form, a surrogate and a truncated sequence at the end.
+  r.path = std::string("/a\x01\n\xC3\xA9\xE2\x82\xAC\x80\xC0\xAF\xED\xA0\x80/\xE2\x82");
+  r.status = 200;
+  r.request_bytes = 1;
+  r.response_bytes = 18446744073709551615ULL;
+  r.mode = "http";
+  std::string line = EgressRecordJson(r);
+  nlohmann::json j = nlohmann::json::parse(line);  // throws on invalid JSON or UTF-8
+  EXPECT_EQ(j["host"], "h\"o\\st");
+  EXPECT_EQ(j["port"], 8080);
+  const std::string fffd = "\xEF\xBF\xBD";
+  EXPECT_EQ(j["path"], "/a\x01\n\xC3\xA9\xE2\x82\xAC" + fffd + fffd + fffd + fffd + fffd + fffd +
+                           "/" + fffd + fffd);
+  EXPECT_EQ(j["response_bytes"], 18446744073709551615ULL);
+  EXPECT_FALSE(j.contains("reason"));
+  EXPECT_EQ(line.find('\n'), std::string::npos);
+  r.reason = "host not allowed";
+  EXPECT_EQ(nlohmann::json::parse(EgressRecordJson(r))["reason"], "host not allowed");
+  // The keys keep their order: the audit chain stores the line as written.
+  EXPECT_TRUE(
+      line.starts_with("{\"host\":\"h\\\"o\\\\st\",\"port\":8080,\"method\":\"GET\",\"path\":"))
+      << line;
 }
 
 TEST(CertAuthority, LeavesAreCachedAndChainToTheCa) {
