@@ -67,6 +67,8 @@ constexpr int kPointsCgroupLimits = 2;
 constexpr char kIdPrefix[] = "kavach-";
 constexpr absl::Duration kRuntimeCallTimeout = absl::Seconds(30);
 constexpr absl::Duration kStopWait = absl::Seconds(5);
+// How long Pause waits for the freezer to settle after the runtime returns.
+constexpr absl::Duration kPauseSettle = absl::Seconds(2);
 
 // The container's first process: it only waits (and reaps the orphans of
 // commands, being pid 1), and leaves on SIGTERM.
@@ -303,6 +305,19 @@ CgroupReadBack ReadBackCgroup(const std::string& path) {
     }
   }
   return r;
+}
+
+// Whether the container's freezer says every task is frozen: cgroup v1's
+// freezer.state reads FROZEN, or v2's cgroup.events has "frozen 1". Nullopt
+// when neither file is there (the runtime's own word is then all there is).
+std::optional<bool> CgroupFrozen(const std::string& path) {
+  absl::StatusOr<std::string> v1 =
+      sys::ReadFile(absl::StrCat("/sys/fs/cgroup/freezer", path, "/freezer.state"));
+  if (v1.ok()) return absl::StripAsciiWhitespace(*v1) == "FROZEN";
+  absl::StatusOr<std::string> v2 =
+      sys::ReadFile(absl::StrCat("/sys/fs/cgroup", path, "/cgroup.events"));
+  if (v2.ok()) return absl::StrContains(*v2, "frozen 1");
+  return std::nullopt;
 }
 
 class OciBackend;
@@ -1136,8 +1151,25 @@ absl::StatusOr<std::unique_ptr<SpawnedProcess>> OciBackend::Spawn(
 absl::Status OciBackend::Pause() {
   if (!created_ || stopped_) return absl::FailedPreconditionError("oci: no running container");
   absl::Status s = RunRuntimeOk(runtime_, {"pause", id_}, kRuntimeCallTimeout);
-  if (s.ok()) paused_ = true;
-  return s;
+  if (!s.ok()) return s;
+  paused_ = true;
+  // A v1 freezer passes through FREEZING, and a runtime may return while a
+  // task is still on its way there: Pause promises that nothing runs, so
+  // wait for the cgroup to say so (gVisor pauses inside its Sentry).
+  if (!gvisor_ && !cgroups_path_.empty()) {
+    const absl::Time deadline = absl::Now() + kPauseSettle;
+    std::optional<bool> frozen = CgroupFrozen(cgroups_path_);
+    while (frozen && !*frozen && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(1));
+      frozen = CgroupFrozen(cgroups_path_);
+    }
+    if (frozen && !*frozen) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("oci: pause: the container's freezer cgroup did not reach FROZEN within ",
+                       absl::FormatDuration(kPauseSettle)));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status OciBackend::Resume() {
