@@ -41,7 +41,8 @@ namespace kavach::internal {
 // raw bytes, and the digest covers only the non-database part. 4: rules
 // carry `anchors`, and anchored rules may be outside the database. 5: the
 // built-in code pack's shell-metacharacter rule and the secrets pack's
-// high-entropy-assignment rule have prefilters.
+// high-entropy-assignment rule have prefilters (and code-http-request's
+// is shorter).
 inline constexpr uint32_t kScanCacheFormat = 5;
 
 // $KAVACH_CACHE_DIR, else $XDG_CACHE_HOME/kavach, else ~/.cache/kavach
