@@ -39,8 +39,11 @@ namespace kavach::internal {
 // 2: exact tails (HyperscanPattern). 3: the payload holds the rules
 // themselves (a warm start parses no TOML), keys may be made from the packs'
 // raw bytes, and the digest covers only the non-database part. 4: rules
-// carry `anchors`, and anchored rules may be outside the database.
-inline constexpr uint32_t kScanCacheFormat = 4;
+// carry `anchors`, and anchored rules may be outside the database. 5: the
+// built-in code pack's shell-metacharacter rule and the secrets pack's
+// high-entropy-assignment rule have prefilters (and code-http-request's
+// is shorter).
+inline constexpr uint32_t kScanCacheFormat = 5;
 
 // $KAVACH_CACHE_DIR, else $XDG_CACHE_HOME/kavach, else ~/.cache/kavach
 // ($HOME, else the passwd entry), for root /var/cache/kavach when none of
