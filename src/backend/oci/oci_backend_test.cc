@@ -401,7 +401,14 @@ TEST_P(OciBackendTest, SingleExecVerifiesTheSameControlsAndRunsOneCommand) {
   }
   EXPECT_EQ(controls, prepared_controls);
   EXPECT_EQ(VerifiedScore(BackendKind::kOci, report.evidence).value, prepared.value);
-  EXPECT_EQ(ListContainers().size(), 1u) << "the probe waits in a running container";
+  // The probe reports from inside as soon as it starts; `run` may write the
+  // container's state a moment later, so give the listing a few seconds.
+  std::vector<std::string> listed = ListContainers();
+  for (int i = 0; i < 500 && listed.empty(); ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+    listed = ListContainers();
+  }
+  EXPECT_EQ(listed.size(), 1u) << "the probe waits in a running container";
 
   BackendExecRequest req = Sh("cat; echo err >&2; id -u; pwd; exit 3");
   req.stdin_data = "from stdin\n";
