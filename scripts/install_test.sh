@@ -27,11 +27,13 @@ lib="$(find "${prefix}" -name 'libkavach.so*' -type f | head -n1)"
 config="$(find "${prefix}" -name kavachConfig.cmake | head -n1)"
 [[ -n "${config}" ]] || fail "kavachConfig.cmake not installed"
 # Only public headers: nothing from src/ may leak into the install.
-if find "${prefix}/include" -name '*.h' | grep -v '/include/kavach/' | grep -q .; then
+headers="$(find "${prefix}/include" -name '*.h')"
+if grep -v '/include/kavach/' <<<"${headers}" | grep -q .; then
   fail "non-public headers installed"
 fi
 
-"${prefix}/bin/kavach" --version | grep -q '^kavach ' || fail "installed kavach --version"
+version="$("${prefix}/bin/kavach" --version)" || fail "installed kavach --version exited $?"
+grep -q '^kavach ' <<<"${version}" || fail "installed kavach --version printed '${version}'"
 
 mkdir -p "${work}/consumer"
 cat >"${work}/consumer/CMakeLists.txt" <<'CMAKE'
@@ -69,6 +71,8 @@ declared="$("${prefix}/bin/kavach" score --backend process --policy strict --jso
 expected="process 50 ${declared}"
 [[ "${out}" == "${expected}" ]] || fail "consumer printed '${out}', want '${expected}'"
 # The consumer must have used the installed library, not the build tree's.
-ldd "${work}/consumer/build/consumer" | grep -q "${prefix}" \
-  || fail "consumer is not linked against the installed libkavach"
+# (ldd's output is taken whole first: with pipefail, `ldd | grep -q` fails
+# whenever grep exits at its match before ldd has written everything.)
+libs="$(ldd "${work}/consumer/build/consumer")"
+grep -qF "${prefix}" <<<"${libs}" || fail "consumer is not linked against the installed libkavach"
 echo "install_test: OK (${out})"
