@@ -28,7 +28,7 @@ config="$(find "${prefix}" -name kavachConfig.cmake | head -n1)"
 [[ -n "${config}" ]] || fail "kavachConfig.cmake not installed"
 # Only public headers: nothing from src/ may leak into the install.
 headers="$(find "${prefix}/include" -name '*.h')"
-if grep -v '/include/kavach/' <<<"${headers}" | grep -q .; then
+if [[ -n "$(grep -v '/include/kavach/' <<<"${headers}")" ]]; then
   fail "non-public headers installed"
 fi
 
