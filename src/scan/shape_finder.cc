@@ -166,12 +166,12 @@ __attribute__((target("avx512bw"))) void ClassifyAvx512All(const unsigned char* 
 
 #endif
 
-// 0: baseline, 1: AVX2, 2: AVX-512BW (checked at run time).
+// 0: baseline, 1: AVX2, 2: AVX-512BW and BMI2 (checked at run time).
 int SimdLevel() {
 #if defined(KAVACH_SHAPES_AVX2)
-  static const int have = __builtin_cpu_supports("avx512bw") ? 2
-                          : __builtin_cpu_supports("avx2")   ? 1
-                                                             : 0;
+  static const int have = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("bmi2") ? 2
+                          : __builtin_cpu_supports("avx2")                                     ? 1
+                                                                                               : 0;
   if (internal_shapes::baseline_only) return 0;
   if (internal_shapes::avx2_only) return have >= 1 ? 1 : 0;
   return have;
@@ -209,15 +209,19 @@ std::optional<Shape> ShapeFromName(std::string_view name) {
   return std::nullopt;
 }
 
-void FindShapes(std::string_view text, size_t from, size_t to, unsigned mask,
-                absl::FunctionRef<bool(Shape, size_t)> on_candidate) {
-  to = std::min(to, text.size());
-  if (mask == 0 || from >= to) return;
+namespace {
+
+// The loop of FindShapes for a SimdLevel() `level`, inlined into a copy
+// compiled for BMI2 (SHRX, SHLX, ANDN for the shape arithmetic) used at
+// level 2, and into the baseline copy for the others. FindShapes 0.358 ->
+// 0.340 ms/MiB on the clean corpus (AMD EPYC); a copy for "avx512bw,bmi2",
+// where the classifier inlines, was slower (0.393: GCC then spills the
+// masks' general registers into mask registers).
+__attribute__((always_inline)) inline void FindShapesLoop(
+    std::string_view text, size_t from, size_t to, unsigned mask,
+    absl::FunctionRef<bool(Shape, size_t)> on_candidate, [[maybe_unused]] int level) {
   const auto* data = reinterpret_cast<const unsigned char*>(text.data());
   unsigned char pad[kBlock];
-#if defined(KAVACH_SHAPES_AVX2)
-  const int level = SimdLevel();
-#endif
   for (size_t p = from; p < to; p += kStep) {
     // The 64 bytes [p - 4, p + 60), NUL outside the text.
     const unsigned char* w;
@@ -347,6 +351,29 @@ void FindShapes(std::string_view text, size_t from, size_t to, unsigned mask,
       }
     }
   }
+}
+
+#if defined(KAVACH_SHAPES_AVX2)
+__attribute__((target("bmi2"))) void FindShapesBmi2(
+    std::string_view text, size_t from, size_t to, unsigned mask,
+    absl::FunctionRef<bool(Shape, size_t)> on_candidate) {
+  FindShapesLoop(text, from, to, mask, on_candidate, 2);
+}
+#endif
+
+}  // namespace
+
+void FindShapes(std::string_view text, size_t from, size_t to, unsigned mask,
+                absl::FunctionRef<bool(Shape, size_t)> on_candidate) {
+  to = std::min(to, text.size());
+  if (mask == 0 || from >= to) return;
+#if defined(KAVACH_SHAPES_AVX2)
+  const int level = SimdLevel();
+  if (level == 2) return FindShapesBmi2(text, from, to, mask, on_candidate);
+  FindShapesLoop(text, from, to, mask, on_candidate, level);
+#else
+  FindShapesLoop(text, from, to, mask, on_candidate, 0);
+#endif
 }
 
 }  // namespace kavach::internal
