@@ -49,6 +49,9 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace kavach::internal {
 
@@ -63,9 +66,36 @@ namespace {
 constexpr uint64_t kWindowBack = 4096;
 constexpr uint64_t kWindowFwd = 1024;
 
+#if defined(__x86_64__)
+// AVX-512BW (checked at run time): 64 bytes per compare into a mask,
+// counted with POPCNT. A stream counts every byte it drops (3% of
+// BM_StreamClean's time with the SSE2 loop alone). The last n % 64 bytes go
+// to the loops below, so tests reach them on every CPU.
+__attribute__((target("avx512bw,popcnt"))) size_t CountNewlinesAvx512(const char* p, size_t n) {
+  const __m512i nl = _mm512_set1_epi8('\n');
+  size_t count = 0;
+  for (size_t i = 0; i + 64 <= n; i += 64) {
+    count += static_cast<size_t>(
+        __builtin_popcountll(_mm512_cmpeq_epi8_mask(_mm512_loadu_si512(p + i), nl)));
+  }
+  return count;
+}
+
+bool HaveAvx512Newlines() {
+  static const bool have = __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("popcnt");
+  return have;
+}
+#endif
+
 size_t CountNewlines(const char* p, size_t n) {
   size_t count = 0;
   size_t i = 0;
+#if defined(__x86_64__)
+  if (n >= 64 && HaveAvx512Newlines()) {
+    i = n & ~size_t{63};
+    count = CountNewlinesAvx512(p, i);
+  }
+#endif
 #if defined(__SSE2__)
   // Per-byte counters (each compare adds 0 or -1), summed with psadbw before
   // they can wrap; no popcount, which baseline x86-64 only has in software.
