@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -88,7 +89,10 @@ void BM_ColdExec(benchmark::State& state) {
     state.SkipWithError(std::string(config.status().ToString()).c_str());
     return;
   }
+  // Where the time goes, as counters (mean microseconds per iteration).
+  absl::Duration create_time, exec_time, destroy_time;
   for (auto _ : state) {
+    absl::Time t0 = absl::Now();
     absl::StatusOr<std::unique_ptr<Sandbox>> sandbox = Sandbox::Create(*config);
     if (!sandbox.ok()) {
       state.SkipWithError(std::string(sandbox.status().ToString()).c_str());
@@ -98,12 +102,22 @@ void BM_ColdExec(benchmark::State& state) {
       state.SkipWithError(std::string(s.ToString()).c_str());
       break;
     }
+    absl::Time t1 = absl::Now();
     if (!CheckResult(state, (*sandbox)->Exec(kTrue))) break;
+    absl::Time t2 = absl::Now();
     if (absl::Status s = (*sandbox)->Destroy(); !s.ok()) {
       state.SkipWithError(std::string(s.ToString()).c_str());
       break;
     }
+    absl::Time t3 = absl::Now();
+    create_time += t1 - t0;
+    exec_time += t2 - t1;
+    destroy_time += t3 - t2;
   }
+  const double n = static_cast<double>(std::max<int64_t>(state.iterations(), 1));
+  state.counters["create_us"] = absl::ToDoubleMicroseconds(create_time) / n;
+  state.counters["exec_us"] = absl::ToDoubleMicroseconds(exec_time) / n;
+  state.counters["destroy_us"] = absl::ToDoubleMicroseconds(destroy_time) / n;
 }
 BENCHMARK(BM_ColdExec)->Unit(benchmark::kMicrosecond)->UseRealTime();
 

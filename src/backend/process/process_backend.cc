@@ -231,6 +231,23 @@ class StepTimer {
   absl::Time last_;
 };
 
+// Replaces the host's "init" step (from the "go" to READY) by what init
+// reports it spent that time on, and "init.start" for the rest: init's
+// wake-up, fd hygiene and signal reset, and READY's way back. Init's figures
+// are clamped to the host's own measurement of the whole.
+void SplitInitStep(const SetupReply& reply, std::vector<SetupStep>* steps) {
+  if (steps->empty() || steps->back().name != "init") return;
+  absl::Duration rest = steps->back().duration;
+  std::vector<SetupStep> phases;
+  for (int i = 0; i < kInitPhaseCount; ++i) {
+    absl::Duration d = std::min(absl::Microseconds(reply.phase_us[i]), rest);
+    rest -= d;
+    phases.push_back({InitPhaseName(static_cast<InitPhase>(i)), d});
+  }
+  steps->back() = {"init.start", rest};
+  steps->insert(steps->end(), phases.begin(), phases.end());
+}
+
 // One running command: the host's ends of its pipes.
 struct ExecChannel {
   ExecChannel() = default;
@@ -1185,6 +1202,7 @@ absl::Status ProcessBackend::Prepare(const SandboxConfig& config, PrepareReport*
                                                    reply.detail, ": ", Errno(reply.error))));
   }
   timer.Mark("init");
+  SplitInitStep(reply, &report->steps);
   if (egress_) {
     if (!proxy_socket) {
       return fail(ControlError(Control::kNetworkNamespace,

@@ -65,12 +65,30 @@ struct ExecHeader {
   uint32_t flags = 0;  // kExec* bits
 };
 
+// Init's set-up phases after the host's "go", timed by init itself and
+// reported in READY, so that the host's setup breakdown can split its single
+// wait for init into what init spent it on.
+enum class InitPhase : uint32_t {
+  kRoot = 0,    // namespace helper started, sources opened, root tree built
+  kPivot,       // pivot_root and the old root detached
+  kNamespaces,  // helper's namespaces joined, hostname, loopback
+  kLandlock,    // ruleset built and enforced
+  kSeccomp,     // bounding set dropped, namespace report, init's filter
+  kProbe,       // probe child: what the command will get, verified
+  kCount,
+};
+inline constexpr int kInitPhaseCount = static_cast<int>(InitPhase::kCount);
+const char* InitPhaseName(InitPhase phase);
+
 struct SetupReply {
   uint32_t magic = kProtocolMagic;
   MessageType type = MessageType::kReady;
   InitStep step = InitStep::kNone;  // on failure
   int32_t error = 0;                // errno on failure
   ProbeReport probe;
+  // Microseconds init spent in each InitPhase (READY only; untrusted: the
+  // host clamps them to its own measurement).
+  uint32_t phase_us[kInitPhaseCount] = {};
   char detail[256] = {};  // NUL-terminated, e.g. the path that failed
 };
 
