@@ -236,6 +236,10 @@ bool PathExists(const char* path) {
 
 constexpr int kMaxRootSteps = 1024;
 int g_source_fds[kMaxRootSteps];
+// The root template's clone (fd 4 once init has tidied its fds), and whether
+// init's root came from it.
+int g_root_template_fd = -1;
+bool g_root_from_template = false;
 
 // "<base><inside>" into `out`; false when it does not fit.
 bool JoinPath(char* out, size_t cap, const char* base, const char* inside) {
@@ -321,6 +325,7 @@ void OpenSources(const InitPlan& plan) {
   for (int i = 0; i < plan.root_step_count; ++i) {
     const RootStep& step = plan.root_steps[i];
     g_source_fds[i] = -1;
+    if (g_root_from_template && step.in_template) continue;
     const char* source = step.source;
     if (step.kind == RootStepKind::kMaskFile) source = "/dev/null";
     bool is_bind = step.kind == RootStepKind::kBindReadOnly ||
@@ -342,6 +347,7 @@ void BuildRoot(const InitPlan& plan) {
   auto fail = [&](InitStep step) { SendSetupFailure(plan, step, errno, path); };
   for (int i = 0; i < plan.root_step_count; ++i) {
     const RootStep& m = plan.root_steps[i];
+    if (g_root_from_template && m.in_template) continue;
     if (!JoinPath(path, sizeof path, plan.mount_base, m.target)) {
       errno = ENAMETOOLONG;
       fail(InitStep::kBuildRoot);
@@ -534,6 +540,47 @@ pid_t StartNamespaceHelper(const InitPlan& plan) {
                       CLONE_VM | CLONE_FILES | SIGCHLD, const_cast<InitPlan*>(&plan));
   if (pid < 0) SendSetupFailure(plan, InitStep::kClone, errno, "clone (namespace helper)");
   return pid;
+}
+
+// The old root, stacked on the new one by pivot_root(".", "."), is detached
+// by a child sharing init's memory and fs context (cwd): the umount itself
+// is quick, but the kernel then waits out an RCU grace period before it
+// returns, 0.1-1.5 ms here, which init spends on its next steps instead.
+// Nothing of the sandbox runs before WaitOldRootDetacher. Raw syscalls only
+// (the child shares init's TLS, so errno too).
+struct DetacherResult {
+  int err;  // negative errno of umount2, 0 on success
+};
+DetacherResult g_detacher = {0};
+alignas(16) char g_detacher_stack[8192];
+
+int DetachOldRoot(void*) {
+  long r = SyscallNoErrno(SYS_umount2, reinterpret_cast<long>("."), MNT_DETACH);
+  g_detacher.err = r < 0 ? static_cast<int>(r) : 0;
+  return r < 0 ? 1 : 0;
+}
+
+pid_t StartOldRootDetacher(const InitPlan& plan) {
+  pid_t pid = ::clone(DetachOldRoot, g_detacher_stack + sizeof g_detacher_stack,
+                      CLONE_VM | CLONE_FS | CLONE_FILES | SIGCHLD, nullptr);
+  if (pid < 0) {
+    // No child: detach here and wait, as before.
+    if (::umount2(".", MNT_DETACH) != 0) {
+      SendSetupFailure(plan, InitStep::kPivotRoot, errno, "umount old root");
+    }
+  }
+  return pid;
+}
+
+void WaitOldRootDetacher(const InitPlan& plan, pid_t detacher) {
+  if (detacher < 0) return;
+  int status = 0;
+  while (::waitpid(detacher, &status, __WALL) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    SendSetupFailure(plan, InitStep::kPivotRoot, g_detacher.err != 0 ? -g_detacher.err : ECHILD,
+                     "umount old root");
+  }
 }
 
 // Waits for the helper and moves init into its namespaces: every later child
@@ -1440,6 +1487,12 @@ class PhaseClock {
   int64_t last_;
 };
 
+int64_t MonotonicNs() {
+  struct timespec ts = {};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
 // Builds the root tmpfs (see RunInit). Runs as a CLONE_VM child of init.
 int BuildRootChild(void* arg) {
   const InitPlan& plan = *static_cast<const InitPlan*>(arg);
@@ -1483,12 +1536,21 @@ int BuildRootChild(void* arg) {
       attach_errno = errno;
     }
   }
-  // fd hygiene next: keep only the control socket, as fd 3, and point
-  // stdio at /dev/null so nothing init does can reach the host's terminal.
+  // fd hygiene next: keep only the control socket, as fd 3, and the root
+  // template's clone, if any, as fd 4 (parked above both first, so neither
+  // dup can close it); point stdio at /dev/null so nothing init does can
+  // reach the host's terminal.
+  int template_copy = -1;
+  if (plan.root_template_fd >= 0) {
+    template_copy = ::fcntl(plan.root_template_fd, F_DUPFD_CLOEXEC, 10);
+  }
   if (plan.control_fd != 3) {
     if (::dup3(plan.control_fd, 3, O_CLOEXEC) < 0) _exit(1);
   }
-  RawSys(SYS_close_range, 4, ~0U, 0);
+  if (template_copy >= 0) {
+    g_root_template_fd = ::dup3(template_copy, 4, O_CLOEXEC) == 4 ? 4 : -1;
+  }
+  RawSys(SYS_close_range, g_root_template_fd == 4 ? 5 : 4, ~0U, 0);
   int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
   if (devnull >= 0) {
     ::dup2(devnull, 0);
@@ -1514,6 +1576,7 @@ int BuildRootChild(void* arg) {
   if (::read(3, &go, 1) != 1) _exit(1);
   SetupReply reply;
   reply.type = MessageType::kReady;
+  reply.go_read_ns = MonotonicNs();
   PhaseClock clock;
   // Init holds a copy of the host's memory: from now on /proc/<init>/* is
   // unreadable (the host needed it only for the id maps). Namespace evidence
@@ -1532,17 +1595,42 @@ int BuildRootChild(void* arg) {
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
   if (stack == MAP_FAILED) SendSetupFailure(plan, InitStep::kClone, errno, "stack");
   g_child_stack = static_cast<char*>(stack);
+  // The root template's clone, when the host sent one: moved to the mount
+  // base whole, it replaces every step it holds. Should the move fail, the
+  // root is built step by step below as if there were none (the host reads
+  // which way it went in READY).
+  if (g_root_template_fd >= 0) {
+    if (RawSys(SYS_move_mount, g_root_template_fd, reinterpret_cast<long>(""), AT_FDCWD,
+               reinterpret_cast<long>(plan.mount_base), MOVE_MOUNT_F_EMPTY_PATH) == 0) {
+      g_root_from_template = true;
+    }
+    ::close(g_root_template_fd);
+    g_root_template_fd = -1;
+  }
+  reply.probe.root_from_template = g_root_from_template;
   OpenSources(plan);
-  // The tree is built by a child with credentials of its own (CLONE_VM, so it
-  // shares nothing it could not share; no CLONE_FS/FILES). It switches its fs
-  // uid to the sandbox user, which a tmpfs needs to own the files it creates;
-  // init's own fs uid must stay as it is, so that commands can still raise
-  // their /proc/self/oom_score_adj (see CommandChild).
-  pid_t builder = ::clone(BuildRootChild, g_child_stack + kChildStackSize,
-                          CLONE_VM | CLONE_VFORK | SIGCHLD, const_cast<InitPlan*>(&plan));
-  if (builder < 0) SendSetupFailure(plan, InitStep::kBuildRoot, errno, "clone");
   int builder_status = 0;
-  while (::waitpid(builder, &builder_status, __WALL) < 0 && errno == EINTR) {
+  if (g_root_from_template) {
+    // What is left are mounts over mount points the template already has
+    // (tmpfs /tmp, /proc, writable binds, masks): no file is created, so
+    // init makes them itself, without a builder of its own fs uid.
+    BuildRoot(plan);
+    if (plan.read_only_root &&
+        SetMountAttributes(plan.mount_base, /*recursive=*/false,
+                           MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) != 0) {
+      SendSetupFailure(plan, InitStep::kReadOnlyRoot, errno, plan.mount_base);
+    }
+  } else {
+    // The tree is built by a child with credentials of its own (CLONE_VM, so
+    // it shares nothing it could not share; no CLONE_FS/FILES). It switches
+    // its fs uid to the sandbox user, which a tmpfs needs to own the files it
+    // creates; init's own fs uid must stay as it is, so that commands can
+    // still raise their /proc/self/oom_score_adj (see CommandChild).
+    pid_t builder = ::clone(BuildRootChild, g_child_stack + kChildStackSize,
+                            CLONE_VM | CLONE_VFORK | SIGCHLD, const_cast<InitPlan*>(&plan));
+    if (builder < 0) SendSetupFailure(plan, InitStep::kBuildRoot, errno, "clone");
+    while (::waitpid(builder, &builder_status, __WALL) < 0 && errno == EINTR) {
+    }
   }
   // Secrets written into the root (policy.secrets, kFile) leave init's copy
   // of the plan now, before any command is forked from it.
@@ -1553,8 +1641,11 @@ int BuildRootChild(void* arg) {
   }
   // A failed builder has already reported why.
   if (!WIFEXITED(builder_status) || WEXITSTATUS(builder_status) != 0) _exit(1);
-  for (int i = 0; i < plan.root_step_count; ++i) {
-    if (g_source_fds[i] >= 0) ::close(g_source_fds[i]);
+  // (BuildRoot closed them when init ran it itself.)
+  if (!g_root_from_template) {
+    for (int i = 0; i < plan.root_step_count; ++i) {
+      if (g_source_fds[i] >= 0) ::close(g_source_fds[i]);
+    }
   }
   clock.Mark(&reply, InitPhase::kRoot);
   if (::chdir(plan.mount_base) != 0) {
@@ -1563,11 +1654,16 @@ int BuildRootChild(void* arg) {
   if (RawSys(SYS_pivot_root, reinterpret_cast<long>("."), reinterpret_cast<long>(".")) != 0) {
     SendSetupFailure(plan, InitStep::kPivotRoot, errno, plan.mount_base);
   }
-  if (::umount2(".", MNT_DETACH) != 0) {
-    SendSetupFailure(plan, InitStep::kPivotRoot, errno, "umount old root");
-  }
+  const pid_t detacher = StartOldRootDetacher(plan);
   if (::chdir("/") != 0) SendSetupFailure(plan, InitStep::kPivotRoot, errno, "chdir /");
   clock.Mark(&reply, InitPhase::kPivot);
+  // While the detacher and the namespace helper finish: work that needs
+  // neither the final namespaces nor the old root gone. (The bounding set
+  // only limits what an execve can gain, and init never execs; the ruleset
+  // is built here but enforced only by each command on itself.)
+  DropBoundingSet(plan);
+  if (plan.landlock) BuildLandlock(plan);
+  clock.Mark(&reply, InitPhase::kLandlock);
   JoinNamespaces(plan, ns_helper);
   // In the UTS namespace just joined (never before: it would be the host's).
   if (plan.hostname != nullptr && ::sethostname(plan.hostname, Strlen(plan.hostname)) != 0) {
@@ -1575,10 +1671,10 @@ int BuildRootChild(void* arg) {
   }
   // With a namespace of its own the helper has brought its loopback up.
   if (plan.bring_up_loopback && !plan.new_netns) BringUpLoopback(plan);
-  clock.Mark(&reply, InitPhase::kNamespaces);
-  if (plan.landlock) BuildLandlock(plan);
+  // (In the network namespace just joined: abstract sockets belong to one.)
   if (plan.abstract_canary != nullptr) OpenAbstractCanary(plan);
-  clock.Mark(&reply, InitPhase::kLandlock);
+  WaitOldRootDetacher(plan, detacher);
+  clock.Mark(&reply, InitPhase::kNamespaces);
 
   sigset_t chld;
   sigemptyset(&chld);
@@ -1588,7 +1684,6 @@ int BuildRootChild(void* arg) {
   g_sigchld_fd = sigchld_fd;
   if (sigchld_fd < 0) SendSetupFailure(plan, InitStep::kSync, errno, "signalfd");
 
-  DropBoundingSet(plan);
   ReportNamespaces(&reply.probe);
   InstallInitFilter(plan);
   clock.Mark(&reply, InitPhase::kSeccomp);
@@ -1611,6 +1706,7 @@ int BuildRootChild(void* arg) {
     c->cmsg_len = CMSG_LEN(sizeof(int));
     memcpy(CMSG_DATA(c), &proxy_fd, sizeof(int));
   }
+  reply.ready_sent_ns = MonotonicNs();
   if (::sendmsg(3, &msg, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof reply)) _exit(1);
   if (proxy_fd >= 0) ::close(proxy_fd);
   ServeRequests(plan, sigchld_fd);

@@ -46,6 +46,9 @@ struct RootStep {
   bool optional;  // binds: skip when the source is missing
   // kFile with a secret as `data`: init wipes the bytes once the root is built.
   bool secret = false;
+  // Already in the root template init moves in (see root_template.h): init
+  // skips the step.
+  bool in_template = false;
 };
 
 // One Landlock path rule, with the path as seen inside after pivot_root.
@@ -111,6 +114,9 @@ struct InitPlan {
   const char* root_tmpfs_options = nullptr;
   const RootStep* root_steps = nullptr;
   int root_step_count = 0;
+  // A detached clone of the root template (root_template.h), or -1: init
+  // moves it to mount_base and applies only the steps not in_template.
+  int root_template_fd = -1;
   bool read_only_root = false;
   const char* hostname = nullptr;
   bool bring_up_loopback = false;
@@ -193,6 +199,7 @@ struct ProbeReport {
   int32_t open_fds_above_stderr = -1;  // count of fds > 2
   uint64_t rlimit_nofile = 0;
   uint64_t rlimit_fsize = 0;
+  int32_t root_from_template = 0;  // init moved the root template's clone in
 };
 
 }  // namespace kavach::internal

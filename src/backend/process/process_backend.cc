@@ -44,6 +44,7 @@
 #include "absl/time/clock.h"
 #include "backend/process/init.h"
 #include "backend/process/protocol.h"
+#include "backend/process/root_template.h"
 #include "egress/egress_proxy.h"
 #include "linux/capabilities.h"
 #include "linux/cgroup.h"
@@ -231,21 +232,39 @@ class StepTimer {
   absl::Time last_;
 };
 
+int64_t MonotonicNs() {
+  struct timespec ts = {};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
 // Replaces the host's "init" step (from the "go" to READY) by what init
-// reports it spent that time on, and "init.start" for the rest: init's
-// wake-up, fd hygiene and signal reset, and READY's way back. Init's figures
-// are clamped to the host's own measurement of the whole.
-void SplitInitStep(const SetupReply& reply, std::vector<SetupStep>* steps) {
+// reports it spent that time on: "init.go" until init read the go (its
+// wake-up, or the end of its fd and signal hygiene), init's own phases, and
+// "init.ready" for READY's way back to the host (the host's wake-up). Init's
+// figures are clamped to the host's own measurement of the whole.
+void SplitInitStep(const SetupReply& reply, int64_t go_sent_ns, int64_t ready_read_ns,
+                   std::vector<SetupStep>* steps) {
   if (steps->empty() || steps->back().name != "init") return;
   absl::Duration rest = steps->back().duration;
+  auto take = [&rest](int64_t ns) {
+    absl::Duration d = std::min(absl::Nanoseconds(std::max<int64_t>(ns, 0)), rest);
+    rest -= d;
+    return d;
+  };
+  const absl::Duration go = take(reply.go_read_ns - go_sent_ns);
+  const absl::Duration ready = take(ready_read_ns - reply.ready_sent_ns);
   std::vector<SetupStep> phases;
+  phases.push_back({"init.go", go});
   for (int i = 0; i < kInitPhaseCount; ++i) {
     absl::Duration d = std::min(absl::Microseconds(reply.phase_us[i]), rest);
     rest -= d;
     phases.push_back({InitPhaseName(static_cast<InitPhase>(i)), d});
   }
-  steps->back() = {"init.start", rest};
-  steps->insert(steps->end(), phases.begin(), phases.end());
+  phases.push_back({"init.ready", ready});
+  // What is left: READY's assembly after the probe, and clock rounding.
+  steps->back() = {"init.other", rest};
+  steps->insert(steps->end() - 1, phases.begin(), phases.end());
 }
 
 // One running command: the host's ends of its pipes.
@@ -373,6 +392,9 @@ class ProcessBackend final : public Backend {
   // The stdin of a command given no input (one open per sandbox instead of a
   // pipe per exec whose write end is closed at once; both read as EOF).
   UniqueFd dev_null_;
+  int64_t go_sent_ns_ = 0;  // CLOCK_MONOTONIC when init was told to go
+  // The root template's clone for init (closed once init has its copy).
+  UniqueFd root_template_;
   UniqueFd init_pidfd_;
   pid_t init_pid_ = -1;
   absl::Mutex send_mu_;
@@ -498,7 +520,10 @@ absl::Status ProcessBackend::BuildRootPlan(const SandboxConfig& config) {
     step(RootStepKind::kSymlink, "", absl::StrCat("/dev/", name), to, 0, false);
   }
   uint64_t tmp_size = policy.limits.memory_bytes.value_or(1ull << 30);
-  std::string tmpfs_data = absl::StrCat("mode=1777,size=", tmp_size);
+  // Owned by the sandbox's user whoever mounts them: the builder (whose fs
+  // uid is that user) or init itself after a root template (whose is not).
+  const std::string owner = absl::StrFormat(",uid=%d,gid=%d", policy.uid, policy.gid);
+  std::string tmpfs_data = absl::StrCat("mode=1777,size=", tmp_size, owner);
   step(RootStepKind::kTmpfs, "", "/dev/shm", tmpfs_data, 0, false);
   step(RootStepKind::kProc, "", "/proc", "", 0, false);
   step(RootStepKind::kTmpfs, "", "/tmp", tmpfs_data, 0, false);
@@ -506,7 +531,7 @@ absl::Status ProcessBackend::BuildRootPlan(const SandboxConfig& config) {
   // The working directory: the caller's directory, or a private tmpfs that
   // lives as long as the sandbox (charged to its memory limit).
   if (config.host_workdir.empty()) {
-    step(RootStepKind::kTmpfs, "", wd, absl::StrCat("mode=0755,size=", tmp_size), 0, false);
+    step(RootStepKind::kTmpfs, "", wd, absl::StrCat("mode=0755,size=", tmp_size, owner), 0, false);
   } else {
     struct stat st;
     if (::stat(config.host_workdir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -862,6 +887,7 @@ absl::Status ProcessBackend::StartInit(const SandboxPolicy& policy, StepTimer& t
   timer.Mark("id_map");
   task_files.clear();
   char go = 'g';
+  go_sent_ns_ = MonotonicNs();
   if (::send(control_.get(), &go, 1, MSG_NOSIGNAL) != 1) {
     // init may have failed already (its cgroup attach): its report names why.
     struct pollfd pfd = {control_.get(), POLLIN, 0};
@@ -1146,6 +1172,14 @@ absl::Status ProcessBackend::Prepare(const SandboxConfig& config, PrepareReport*
   if (absl::Status s = BuildLandlockPlan(policy_); !s.ok()) return fail(s);
   if (absl::Status s = BuildRootPlan(config); !s.ok()) return fail(s);
   timer.Mark("plan");
+  // The read-only part of the root, prepared once per process for this plan
+  // (root_template.h); none: init builds the whole root.
+  root_template_ = RootTemplateCache::Global().CloneFor(
+      root_steps_.data(), static_cast<int>(root_steps_.size()), plan_.read_only_root);
+  if (root_template_) {
+    plan_.root_template_fd = root_template_.get();
+    timer.Mark("root_template");
+  }
   // The host's cgroup layout (mountinfo and /proc/self/cgroup), read once for
   // the sandbox's cgroup and the stale-cgroup sweep below.
   absl::StatusOr<sys::CgroupLayout> layout = sys::DetectCgroupLayout();
@@ -1154,6 +1188,8 @@ absl::Status ProcessBackend::Prepare(const SandboxConfig& config, PrepareReport*
   }
   timer.Mark("cgroup");
   if (absl::Status s = StartInit(policy_, timer); !s.ok()) return fail(s);
+  root_template_.Reset();  // init has its own copy
+  plan_.root_template_fd = -1;
 
   // Init now builds the sandbox (~1 ms, on another CPU when there is one):
   // meanwhile the host does what does not need init's report. Once per
@@ -1201,8 +1237,9 @@ absl::Status ProcessBackend::Prepare(const SandboxConfig& config, PrepareReport*
     return fail(ControlError(control, absl::StrCat(InitStepName(reply.step), " failed on ",
                                                    reply.detail, ": ", Errno(reply.error))));
   }
+  const int64_t ready_read_ns = MonotonicNs();
   timer.Mark("init");
-  SplitInitStep(reply, &report->steps);
+  SplitInitStep(reply, go_sent_ns_, ready_read_ns, &report->steps);
   if (egress_) {
     if (!proxy_socket) {
       return fail(ControlError(Control::kNetworkNamespace,

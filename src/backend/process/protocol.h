@@ -89,6 +89,11 @@ struct SetupReply {
   // Microseconds init spent in each InitPhase (READY only; untrusted: the
   // host clamps them to its own measurement).
   uint32_t phase_us[kInitPhaseCount] = {};
+  // CLOCK_MONOTONIC (ns) when init read the host's "go" and when it sent
+  // READY: the host's side of the two hand-overs (wake-ups) is timed with
+  // them.
+  int64_t go_read_ns = 0;
+  int64_t ready_sent_ns = 0;
   char detail[256] = {};  // NUL-terminated, e.g. the path that failed
 };
 
