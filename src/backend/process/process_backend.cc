@@ -23,6 +23,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <functional>
@@ -43,6 +45,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "backend/process/init.h"
+#include "backend/process/netns_pool.h"
 #include "backend/process/protocol.h"
 #include "backend/process/root_template.h"
 #include "egress/egress_proxy.h"
@@ -815,6 +818,21 @@ absl::Status ProcessBackend::StartInit(const SandboxPolicy& policy, StepTimer& t
   plan_.seccomp = seccomp_ ? &seccomp_->fprog() : nullptr;
   plan_.bring_up_loopback = policy.network.mode != NetworkMode::kHost;
   plan_.new_netns = policy.network.mode != NetworkMode::kHost;  // made by init, not the clone
+  // Or one made ahead of time (netns_pool.h), which init is started in: the
+  // cloning thread enters it around clone3 and comes back.
+  UniqueFd pooled_netns;
+  UniqueFd home_netns;
+  if (plan_.new_netns) pooled_netns = NetnsPool::Global().Take();
+  if (pooled_netns) {
+    home_netns.Reset(::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC));
+    if (home_netns && ::setns(pooled_netns.get(), CLONE_NEWNET) == 0) {
+      plan_.new_netns = false;
+      plan_.bring_up_loopback = false;  // up already
+      timer.Mark("netns_pool");
+    } else {
+      pooled_netns.Reset();
+    }
+  }
 
   // cgroup v1: init moves itself in (see Cgroup::OpenV1SelfAttachFiles);
   // these fds are copied into init by the clone and closed here after it.
@@ -864,6 +882,12 @@ absl::Status ProcessBackend::StartInit(const SandboxPolicy& policy, StepTimer& t
     }
   }
   if (pid == 0) RunInit(plan_);  // the child; never returns
+  if (pooled_netns && ::setns(home_netns.get(), CLONE_NEWNET) != 0) {
+    // The caller's thread would stay in the sandbox's network namespace.
+    std::fprintf(stderr, "kavach: cannot return to the host's network namespace: %s\n",
+                 std::strerror(errno));
+    std::abort();
+  }
   if (pid < 0) {
     int err = errno;
     return absl::FailedPreconditionError(absl::StrCat(
