@@ -47,6 +47,7 @@
 #include "absl/strings/str_replace.h"
 #include "egress/cert_authority.h"
 #include "egress/secret.h"
+#include "linux/json_string.h"
 #include "linux/strings.h"
 
 namespace kavach::internal {
@@ -129,104 +130,29 @@ SniResult ParseClientHelloSni(std::string_view d, std::string* sni) {
   return SniResult::kNoSni;
 }
 
-namespace {
-
-// Appends `s` as a JSON string: quotes, backslashes and control characters
-// escaped, valid UTF-8 kept, every byte of an invalid sequence replaced by
-// U+FFFD (a request path is whatever bytes the client sent).
-void AppendJsonString(std::string& out, std::string_view s) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  static constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
-  out.push_back('"');
-  size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-      switch (c) {
-        case '"':
-          out.append("\\\"");
-          break;
-        case '\\':
-          out.append("\\\\");
-          break;
-        case '\n':
-          out.append("\\n");
-          break;
-        case '\r':
-          out.append("\\r");
-          break;
-        case '\t':
-          out.append("\\t");
-          break;
-        case '\b':
-          out.append("\\b");
-          break;
-        case '\f':
-          out.append("\\f");
-          break;
-        default:
-          if (c < 0x20) {
-            out.append("\\u00");
-            out.push_back(kHex[c >> 4]);
-            out.push_back(kHex[c & 0xf]);
-          } else {
-            out.push_back(static_cast<char>(c));
-          }
-      }
-      ++i;
-      continue;
-    }
-    // Length and the allowed range of the second byte (no overlong forms,
-    // no surrogates, nothing above U+10FFFF).
-    size_t len = 0;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    }
-    bool valid = len != 0 && i + len <= s.size();
-    for (size_t k = 1; valid && k < len; ++k) {
-      auto b = static_cast<unsigned char>(s[i + k]);
-      valid = k == 1 ? (b >= lo && b <= hi) : (b >= 0x80 && b <= 0xBF);
-    }
-    if (valid) {
-      out.append(s.substr(i, len));
-      i += len;
-    } else {
-      out.append(kReplacement);
-      ++i;
-    }
-  }
-  out.push_back('"');
-}
-
-}  // namespace
-
 // Written by hand (not with nlohmann::json): it runs once per proxied
 // request, and building a JSON object cost more than the rest of the
 // record.
 std::string EgressRecordJson(const EgressRecord& r) {
   std::string out;
   out.reserve(160 + r.host.size() + r.path.size() + r.reason.size());
+  // A request path is whatever bytes the client sent: invalid UTF-8 is
+  // replaced, so the record is always written (kReplace never fails).
+  auto append_string = [&out](std::string_view s) {
+    (void)AppendJsonString(&out, s, InvalidUtf8::kReplace);
+  };
   out.append("{\"host\":");
-  AppendJsonString(out, r.host);
+  append_string(r.host);
   absl::StrAppend(&out, ",\"port\":", r.port, ",\"method\":");
-  AppendJsonString(out, r.method);
+  append_string(r.method);
   out.append(",\"path\":");
-  AppendJsonString(out, r.path);
+  append_string(r.path);
   absl::StrAppend(&out, ",\"status\":", r.status, ",\"request_bytes\":", r.request_bytes,
                   ",\"response_bytes\":", r.response_bytes, ",\"mode\":");
-  AppendJsonString(out, r.mode);
+  append_string(r.mode);
   if (!r.reason.empty()) {
     out.append(",\"reason\":");
-    AppendJsonString(out, r.reason);
+    append_string(r.reason);
   }
   out.push_back('}');
   return out;

@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
@@ -26,6 +27,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "linux/json_string.h"
 #include "linux/strings.h"
 #include "linux/unique_fd.h"
 #include "nlohmann/json.hpp"
@@ -249,12 +251,6 @@ bool IsPlainJsonText(std::string_view s) {
   return true;
 }
 
-// JSON string literal; throws on invalid UTF-8 (callers validate first).
-std::string JsonString(std::string_view s) {
-  if (IsPlainJsonText(s)) return absl::StrCat("\"", ToAbsl(s), "\"");
-  return json(std::string(s)).dump();
-}
-
 // Rejects deep nesting before nlohmann's recursive parser sees the text.
 bool JsonDepthWithin(std::string_view s, int max_depth) {
   int depth = 0;
@@ -391,25 +387,20 @@ absl::Status ValidateEventType(std::string_view event) {
 
 absl::Status ValidateSandboxId(std::string_view id) {
   if (id.size() > 256) return absl::InvalidArgumentError("sandbox id longer than 256 bytes");
-  if (IsPlainJsonText(id)) return absl::OkStatus();
-  try {
-    (void)JsonString(id);
-  } catch (const json::exception&) {
-    return absl::InvalidArgumentError("sandbox id is not valid UTF-8");
-  }
+  if (!IsValidUtf8(id)) return absl::InvalidArgumentError("sandbox id is not valid UTF-8");
   return absl::OkStatus();
 }
 
-// Appends `s` as a JSON string literal; throws on invalid UTF-8 (callers
-// validate first).
-void AppendJsonString(std::string* out, std::string_view s) {
-  if (IsPlainJsonText(s)) {
-    out->push_back('"');
-    out->append(s.data(), s.size());
-    out->push_back('"');
-    return;
+// Appends `s` as a JSON string literal, byte for byte what json::dump()
+// wrote before (records already on disk are verified against this form).
+// Invalid UTF-8 cannot reach here: the sandbox id and event type are
+// validated on the way in, the time is ours, and parsed records passed
+// nlohmann's UTF-8 check.
+void AppendRecordString(std::string* out, std::string_view s) {
+  if (!AppendJsonString(out, s, InvalidUtf8::kReject)) {
+    std::fputs("kavach: audit record field is not valid UTF-8 (not validated?)\n", stderr);
+    std::abort();
   }
-  out->append(json(std::string(s)).dump());
 }
 
 // Appends one record line (with its '\n') to `out`, without temporaries:
@@ -420,11 +411,11 @@ void AppendLine(std::string* out, uint64_t seq, std::string_view time, std::stri
   out->append("{\"seq\":");
   absl::StrAppend(out, seq);
   out->append(",\"time\":");
-  AppendJsonString(out, time);
+  AppendRecordString(out, time);
   out->append(",\"sandbox\":");
-  AppendJsonString(out, sandbox);
+  AppendRecordString(out, sandbox);
   out->append(",\"event\":");
-  AppendJsonString(out, event);
+  AppendRecordString(out, event);
   out->append(",\"payload\":");
   out->append(payload.data(), payload.size());
   out->append(",\"mac\":\"");
