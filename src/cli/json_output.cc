@@ -6,6 +6,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/time/time.h"
+#include "linux/json_string.h"
 
 namespace kavach::cli {
 
@@ -46,44 +47,7 @@ nlohmann::json SetupJson(const std::vector<SetupStep>& steps) {
   return out;
 }
 
-bool IsValidUtf8(std::string_view bytes) {
-  size_t i = 0;
-  const size_t n = bytes.size();
-  while (i < n) {
-    const auto c = static_cast<uint8_t>(bytes[i]);
-    size_t len = 0;
-    uint32_t cp = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + len > n) return false;
-    for (size_t k = 1; k < len; ++k) {
-      const auto cc = static_cast<uint8_t>(bytes[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    // Reject overlong forms, surrogates and code points past U+10FFFF: the
-    // JSON library refuses them too.
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF) {
-      return false;
-    }
-    i += len;
-  }
-  return true;
-}
+bool IsValidUtf8(std::string_view bytes) { return internal::IsValidUtf8(bytes); }
 
 void PutBytes(nlohmann::json& out, const std::string& key, std::string_view bytes) {
   if (IsValidUtf8(bytes)) {
