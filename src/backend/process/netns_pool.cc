@@ -9,8 +9,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -55,12 +53,9 @@ absl::StatusOr<sys::UniqueFd> NetnsPool::MakeNamespace() {
     lo_errno = errno;
   }
   if (::setns(home.get(), CLONE_NEWNET) != 0) {
-    // This thread would go on in a namespace with no way out: every socket
-    // it opened later would be in the wrong network. Nothing can be trusted
-    // to continue.
-    std::fprintf(stderr, "kavach: cannot return to the process's network namespace: %s\n",
-                 std::strerror(errno));
-    std::abort();
+    // The thread is stuck in the namespace it made: the caller must not let
+    // it open another socket (the pool's thread ends here).
+    return sys::ErrnoStatus(errno, "return to the process's network namespace");
   }
   if (!made) return sys::ErrnoStatus(open_errno, "open the new network namespace");
   if (!lo_up) return sys::ErrnoStatus(lo_errno, "bring up lo in the new network namespace");
@@ -71,6 +66,11 @@ sys::UniqueFd NetnsPool::Take() {
   absl::MutexLock lock(&mu_);
   if (!unavailable_.empty()) return sys::UniqueFd();
   if (!started_) {
+    // The first sandbox of a process starts nothing: a one-shot process (the
+    // CLI) would pay for a namespace made in the background and torn down at
+    // exit, CPU taken from the sandbox it is making. From the second on, a
+    // process is making sandboxes one after another.
+    if (++requests_ < 2) return sys::UniqueFd();
     started_ = true;
     if (::geteuid() != 0) {
       unavailable_ = "not root: init's helper makes each sandbox's network namespace";

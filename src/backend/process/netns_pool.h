@@ -40,16 +40,18 @@ class NetnsPool {
   static NetnsPool& Global();
 
   // A fresh network namespace with its loopback up (an nsfs fd), or an
-  // invalid fd when none is ready and the caller makes its own. The first
-  // request of a process only starts the pool: a process that makes one
-  // sandbox never pays for a thread or a namespace it would not use.
+  // invalid fd when none is ready and the caller makes its own. The second
+  // request of a process starts the pool: a process that makes one sandbox
+  // never pays for a thread or a namespace it would not use.
   sys::UniqueFd Take();
 
   // Why the pool makes nothing here, or "" (tests).
   std::string unavailable_reason();
 
-  // Makes one namespace now, in the calling thread, and returns it (also
-  // used by the pool's thread). Fails without privilege.
+  // Makes one namespace now, in the calling thread, and returns it (the
+  // pool's thread; tests). Fails without privilege. Should the thread fail to
+  // return to its own namespace afterwards (an error saying so), it is left
+  // in the new one and must not be used for networking again.
   static absl::StatusOr<sys::UniqueFd> MakeNamespace();
 
  private:
@@ -57,6 +59,7 @@ class NetnsPool {
 
   absl::Mutex mu_;
   std::deque<sys::UniqueFd> ready_ ABSL_GUARDED_BY(mu_);
+  int requests_ ABSL_GUARDED_BY(mu_) = 0;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   std::string unavailable_ ABSL_GUARDED_BY(mu_);
 };
