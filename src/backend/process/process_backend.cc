@@ -1005,8 +1005,12 @@ absl::Status ProcessBackend::GatherEvidence(const SandboxPolicy& policy, const P
   };
   absl::Status s;
   s = check(Control::kPivotRoot, true, probe.root_differs_from_host == 1,
-            probe.root_differs_from_host == 1 ? "root is the sandbox's own, host root unmounted"
-                                              : "the sandbox sees the host's root",
+            probe.root_differs_from_host == 1
+                ? absl::StrCat("root is the sandbox's own, host root unmounted",
+                               probe.root_from_template == 1
+                                   ? " (shared read-only part from the root template)"
+                                   : "")
+                : "the sandbox sees the host's root",
             kPointsPivotRoot);
   if (!s.ok()) return s;
   s = check(Control::kNoNewPrivs, true, probe.no_new_privs == 1,
