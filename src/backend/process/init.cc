@@ -1524,18 +1524,6 @@ int BuildRootChild(void* arg) {
 }  // namespace
 
 [[noreturn]] void RunInit(const InitPlan& plan) {
-  // cgroup v1: move into the sandbox's cgroup first, before any child can
-  // exist. Writing "0" moves only the writer and, unlike the host writing our
-  // pid, does not wait out an RCU grace period in the kernel. A failure is
-  // reported once the control socket is in place.
-  int attach_failed = -1;
-  int attach_errno = 0;
-  for (int i = 0; i < plan.cgroup_task_fd_count && attach_failed < 0; ++i) {
-    if (::write(plan.cgroup_task_fds[i], "0", 1) != 1) {
-      attach_failed = i;
-      attach_errno = errno;
-    }
-  }
   // fd hygiene next: keep only the control socket, as fd 3, and the root
   // template's clone, if any, as fd 4 (parked above both first, so neither
   // dup can close it); point stdio at /dev/null so nothing init does can
@@ -1565,15 +1553,49 @@ int BuildRootChild(void* arg) {
     ::signal(sig, sig == SIGPIPE ? SIG_IGN : SIG_DFL);
   }
   ::umask(0);
-  if (attach_failed >= 0) {
-    SendSetupFailure(plan, InitStep::kCgroupAttach, attach_errno,
-                     plan.cgroup_task_paths[attach_failed]);
-  }
 
   // Wait until the host has written our uid/gid maps. EOF means the host
   // gave up.
+  // On cgroup v1 the go carries the `tasks` file of each hierarchy: init
+  // moves into the sandbox's cgroup before it makes any child. Writing "0"
+  // moves only the writer and, unlike the host writing our pid, does not
+  // wait out an RCU grace period in the kernel.
   char go = 0;
-  if (::read(3, &go, 1) != 1) _exit(1);
+  struct iovec go_iov = {&go, 1};
+  alignas(struct cmsghdr) char go_cbuf[CMSG_SPACE(sizeof(int) * kMaxCgroupHierarchies)];
+  struct msghdr go_msg = {};
+  go_msg.msg_iov = &go_iov;
+  go_msg.msg_iovlen = 1;
+  go_msg.msg_control = go_cbuf;
+  go_msg.msg_controllen = sizeof go_cbuf;
+  if (::recvmsg(3, &go_msg, MSG_CMSG_CLOEXEC) != 1) _exit(1);
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(&go_msg); c != nullptr; c = CMSG_NXTHDR(&go_msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const int count = static_cast<int>((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+    int failed = -1;
+    int failed_errno = 0;
+    for (int i = 0; i < count; ++i) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+      if (failed < 0 && ::write(fd, "0", 1) != 1) {
+        failed = i;
+        failed_errno = errno;
+      }
+      ::close(fd);
+    }
+    if (failed >= 0) {
+      char index[12];
+      int n = 0;
+      do {
+        index[n++] = static_cast<char>('0' + failed % 10);
+        failed /= 10;
+      } while (failed > 0 && n < 11);
+      char detail[12];
+      for (int k = 0; k < n; ++k) detail[k] = index[n - 1 - k];
+      detail[n] = '\0';
+      SendSetupFailure(plan, InitStep::kCgroupAttach, failed_errno, detail);
+    }
+  }
   SetupReply reply;
   reply.type = MessageType::kReady;
   reply.go_read_ns = MonotonicNs();

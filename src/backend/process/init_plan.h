@@ -100,12 +100,8 @@ struct InitPlan {
   // Control socket (SOCK_SEQPACKET) to the host.
   int control_fd = -1;
 
-  // cgroup v1: the `tasks` file of each hierarchy, opened by the host, and
-  // its path for error messages. init writes "0" to each before anything
-  // else (see Cgroup::OpenV1SelfAttachFiles).
-  int cgroup_task_fds[kMaxCgroupHierarchies] = {};
-  const char* cgroup_task_paths[kMaxCgroupHierarchies] = {};
-  int cgroup_task_fd_count = 0;
+  // (cgroup v1: the `tasks` file of each hierarchy comes with the host's
+  // "go", SCM_RIGHTS; init writes "0" to each before it makes any child.)
 
   // File system.
   // An existing host directory the root tmpfs is mounted over (in init's
