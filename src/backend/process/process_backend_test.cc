@@ -20,6 +20,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "backend/process/root_template.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "kavach/policy.h"
@@ -338,6 +339,75 @@ TEST(ProcessBackendTest, DeviceNodesByOptionAreBoundAndUsable) {
     ASSERT_TRUE((*backend)->Destroy().ok());
   }
   ::rmdir(home.c_str());
+}
+
+}  // namespace
+}  // namespace kavach::internal
+
+namespace kavach::internal {
+namespace {
+
+// What a command sees of its root: names, types and modes (not owners: the
+// shared part of a template is owned by host root, unmapped inside, where a
+// step-by-step build makes it the sandbox user's), the generated files, and
+// which writes work.
+constexpr char kDescribeRoot[] =
+    "cd / && for p in / /bin /etc /etc/passwd /etc/hosts /etc/hostname /etc/ld.so.cache /dev "
+    "/dev/null /dev/shm /dev/fd /proc /tmp /work /usr/bin/sh; do stat -c '%n %F %a' $p; done; "
+    "ls -A / /etc /dev | tr '\\n' ' '; echo; cat /etc/passwd /etc/hosts; "
+    "stat -c '%n %U' /tmp /work /dev/shm; "
+    "touch /x 2>&1 | sed 's/.*: //'; touch /etc/x 2>&1 | sed 's/.*: //'; "
+    "touch /usr/x 2>&1 | sed 's/.*: //'; "
+    "touch /tmp/x /work/x /dev/shm/x && echo writable; echo data > /dev/null && echo null-ok";
+
+std::string Describe(Backend* backend) {
+  auto r = backend->Exec(Request({"/bin/sh", "-c", kDescribeRoot}));
+  if (!r.ok()) return r.status().ToString();
+  return absl::StrCat(r->stdout_data, r->stderr_data, "exit ", r->exit_code);
+}
+
+bool RootFromTemplate(const PrepareReport& report) {
+  for (const Evidence& e : report.evidence) {
+    if (e.control == "pivot_root") return e.detail.find("root template") != std::string::npos;
+  }
+  return false;
+}
+
+TEST(ProcessBackendTest, RootTemplateGivesTheSameRootAsAStepByStepBuild) {
+  if (::geteuid() != 0) GTEST_SKIP() << "root templates need root (the host's mount namespace)";
+  RootTemplateCache::Global().Clear();
+  PrepareReport first_report;
+  auto first = Prepared(SandboxPolicy::Strict(), &first_report);
+  ASSERT_NE(first, nullptr);
+  EXPECT_FALSE(RootFromTemplate(first_report)) << "a template on first sight";
+  const std::string step_by_step = Describe(first.get());
+  EXPECT_THAT(step_by_step, HasSubstr("writable\nnull-ok\nexit 0")) << step_by_step;
+  EXPECT_THAT(step_by_step, HasSubstr("/etc/passwd regular file 644")) << step_by_step;
+  EXPECT_TRUE(first->Destroy().ok());
+
+  PrepareReport second_report;
+  auto second = Prepared(SandboxPolicy::Strict(), &second_report);
+  ASSERT_NE(second, nullptr);
+  if (!RootFromTemplate(second_report)) {
+    GTEST_SKIP() << "this kernel builds no root template (needs the new mount API with moves "
+                    "onto detached trees, Linux 6.15+)";
+  }
+  EXPECT_EQ(VerifiedPoints(second_report), VerifiedPoints(first_report));
+  EXPECT_EQ(Describe(second.get()), step_by_step);
+
+  // Two sandboxes from one template share nothing writable.
+  PrepareReport third_report;
+  auto third = Prepared(SandboxPolicy::Strict(), &third_report);
+  ASSERT_NE(third, nullptr);
+  EXPECT_TRUE(RootFromTemplate(third_report));
+  auto w = second->Exec(Request({"/bin/sh", "-c", "echo s > /tmp/s && echo s > /work/s"}));
+  ASSERT_TRUE(w.ok()) << w.status();
+  ASSERT_EQ(w->exit_code, 0) << w->stderr_data;
+  auto r = third->Exec(Request({"/bin/sh", "-c", "ls -A /tmp /work"}));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->stdout_data, "/tmp:\n\n/work:\n") << "one sandbox sees another's files";
+  EXPECT_TRUE(second->Destroy().ok());
+  EXPECT_TRUE(third->Destroy().ok());
 }
 
 }  // namespace
