@@ -236,7 +236,7 @@ bool PathExists(const char* path) {
 
 constexpr int kMaxRootSteps = 1024;
 int g_source_fds[kMaxRootSteps];
-// The root template's clone (fd 4 once init has tidied its fds), and whether
+// The root template's clone (it comes with the host's go), and whether
 // init's root came from it.
 int g_root_template_fd = -1;
 bool g_root_from_template = false;
@@ -1524,21 +1524,12 @@ int BuildRootChild(void* arg) {
 }  // namespace
 
 [[noreturn]] void RunInit(const InitPlan& plan) {
-  // fd hygiene next: keep only the control socket, as fd 3, and the root
-  // template's clone, if any, as fd 4 (parked above both first, so neither
-  // dup can close it); point stdio at /dev/null so nothing init does can
-  // reach the host's terminal.
-  int template_copy = -1;
-  if (plan.root_template_fd >= 0) {
-    template_copy = ::fcntl(plan.root_template_fd, F_DUPFD_CLOEXEC, 10);
-  }
+  // fd hygiene first: keep only the control socket, as fd 3, and point
+  // stdio at /dev/null so nothing init does can reach the host's terminal.
   if (plan.control_fd != 3) {
     if (::dup3(plan.control_fd, 3, O_CLOEXEC) < 0) _exit(1);
   }
-  if (template_copy >= 0) {
-    g_root_template_fd = ::dup3(template_copy, 4, O_CLOEXEC) == 4 ? 4 : -1;
-  }
-  RawSys(SYS_close_range, g_root_template_fd == 4 ? 5 : 4, ~0U, 0);
+  RawSys(SYS_close_range, 4, ~0U, 0);
   int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
   if (devnull >= 0) {
     ::dup2(devnull, 0);
@@ -1562,7 +1553,7 @@ int BuildRootChild(void* arg) {
   // wait out an RCU grace period in the kernel.
   char go = 0;
   struct iovec go_iov = {&go, 1};
-  alignas(struct cmsghdr) char go_cbuf[CMSG_SPACE(sizeof(int) * kMaxCgroupHierarchies)];
+  alignas(struct cmsghdr) char go_cbuf[CMSG_SPACE(sizeof(int) * kMaxGoFds)];
   struct msghdr go_msg = {};
   go_msg.msg_iov = &go_iov;
   go_msg.msg_iovlen = 1;
@@ -1572,13 +1563,18 @@ int BuildRootChild(void* arg) {
   for (struct cmsghdr* c = CMSG_FIRSTHDR(&go_msg); c != nullptr; c = CMSG_NXTHDR(&go_msg, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
     const int count = static_cast<int>((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+    int first_task = 0;
+    if (go == kGoWithTemplate && count > 0) {
+      memcpy(&g_root_template_fd, CMSG_DATA(c), sizeof(int));
+      first_task = 1;
+    }
     int failed = -1;
     int failed_errno = 0;
-    for (int i = 0; i < count; ++i) {
+    for (int i = first_task; i < count; ++i) {
       int fd;
       memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
       if (failed < 0 && ::write(fd, "0", 1) != 1) {
-        failed = i;
+        failed = i - first_task;
         failed_errno = errno;
       }
       ::close(fd);

@@ -110,9 +110,6 @@ struct InitPlan {
   const char* root_tmpfs_options = nullptr;
   const RootStep* root_steps = nullptr;
   int root_step_count = 0;
-  // A detached clone of the root template (root_template.h), or -1: init
-  // moves it to mount_base and applies only the steps not in_template.
-  int root_template_fd = -1;
   bool read_only_root = false;
   const char* hostname = nullptr;
   bool bring_up_loopback = false;

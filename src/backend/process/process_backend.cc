@@ -409,7 +409,7 @@ class ProcessBackend final : public Backend {
   // pipe per exec whose write end is closed at once; both read as EOF).
   UniqueFd dev_null_;
   int64_t go_sent_ns_ = 0;  // CLOCK_MONOTONIC when init was told to go
-  // The root template's clone for init (closed once init has its copy).
+  // The root template's clone for init (sent with the go, then closed).
   UniqueFd root_template_;
   UniqueFd init_pidfd_;
   pid_t init_pid_ = -1;
@@ -927,23 +927,25 @@ absl::Status ProcessBackend::StartInit(const SandboxPolicy& policy,
     }
     timer.Mark("cgroup");
   }
-  char go = 'g';
+  // The go: kGoWithTemplate when the first fd is the root template's clone,
+  // then the cgroup's attach files.
+  std::vector<int> fds;
+  if (root_template_) fds.push_back(root_template_.get());
+  for (const UniqueFd& f : task_files) fds.push_back(f.get());
+  char go = root_template_ ? kGoWithTemplate : kGo;
   struct iovec iov = {&go, 1};
-  alignas(struct cmsghdr) char cbuf[CMSG_SPACE(sizeof(int) * kMaxCgroupHierarchies)] = {};
+  alignas(struct cmsghdr) char cbuf[CMSG_SPACE(sizeof(int) * kMaxGoFds)] = {};
   struct msghdr msg = {};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  if (!task_files.empty()) {
+  if (!fds.empty()) {
     msg.msg_control = cbuf;
-    msg.msg_controllen = CMSG_SPACE(sizeof(int) * task_files.size());
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
     struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * task_files.size());
-    for (size_t i = 0; i < task_files.size(); ++i) {
-      const int fd = task_files[i].get();
-      memcpy(CMSG_DATA(c) + i * sizeof(int), &fd, sizeof(int));
-    }
+    c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
   }
   go_sent_ns_ = MonotonicNs();
   if (::sendmsg(control_.get(), &msg, MSG_NOSIGNAL) != 1) {
@@ -1235,13 +1237,11 @@ absl::Status ProcessBackend::Prepare(const SandboxConfig& config, PrepareReport*
   if (absl::Status s = BuildRootPlan(config); !s.ok()) return fail(s);
   timer.Mark("plan");
   // The read-only part of the root, prepared once per process for this plan
-  // (root_template.h); none: init builds the whole root.
+  // (root_template.h), reaches init with its go; none: init builds the whole
+  // root.
   root_template_ = RootTemplateCache::Global().CloneFor(
       root_steps_.data(), static_cast<int>(root_steps_.size()), plan_.read_only_root);
-  if (root_template_) {
-    plan_.root_template_fd = root_template_.get();
-    timer.Mark("root_template");
-  }
+  if (root_template_) timer.Mark("root_template");
   // The host's cgroup layout (mountinfo and /proc/self/cgroup), read once for
   // the sandbox's cgroup and the stale-cgroup sweep below.
   absl::StatusOr<sys::CgroupLayout> layout = sys::DetectCgroupLayout();
@@ -1261,7 +1261,6 @@ absl::Status ProcessBackend::Prepare(const SandboxConfig& config, PrepareReport*
     return fail(s);
   }
   root_template_.Reset();  // init has its own copy
-  plan_.root_template_fd = -1;
 
   // Init now builds the sandbox (~1 ms, on another CPU when there is one):
   // meanwhile the host does what does not need init's report. Once per

@@ -32,6 +32,13 @@ inline constexpr uint32_t kMaxExecMessage = 192 * 1024;
 inline constexpr uint32_t kMaxExecStrings = 8192;
 inline constexpr int kMaxConcurrentExecs = 256;
 
+// The host's go (one byte, after the id maps): kGoWithTemplate when the
+// first fd it carries (SCM_RIGHTS) is the root template's clone
+// (root_template.h); the rest are cgroup v1 `tasks` files.
+inline constexpr char kGo = 'g';
+inline constexpr char kGoWithTemplate = 't';
+inline constexpr int kMaxGoFds = 1 + kMaxCgroupHierarchies;
+
 enum class MessageType : uint32_t {
   kExec = 1,
   kKill = 2,

@@ -59,13 +59,19 @@ class RootTemplateCache {
  public:
   static RootTemplateCache& Global();
 
-  // A fresh detached copy of the template for `steps`, for init to move to
-  // its mount base, with the steps it holds flagged in `steps` (in_template).
-  // An invalid fd when the root is to be built step by step: the plan is not
-  // eligible, it is the first time this process sees it (a one-shot process
-  // would only pay for building the template), the kernel or the host's
-  // privileges do not allow templates, or building failed.
+  // Plans the template for `steps` (flagging the steps it would hold:
+  // in_template) and returns a fresh detached copy of it, for init to move
+  // to its mount base. An invalid fd when the root is to be built step by
+  // step: the plan is not eligible, it is the first time this process sees
+  // it (a one-shot process would only pay for building the template), the
+  // kernel or the host's privileges do not allow templates, or building
+  // failed. From the second sight on, builds the template when there is
+  // none or its host sources have changed.
   sys::UniqueFd CloneFor(RootStep* steps, int count, bool read_only_root);
+
+  // Builds (or rebuilds) the template for `steps`, keeps it for the next
+  // sandboxes of this plan, and returns a copy; an invalid fd on failure.
+  sys::UniqueFd BuildAndClone(const RootStep* steps, int count, bool read_only_root);
 
   // Forgets every template (tests; a host whose sources changed is detected
   // without this).
@@ -79,7 +85,6 @@ class RootTemplateCache {
     ino_t ino = 0;
   };
   struct Entry {
-    int seen = 0;
     sys::UniqueFd root;
     std::vector<SourceId> sources;  // the template's bind sources as built
   };
