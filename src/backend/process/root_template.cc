@@ -192,7 +192,8 @@ absl::StatusOr<sys::UniqueFd> BuildRootTemplate(const RootStep* steps, int count
   sys::UniqueFd fs(::fsopen("tmpfs", FSOPEN_CLOEXEC));
   if (!fs) return Fail("fsopen", "tmpfs");
   const std::string size = absl::StrCat(data_bytes + (1u << 20));
-  if (::fsconfig(fs.get(), FSCONFIG_SET_STRING, "mode", "0755", 0) != 0 ||
+  if (::fsconfig(fs.get(), FSCONFIG_SET_STRING, "source", "tmpfs", 0) != 0 ||
+      ::fsconfig(fs.get(), FSCONFIG_SET_STRING, "mode", "0755", 0) != 0 ||
       ::fsconfig(fs.get(), FSCONFIG_SET_STRING, "size", size.c_str(), 0) != 0 ||
       ::fsconfig(fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) != 0) {
     return Fail("fsconfig", "tmpfs");
@@ -254,6 +255,15 @@ absl::StatusOr<sys::UniqueFd> BuildRootTemplate(const RootStep* steps, int count
   attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
   if (::mount_setattr(r, "", AT_EMPTY_PATH, &attr, sizeof attr) != 0) {
     return Fail("mount_setattr", "template root");
+  }
+  // Private, the whole tree: a bind of a host mount that is shared (the
+  // systemd default) would otherwise stay in its peer group, and mounts made
+  // on the host below /usr would appear in every sandbox cloned from it
+  // (a step-by-step root is built after init made its namespace private).
+  struct mount_attr propagation = {};
+  propagation.propagation = MS_PRIVATE;
+  if (::mount_setattr(r, "", AT_EMPTY_PATH | AT_RECURSIVE, &propagation, sizeof propagation) != 0) {
+    return Fail("make private", "template");
   }
   return root;
 }

@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -193,6 +194,68 @@ TEST(RootTemplateTest, CloneHasTheSharedTreeReadOnlyAndMountPoints) {
     f = ::open("/mnt/r/usr/kavach-test", O_CREAT | O_WRONLY, 0644);
     expect(f < 0 && errno == EROFS, "/usr bind not read-only");
     return problems;
+  });
+  EXPECT_EQ(err, "");
+}
+
+// A host mount that is shared (the systemd default) must not carry later
+// host mounts into sandboxes through a template's bind of it.
+TEST(RootTemplateTest, HostMountsDoNotPropagateIntoClones) {
+  if (std::string why = WhyNoTemplates(); !why.empty()) {
+    GTEST_SKIP() << "root templates unavailable here: " << why;
+  }
+  const std::string dir = ::testing::TempDir() + "/root_template_propagation";
+  std::filesystem::create_directories(dir + "/sub");
+  std::string err = test_support::RunInChild([&]() -> std::string {
+    // A host of our own, where `dir` is a shared mount.
+    if (::unshare(CLONE_NEWNS) != 0) return "unshare";
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return "private";
+    if (::mount(dir.c_str(), dir.c_str(), nullptr, MS_BIND, nullptr) != 0) return "bind";
+    if (::mount(nullptr, dir.c_str(), nullptr, MS_SHARED, nullptr) != 0) return "shared";
+    std::vector<RootStep> steps = StrictLikeSteps();
+    steps.insert(steps.begin() + 3,
+                 Step(RootStepKind::kBindReadOnly, dir.c_str(), "/etc/propagation"));
+    const int n = static_cast<int>(steps.size());
+    RootTemplatePlan plan;
+    std::string why;
+    if (!PlanRootTemplate(steps.data(), n, true, &plan, &why)) return why;
+    absl::StatusOr<sys::UniqueFd> t = BuildRootTemplate(steps.data(), n, plan);
+    if (!t.ok()) return std::string(t.status().message());
+    sys::UniqueFd clone(::open_tree(t->get(), "", OPEN_TREE_CLONE | AT_RECURSIVE | AT_EMPTY_PATH));
+    if (!clone) return "clone";
+    // A sandbox's mount namespace, made private as init makes it, with the
+    // clone attached (propagation works between attached mounts only).
+    int ready[2], done[2];
+    if (::pipe(ready) != 0 || ::pipe(done) != 0) return "pipe";
+    pid_t sandbox = ::fork();
+    if (sandbox == 0) {
+      char c = 'x';
+      if (::unshare(CLONE_NEWNS) != 0 ||
+          ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+          ::mount("tmpfs", "/mnt", "tmpfs", 0, nullptr) != 0 || ::mkdir("/mnt/r", 0755) != 0 ||
+          ::move_mount(clone.get(), "", AT_FDCWD, "/mnt/r", MOVE_MOUNT_F_EMPTY_PATH) != 0) {
+        c = 'e';
+      }
+      (void)!::write(ready[1], &c, 1);
+      (void)!::read(done[0], &c, 1);  // the host has mounted
+      struct stat st;
+      _exit(::stat("/mnt/r/etc/propagation/sub/marker", &st) == 0 ? 3 : 0);
+    }
+    char c = 0;
+    if (::read(ready[0], &c, 1) != 1 || c != 'x') return "sandbox namespace set-up failed";
+    // The host mounts something below the shared mount afterwards.
+    const std::string sub = dir + "/sub";
+    if (::mount("tmpfs", sub.c_str(), "tmpfs", 0, nullptr) != 0) return "tmpfs";
+    int f = ::open((sub + "/marker").c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+    if (f < 0) return "marker";
+    ::close(f);
+    (void)!::write(done[1], "x", 1);
+    int status = 0;
+    ::waitpid(sandbox, &status, 0);
+    if (!WIFEXITED(status)) return "sandbox process died";
+    if (WEXITSTATUS(status) == 3) return "a host mount made after the template reached a sandbox";
+    if (WEXITSTATUS(status) != 0) return "sandbox process failed";
+    return "";
   });
   EXPECT_EQ(err, "");
 }
