@@ -121,6 +121,17 @@ void BM_ColdExec(benchmark::State& state) {
 }
 BENCHMARK(BM_ColdExec)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
+// (b) again from a caller holding N MiB of touched heap, as an agent server
+// with a large heap would: the cost a caller's size adds to a cold sandbox.
+void BM_BigCallerColdExec(benchmark::State& state) {
+  const size_t bytes = static_cast<size_t>(state.range(0)) << 20;
+  std::vector<char> ballast(bytes);
+  for (size_t i = 0; i < bytes; i += 4096) ballast[i] = 1;
+  benchmark::DoNotOptimize(ballast.data());
+  BM_ColdExec(state);
+}
+BENCHMARK(BM_BigCallerColdExec)->Arg(256)->Arg(1024)->Unit(benchmark::kMicrosecond)->UseRealTime();
+
 // (c) The floor: start /bin/true with no isolation at all.
 void BM_PosixSpawn(benchmark::State& state) {
   char* const argv[] = {const_cast<char*>("/bin/true"), nullptr};

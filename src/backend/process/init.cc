@@ -234,7 +234,6 @@ bool PathExists(const char* path) {
   return ::lstat(path, &st) == 0;
 }
 
-constexpr int kMaxRootSteps = 1024;
 int g_source_fds[kMaxRootSteps];
 // The root template's clone (it comes with the host's go), and whether
 // init's root came from it.

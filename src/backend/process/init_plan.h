@@ -95,6 +95,10 @@ enum class InitStep : uint32_t {
 const char* InitStepName(InitStep step);
 
 inline constexpr int kMaxCgroupHierarchies = 16;
+// The most root steps init takes (it keeps an fd per step's source).
+inline constexpr int kMaxRootSteps = 1024;
+// The most Landlock path rules init takes.
+inline constexpr int kMaxLandlockPaths = 1024;
 
 struct InitPlan {
   // Control socket (SOCK_SEQPACKET) to the host.

@@ -46,6 +46,8 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "backend/process/init.h"
+#include "backend/process/init_exec.h"
+#include "backend/process/init_plan_codec.h"
 #include "backend/process/netns_pool.h"
 #include "backend/process/protocol.h"
 #include "backend/process/root_template.h"
@@ -63,6 +65,10 @@ namespace kavach::internal {
 namespace {
 
 using sys::UniqueFd;
+
+// Set once starting init as kavach-init failed where a clone of this
+// process then worked (see StartInit): later sandboxes skip the attempt.
+std::atomic<bool> g_init_exec_unusable{false};
 
 // Points of the Process backend's base score (50), one per verified control.
 constexpr int kPointsUserNs = 6;
@@ -364,6 +370,9 @@ class ProcessBackend final : public Backend {
   absl::Status StartInit(const SandboxPolicy& policy, const sys::CgroupLayout* v1_layout,
                          PrepareReport* report, StepTimer& timer);
   absl::Status WriteIdMaps(pid_t pid);
+  // Starts init as kavach-init (init_exec.h) with plan_ as it stands.
+  absl::StatusOr<pid_t> StartExecInit(uint64_t clone_flags, uint64_t cgroup_fd, int* pidfd,
+                                      int control_fd);
   // Reads what the evidence compares init's report with (our own namespace
   // inodes, the cgroup limits in force) into host_facts_. Called while init
   // builds the sandbox on another CPU, where the host used to sit in poll.
@@ -808,6 +817,28 @@ absl::Status ProcessBackend::WriteIdMaps(pid_t pid) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<pid_t> ProcessBackend::StartExecInit(uint64_t clone_flags, uint64_t cgroup_fd,
+                                                    int* pidfd, int control_fd) {
+  if (plan_.root_step_count > kMaxRootSteps || plan_.landlock_path_count > kMaxLandlockPaths) {
+    return absl::ResourceExhaustedError("more root steps or Landlock rules than kavach-init takes");
+  }
+  std::string image = EncodeInitPlan(plan_);
+  absl::StatusOr<UniqueFd> plan_fd = PlanImageFd(image);
+  // The image holds the plan's secrets (file contents): wiped as soon as the
+  // memfd has them; the memfd is freed when init has read it and both ends
+  // have closed it.
+  ::explicit_bzero(image.data(), image.size());
+  if (!plan_fd.ok()) return plan_fd.status();
+  InitExecRequest request;
+  request.clone_flags = clone_flags;
+  request.cgroup_fd = static_cast<int>(cgroup_fd);
+  request.pidfd = pidfd;
+  request.control_fd = control_fd;
+  request.plan_fd = plan_fd->get();
+  request.last_capability = plan_.last_capability;
+  return CloneExecInit(request);
+}
+
 absl::Status ProcessBackend::StartInit(const SandboxPolicy& policy,
                                        const sys::CgroupLayout* v1_layout, PrepareReport* report,
                                        StepTimer& timer) {
@@ -862,8 +893,27 @@ absl::Status ProcessBackend::StartInit(const SandboxPolicy& policy,
     args.flags |= CLONE_INTO_CGROUP;
     args.cgroup = static_cast<uint64_t>(cgroup_->v2_fd());
   }
-  long pid = ::syscall(SYS_clone3, &args, sizeof args);
-  if (pid < 0 && errno == ENOSYS && (args.flags & CLONE_INTO_CGROUP) == 0) {
+  // Init as kavach-init, exec'd in a child that shares our memory until then
+  // (init_exec.h): its cost does not grow with the caller's memory. Where
+  // that cannot work (an architecture without the trampoline, exec of
+  // memfds disabled, no clone3), init is a clone of this process, with the
+  // same plan and the same controls.
+  long pid = -1;
+  bool exec_failed = false;
+  if (!options_.init_in_process && !g_init_exec_unusable.load(std::memory_order_relaxed)) {
+    absl::StatusOr<pid_t> exec_pid =
+        StartExecInit(args.flags, args.cgroup, &pidfd, child_end.get());
+    if (exec_pid.ok()) {
+      pid = *exec_pid;
+    } else {
+      // The clone below redoes it: if it fails too, its errno is the
+      // error; if it works, this process stops trying the exec.
+      exec_failed = true;
+    }
+  }
+  const bool cloned = pid > 0;
+  if (!cloned) pid = ::syscall(SYS_clone3, &args, sizeof args);
+  if (!cloned && pid < 0 && errno == ENOSYS && (args.flags & CLONE_INTO_CGROUP) == 0) {
     // No clone3 (gVisor's runsc 20221219, kernels before 5.3): clone(2) with
     // the same flags, the pidfd through its parent_tid argument; without
     // pidfd support, no pidfd (init is our child: its pid cannot be reused
@@ -877,6 +927,7 @@ absl::Status ProcessBackend::StartInit(const SandboxPolicy& policy,
     }
   }
   if (pid == 0) RunInit(plan_);  // the child; never returns
+  if (exec_failed && pid > 0) g_init_exec_unusable.store(true, std::memory_order_relaxed);
   if (pooled_netns && ::setns(home_netns.get(), CLONE_NEWNET) != 0) {
     // The caller's thread would stay in the sandbox's network namespace.
     std::fprintf(stderr, "kavach: cannot return to the host's network namespace: %s\n",
@@ -1750,6 +1801,10 @@ absl::Status ProcessBackend::Destroy() {
 }
 
 }  // namespace
+
+bool InitExecInUse() {
+  return !g_init_exec_unusable.load(std::memory_order_relaxed) && InitExecutableFd().ok();
+}
 
 absl::StatusOr<std::unique_ptr<Backend>> CreateProcessBackend(ProcessBackendOptions options) {
   return std::unique_ptr<Backend>(new ProcessBackend(std::move(options)));

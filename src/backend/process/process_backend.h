@@ -23,7 +23,16 @@ struct ProcessBackendOptions {
   // jail gets /dev/kvm this way. Not optional: a node that cannot be bound
   // fails Prepare naming it.
   std::vector<std::string> device_nodes;
+  // Clone init as a copy of this process rather than exec kavach-init
+  // (backend/process/init_exec.h). The same controls either way; this is
+  // the fallback where exec cannot work, and tests use it to cover that path.
+  bool init_in_process = false;
 };
+
+// Whether sandboxes of this process start their init as kavach-init: false
+// when this build or host cannot (see InitExecutableFd), or once it failed
+// where a clone of the process then worked.
+bool InitExecInUse();
 
 // Makes an unprepared Process backend.
 absl::StatusOr<std::unique_ptr<Backend>> CreateProcessBackend(ProcessBackendOptions options = {});
