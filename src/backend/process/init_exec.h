@@ -27,6 +27,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -34,11 +35,22 @@
 
 namespace kavach::internal {
 
-// The embedded kavach-init in a sealed, close-on-exec memfd, made once per
-// process. An error says why it cannot be (no memfd, exec of memfds
-// disabled by vm.memfd_noexec, an architecture without the clone
-// trampoline); the caller then clones init as a copy of itself.
+// kavach-init, opened once per process: the file this build made or
+// installed when it is the same build (see OpenInitFile), else the embedded
+// copy in a sealed, close-on-exec memfd. An error says why neither can be
+// (no memfd, an architecture without the clone trampoline); the caller then
+// clones init as a copy of itself.
 absl::StatusOr<int> InitExecutableFd();
+// Where InitExecutableFd's program came from: its path, "embedded", or ""
+// when there is none.
+std::string InitExecutableSource();
+// The kavach-init embedded in this library (empty when none is).
+std::string_view EmbeddedInitExecutable();
+
+// Opens `path` for exec as kavach-init if it is a regular file owned by root
+// or by our euid, writable by no one else, and the same build as `expected`
+// (the same size and first page, which holds the build-id note).
+absl::StatusOr<sys::UniqueFd> OpenInitFile(const char* path, std::string_view expected);
 
 // A close-on-exec memfd holding `image` (an encoded InitPlan).
 absl::StatusOr<sys::UniqueFd> PlanImageFd(const std::string& image);
