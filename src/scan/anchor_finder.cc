@@ -12,13 +12,49 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
-#define KAVACH_ANCHORS_VBMI 1
+#define KAVACH_ANCHORS_X86 1
 #endif
 
 namespace kavach::internal {
 
+namespace {
+
+bool HaveVbmi() {
+#if defined(KAVACH_ANCHORS_X86)
+  static const bool have =
+      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi");
+  return have;
+#else
+  return false;
+#endif
+}
+
+bool HaveAvx2() {
+#if defined(KAVACH_ANCHORS_X86)
+  static const bool have = __builtin_cpu_supports("avx2");
+  return have;
+#else
+  return false;
+#endif
+}
+
+}  // namespace
+
 namespace internal_anchors {
-bool scalar_only = false;
+Path path = Path::kBest;
+
+bool Supported(Path p) {
+  switch (p) {
+    case Path::kBest:
+    case Path::kScalar:
+      return true;
+    case Path::kAvx2:
+      return HaveAvx2();
+    case Path::kVbmi:
+      return HaveVbmi();
+  }
+  return false;
+}
 }  // namespace internal_anchors
 
 namespace {
@@ -109,26 +145,25 @@ AnchorFinder::AnchorFinder(const std::vector<std::pair<std::string, unsigned>>& 
     const size_t half = bucket / 8;
     for (size_t pos = 0; pos < kPositions; ++pos) {
       uint8_t* table = tables_[pos][half];
+      uint8_t* low = nibbles_[pos][half][0];
+      uint8_t* high = nibbles_[pos][half][1];
       if (pos >= anchors_[k].lower.size()) {
         for (size_t b = 0; b < 128; ++b) table[b] |= bit;
+        for (size_t n = 0; n < 16; ++n) low[n] |= bit, high[n] |= bit;
         continue;
       }
       const auto c = static_cast<unsigned char>(anchors_[k].lower[pos]);
+      const auto upper = static_cast<unsigned char>(absl::ascii_toupper(c));
       table[c] |= bit;
-      table[static_cast<unsigned char>(absl::ascii_toupper(c))] |= bit;
+      table[upper] |= bit;
+      low[c & 15] |= bit;
+      high[c >> 4] |= bit;
+      high[upper >> 4] |= bit;
     }
   }
 }
 
-bool AnchorFinder::Fast() {
-#if defined(KAVACH_ANCHORS_VBMI)
-  static const bool have =
-      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi");
-  return have;
-#else
-  return false;
-#endif
-}
+bool AnchorFinder::Fast() { return HaveVbmi() || HaveAvx2(); }
 
 bool AnchorFinder::At(const Anchor& a, std::string_view text, size_t i) {
   const size_t n = a.lower.size();
@@ -189,10 +224,15 @@ void AnchorFinder::Find(std::string_view text, size_t from, size_t to,
   to = std::min(to, text.size());
   if (anchors_.empty() || from >= to) return;
   bool stop = false;
-#if defined(KAVACH_ANCHORS_VBMI)
-  if (Fast() && !internal_anchors::scalar_only) {
+  using internal_anchors::Path;
+  Path path = internal_anchors::path;
+  if (path == Path::kBest) {
+    path = HaveVbmi() ? Path::kVbmi : HaveAvx2() ? Path::kAvx2 : Path::kScalar;
+  }
+  size_t i = from;
+#if defined(KAVACH_ANCHORS_X86)
+  if (path == Path::kVbmi) {
     // Position 0 has no byte before it in the text: the byte loop decides it.
-    size_t i = from;
     if (i == 0) {
       FindScalar(text, 0, 1, on_candidate, &stop);
       if (stop) return;
@@ -200,14 +240,19 @@ void AnchorFinder::Find(std::string_view text, size_t from, size_t to,
     }
     RunSimd(text, &i, to, on_candidate, &stop);
     if (stop) return;
-    FindScalar(text, i, to, on_candidate, &stop);
-    return;
+  } else if (path == Path::kAvx2) {
+    if (two_halves_) {
+      RunAvx2<true>(text, &i, to, on_candidate, &stop);
+    } else {
+      RunAvx2<false>(text, &i, to, on_candidate, &stop);
+    }
+    if (stop) return;
   }
 #endif
-  FindScalar(text, from, to, on_candidate, &stop);
+  FindScalar(text, i, to, on_candidate, &stop);
 }
 
-#if defined(KAVACH_ANCHORS_VBMI)
+#if defined(KAVACH_ANCHORS_X86)
 __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void AnchorFinder::RunSimd(
     std::string_view text, size_t* at, size_t to,
     absl::FunctionRef<bool(unsigned, size_t)> on_candidate, bool* stop) const {
@@ -275,6 +320,114 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void AnchorFinder::RunSim
       }
     }
     i += 64;
+  }
+  *at = std::min(i, to);
+}
+
+namespace {
+
+// A 16-byte table in both 128-bit lanes (vpshufb looks up within a lane).
+__attribute__((target("avx2"))) inline __m256i Avx2Table(const uint8_t* t) {
+  return _mm256_broadcastsi128_si256(_mm_load_si128(reinterpret_cast<const __m128i*>(t)));
+}
+
+// Per byte, the bits its low nibble `lo` and high nibble `hi` both have.
+__attribute__((target("avx2"))) inline __m256i Avx2Lookup(__m256i low, __m256i high, __m256i lo,
+                                                          __m256i hi) {
+  return _mm256_and_si256(_mm256_shuffle_epi8(low, lo), _mm256_shuffle_epi8(high, hi));
+}
+
+}  // namespace
+
+template <bool kTwoHalves>
+__attribute__((target("avx2"))) void AnchorFinder::RunAvx2(
+    std::string_view text, size_t* at, size_t to,
+    absl::FunctionRef<bool(unsigned, size_t)> on_candidate, bool* stop) const {
+  const auto* data = reinterpret_cast<const unsigned char*>(text.data());
+  // Written out rather than in arrays and loops, which GCC keeps in memory.
+  const __m256i low00 = Avx2Table(nibbles_[0][0][0]), high00 = Avx2Table(nibbles_[0][0][1]);
+  const __m256i low10 = Avx2Table(nibbles_[1][0][0]), high10 = Avx2Table(nibbles_[1][0][1]);
+  const __m256i low20 = Avx2Table(nibbles_[2][0][0]), high20 = Avx2Table(nibbles_[2][0][1]);
+  const __m256i low30 = Avx2Table(nibbles_[3][0][0]), high30 = Avx2Table(nibbles_[3][0][1]);
+  // Word bytes by nibbles: bit 0 digits (high 3, low 0-9), bit 1 A-O and
+  // a-o (4 and 6, 1-f), bit 2 P-Z and p-z (5 and 7, 0-a), bit 3 '_' (5, f).
+  // Bytes >= 0x80 have no bit in `word_high`.
+  const __m256i word_low = _mm256_setr_epi8(5, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 2, 2, 2, 2, 10,  //
+                                            5, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 2, 2, 2, 2, 10);
+  const __m256i word_high = _mm256_setr_epi8(0, 0, 0, 1, 2, 12, 2, 4, 0, 0, 0, 0, 0, 0, 0, 0,  //
+                                             0, 0, 0, 1, 2, 12, 2, 4, 0, 0, 0, 0, 0, 0, 0, 0);
+  const __m256i nibble = _mm256_set1_epi8(0x0f);
+  const __m256i zero = _mm256_setzero_si256();
+  size_t i = *at;
+  // Bit 0: whether the byte before position i is a word byte.
+  uint32_t carry = i > 0 && IsWord(data[i - 1]) ? 1 : 0;
+  // Positions [i, i + 32) per round; the loads reach text[i, i + 35),
+  // and the candidates' 8-byte heads text[i, i + 39).
+  while (i < to && i + 39 <= text.size()) {
+    const unsigned char* p = data + i;
+    const __m256i v0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    const __m256i v1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 1));
+    const __m256i v2 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 2));
+    const __m256i v3 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 3));
+    const __m256i lo0 = _mm256_and_si256(v0, nibble);
+    const __m256i hi0 = _mm256_and_si256(_mm256_srli_epi16(v0, 4), nibble);
+    const __m256i lo1 = _mm256_and_si256(v1, nibble);
+    const __m256i hi1 = _mm256_and_si256(_mm256_srli_epi16(v1, 4), nibble);
+    const __m256i lo2 = _mm256_and_si256(v2, nibble);
+    const __m256i hi2 = _mm256_and_si256(_mm256_srli_epi16(v2, 4), nibble);
+    const __m256i lo3 = _mm256_and_si256(v3, nibble);
+    const __m256i hi3 = _mm256_and_si256(_mm256_srli_epi16(v3, 4), nibble);
+    const __m256i h0 = _mm256_and_si256(
+        _mm256_and_si256(Avx2Lookup(low00, high00, lo0, hi0), Avx2Lookup(low10, high10, lo1, hi1)),
+        _mm256_and_si256(Avx2Lookup(low20, high20, lo2, hi2), Avx2Lookup(low30, high30, lo3, hi3)));
+    __m256i h1 = zero;
+    if constexpr (kTwoHalves) {
+      // Too many tables for the 16 registers: these come from memory.
+      h1 = _mm256_and_si256(
+          _mm256_and_si256(
+              Avx2Lookup(Avx2Table(nibbles_[0][1][0]), Avx2Table(nibbles_[0][1][1]), lo0, hi0),
+              Avx2Lookup(Avx2Table(nibbles_[1][1][0]), Avx2Table(nibbles_[1][1][1]), lo1, hi1)),
+          _mm256_and_si256(
+              Avx2Lookup(Avx2Table(nibbles_[2][1][0]), Avx2Table(nibbles_[2][1][1]), lo2, hi2),
+              Avx2Lookup(Avx2Table(nibbles_[3][1][0]), Avx2Table(nibbles_[3][1][1]), lo3, hi3)));
+    }
+    const auto any = ~static_cast<uint32_t>(
+        _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_or_si256(h0, h1), zero)));
+    const auto word = ~static_cast<uint32_t>(
+        _mm256_movemask_epi8(_mm256_cmpeq_epi8(Avx2Lookup(word_low, word_high, lo0, hi0), zero)));
+    // Positions whose byte before is no word byte.
+    uint32_t m = any & ~((word << 1) | carry);
+    carry = word >> 31;
+    if (m != 0) [[unlikely]] {
+      if (to - i < 32) m &= (uint32_t{1} << (to - i)) - 1;
+      alignas(32) uint8_t b0[32], b1[32];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(b0), h0);
+      if constexpr (kTwoHalves) _mm256_store_si256(reinterpret_cast<__m256i*>(b1), h1);
+      while (m != 0) {
+        const size_t j = static_cast<size_t>(__builtin_ctz(m));
+        m &= m - 1;
+        unsigned buckets = b0[j];
+        if constexpr (kTwoHalves) buckets |= static_cast<unsigned>(b1[j]) << 8;
+        // Confirm, inlined: most candidates fail the 8-byte head compare,
+        // and a call would spill and reload the tables.
+        uint64_t x;
+        std::memcpy(&x, p + j, 8);
+        while (buckets != 0) {
+          const int b = __builtin_ctz(buckets);
+          buckets &= buckets - 1;
+          for (uint16_t k : buckets_[b]) {
+            const Anchor& a = anchors_[k];
+            if (((x | a.fold) & a.used) != a.head) continue;
+            if (a.lower.size() > 8 && !At(a, text, i + j)) continue;
+            if (!on_candidate(a.id, i + j + a.lower.size())) {
+              *stop = true;
+              return;
+            }
+          }
+        }
+      }
+    }
+    i += 32;
   }
   *at = std::min(i, to);
 }

@@ -6,11 +6,12 @@
 // hits inside words ("sync", "amount", "retrieval"), and each literal hit
 // costs Hyperscan tens of nanoseconds before the \b rejects it; realistic
 // output is full of them. This finder tests the word start in SIMD before
-// looking at a literal at all: per 64 bytes it looks up the first four bytes
-// of every position in byte-exact bucket tables (AVX-512 VBMI vpermi2b, 8 or
-// 16 buckets) and keeps positions after a non-word byte; the few survivors
-// are compared with the anchors. Like a shape finder it only nominates
-// lines; RE2 decides.
+// looking at a literal at all: it looks up the first four bytes of every
+// position in bucket tables (8 or 16 buckets; per 64 bytes byte-exact with
+// AVX-512 VBMI vpermi2b, else per 32 bytes by low and high nibble with AVX2
+// vpshufb) and keeps positions after a non-word byte; the few survivors are
+// compared with the anchors. Like a shape finder it only nominates lines;
+// RE2 decides.
 //
 //   AnchorFinder f({{"mount", 7}, {"nc", 9}});
 //   f.Find(text, 0, text.size(), [&](unsigned id, size_t end) { ...; return true; });
@@ -48,9 +49,9 @@ class AnchorFinder {
   // distinct.
   explicit AnchorFinder(const std::vector<std::pair<std::string, unsigned>>& anchors);
 
-  // Whether Find runs its SIMD path on this CPU (AVX-512 VBMI). Without it
-  // Find is a byte loop, slower than Hyperscan: the scanner then leaves
-  // anchored rules in Hyperscan.
+  // Whether Find runs a SIMD path on this CPU (AVX-512 VBMI or AVX2).
+  // Without one Find is a byte loop, slower than Hyperscan: the scanner then
+  // leaves anchored rules in Hyperscan.
   static bool Fast();
 
   bool empty() const { return anchors_.empty(); }
@@ -83,10 +84,20 @@ class AnchorFinder {
                absl::FunctionRef<bool(unsigned, size_t)> on_candidate) const;
   void FindScalar(std::string_view text, size_t from, size_t to,
                   absl::FunctionRef<bool(unsigned, size_t)> on_candidate, bool* stop) const;
-  // The SIMD walk from *at while its loads stay in the text; leaves *at at
-  // the first position it did not decide.
+  // The SIMD walks from *at while their loads stay in the text; they leave
+  // *at at the first position they did not decide. RunSimd (VBMI) needs
+  // *at > 0.
   void RunSimd(std::string_view text, size_t* at, size_t to,
                absl::FunctionRef<bool(unsigned, size_t)> on_candidate, bool* stop) const;
+  template <bool kTwoHalves>
+#if defined(__x86_64__)
+  // (GCC applies a member template's target attribute from its declaration
+  // only.)
+  __attribute__((target("avx2")))
+#endif
+  void
+  RunAvx2(std::string_view text, size_t* at, size_t to,
+          absl::FunctionRef<bool(unsigned, size_t)> on_candidate, bool* stop) const;
 
   std::vector<Anchor> anchors_;  // sorted by first byte
   // Per lower-case first byte: [begin, end) in anchors_.
@@ -99,12 +110,21 @@ class AnchorFinder {
   // every byte past an anchor's end).
   alignas(64) uint8_t tables_[4][2][128] = {};
   alignas(64) uint8_t word_[128] = {};  // 1 for [0-9A-Za-z_]
+  // The AVX2 tables, [position][half][0: low nibble, 1: high nibble][16]:
+  // a byte may be there for bucket b when both its nibbles' entries have
+  // bit b (a superset of tables_: nibbles of different anchor bytes of a
+  // bucket combine). An upper-case letter differs from its lower case only
+  // in the high nibble, which has both.
+  alignas(32) uint8_t nibbles_[4][2][2][16] = {};
 };
 
 namespace internal_anchors {
-// Tests only: true makes Find use its byte loop even on CPUs with the SIMD
-// path. Not thread-safe.
-extern bool scalar_only;
+enum class Path { kBest, kScalar, kAvx2, kVbmi };
+// Tests only: the path Find takes instead of the best one this CPU has
+// (which must have the one chosen). Not thread-safe.
+extern Path path;
+// Whether this CPU has that path.
+bool Supported(Path p);
 }  // namespace internal_anchors
 
 }  // namespace kavach::internal

@@ -3,12 +3,17 @@
 
 #include <re2/re2.h>
 
+#include <algorithm>
+#include <cstring>
+#include <iterator>
 #include <random>
 #include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "gtest/gtest.h"
 
 namespace kavach::internal {
@@ -45,20 +50,38 @@ std::set<Report> Expected(const std::vector<std::pair<std::string, unsigned>>& a
   return out;
 }
 
-// Param: true runs the byte loop even where the CPU has the SIMD path.
-class AnchorFinderTest : public ::testing::TestWithParam<bool> {
+using internal_anchors::Path;
+
+// Param: the path Find takes, each where the CPU has it.
+class AnchorFinderTest : public ::testing::TestWithParam<Path> {
  protected:
   void SetUp() override {
-    if (!GetParam() && !AnchorFinder::Fast()) {
-      GTEST_SKIP() << "this CPU lacks AVX-512 VBMI: the SIMD path cannot run";
+    if (!internal_anchors::Supported(GetParam())) {
+      GTEST_SKIP() << "this CPU lacks " << (GetParam() == Path::kVbmi ? "AVX-512 VBMI" : "AVX2")
+                   << ": that SIMD path cannot run";
     }
-    internal_anchors::scalar_only = GetParam();
+    internal_anchors::path = GetParam();
   }
-  void TearDown() override { internal_anchors::scalar_only = false; }
+  void TearDown() override { internal_anchors::path = Path::kBest; }
 };
 
-INSTANTIATE_TEST_SUITE_P(Paths, AnchorFinderTest, ::testing::Values(false, true),
-                         [](const auto& info) { return info.param ? "Scalar" : "Simd"; });
+INSTANTIATE_TEST_SUITE_P(Paths, AnchorFinderTest,
+                         ::testing::Values(Path::kScalar, Path::kAvx2, Path::kVbmi),
+                         [](const auto& info) {
+                           switch (info.param) {
+                             case Path::kAvx2:
+                               return "Avx2";
+                             case Path::kVbmi:
+                               return "Vbmi";
+                             default:
+                               return "Scalar";
+                           }
+                         });
+
+TEST(AnchorFinderFast, WhereASimdPathRuns) {
+  EXPECT_EQ(AnchorFinder::Fast(),
+            internal_anchors::Supported(Path::kAvx2) || internal_anchors::Supported(Path::kVbmi));
+}
 
 TEST(AnchorFinderCheck, RejectsBadAnchors) {
   EXPECT_TRUE(CheckAnchor("nc").ok());
@@ -129,6 +152,82 @@ TEST_P(AnchorFinderTest, SameAsRe2OnRandomText) {
     EXPECT_EQ(std::set<Report>(got.begin(), got.end()), want) << "round " << round;
     EXPECT_EQ(got.size(), want.size()) << "round " << round << ": a report twice";
     ASSERT_FALSE(HasFailure()) << "anchors: " << anchors.size() << " text: " << text;
+  }
+}
+
+// Anchors and their case variants planted at and around the SIMD blocks'
+// edges (positions 31/32/33 and 63/64/65 of a block, the text's last
+// bytes), after word and non-word bytes, cut short by the text's end, over
+// a background of every byte value: exactly what RE2 finds, for 8 and 16
+// buckets.
+TEST_P(AnchorFinderTest, SameAsRe2AtBlockEdges) {
+  std::mt19937_64 rng(29);
+  const std::vector<std::string> words = {
+      "nc",     "netcat", "socat", "telnet", "nmap", "mkfifo", "dev/tcp/",     "bash", "mount",
+      "umount", "eval",   "new",   "sudo",   "su ",  "su\t",   "su\r",         "su\f", "a",
+      "_x",     "9z",     "ab_",   "mo",     "tc",   "dd",     "abcdefghijkl", "Zq@",  "o`"};
+  for (int round = 0; round < 400; ++round) {
+    std::vector<std::pair<std::string, unsigned>> anchors;
+    // Both bucket counts: up to 24 anchors take 8, more 16.
+    const size_t n = round % 2 == 0 ? 1 + rng() % 12 : 25 + rng() % 20;
+    for (size_t k = 0; k < n; ++k) {
+      anchors.emplace_back(words[rng() % words.size()], static_cast<unsigned>(rng() % 7));
+    }
+    AnchorFinder f(anchors);
+    const size_t len = 1 + rng() % 200;
+    std::string text(len, ' ');
+    for (char& c : text) {
+      // Mostly one byte of every kind, some of the anchors' neighbours.
+      c = rng() % 4 == 0 ? "_ aZz09@[`{\x7f\x80\xff\x10\t"[rng() % 16]
+                         : static_cast<char>(rng() % 256);
+    }
+    const size_t plants = 1 + rng() % 6;
+    for (size_t k = 0; k < plants; ++k) {
+      std::string a = anchors[rng() % anchors.size()].first;
+      for (char& c : a) {
+        if (rng() % 2 == 0)
+          c = static_cast<char>(absl::ascii_toupper(static_cast<unsigned char>(c)));
+      }
+      // Near 32- and 64-byte edges (from position 0 or 1), or the end.
+      const size_t edges[] = {30, 31, 32, 33, 62, 63, 64, 65, 95, 96, 97, 127, 128, 129};
+      size_t at = rng() % 3 == 0 ? len - std::min(len, rng() % (a.size() + 2))
+                                 : edges[rng() % std::size(edges)] + rng() % 2;
+      if (at >= len) continue;
+      text.replace(at, std::min(a.size(), len - at), a.substr(0, len - at));
+      text.resize(len);
+      if (at > 0 && rng() % 3 == 0) text[at - 1] = "a_9 \n.\x80"[rng() % 7];
+    }
+    const size_t from = rng() % 4 == 0 ? rng() % (len + 1) : 0;
+    const size_t to = rng() % 4 == 0 ? from + rng() % (len + 1 - from) : len;
+    std::vector<Report> got = FindAll(f, text, from, to);
+    std::set<Report> want = Expected(anchors, text, from, to);
+    EXPECT_EQ(std::set<Report>(got.begin(), got.end()), want) << "round " << round;
+    EXPECT_EQ(got.size(), want.size()) << "round " << round << ": a report twice";
+    ASSERT_FALSE(HasFailure()) << "round " << round << " anchors: " << anchors.size()
+                               << " text: " << absl::CHexEscape(text);
+  }
+}
+
+// Every byte value before and after an anchor, in both cases, at every
+// offset of a 64-byte block: the word-boundary and nibble tables leave no
+// byte out.
+TEST_P(AnchorFinderTest, EveryByteAroundAnAnchor) {
+  const std::vector<std::pair<std::string, unsigned>> anchors = {
+      {"nc", 1}, {"su ", 2}, {"mount", 3}, {"_q", 4}, {"0x", 5}};
+  AnchorFinder f(anchors);
+  for (int before = 0; before < 256; ++before) {
+    for (size_t at : {size_t{1}, size_t{31}, size_t{32}, size_t{33}, size_t{63}, size_t{64}}) {
+      for (const char* a : {"nc", "NC", "nC", "su ", "SU ", "MoUnT", "_Q", "0X"}) {
+        std::string text(100, '.');
+        text[at - 1] = static_cast<char>(before);
+        text.replace(at, std::strlen(a), a);
+        text[at + std::strlen(a)] = static_cast<char>(255 - before);
+        const std::vector<Report> got = FindAll(f, text, 0, text.size());
+        EXPECT_EQ(std::set<Report>(got.begin(), got.end()), Expected(anchors, text, 0, text.size()))
+            << "byte " << before << " at " << at << " " << a;
+      }
+    }
+    ASSERT_FALSE(HasFailure());
   }
 }
 

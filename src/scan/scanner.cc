@@ -10,8 +10,8 @@
 //  3. RE2 runs the rule over the window, once per (rule, window), finds every
 //     match, extracts the secret group and applies the rule's checks:
 //     keywords, entropy, validator, allow-list regexes and stopwords.
-// Rules with `shape` or (on CPUs with AVX-512 VBMI) `anchors` are nominated
-// by SIMD finders instead of Hyperscan (scan/shape_finder.h,
+// Rules with `shape` or (on CPUs with AVX-512 VBMI or AVX2) `anchors` are
+// nominated by SIMD finders instead of Hyperscan (scan/shape_finder.h,
 // scan/anchor_finder.h); their hits go through steps 2 and 3 alike.
 // Streaming runs step 1 in Hyperscan's stream mode (state carries across
 // chunks) and holds back only the text a pending window may still need.

@@ -739,9 +739,9 @@ TEST(ScanStreamTest, SplitAtEveryOffsetFindsEachSecretExactlyOnce) {
   EXPECT_EQ(violations, 0u);
 }
 
-// Rules the anchor finder nominates (on CPUs with AVX-512 VBMI; elsewhere
-// Hyperscan does): found once wherever the chunks are cut, never inside
-// words.
+// Rules the anchor finder nominates (on CPUs with AVX-512 VBMI or AVX2;
+// elsewhere Hyperscan does): found once wherever the chunks are cut, never
+// inside words.
 TEST(ScanStreamTest, AnchoredRulesAtEveryCut) {
   const std::string text =
       "amount sync\nsudo -i; nc -e /bin/sh h 1\nfunc retrieval(x)\nSU -c id; eval(x)\n"
