@@ -12,6 +12,7 @@
 // process's own CPU time would say nothing.
 //
 //   build/bin/kavach_process_bench [--benchmark_repetitions=5] [google benchmark flags]
+#include <sched.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -132,6 +133,36 @@ void BM_BigCallerColdExec(benchmark::State& state) {
 }
 BENCHMARK(BM_BigCallerColdExec)->Arg(256)->Arg(1024)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
+// The kernel's share of (b) alone: a child made in the seven namespaces a
+// strict sandbox has (user, pid, mount, ipc, uts, cgroup, net) exits at
+// once and is reaped. No root file system, seccomp, Landlock, cgroup, probe
+// or command: a floor under (b), not a sandbox. (The child shares our
+// memory until it exits, so the bench process's size does not count.)
+int ExitAtOnce(void*) { return 0; }
+void BM_NamespacesOnly(benchmark::State& state) {
+  constexpr size_t kStack = 64 << 10;
+  std::vector<char> stack(kStack);
+  const int flags = CLONE_VM | CLONE_VFORK | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS |
+                    CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP |
+                    (state.range(0) ? CLONE_NEWNET : 0) | SIGCHLD;
+  for (auto _ : state) {
+    pid_t pid = ::clone(ExitAtOnce, stack.data() + kStack, flags, nullptr);
+    if (pid < 0) {
+      state.SkipWithError("clone into new namespaces failed");
+      break;
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0) {
+    }
+  }
+}
+BENCHMARK(BM_NamespacesOnly)
+    ->ArgName("net")
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+
 // (c) The floor: start /bin/true with no isolation at all.
 void BM_PosixSpawn(benchmark::State& state) {
   char* const argv[] = {const_cast<char*>("/bin/true"), nullptr};
@@ -163,6 +194,8 @@ int main(int argc, char** argv) {
   std::printf("\nRatios (wall time per /bin/true):\n");
   reporter.PrintRatio("a/c", "BM_PooledExec", "BM_PosixSpawn", 1.5);
   reporter.PrintRatio("b/c", "BM_ColdExec", "BM_PosixSpawn", 4.0);
+  std::printf("The kernel's share alone (BM_NamespacesOnly: make and tear down the namespaces):\n");
+  reporter.PrintRatio("ns/c", "BM_NamespacesOnly", "BM_PosixSpawn", 0);  // net:1, run last
   benchmark::Shutdown();
   return 0;
 }
