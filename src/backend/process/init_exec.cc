@@ -214,15 +214,9 @@ Executable MakeExecutable() {
     e.status = sys::ErrnoStatus(errno, "memfd_create kavach-init");
     return e;
   }
-  size_t off = 0;
-  while (off < blob.size()) {
-    ssize_t n = ::write(fd.get(), blob.data() + off, blob.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      e.status = sys::ErrnoStatus(errno, "write kavach-init memfd");
-      return e;
-    }
-    off += static_cast<size_t>(n);
+  if (absl::Status s = sys::WriteAll(fd.get(), blob); !s.ok()) {
+    e.status = s;
+    return e;
   }
   // Sealed: nothing, not even a thread of ours, can change what every
   // later init runs.
@@ -291,13 +285,7 @@ std::string_view EmbeddedInitExecutable() {
 absl::StatusOr<UniqueFd> PlanImageFd(const std::string& image) {
   UniqueFd fd(::memfd_create("kavach-init-plan", MFD_CLOEXEC));
   if (!fd) return sys::ErrnoStatus(errno, "memfd_create kavach-init-plan");
-  size_t off = 0;
-  while (off < image.size()) {
-    ssize_t n = ::write(fd.get(), image.data() + off, image.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return sys::ErrnoStatus(errno, "write kavach-init plan");
-    off += static_cast<size_t>(n);
-  }
+  if (absl::Status s = sys::WriteAll(fd.get(), image); !s.ok()) return s;
   return fd;
 }
 

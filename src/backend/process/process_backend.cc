@@ -823,6 +823,10 @@ absl::StatusOr<pid_t> ProcessBackend::StartExecInit(uint64_t clone_flags, uint64
     return absl::ResourceExhaustedError("more root steps or Landlock rules than kavach-init takes");
   }
   std::string image = EncodeInitPlan(plan_);
+  if (image.size() > kMaxInitPlanBytes) {
+    ::explicit_bzero(image.data(), image.size());
+    return absl::ResourceExhaustedError("the plan is larger than kavach-init reads");
+  }
   absl::StatusOr<UniqueFd> plan_fd = PlanImageFd(image);
   // The image holds the plan's secrets (file contents): wiped as soon as the
   // memfd has them; the memfd is freed when init has read it and both ends
@@ -1342,6 +1346,10 @@ absl::Status ProcessBackend::Prepare(const SandboxConfig& config, PrepareReport*
                WEXITED | WNOHANG);
     } else {
       ::waitid(P_PID, static_cast<id_t>(init_pid_), &info, WEXITED | WNOHANG);
+    }
+    if (info.si_code == CLD_EXITED && info.si_status == kInitExitBadPlan) {
+      return fail(absl::InternalError(
+          "sandbox init (kavach-init) could not read its plan: a kavach-init of another build?"));
     }
     return fail(absl::InternalError(
         absl::StrCat("sandbox init exited during setup (status ", info.si_status, ")")));
