@@ -909,9 +909,10 @@ absl::Status ProcessBackend::StartInit(const SandboxPolicy& policy,
         StartExecInit(args.flags, args.cgroup, &pidfd, child_end.get());
     if (exec_pid.ok()) {
       pid = *exec_pid;
-    } else {
+    } else if (!absl::IsResourceExhausted(exec_pid.status())) {
       // The clone below redoes it: if it fails too, its errno is the
-      // error; if it works, this process stops trying the exec.
+      // error; if it works, this process stops trying the exec. (A plan
+      // beyond kavach-init's limits only sends this one sandbox there.)
       exec_failed = true;
     }
   }
