@@ -315,6 +315,30 @@ absl::StatusOr<std::string> PrepareV2Parent(const CgroupHierarchy& h, const std:
 
 std::atomic<uint64_t> g_sequence{0};
 
+// The cgroups above our own (nearest first, the mount's root excluded) that
+// are delegated to us, as systemd delegates a subtree to an unprivileged
+// user (Delegate=yes, a user's user@.service): the directory and its
+// cgroup.subtree_control belong to our euid. When our own cgroup holds
+// processes (the "no internal processes" rule keeps it from enabling
+// controllers for children), the nearest of these is where our groups go:
+// a sibling of our cgroup inside the same delegation, and our own process
+// stays where it is. Root owns every cgroup, delegated or not: none for it.
+std::vector<std::string> DelegatedAncestors(const CgroupHierarchy& h) {
+  std::vector<std::string> out;
+  const uid_t euid = ::geteuid();
+  if (euid == 0 || h.own_dir.empty()) return out;
+  std::string dir = h.own_dir;
+  while (dir.size() > h.mount_point.size()) {
+    dir = dir.substr(0, dir.rfind('/'));
+    if (dir.size() <= h.mount_point.size()) break;
+    struct stat st;
+    if (::stat(dir.c_str(), &st) != 0 || st.st_uid != euid) break;
+    if (::stat(Join(dir, "cgroup.subtree_control").c_str(), &st) != 0 || st.st_uid != euid) break;
+    out.push_back(dir);
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string MakeCgroupName() {
@@ -437,6 +461,7 @@ absl::StatusOr<std::unique_ptr<Cgroup>> Cgroup::Create(std::string_view name,
     }
     std::vector<std::string> bases;
     if (!h.own_dir.empty()) bases.push_back(h.own_dir);
+    for (std::string& d : DelegatedAncestors(h)) bases.push_back(std::move(d));
     if (h.own_dir != h.mount_point) bases.push_back(h.mount_point);
     std::vector<absl::Status> failures;
     std::string leaf;
@@ -1034,6 +1059,7 @@ absl::StatusOr<int> RemoveStaleCgroups(const CgroupLayout& layout, std::string_v
   std::set<std::string> parents;
   if (layout.v2) {
     if (!layout.v2->own_dir.empty()) parents.insert(Join(layout.v2->own_dir, parent));
+    for (const std::string& d : DelegatedAncestors(*layout.v2)) parents.insert(Join(d, parent));
     parents.insert(Join(layout.v2->mount_point, parent));
   }
   for (const auto& [controller, h] : layout.v1) {

@@ -109,7 +109,10 @@ class Cgroup final {
   // that has no processes of its own (the "no internal processes" rule; the
   // root cgroup is exempt). So the parent "kavach" goes below our own cgroup
   // when that cgroup is the root, already delegates the needed controllers,
-  // or holds no processes; otherwise, if we may write the top of the
+  // or holds no processes; otherwise (not as root) below the nearest cgroup
+  // above ours that is delegated to us (it and its cgroup.subtree_control
+  // owned by our euid, as systemd delegates to a user: our processes in a
+  // leaf of the delegation); otherwise, if we may write the top of the
   // hierarchy (we are root), at <mount>/kavach. We never move our own process
   // to make room: the caller's cgroup belongs to whoever started it.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Cgroup>> Create(

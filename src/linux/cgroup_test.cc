@@ -749,6 +749,102 @@ TEST(CgroupTest, V2PlacementBelowABusyOwnCgroup) {
   EXPECT_FALSE(Exists(own));
 }
 
+// An unprivileged user's delegation as systemd makes it: a cgroup owned by
+// the user, with the user's processes in a leaf below it (the leaf is busy,
+// so its children can get no controllers). Groups go into the delegation, as
+// siblings of the leaf; our process stays in its leaf. Without an owned
+// ancestor (our own cgroup is the delegation's top and busy) it is refused,
+// naming the control and the rule.
+TEST(CgroupTest, V2PlacementInTheDelegationAboveABusyOwnCgroup) {
+  absl::StatusOr<CgroupLayout> layout = DetectCgroupLayout();
+  ASSERT_TRUE(layout.ok());
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to delegate a cgroup to uid 65534";
+  if (!layout->v2 || !layout->V2Has("memory") || !layout->V2Has("pids")) {
+    GTEST_SKIP() << "needs a cgroup2 mount with memory and pids (the guest_kernel suite has one)";
+  }
+  constexpr uid_t kUser = 65534;
+  const std::string deleg =
+      absl::StrCat(layout->v2->mount_point, "/kavach-test-deleg-", ::getpid());
+  const std::string leaf = deleg + "/leaf";
+  ASSERT_EQ(::mkdir(deleg.c_str(), 0755), 0) << strerror(errno);
+  ASSERT_EQ(::mkdir(leaf.c_str(), 0755), 0) << strerror(errno);
+  for (const std::string& dir : {deleg, leaf}) {
+    for (const char* f : {"", "/cgroup.procs", "/cgroup.threads", "/cgroup.subtree_control"}) {
+      ASSERT_EQ(::chown((dir + f).c_str(), kUser, kUser), 0) << dir << f << ": " << strerror(errno);
+    }
+  }
+  // Creates a group as the user, with `own` as the user's cgroup; returns
+  // "ok <its path>" or the error. setresuid is per process here: a child.
+  auto create_as_user = [&](const std::string& own) -> std::string {
+    int pipe_fds[2];
+    if (::pipe(pipe_fds) != 0) return "pipe";
+    pid_t pid = ::fork();
+    if (pid < 0) return "fork";
+    if (pid == 0) {
+      ::close(pipe_fds[0]);
+      std::string report;
+      if (::setgroups(0, nullptr) != 0 || ::setresgid(kUser, kUser, kUser) != 0 ||
+          ::setresuid(kUser, kUser, kUser) != 0) {
+        report = "could not become the user";
+      } else {
+        CgroupLayout fake = *layout;
+        fake.v2->own_dir = own;
+        fake.v2->own_path = own.substr(layout->v2->mount_point.size());
+        CgroupOptions opts;
+        opts.layout = fake;
+        opts.version = CgroupOptions::Version::kV2;
+        CgroupLimits limits;
+        limits.memory_bytes = 64 << 20;
+        limits.max_pids = 16;
+        absl::StatusOr<std::unique_ptr<Cgroup>> cg = Cgroup::Create(MakeCgroupName(), limits, opts);
+        if (!cg.ok()) {
+          report = cg.status().ToString();
+        } else {
+          const std::string placed = (*cg)->paths()[0];
+          absl::StatusOr<std::string> max = ReadFile(placed + "/memory.max");
+          absl::Status destroyed = (*cg)->Destroy();
+          report = !max.ok() || *max != "67108864\n" ? "memory.max not written"
+                   : !destroyed.ok()                 ? destroyed.ToString()
+                                                     : "ok " + placed;
+        }
+      }
+      (void)!::write(pipe_fds[1], report.data(), report.size());
+      ::_exit(0);
+    }
+    ::close(pipe_fds[1]);
+    std::string report;
+    char buf[1024];
+    for (ssize_t n; (n = ::read(pipe_fds[0], buf, sizeof buf)) > 0;) report.append(buf, n);
+    ::close(pipe_fds[0]);
+    ::waitpid(pid, nullptr, 0);
+    return report;
+  };
+
+  // The user's process at the top of the delegation, nothing owned above:
+  // refused, clearly.
+  Child busy(PauseForever);
+  ASSERT_TRUE(WriteKernelFile(deleg + "/cgroup.procs", absl::StrCat(busy.pid())).ok());
+  const std::string refused = create_as_user(deleg);
+  EXPECT_THAT(refused, HasSubstr("FAILED_PRECONDITION: cgroup.memory"));
+  EXPECT_THAT(refused, HasSubstr("no internal processes"));
+  // The user's process in a leaf: the group goes into the delegation, beside
+  // the leaf, and Destroy removes it.
+  ASSERT_TRUE(WriteKernelFile(leaf + "/cgroup.procs", absl::StrCat(busy.pid())).ok());
+  const std::string placed = create_as_user(leaf);
+  EXPECT_THAT(placed, ::testing::StartsWith("ok " + deleg + "/kavach/"));
+  if (absl::StartsWith(placed, "ok ")) {
+    EXPECT_FALSE(Exists(placed.substr(3))) << "the sandbox's cgroup left behind";
+  }
+
+  ::kill(busy.pid(), SIGKILL);
+  busy.Wait();
+  ::rmdir((deleg + "/kavach").c_str());
+  for (int i = 0; i < 1000 && ::rmdir(leaf.c_str()) != 0 && errno == EBUSY; ++i) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(::rmdir(deleg.c_str()), 0) << strerror(errno);
+}
+
 // clone3(CLONE_INTO_CGROUP) with v2_fd(): the child is born inside.
 TEST(CgroupTest, CloneIntoV2Cgroup) {
   absl::StatusOr<CgroupLayout> layout = DetectCgroupLayout();
