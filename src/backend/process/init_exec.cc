@@ -130,9 +130,9 @@ struct ChildArgs {
   int error;
 };
 
-int Fail(ChildArgs* a, const char* step, long result) {
+int Fail(ChildArgs* a, const char* step) {
   a->step = step;
-  a->error = result < 0 ? static_cast<int>(-result) : errno;
+  a->error = errno;
   return 127;
 }
 
@@ -145,13 +145,13 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) int ExecInitChild
   // ambient sets, so that the exec keeps them (see init_exec.h).
   struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2] = {};
-  if (::syscall(SYS_capget, &header, data) != 0) return Fail(a, "capget", 0);
+  if (::syscall(SYS_capget, &header, data) != 0) return Fail(a, "capget");
   data[0].inheritable = data[0].permitted;
   data[1].inheritable = data[1].permitted;
-  if (::syscall(SYS_capset, &header, data) != 0) return Fail(a, "capset", 0);
+  if (::syscall(SYS_capset, &header, data) != 0) return Fail(a, "capset");
   for (int cap = 0; cap <= a->last_capability; ++cap) {
     if (::syscall(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0) {
-      return Fail(a, "raise ambient capabilities", 0);
+      return Fail(a, "raise ambient capabilities");
     }
   }
   // fds 3 (control) and 4 (plan) stay open across the exec; every other fd
@@ -159,9 +159,9 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) int ExecInitChild
   const long exe = ::syscall(SYS_fcntl, a->exe_fd, F_DUPFD_CLOEXEC, 5);
   const long control = ::syscall(SYS_fcntl, a->control_fd, F_DUPFD_CLOEXEC, 5);
   const long plan = ::syscall(SYS_fcntl, a->plan_fd, F_DUPFD_CLOEXEC, 5);
-  if (exe < 0 || control < 0 || plan < 0) return Fail(a, "fcntl F_DUPFD_CLOEXEC", 0);
+  if (exe < 0 || control < 0 || plan < 0) return Fail(a, "fcntl F_DUPFD_CLOEXEC");
   if (::syscall(SYS_dup3, control, 3, 0) != 3 || ::syscall(SYS_dup3, plan, 4, 0) != 4) {
-    return Fail(a, "dup3", 0);
+    return Fail(a, "dup3");
   }
   (void)::syscall(SYS_close_range, 5, ~0U, CLOSE_RANGE_CLOEXEC);
   char name[] = "kavach-init";
@@ -169,7 +169,7 @@ __attribute__((no_sanitize("address", "undefined", "thread"))) int ExecInitChild
   char* envp[] = {nullptr};
   char empty[] = "";
   ::syscall(SYS_execveat, exe, empty, argv, envp, AT_EMPTY_PATH);
-  return Fail(a, "execveat kavach-init", 0);
+  return Fail(a, "execveat kavach-init");
 }
 
 struct Executable {

@@ -610,6 +610,15 @@ absl::Status ProcessBackend::BuildRootPlan(const SandboxConfig& config) {
   }
   // A file no Landlock rule covers: the probe must fail to read it.
   step(RootStepKind::kFile, "", "/.kavach-canary", "canary\n", 0644, false);
+  // Init (exec'd or cloned) holds one source fd per step in a fixed table.
+  if (root_steps_.size() > static_cast<size_t>(kMaxRootSteps)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("filesystem: the root needs ", root_steps_.size(), " mount and file steps (",
+                     policy.filesystem.read_only.size() + policy.filesystem.read_write.size() +
+                         policy.filesystem.hidden.size(),
+                     " of them the policy's paths); a sandbox takes at most ", kMaxRootSteps,
+                     ": bind a common parent directory instead of many paths below it"));
+  }
 
   plan_.mount_base = mount_base_.c_str();
   plan_.root_tmpfs_options = Keep(absl::StrCat("mode=0755,size=", 16 << 20));

@@ -25,6 +25,7 @@
 #include "gtest/gtest.h"
 #include "kavach/policy.h"
 #include "linux/cgroup.h"
+#include "linux/file_util.h"
 #include "linux/testing/run_in_child.h"
 
 namespace kavach::internal {
@@ -195,6 +196,44 @@ TEST(ProcessBackendTest, InitIsKavachInitAndHoldsNoneOfTheCallersMemory) {
     EXPECT_TRUE((*backend)->Destroy().ok());
   }
   EXPECT_TRUE(InitExecInUse()) << "an exec'd init failed and this process fell back";
+}
+
+// A policy past init's fixed limit of 1024 root steps (exec'd or cloned,
+// init keeps one fd per step in a table): 1100 read-only binds. Refused
+// before anything is made, as InvalidArgument naming the field, nothing
+// left behind, and the next sandbox still gets the exec'd kavach-init.
+TEST(ProcessBackendTest, PlanPastInitsLimitsIsAClearErrorAndAffectsOnlyThatSandbox) {
+  char tmpl[] = "/tmp/kavach_many_binds.XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  SandboxConfig config;
+  config.policy = SandboxPolicy::Basic();
+  for (int i = 0; i < 1100; ++i) {
+    std::string path = absl::StrCat(dir, "/f", i);
+    ASSERT_TRUE(sys::WriteFile(path, "x").ok());
+    config.policy.filesystem.read_only.push_back(path);
+  }
+  {
+    auto backend = CreateProcessBackend();
+    ASSERT_TRUE(backend.ok());
+    PrepareReport report;
+    absl::Status s = (*backend)->Prepare(config, &report);
+    EXPECT_TRUE(absl::IsInvalidArgument(s)) << s;
+    EXPECT_THAT(s.message(), HasSubstr("filesystem: the root needs 11")) << s;
+    EXPECT_THAT(s.message(), HasSubstr("1100 of them the policy's paths")) << s;
+    EXPECT_THAT(s.message(), HasSubstr("at most 1024")) << s;
+    EXPECT_TRUE((*backend)->Destroy().ok());
+  }
+  EXPECT_TRUE(Children().empty()) << "an init of the refused sandbox is left";
+  EXPECT_TRUE(InitExecInUse()) << "one oversized plan turned the exec'd init off";
+  PrepareReport report;
+  auto next = Prepared(SandboxPolicy::Basic(), &report);
+  ASSERT_NE(next, nullptr);
+  std::vector<Child> children = Children();
+  ASSERT_EQ(children.size(), 1u);
+  EXPECT_EQ(children[0].comm, "kavach-init");
+  EXPECT_TRUE(next->Destroy().ok());
+  (void)!std::system(("rm -rf " + dir).c_str());
 }
 
 TEST(ProcessBackendTest, RepeatedExecsReuseTheSandbox) {
