@@ -43,3 +43,38 @@ print(f"\nmedians: kavach {d*1e3:.2f} ms (--no-gate {dn*1e3:.2f} ms), bwrap {e*1
 print(f"d/e   {d/e:6.2f}   (target <= 1.0: {'met' if d/e <= 1.0 else 'MISSED'})")
 print(f"d'/e  {dn/e:6.2f}   (the same without the output gate)")
 PY
+
+# Where d' goes beyond e: the steps kavach reports for each sandbox it makes
+# (kavach exec --json: create_setup), medians over the same number of runs,
+# grouped into the controls bwrap does not apply and the rest (the same kind
+# of work as bwrap's: namespaces, the root, pivot_root, the command's exec).
+steps="$(mktemp)"
+trap 'rm -f "${out}" "${steps}"' EXIT
+for _ in $(seq "${runs}"); do
+  "${kavach}" exec --policy strict --no-gate --json -- /bin/true >>"${steps}"
+  echo >>"${steps}"
+done
+python3 - "${out}" "${steps}" <<'PY'
+import json, statistics, sys
+r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
+dn = r["d': kavach exec strict --no-gate"]["median"] * 1e3
+e = r["e: bwrap --unshare-all"]["median"] * 1e3
+runs = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
+per = {}
+for run in runs:
+    for s in run["create_setup"] + run.get("setup", []):
+        per.setdefault(s["step"], []).append(s["us"] / 1e3)
+med = {k: statistics.median(v) for k, v in per.items()}
+# Controls bwrap does not apply, each on the sandbox's critical path: the
+# seccomp program (host: from the per-process cache; init: installing it),
+# the cgroup (made and limits written), Landlock (the ruleset), the probe
+# (a child that reports every control) and the evidence check.
+extra = ["seccomp", "cgroup", "init.landlock", "init.seccomp", "init.probe", "evidence"]
+print("\nmedian per step (ms, kavach exec --no-gate --json, %d runs):" % len(runs))
+for k, v in sorted(med.items(), key=lambda kv: -kv[1]):
+    print(f"  {k:16s} {v:6.3f}{'   (control bwrap does not apply)' if k in extra else ''}")
+x = sum(med.get(k, 0) for k in extra)
+print(f"controls bwrap does not apply: {x:.2f} ms; d' - e = {dn - e:.2f} ms; "
+      f"the rest of d' - e: {dn - e - x:.2f} ms")
+print(f"d'/e without those controls' cost: {(dn - x) / e:.2f}")
+PY

@@ -22,6 +22,20 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
+// Shell lines: a cgroup delegated to uid 65534 as systemd delegates one (the
+// directory and its delegation files owned by the user), with the running
+// shell moved into a leaf below it, as a user's processes live.
+constexpr char kDelegateToUser[] =
+    "D=/sys/fs/cgroup/user-65534; mkdir -p $D/shell || exit 90\n"
+    "for d in $D $D/shell; do\n"
+    "  chown 65534:65534 $d $d/cgroup.procs $d/cgroup.threads $d/cgroup.subtree_control"
+    " || exit 91\n"
+    "done\n"
+    "echo $$ > $D/shell/cgroup.procs || exit 92\n";
+// Prefix of a command run as uid 65534.
+constexpr char kAsUser[] =
+    "setpriv --reuid=65534 --regid=65534 --clear-groups -- env HOME=/tmp TMPDIR=/tmp ";
+
 class GuestKernelTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -152,20 +166,29 @@ TEST_F(GuestKernelTest, CliVerifiesCgroupV2LimitsAndStrictFailsClosedWhereLandlo
   }
 }
 
+// The same suite as an ordinary user in a delegated cgroup: every control
+// basic asks for, cgroup limits included, applies without privilege (on
+// this host's cgroup v1 the suite skips these cases as uid 65534).
+TEST_F(GuestKernelTest, AdversarialSuiteUnderBasicPassesAsAnOrdinaryUserWithDelegatedCgroups) {
+  GuestRun run = Run(std::string(kDelegateToUser) + kAsUser + Bin("kavach_adversarial_test") +
+                     " --gtest_color=no --gtest_filter='Root/AttackTest.*/basic'");
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_EQ(CountLines(run.output, "[  FAILED  ]"), 0) << run.output;
+  EXPECT_GE(CountLines(run.output, "[       OK ]"), 25) << run.output;
+  for (const char* t : {"ForkBombBoundedByPidsLimit", "MemoryHogIsOomKilled",
+                        "GrandchildDiesWithTimeout", "CannotSeeOrSignalHostProcesses"}) {
+    EXPECT_THAT(run.output, HasSubstr(absl::StrCat("[       OK ] Root/AttackTest.", t, "/basic (")))
+        << run.output;
+  }
+}
+
 // An ordinary user with a cgroup delegated as systemd delegates one (the
 // directory and its delegation files owned by the user, the user's shell in
 // a leaf below): `kavach exec` as that user gets real limits, read back,
 // and leaves nothing behind; the user's shell stays in its leaf.
 TEST_F(GuestKernelTest, UnprivilegedCliInADelegatedCgroupGetsVerifiedLimits) {
   GuestRun run = Run(
-      "D=/sys/fs/cgroup/user-65534; mkdir -p $D/shell || exit 90\n"
-      "for d in $D $D/shell; do\n"
-      "  chown 65534:65534 $d $d/cgroup.procs $d/cgroup.threads $d/cgroup.subtree_control || exit "
-      "91\n"
-      "done\n"
-      "echo $$ > $D/shell/cgroup.procs || exit 92\n"
-      "setpriv --reuid=65534 --regid=65534 --clear-groups -- env HOME=/tmp " +
-      Bin("kavach") +
+      std::string(kDelegateToUser) + kAsUser + Bin("kavach") +
       " exec --policy basic --memory 64 --pids 32 --no-gate --json -- /bin/true > /tmp/out.json\n"
       "echo rc=$?; cat /tmp/out.json; echo; echo ---after---\n"
       "cat /proc/self/cgroup; find $D -mindepth 1 -type d\n");
