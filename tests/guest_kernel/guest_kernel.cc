@@ -49,13 +49,14 @@ for m in virtio_ring virtio virtio_mmio 9pnet 9pnet_virtio netfs fscache 9p; do
 done
 r=/newroot
 mkdir -p $r && mount -t tmpfs -o mode=0755 root $r || fail "tmpfs root"
+mkdir -p $r/tmp $r/run $r/proc $r/sys $r/dev $r/root
+mount -t tmpfs -o mode=1777 tmp $r/tmp && mount -t tmpfs -o mode=0755 run $r/run || fail "tmpfs"
+# After /tmp and /run: a tree may live below them (a CI clone in /tmp).
 while read -r tag path; do
   mkdir -p "$r$path" &&
     mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro "$tag" "$r$path" || fail "9p $tag"
 done < /kavach-test/shares
 for l in bin sbin lib lib32 lib64 libx32; do ln -s usr/$l $r/$l; done
-mkdir -p $r/tmp $r/run $r/proc $r/sys $r/dev $r/root
-mount -t tmpfs -o mode=1777 tmp $r/tmp && mount -t tmpfs -o mode=0755 run $r/run || fail "tmpfs"
 mount --move /proc $r/proc && mount --move /sys $r/sys && mount --move /dev $r/dev || fail "move"
 mkdir -p $r/dev/shm && mount -t tmpfs -o mode=1777 shm $r/dev/shm || fail "shm"
 mount -t cgroup2 cgroup2 $r/sys/fs/cgroup || fail "cgroup2"
