@@ -54,6 +54,7 @@ struct ExecFlags {
   std::optional<std::string> runtime;  // oci: crun | runc
   std::optional<std::string> inner;    // oci, gvisor: process
   std::optional<uint32_t> pids;
+  std::vector<std::string> optional_controls;
   std::optional<std::string> network;
   EgressFlags egress;
   SecretFlags secrets;
@@ -170,6 +171,12 @@ std::optional<int> ParseExecFlags(const std::vector<std::string>& args, ExecFlag
   if (named({"--secret-env", "--secret-file", "--secret-stdin"})) {
     AddSecretOptions(app, flags.secrets);
   }
+  if (named({"--optional"})) {
+    app.add_option("--optional", flags.optional_controls,
+                   "run even where this control cannot be applied (e.g. landlock.scopes on a "
+                   "kernel before 6.12): recorded unverified, the verified score drops; "
+                   "repeatable");
+  }
   app.add_option("-w,--workdir", flags.workdir,
                  "host directory bound read-write as the working directory");
   if (named({"--ro"})) {
@@ -257,6 +264,13 @@ std::optional<int> BuildConfig(const ExecFlags& flags, SandboxConfig& config) {
   if (flags.memory_mb) policy->limits.memory_bytes = *flags.memory_mb << 20;
   if (flags.cpus) policy->limits.cpu_cores = *flags.cpus;
   if (flags.pids) policy->limits.max_pids = *flags.pids;
+  for (const std::string& name : flags.optional_controls) {
+    absl::StatusOr<Control> control = ParseControl(name);
+    if (!control.ok()) {
+      return UsageError("exec", "--optional: " + std::string(control.status().message()));
+    }
+    policy->optional_controls.insert(*control);
+  }
   if (flags.network) {
     absl::StatusOr<NetworkMode> mode = ParseNetworkMode(*flags.network);
     if (!mode.ok()) return UsageError("exec", "--network: " + std::string(mode.status().message()));

@@ -186,8 +186,11 @@ absl::StatusOr<GuestRun> GuestKernel::Run(const std::string& command,
   overlay.AddFile("/init", kInit, 0755);
   if (absl::Status s = sys::WriteFile(spec.initrd, *base + overlay.Finish()); !s.ok()) return s;
 
-  absl::StatusOr<int> status =
-      SpawnAndWait(internal::QemuArgv(qemu_, spec), dir + "/qemu.log", timeout);
+  std::vector<std::string> argv = internal::QemuArgv(qemu_, spec);
+  // TCG's default CPU model (qemu64) lacks SSSE3, which Hyperscan needs:
+  // the output gate would refuse to load. "max" is every feature TCG has.
+  argv.insert(argv.begin() + 1, {"-cpu", "max"});
+  absl::StatusOr<int> status = SpawnAndWait(argv, dir + "/qemu.log", timeout);
   GuestRun run;
   absl::StatusOr<std::string> console = sys::ReadFile(spec.console_log);
   run.console = console.ok() ? *console : "";

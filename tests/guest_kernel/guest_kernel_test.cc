@@ -136,7 +136,10 @@ TEST_F(GuestKernelTest, CliVerifiesCgroupV2LimitsAndStrictFailsClosedWhereLandlo
                      " exec --policy basic --memory 64 --pids 32 --cpus 0.5 --no-gate --json -- "
                      "cat /proc/self/cgroup; "
                      "echo; echo ---strict---; " +
-                     Bin("kavach") + " exec --policy strict --no-gate -- /bin/true; echo rc=$?");
+                     Bin("kavach") + " exec --policy strict --no-gate -- /bin/true; echo rc=$?; " +
+                     Bin("kavach") +
+                     " exec --policy strict --optional landlock.scopes --no-gate --json -- "
+                     "/bin/true > /tmp/o.json; echo optional-rc=$?; cat /tmp/o.json");
   ASSERT_EQ(run.exit_code, 0) << run.output;
   const size_t split = run.output.find("---strict---");
   ASSERT_NE(split, std::string::npos) << run.output;
@@ -161,8 +164,35 @@ TEST_F(GuestKernelTest, CliVerifiesCgroupV2LimitsAndStrictFailsClosedWhereLandlo
   const std::string strict = run.output.substr(split);
   if (strict.find("landlock.scopes: requires Landlock ABI 6") != std::string::npos) {
     EXPECT_THAT(strict, HasSubstr("rc=125"));
+    // The refusal says how to go on.
+    EXPECT_THAT(strict, HasSubstr("kavach exec --optional landlock.scopes"));
+    // With the control optional: it runs, and the evidence shows the loss.
+    EXPECT_THAT(strict, HasSubstr("optional-rc=0"));
+    nlohmann::json r = nlohmann::json::parse(strict.substr(strict.find('{')), nullptr, false);
+    ASSERT_FALSE(r.is_discarded()) << strict;
+    bool scopes_unverified = false;
+    for (const auto& e : r["evidence"]) {
+      if (e.value("control", "") == "landlock.scopes" && !e.value("verified", true)) {
+        scopes_unverified = true;
+      }
+    }
+    EXPECT_TRUE(scopes_unverified) << r["evidence"].dump();
   } else {
     EXPECT_THAT(strict, HasSubstr("rc=0"));
+  }
+}
+
+// The README's first command ends in scripts/demo, run here on Debian 12's
+// own kernel: strict's Landlock scopes are refused, and the demo says so and
+// shows the command running with that control optional and its score.
+TEST_F(GuestKernelTest, DemoRunsOnTheStockKernelSayingWhatItLacks) {
+  GuestRun run =
+      Run(std::string("python3 ") + KAVACH_SOURCE_DIR + "/scripts/demo " + Bin("kavach"));
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_THAT(run.output, HasSubstr("hello from inside the sandbox"));
+  EXPECT_THAT(run.output, HasSubstr("verified score:"));
+  if (run.output.find("strict refused") != std::string::npos) {
+    EXPECT_THAT(run.output, HasSubstr("running again with landlock.scopes optional"));
   }
 }
 

@@ -723,8 +723,12 @@ absl::Status ProcessBackend::BuildLandlockPlan(const SandboxPolicy& policy) {
     if (abi >= needed) return true;
     if (policy.IsOptional(control)) return false;
     return ControlError(
-        control, absl::StrFormat("requires Landlock ABI %d, the kernel has %d%s", needed, abi,
-                                 abi == 0 ? " (Landlock unavailable)" : ""));
+        control,
+        absl::StrFormat("requires Landlock ABI %d, the kernel has %d%s; to run without it at a "
+                        "lower verified score, list %s in the policy's optional_controls "
+                        "(kavach exec --optional %s)",
+                        needed, abi, abi == 0 ? " (Landlock unavailable)" : "",
+                        ControlName(control), ControlName(control)));
   };
   absl::StatusOr<bool> fs_ok = want_fs ? require(Control::kLandlockFilesystem, 1) : false;
   if (!fs_ok.ok()) return fs_ok.status();
