@@ -38,6 +38,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -104,20 +105,28 @@ bool EvidenceVerified(const std::vector<Evidence>& evidence, const std::string& 
     if (HasFatalFailure()) return; \
   } while (0)
 
-// "" when this process can make a cgroup with the memory and pids limits
-// strict and basic set; else why not. Asked once.
-const std::string& WhyNoCgroups() {
-  static const std::string* why = [] {
-    kavach::sys::CgroupLimits limits;
-    limits.memory_bytes = 64 << 20;
-    limits.max_pids = 16;
-    absl::StatusOr<std::unique_ptr<kavach::sys::Cgroup>> cg =
-        kavach::sys::Cgroup::Create(kavach::sys::MakeCgroupName(), limits);
-    if (!cg.ok()) return new std::string(cg.status().ToString());
-    absl::Status destroyed = (*cg)->Destroy();
-    return new std::string(destroyed.ok() ? "" : destroyed.ToString());
-  }();
-  return *why;
+// "" when this process can make a cgroup with every limit `name`'s policy
+// sets (the same limits the sandbox will ask for); else why not. Asked once
+// per case name.
+const std::string& WhyNoCgroups(const std::string& name) {
+  static std::map<std::string, std::string>* answers = new std::map<std::string, std::string>;
+  auto it = answers->find(name);
+  if (it != answers->end()) return it->second;
+  const ResourceLimits want = PolicyFor(name).limits;
+  kavach::sys::CgroupLimits limits;
+  limits.memory_bytes = want.memory_bytes;
+  limits.cpu_cores = want.cpu_cores;
+  limits.cpu_weight = want.cpu_weight;
+  limits.max_pids = want.max_pids;
+  std::string why;
+  absl::StatusOr<std::unique_ptr<kavach::sys::Cgroup>> cg =
+      kavach::sys::Cgroup::Create(kavach::sys::MakeCgroupName(), limits);
+  if (!cg.ok()) {
+    why = cg.status().ToString();
+  } else if (absl::Status destroyed = (*cg)->Destroy(); !destroyed.ok()) {
+    why = destroyed.ToString();
+  }
+  return answers->emplace(name, why).first->second;
 }
 
 class AttackTest : public ::testing::TestWithParam<std::string> {
@@ -130,7 +139,7 @@ class AttackTest : public ::testing::TestWithParam<std::string> {
     // strict_optional_cgroups case and the Unprivileged* tests cover the
     // policy; tests/guest_kernel runs this suite as uid 65534 on v2).
     if (name != kStrictOptionalCgroups && geteuid() != 0) {
-      if (const std::string& why = WhyNoCgroups(); !why.empty()) {
+      if (const std::string& why = WhyNoCgroups(name); !why.empty()) {
         GTEST_SKIP() << name << " needs cgroup limits, which uid " << geteuid()
                      << " cannot apply here: " << why;
       }
